@@ -1,0 +1,40 @@
+using OnnxAttention.Operators.Runtime;
+
+namespace OnnxAttention.Operators.LinearAttention;
+
+/// <summary>Validates one call's tensors, allocates the outputs and runs the CPU recurrence per (batch, KV head).</summary>
+internal sealed unsafe class LinearAttentionKernel(LinearAttentionAttributes attributes) : IKernel
+{
+    public LinearAttentionAttributes Attributes { get; } = attributes;
+
+    public void Compute(in KernelContext context)
+    {
+        var a = Attributes;
+        var shapes = LinearAttentionShapes.From(context, a);
+        int b = shapes.Batch, t = shapes.SequenceLength, dk = shapes.KeyDim, dv = shapes.ValueDim;
+
+        var y = context.Output(LinearAttentionOperator.OutputY, [b, t, (long)a.QueryHeads * dv]);
+        var state = context.Output(LinearAttentionOperator.OutputPresentState, [b, a.KvHeads, dk, dv]);
+        var normalizer = context.Output(LinearAttentionOperator.OutputPresentNormalizer, [b, a.KvHeads, dk]);
+
+        var job = new LinearAttentionCpu.Job
+        {
+            QueryHeads = a.QueryHeads,
+            KvHeads = a.KvHeads,
+            FeatureMap = a.FeatureMap,
+            Normalize = a.Normalize,
+            Epsilon = a.Epsilon,
+            Scale = a.Scale,
+            Shapes = shapes,
+            Query = (float*)context.Input(LinearAttentionOperator.InputQuery).Data,
+            Key = (float*)context.Input(LinearAttentionOperator.InputKey).Data,
+            Value = (float*)context.Input(LinearAttentionOperator.InputValue).Data,
+            PastState = shapes.HasPastState ? (float*)context.Input(LinearAttentionOperator.InputPastState).Data : null,
+            PastNormalizer = shapes.HasPastNormalizer ? (float*)context.Input(LinearAttentionOperator.InputPastNormalizer).Data : null,
+            Output = (float*)y.Data,
+            State = (float*)state.Data,
+            Normalizer = (float*)normalizer.Data,
+        };
+        LinearAttentionCpu.Run(context, ref job);
+    }
+}

@@ -1,0 +1,115 @@
+using OnnxAttention.Operators.Interop;
+using OnnxAttention.Operators.Runtime;
+
+namespace OnnxAttention.Operators.LinearAttention;
+
+/// <summary>
+/// The sizes one LinearAttention call works with, derived from its inputs and checked against each other.
+/// Every mismatch is reported with the offending tensor's name and shape.
+/// </summary>
+public readonly record struct LinearAttentionShapes(int Batch, int SequenceLength, int KeyDim, int ValueDim, bool HasPastState, bool HasPastNormalizer)
+{
+    /// <summary>Largest element count of any tensor we index with int arithmetic.</summary>
+    private const long MaxElements = int.MaxValue;
+
+    internal static LinearAttentionShapes From(in KernelContext context, LinearAttentionAttributes a)
+    {
+        var q = context.Input(LinearAttentionOperator.InputQuery);
+        var k = context.Input(LinearAttentionOperator.InputKey);
+        var v = context.Input(LinearAttentionOperator.InputValue);
+        RequireRank(q, 3, "query", "[batch, sequence, q_num_heads * head_dim]");
+        RequireRank(k, 3, "key", "[batch, sequence, kv_num_heads * head_dim]");
+        RequireRank(v, 3, "value", "[batch, sequence, kv_num_heads * v_head_dim]");
+        RequireFloat(q, "query");
+        RequireFloat(k, "key");
+        RequireFloat(v, "value");
+
+        long batch = q.Dim(0), seq = q.Dim(1);
+        if (k.Dim(0) != batch || v.Dim(0) != batch || k.Dim(1) != seq || v.Dim(1) != seq)
+        {
+            throw OrtException.InvalidArgument(
+                $"query {q.ShapeText}, key {k.ShapeText} and value {v.ShapeText} must agree on batch and sequence length");
+        }
+        if (q.Dim(2) <= 0 || q.Dim(2) % a.QueryHeads != 0)
+        {
+            throw OrtException.InvalidArgument(
+                $"query's last dimension {q.Dim(2)} is not a positive multiple of q_num_heads={a.QueryHeads}");
+        }
+        var dk = q.Dim(2) / a.QueryHeads;
+        if (k.Dim(2) != a.KvHeads * dk)
+        {
+            throw OrtException.InvalidArgument(
+                $"key's last dimension {k.Dim(2)} must be kv_num_heads * head_dim = {a.KvHeads} * {dk} = {a.KvHeads * dk} (query {q.ShapeText}, q_num_heads={a.QueryHeads})");
+        }
+        if (v.Dim(2) <= 0 || v.Dim(2) % a.KvHeads != 0)
+        {
+            throw OrtException.InvalidArgument(
+                $"value's last dimension {v.Dim(2)} is not a positive multiple of kv_num_heads={a.KvHeads}");
+        }
+        var dv = v.Dim(2) / a.KvHeads;
+        RequireSize(q, "query");
+        RequireSize(k, "key");
+        RequireSize(v, "value");
+        CheckedSize(batch * a.QueryHeads * seq * dv, "output");
+        CheckedSize(batch * a.KvHeads * dk * dv, "state");
+
+        var hasState = context.HasInput(LinearAttentionOperator.InputPastState);
+        var hasNorm = context.HasInput(LinearAttentionOperator.InputPastNormalizer);
+        if (hasState)
+        {
+            var s = context.Input(LinearAttentionOperator.InputPastState);
+            RequireFloat(s, "past_state");
+            if (s.Rank != 4 || s.Dim(0) != batch || s.Dim(1) != a.KvHeads || s.Dim(2) != dk || s.Dim(3) != dv)
+            {
+                throw OrtException.InvalidArgument(
+                    $"past_state has shape {s.ShapeText}; expected [batch, kv_num_heads, head_dim, v_head_dim] = [{batch}, {a.KvHeads}, {dk}, {dv}]");
+            }
+        }
+        if (hasNorm)
+        {
+            var z = context.Input(LinearAttentionOperator.InputPastNormalizer);
+            RequireFloat(z, "past_normalizer");
+            if (z.Rank != 3 || z.Dim(0) != batch || z.Dim(1) != a.KvHeads || z.Dim(2) != dk)
+            {
+                throw OrtException.InvalidArgument(
+                    $"past_normalizer has shape {z.ShapeText}; expected [batch, kv_num_heads, head_dim] = [{batch}, {a.KvHeads}, {dk}]");
+            }
+        }
+        if (hasNorm && !hasState)
+        {
+            throw OrtException.InvalidArgument("past_normalizer was given without past_state");
+        }
+        if (hasState && !hasNorm && a.Normalize)
+        {
+            // Starting nu at zero while mu carries history would silently give wrong outputs.
+            throw OrtException.InvalidArgument("past_state was given without past_normalizer, which normalize=1 needs");
+        }
+        return new LinearAttentionShapes((int)batch, (int)seq, (int)dk, (int)dv, hasState, hasNorm);
+    }
+
+    private static void RequireRank(in Tensor t, int rank, string name, string layout)
+    {
+        if (t.Rank != rank)
+        {
+            throw OrtException.InvalidArgument($"{name} must have rank {rank} {layout}, got shape {t.ShapeText}");
+        }
+    }
+
+    private static void RequireFloat(in Tensor t, string name)
+    {
+        if (t.ElementType != OrtElementType.Float)
+        {
+            throw OrtException.InvalidArgument($"{name} must be float32, got {t.ElementType}");
+        }
+    }
+
+    private static void RequireSize(in Tensor t, string name) => CheckedSize(t.ElementCount, name);
+
+    private static void CheckedSize(long elements, string name)
+    {
+        if (elements > MaxElements)
+        {
+            throw OrtException.InvalidArgument($"{name} would hold {elements} elements; at most {MaxElements} are supported");
+        }
+    }
+}

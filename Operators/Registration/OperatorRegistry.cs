@@ -1,0 +1,63 @@
+using System.Text;
+using OnnxAttention.Operators.Interop;
+using OnnxAttention.Operators.LinearAttention;
+using OnnxAttention.Operators.Runtime;
+
+namespace OnnxAttention.Operators.Registration;
+
+/// <summary>
+/// Builds the OnnxAttention custom-op domain once per process and adds it to session options.
+/// The domain and its ops are never released: ORT requires them to outlive every session that used them.
+/// </summary>
+public static unsafe class OperatorRegistry
+{
+    /// <summary>The ONNX domain of every OnnxAttention operator.</summary>
+    public const string Domain = "com.onnxattention";
+
+    private static readonly Lock Gate = new();
+    private static nint s_domain;
+    private static OrtApi s_api;
+
+    /// <summary>Every operator this library provides (one entry per element-type binding).</summary>
+    public static IReadOnlyList<CustomOperator> Operators { get; } =
+    [
+        new LinearAttentionOperator(),
+    ];
+
+    /// <summary>The table used at registration; a fallback for reporting errors where no other is at hand.</summary>
+    internal static OrtApi Api => s_api;
+
+    /// <summary>Adds the domain to the native <c>OrtSessionOptions*</c>.</summary>
+    public static void AddTo(OrtApi api, nint sessionOptions)
+    {
+        if (sessionOptions == 0)
+        {
+            throw new ArgumentException("session options handle is null", nameof(sessionOptions));
+        }
+        StatusBoundary.ThrowIfError(api, api.AddCustomOpDomain(sessionOptions, GetOrCreateDomain(api)));
+    }
+
+    private static nint GetOrCreateDomain(OrtApi api)
+    {
+        lock (Gate)
+        {
+            if (s_domain != 0)
+            {
+                return s_domain;
+            }
+            s_api = api;
+            nint domain = 0;
+            var name = Encoding.UTF8.GetBytes(Domain + "\0");
+            fixed (byte* p = name)
+            {
+                StatusBoundary.ThrowIfError(api, api.CreateCustomOpDomain(p, &domain));
+            }
+            foreach (var op in Operators)
+            {
+                StatusBoundary.ThrowIfError(api, api.CustomOpDomainAdd(domain, NativeCustomOp.Create(op)));
+            }
+            s_domain = domain;
+            return domain;
+        }
+    }
+}

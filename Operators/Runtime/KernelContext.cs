@@ -1,0 +1,74 @@
+using OnnxAttention.Operators.Interop;
+
+namespace OnnxAttention.Operators.Runtime;
+
+/// <summary>The inputs, outputs and thread pool of one Compute call.</summary>
+public readonly unsafe struct KernelContext
+{
+    internal KernelContext(OrtApi api, nint context)
+    {
+        Api = api;
+        Handle = context;
+    }
+
+    public OrtApi Api { get; }
+
+    public nint Handle { get; }
+
+    public int InputCount
+    {
+        get
+        {
+            nuint n = 0;
+            StatusBoundary.ThrowIfError(Api, Api.KernelContextGetInputCount(Handle, &n));
+            return (int)n;
+        }
+    }
+
+    /// <summary>True when the node wires input <paramref name="index"/> (optional inputs may be left out or empty).</summary>
+    public bool HasInput(int index)
+    {
+        if (index >= InputCount)
+        {
+            return false;
+        }
+        nint value = 0;
+        StatusBoundary.ThrowIfError(Api, Api.KernelContextGetInput(Handle, (nuint)index, &value));
+        return value != 0;
+    }
+
+    public Tensor Input(int index)
+    {
+        nint value = 0;
+        StatusBoundary.ThrowIfError(Api, Api.KernelContextGetInput(Handle, (nuint)index, &value));
+        if (value == 0)
+        {
+            throw OrtException.InvalidArgument($"input {index} is missing");
+        }
+        int type;
+        long* dims;
+        nuint rank;
+        void* data;
+        // The by-reference query allocates nothing (GetTensorTypeAndShape would allocate an info object per call).
+        StatusBoundary.ThrowIfError(Api, Api.GetTensorElementTypeAndShapeDataReference(value, &type, &dims, &rank));
+        StatusBoundary.ThrowIfError(Api, Api.GetTensorData(value, &data));
+        return new Tensor((OrtElementType)type, dims, (int)rank, data);
+    }
+
+    /// <summary>Allocates output <paramref name="index"/> with the given shape and returns a writable view.</summary>
+    public Tensor Output(int index, ReadOnlySpan<long> shape)
+    {
+        nint value = 0;
+        fixed (long* dims = shape)
+        {
+            StatusBoundary.ThrowIfError(Api, Api.KernelContextGetOutput(Handle, (nuint)index, dims, (nuint)shape.Length, &value));
+        }
+        int type;
+        long* outDims;
+        nuint rank;
+        void* data;
+        StatusBoundary.ThrowIfError(Api, Api.GetTensorElementTypeAndShapeDataReference(value, &type, &outDims, &rank));
+        StatusBoundary.ThrowIfError(Api, Api.GetTensorMutableData(value, &data));
+        return new Tensor((OrtElementType)type, outDims, (int)rank, data);
+    }
+}

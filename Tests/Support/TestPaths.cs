@@ -1,0 +1,18 @@
+using System.Reflection;
+
+namespace OnnxAttention.Tests.Support;
+
+public static class TestPaths
+{
+    private static string Metadata(string key) =>
+        typeof(TestPaths).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().First(a => a.Key == key).Value
+        ?? throw new InvalidOperationException($"assembly metadata {key} is missing");
+
+    public static string RepositoryRoot => Path.GetFullPath(Metadata("RepositoryRoot"));
+
+    /// <summary>../shared beside the repository: fixtures used in place, never copied.</summary>
+    public static string Shared => Path.GetFullPath(Path.Combine(RepositoryRoot, "..", "shared"));
+
+    public static string OrtCApiHeader => Path.Combine(Metadata("NuGetPackageRoot"),
+        "microsoft.ml.onnxruntime", "1.31.1", "build", "native", "include", "onnxruntime_c_api.h");
+}

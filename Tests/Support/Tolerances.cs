@@ -1,0 +1,14 @@
+namespace OnnxAttention.Tests.Support;
+
+/// <summary>Named tolerances: |got - want| &lt;= Absolute + Relative * |want|, per element type.</summary>
+public readonly record struct Tolerance(double Absolute, double Relative)
+{
+    /// <summary>float32 kernels against the double reference; sums of up to a few hundred terms.</summary>
+    public static readonly Tolerance Float32 = new(2e-5, 2e-4);
+
+    /// <summary>Two float32 computations of the same maths in a different order (prefill vs decode, split vs whole).</summary>
+    public static readonly Tolerance Float32Reordered = new(1e-5, 1e-4);
+
+    /// <summary>The ONNX conformance suite and fixture logits use 1e-3.</summary>
+    public static readonly Tolerance Conformance = new(1e-3, 1e-3);
+}
