@@ -17,6 +17,10 @@ internal sealed unsafe class LinearAttentionKernel(LinearAttentionAttributes att
         var state = context.Output(LinearAttentionOperator.OutputPresentState, [b, a.KvHeads, dk, dv]);
         var normalizer = context.Output(LinearAttentionOperator.OutputPresentNormalizer, [b, a.KvHeads, dk]);
 
+        using var query = FloatIO.Read(context.Input(LinearAttentionOperator.InputQuery));
+        using var key = FloatIO.Read(context.Input(LinearAttentionOperator.InputKey));
+        using var value = FloatIO.Read(context.Input(LinearAttentionOperator.InputValue));
+        using var output = FloatIO.Writable(y);
         var job = new LinearAttentionCpu.Job
         {
             QueryHeads = a.QueryHeads,
@@ -26,15 +30,16 @@ internal sealed unsafe class LinearAttentionKernel(LinearAttentionAttributes att
             Epsilon = a.Epsilon,
             Scale = a.Scale,
             Shapes = shapes,
-            Query = (float*)context.Input(LinearAttentionOperator.InputQuery).Data,
-            Key = (float*)context.Input(LinearAttentionOperator.InputKey).Data,
-            Value = (float*)context.Input(LinearAttentionOperator.InputValue).Data,
+            Query = query.Data,
+            Key = key.Data,
+            Value = value.Data,
             PastState = shapes.HasPastState ? (float*)context.Input(LinearAttentionOperator.InputPastState).Data : null,
             PastNormalizer = shapes.HasPastNormalizer ? (float*)context.Input(LinearAttentionOperator.InputPastNormalizer).Data : null,
-            Output = (float*)y.Data,
+            Output = output.Data,
             State = (float*)state.Data,
             Normalizer = (float*)normalizer.Data,
         };
         LinearAttentionCpu.Run(context, ref job);
+        FloatIO.Commit(output, y);
     }
 }

@@ -23,25 +23,41 @@ public sealed class LinearAttentionOperator : CustomOperator
     public const int OutputPresentState = 1;
     public const int OutputPresentNormalizer = 2;
 
-    public override OperatorSchema Schema { get; } = new(
+    /// <param name="activationType">Element type of query, key, value and output (float32 or float16); state is float32.</param>
+    public LinearAttentionOperator(OrtElementType activationType = OrtElementType.Float)
+    {
+        if (!FloatIO.IsSupported(activationType))
+        {
+            throw new ArgumentOutOfRangeException(nameof(activationType), activationType, "float32 or float16");
+        }
+        ActivationType = activationType;
+        Schema = BuildSchema(activationType);
+    }
+
+    public OrtElementType ActivationType { get; }
+
+    public override OperatorSchema Schema { get; }
+
+    private static OperatorSchema BuildSchema(OrtElementType t) => new(
         OpName,
         OperatorRegistry.Domain,
         Inputs:
         [
-            new("query", OrtElementType.Float, Doc: "[batch, sequence, q_num_heads * head_dim]"),
-            new("key", OrtElementType.Float, Doc: "[batch, sequence, kv_num_heads * head_dim]"),
-            new("value", OrtElementType.Float, Doc: "[batch, sequence, kv_num_heads * v_head_dim]"),
+            new("query", t, Doc: "[batch, sequence, q_num_heads * head_dim]"),
+            new("key", t, Doc: "[batch, sequence, kv_num_heads * head_dim]"),
+            new("value", t, Doc: "[batch, sequence, kv_num_heads * v_head_dim]"),
             new("past_state", OrtElementType.Float, Optional: true, Doc: "mu, [batch, kv_num_heads, head_dim, v_head_dim]; zeros when absent"),
             new("past_normalizer", OrtElementType.Float, Optional: true, Doc: "nu, [batch, kv_num_heads, head_dim]; zeros when absent"),
         ],
         Outputs:
         [
-            new("output", OrtElementType.Float, Doc: "[batch, sequence, q_num_heads * v_head_dim]"),
+            new("output", t, Doc: "[batch, sequence, q_num_heads * v_head_dim]"),
             new("present_state", OrtElementType.Float, Optional: true, Doc: "mu after the last token"),
             new("present_normalizer", OrtElementType.Float, Optional: true, Doc: "nu after the last token"),
         ],
         LinearAttentionAttributes.All,
         Doc: "Causal linear attention with a matrix state and a normaliser vector, grouped KV heads.");
+
 
     public override IKernel CreateKernel(in KernelInfo info) => new LinearAttentionKernel(LinearAttentionAttributes.Read(info));
 }

@@ -20,9 +20,11 @@ public readonly record struct LinearAttentionShapes(int Batch, int SequenceLengt
         RequireRank(q, 3, "query", "[batch, sequence, q_num_heads * head_dim]");
         RequireRank(k, 3, "key", "[batch, sequence, kv_num_heads * head_dim]");
         RequireRank(v, 3, "value", "[batch, sequence, kv_num_heads * v_head_dim]");
-        RequireFloat(q, "query");
-        RequireFloat(k, "key");
-        RequireFloat(v, "value");
+        if (!FloatIO.IsSupported(q.ElementType) || k.ElementType != q.ElementType || v.ElementType != q.ElementType)
+        {
+            throw OrtException.InvalidArgument(
+                $"query, key and value must all be float32 or all float16, got {q.ElementType}, {k.ElementType}, {v.ElementType}");
+        }
 
         long batch = q.Dim(0), seq = q.Dim(1);
         if (k.Dim(0) != batch || v.Dim(0) != batch || k.Dim(1) != seq || v.Dim(1) != seq)
@@ -99,7 +101,7 @@ public readonly record struct LinearAttentionShapes(int Batch, int SequenceLengt
     {
         if (t.ElementType != OrtElementType.Float)
         {
-            throw OrtException.InvalidArgument($"{name} must be float32, got {t.ElementType}");
+            throw OrtException.InvalidArgument($"{name} must be float32 (state is always float32), got {t.ElementType}");
         }
     }
 

@@ -21,7 +21,8 @@ public static unsafe class OperatorRegistry
     /// <summary>Every operator this library provides (one entry per element-type binding).</summary>
     public static IReadOnlyList<CustomOperator> Operators { get; } =
     [
-        new LinearAttentionOperator(),
+        new LinearAttentionOperator(OrtElementType.Float),
+        new LinearAttentionOperator(OrtElementType.Float16),
     ];
 
     /// <summary>The table used at registration; a fallback for reporting errors where no other is at hand.</summary>

@@ -22,27 +22,28 @@ public sealed class LinearAttentionSession : IDisposable
 
     public InferenceSession Session => _session.Session;
 
-    public static ModelProto BuildModel(LinearAttentionNode.Options options, bool withPast, bool declareShapes = true)
+    public static ModelProto BuildModel(LinearAttentionNode.Options options, bool withPast, bool declareShapes = true,
+        TensorProto.Types.DataType activation = TensorProto.Types.DataType.Float)
     {
         const TensorProto.Types.DataType F = TensorProto.Types.DataType.Float;
         var b = new ModelBuilder("linear_attention_test");
-        void Declare(string name, params Dim[] shape)
+        void Declare(string name, TensorProto.Types.DataType type, params Dim[] shape)
         {
-            if (declareShapes) b.Input(name, F, shape);
-            else b.InputOfAnyShape(name, F);
+            if (declareShapes) b.Input(name, type, shape);
+            else b.InputOfAnyShape(name, type);
         }
-        Declare("query", "batch", "seq", "q_hidden");
-        Declare("key", "batch", "seq", "k_hidden");
-        Declare("value", "batch", "seq", "v_hidden");
+        Declare("query", activation, "batch", "seq", "q_hidden");
+        Declare("key", activation, "batch", "seq", "k_hidden");
+        Declare("value", activation, "batch", "seq", "v_hidden");
         if (withPast)
         {
-            Declare("past_state", "batch", "kv_heads", "dk", "dv");
-            Declare("past_normalizer", "batch", "kv_heads", "dk");
+            Declare("past_state", F, "batch", "kv_heads", "dk", "dv");
+            Declare("past_normalizer", F, "batch", "kv_heads", "dk");
         }
         return b.LinearAttention(options, "query", "key", "value",
                 withPast ? "past_state" : "", withPast ? "past_normalizer" : "",
                 "output", "present_state", "present_normalizer")
-            .Output("output", F, "batch", "seq", "o_hidden")
+            .Output("output", activation, "batch", "seq", "o_hidden")
             .Output("present_state", F, "batch", "kv_heads", "dk", "dv")
             .Output("present_normalizer", F, "batch", "kv_heads", "dk")
             .Build();

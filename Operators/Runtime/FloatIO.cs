@@ -1,0 +1,77 @@
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using OnnxAttention.Operators.Interop;
+
+namespace OnnxAttention.Operators.Runtime;
+
+/// <summary>
+/// A float32 view of a tensor whose elements are float32 (borrowed, no copy) or float16 (converted into native
+/// scratch memory that the view owns). Kernels compute in float32 whatever the activation type, and state
+/// tensors are float32 always, so the accumulation never happens in half precision.
+/// </summary>
+public unsafe struct FloatView : IDisposable
+{
+    private bool _owned;
+
+    internal FloatView(float* data, long length, bool owned)
+    {
+        Data = data;
+        Length = length;
+        _owned = owned;
+    }
+
+    public float* Data { get; private set; }
+
+    public long Length { get; }
+
+    public void Dispose()
+    {
+        if (_owned)
+        {
+            NativeMemory.Free(Data);
+            Data = null;
+            _owned = false;
+        }
+    }
+}
+
+public static unsafe class FloatIO
+{
+    /// <summary>The activation types our kernels accept.</summary>
+    public static bool IsSupported(OrtElementType type) => type is OrtElementType.Float or OrtElementType.Float16;
+
+    /// <summary>Reads an input as float32.</summary>
+    public static FloatView Read(in Tensor input)
+    {
+        var n = input.ElementCount;
+        switch (input.ElementType)
+        {
+            case OrtElementType.Float:
+                return new FloatView((float*)input.Data, n, owned: false);
+            case OrtElementType.Float16:
+                var buffer = Allocate(n);
+                TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(input.Data, checked((int)n)), new Span<float>(buffer, (int)n));
+                return new FloatView(buffer, n, owned: true);
+            default:
+                throw OrtException.InvalidArgument($"element type {input.ElementType} is not supported (float32 or float16)");
+        }
+    }
+
+    /// <summary>Somewhere to compute an output in float32: the output itself when it is float32, else scratch.</summary>
+    public static FloatView Writable(in Tensor output) =>
+        output.ElementType == OrtElementType.Float
+            ? new FloatView((float*)output.Data, output.ElementCount, owned: false)
+            : new FloatView(Allocate(output.ElementCount), output.ElementCount, owned: true);
+
+    /// <summary>Moves a <see cref="Writable"/> view's values into the output (a conversion when it is float16).</summary>
+    public static void Commit(in FloatView view, in Tensor output)
+    {
+        if (output.ElementType == OrtElementType.Float16)
+        {
+            var n = checked((int)output.ElementCount);
+            TensorPrimitives.ConvertToHalf(new ReadOnlySpan<float>(view.Data, n), new Span<Half>(output.Data, n));
+        }
+    }
+
+    private static float* Allocate(long count) => (float*)NativeMemory.Alloc((nuint)Math.Max(1, count), sizeof(float));
+}
