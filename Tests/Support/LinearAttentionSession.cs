@@ -50,14 +50,15 @@ public sealed class LinearAttentionSession : IDisposable
     }
 
     public Outputs Run(int batch, int seq, float[] q, float[] k, float[] v, float[]? pastState = null, float[]? pastNorm = null,
-        long[]? pastStateShape = null, long[]? pastNormShape = null, long[]? queryShape = null)
+        long[]? pastStateShape = null, long[]? pastNormShape = null, long[]? queryShape = null,
+        long[]? keyShape = null, long[]? valueShape = null)
     {
         var names = new List<string> { "query", "key", "value" };
         using var values = new DisposableList<OrtValue>
         {
             OrtValue.CreateTensorValueFromMemory(q, queryShape ?? [batch, seq, q.Length / Math.Max(1, batch * seq)]),
-            OrtValue.CreateTensorValueFromMemory(k, [batch, seq, k.Length / Math.Max(1, batch * seq)]),
-            OrtValue.CreateTensorValueFromMemory(v, [batch, seq, v.Length / Math.Max(1, batch * seq)]),
+            OrtValue.CreateTensorValueFromMemory(k, keyShape ?? [batch, seq, k.Length / Math.Max(1, batch * seq)]),
+            OrtValue.CreateTensorValueFromMemory(v, valueShape ?? [batch, seq, v.Length / Math.Max(1, batch * seq)]),
         };
         if (_withPast)
         {
