@@ -216,7 +216,8 @@ public sealed class Graph
         return _proto;
     }
 
-    private void Invalidate()
+    /// <summary>Call after editing a node's inputs or outputs in place, so producer and consumer indices are rebuilt.</summary>
+    public void Invalidate()
     {
         _producers = null;
         _consumers = null;

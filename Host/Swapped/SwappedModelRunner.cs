@@ -1,0 +1,87 @@
+using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
+using OnnxAttention.Graphs.Onnx;
+using OnnxAttention.Graphs.Swapping;
+using OnnxAttention.Host.Sessions;
+
+namespace OnnxAttention.Host.Swapped;
+
+/// <summary>
+/// Runs a model whose attention was swapped (ids [batch, seq] -> logits [batch, seq, vocab]) in pieces of any size,
+/// carrying the per-layer state and the position offset from one piece to the next.
+/// </summary>
+public sealed class SwappedModelRunner : IDisposable
+{
+    private sealed record StateEntry(string Past, string Present, long[] TailShape);
+
+    private readonly OwnedSession _session;
+    private readonly List<StateEntry> _state;
+    private readonly string _idsInput;
+    private readonly string _logitsOutput;
+    private readonly bool _hasPosition;
+
+    public SwappedModelRunner(ModelProto swapped, int intraOpThreads = 0)
+    {
+        var json = swapped.MetadataProps.FirstOrDefault(p => p.Key == AttentionSwapper.MetadataState)?.Value
+            ?? throw new ArgumentException("the model carries no OnnxAttention swap metadata; swap it first");
+        _state = JsonSerializer.Deserialize<JsonElement[]>(json)!.Select(e => new StateEntry(
+            e.GetProperty("past").GetString()!, e.GetProperty("present").GetString()!,
+            e.GetProperty("shape").EnumerateArray().Skip(1).Select(d => long.Parse(d.GetString()!)).ToArray())).ToList();
+        var pastNames = _state.Select(s => s.Past).Append(PositionOffset.InputName).ToHashSet();
+        _idsInput = swapped.Graph.Input.First(i => !pastNames.Contains(i.Name)).Name;
+        _logitsOutput = swapped.Graph.Output.First(o => _state.All(s => s.Present != o.Name)).Name;
+        _hasPosition = swapped.Graph.Input.Any(i => i.Name == PositionOffset.InputName);
+        _session = SessionFactory.Create(swapped, intraOpThreads);
+    }
+
+    /// <summary>Logits for all positions, feeding <paramref name="chunk"/> tokens per call (1: token by token).</summary>
+    public float[] Logits(long[] ids, int batch, int chunk, IProgress<int>? progress = null)
+    {
+        if (batch <= 0 || ids.Length % batch != 0) throw new ArgumentException($"{ids.Length} ids do not split into {batch} rows");
+        if (chunk <= 0) throw new ArgumentException("chunk must be positive");
+        var seq = ids.Length / batch;
+        var state = _state.Select(s => new float[batch * s.TailShape.Aggregate(1L, (a, d) => a * d)]).ToList();
+        float[]? all = null;
+        var vocab = 0;
+        for (var start = 0; start < seq; start += chunk)
+        {
+            var n = Math.Min(chunk, seq - start);
+            var piece = new long[batch * n];
+            for (var b = 0; b < batch; b++) Array.Copy(ids, b * seq + start, piece, b * n, n);
+
+            var names = new List<string> { _idsInput };
+            var values = new List<OrtValue> { OrtValue.CreateTensorValueFromMemory(piece, [batch, n]) };
+            if (_hasPosition)
+            {
+                names.Add(PositionOffset.InputName);
+                values.Add(OrtValue.CreateTensorValueFromMemory(new long[] { start }, []));
+            }
+            for (var i = 0; i < _state.Count; i++)
+            {
+                names.Add(_state[i].Past);
+                values.Add(OrtValue.CreateTensorValueFromMemory(state[i], [batch, .. _state[i].TailShape]));
+            }
+            try
+            {
+                using var runOptions = new RunOptions();
+                using var results = _session.Session.Run(runOptions, names, values, [_logitsOutput, .. _state.Select(s => s.Present)]);
+                var logits = results[0].GetTensorDataAsSpan<float>();
+                vocab = logits.Length / (batch * n);
+                all ??= new float[batch * seq * vocab];
+                for (var b = 0; b < batch; b++)
+                {
+                    logits.Slice(b * n * vocab, n * vocab).CopyTo(all.AsSpan((b * seq + start) * vocab, n * vocab));
+                }
+                for (var i = 0; i < _state.Count; i++) state[i] = results[i + 1].GetTensorDataAsSpan<float>().ToArray();
+            }
+            finally
+            {
+                foreach (var v in values) v.Dispose();
+            }
+            progress?.Report(start + n);
+        }
+        return all ?? [];
+    }
+
+    public void Dispose() => _session.Dispose();
+}
