@@ -49,6 +49,8 @@ public static class AttentionSwapper
         }
         var removed = graph.RemoveDeadCode();
         var offsets = PositionOffset.Apply(graph);
+        // The offset Ranges no longer read their constant start.
+        removed += graph.RemoveDeadCode();
         model.Graph = graph.ToProto();
 
         if (!model.OpsetImport.Any(o => o.Domain == OperatorRegistry.Domain))

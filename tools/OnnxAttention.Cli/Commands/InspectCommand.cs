@@ -18,6 +18,11 @@ public static class InspectCommand
             try
             {
                 var proto = ModelFile.Load(path);
+                if (proto.MetadataProps.FirstOrDefault(p => p.Key == Graphs.Swapping.AttentionSwapper.MetadataRule) is { } swapped)
+                {
+                    Console.WriteLine($"{path}: already swapped by OnnxAttention (rule {swapped.Value}); its attention runs on com.onnxattention operators");
+                    return 0;
+                }
                 var graph = new Graph(proto.Graph);
                 var findings = AttentionFinder.Find(graph, new ValueShapes(proto.Graph));
                 Console.WriteLine($"{path}: {proto.Graph.Node.Count} nodes, opset {string.Join(", ", proto.OpsetImport.Select(o => $"{(o.Domain.Length == 0 ? "ai.onnx" : o.Domain)}:{o.Version}"))}");
