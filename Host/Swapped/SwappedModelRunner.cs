@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
@@ -12,25 +11,16 @@ namespace OnnxAttention.Host.Swapped;
 /// </summary>
 public sealed class SwappedModelRunner : IDisposable
 {
-    private sealed record StateEntry(string Past, string Present, long[] TailShape);
-
     private readonly OwnedSession _session;
-    private readonly List<StateEntry> _state;
+    private readonly IReadOnlyList<StateEntry> _state;
     private readonly string _idsInput;
     private readonly string _logitsOutput;
     private readonly bool _hasPosition;
 
     public SwappedModelRunner(ModelProto swapped, int intraOpThreads = 0)
     {
-        var json = swapped.MetadataProps.FirstOrDefault(p => p.Key == AttentionSwapper.MetadataState)?.Value
-            ?? throw new ArgumentException("the model carries no OnnxAttention swap metadata; swap it first");
-        _state = JsonSerializer.Deserialize<JsonElement[]>(json)!.Select(e => new StateEntry(
-            e.GetProperty("past").GetString()!, e.GetProperty("present").GetString()!,
-            e.GetProperty("shape").EnumerateArray().Skip(1).Select(d => long.Parse(d.GetString()!)).ToArray())).ToList();
-        var pastNames = _state.Select(s => s.Past).Append(PositionOffset.InputName).ToHashSet();
-        _idsInput = swapped.Graph.Input.First(i => !pastNames.Contains(i.Name)).Name;
-        _logitsOutput = swapped.Graph.Output.First(o => _state.All(s => s.Present != o.Name)).Name;
-        _hasPosition = swapped.Graph.Input.Any(i => i.Name == PositionOffset.InputName);
+        var info = SwappedModelInfo.From(swapped);
+        (_idsInput, _logitsOutput, _state, _hasPosition) = (info.IdsInput, info.LogitsOutput, info.State, info.HasPositionInput);
         _session = SessionFactory.Create(swapped, intraOpThreads);
     }
 
@@ -40,7 +30,7 @@ public sealed class SwappedModelRunner : IDisposable
         if (batch <= 0 || ids.Length % batch != 0) throw new ArgumentException($"{ids.Length} ids do not split into {batch} rows");
         if (chunk <= 0) throw new ArgumentException("chunk must be positive");
         var seq = ids.Length / batch;
-        var state = _state.Select(s => new float[batch * s.TailShape.Aggregate(1L, (a, d) => a * d)]).ToList();
+        var state = _state.Select(s => new float[batch * s.ElementsPerRow]).ToList();
         float[]? all = null;
         var vocab = 0;
         for (var start = 0; start < seq; start += chunk)
