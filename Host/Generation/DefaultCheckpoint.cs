@@ -8,7 +8,7 @@ namespace OnnxAttention.Host.Generation;
 /// </summary>
 public static class DefaultCheckpoint
 {
-    public static readonly Llama2cConfig Config = new(Dim: 64, HiddenDim: 172, Layers: 5, Heads: 8, KvHeads: 4, Vocab: 512, MaxSequence: 4096, SharedClassifier: true);
+    public static readonly Llama2cConfig Config = new(Dim: 64, HiddenDim: 172, Layers: 5, Heads: 8, KvHeads: 4, Vocab: 512, MaxSequence: 4096, SharedClassifier: false);
 
     public static Llama2cCheckpoint Create(int seed = 260)
     {
@@ -45,7 +45,8 @@ public static class DefaultCheckpoint
             FinalNorm = Enumerable.Repeat(1f, c.Dim).ToArray(),
             FreqCisReal = real,
             FreqCisImag = imag,
-            Classifier = embedding,
+            // Untied: with random weights a tied classifier mostly echoes the last token.
+            Classifier = Random(c.Vocab * c.Dim, 1f),
         };
     }
 }

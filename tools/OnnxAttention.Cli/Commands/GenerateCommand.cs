@@ -1,0 +1,76 @@
+using System.CommandLine;
+using System.Diagnostics;
+using OnnxAttention.Graphs.Ir;
+using OnnxAttention.Graphs.Swapping;
+using OnnxAttention.Host.Generation;
+
+namespace OnnxAttention.Cli.Commands;
+
+/// <summary><c>onnx-attention generate --attention RULE --max-tokens N [--model PATH]</c>: the main job.</summary>
+public static class GenerateCommand
+{
+    public static Command Create()
+    {
+        var rule = new Option<string>("--attention") { Description = "linear-elu | linear-relu | linear-identity | window:W[,sinks=S]", DefaultValueFactory = _ => "linear-elu" };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "tokens to generate per prompt", DefaultValueFactory = _ => 64 };
+        var model = new Option<FileInfo?>("--model") { Description = "a llama2.c checkpoint (.bin) or an exported decoder (.onnx); default: the built-in tiny Llama" };
+        var prompt = new Option<string>("--prompt") { Description = "prompt token ids, space separated", DefaultValueFactory = _ => "1 403 407 261 378 293" };
+        var batch = new Option<int>("--batch") { Description = "copies of the prompt generated side by side (each with its own seed)", DefaultValueFactory = _ => 1 };
+        var temperature = new Option<float>("--temperature") { Description = "0: greedy", DefaultValueFactory = _ => 0f };
+        var topK = new Option<int>("--top-k") { Description = "keep the k most likely tokens (0: all)", DefaultValueFactory = _ => 0 };
+        var topP = new Option<float>("--top-p") { Description = "keep the smallest set reaching this probability", DefaultValueFactory = _ => 1f };
+        var seed = new Option<int>("--seed") { Description = "sampling seed", DefaultValueFactory = _ => 0 };
+        var stop = new Option<string>("--stop") { Description = "stop token ids, space separated", DefaultValueFactory = _ => "" };
+        var threads = new Option<int>("--threads") { Description = "ORT intra-op threads (0: ORT's default)", DefaultValueFactory = _ => 0 };
+        var command = new Command("generate", "Generate token ids with constant-memory attention swapped into a decoder at load time.")
+        {
+            rule, maxTokens, model, prompt, batch, temperature, topK, topP, seed, stop, threads,
+        };
+        command.SetAction(parse =>
+        {
+            try
+            {
+                var attention = AttentionRule.Parse(parse.GetValue(rule)!);
+                var clock = Stopwatch.StartNew();
+                using var decoder = parse.GetValue(model) is { } file
+                    ? DecoderModel.Load(file.FullName, attention, parse.GetValue(threads))
+                    : DecoderModel.Default(attention, parse.GetValue(threads));
+                var load = clock.Elapsed.TotalMilliseconds;
+                var ids = Ints(parse.GetValue(prompt)!);
+                var rows = Math.Max(1, parse.GetValue(batch));
+                var parameters = new GeneratorParams(parse.GetValue(maxTokens), Ints(parse.GetValue(stop)!).ToHashSet(),
+                    new SamplingOptions(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(seed)));
+
+                Console.WriteLine($"model: {decoder.Source}; {decoder.Report.Replaced.Count} attention layers -> {attention.Spelling}; " +
+                                  $"state {decoder.StateBytesPerSequence:N0} bytes per sequence (constant); loaded in {load:F0} ms");
+                Console.WriteLine($"prompt: {string.Join(' ', ids)}");
+                using var generator = new Generator(decoder, parameters, Enumerable.Repeat<IReadOnlyList<int>>(ids, rows).ToList());
+                if (rows == 1) generator.TokenGenerated += (_, t) => Console.Write($"{t} ");
+                clock.Restart();
+                generator.Prefill();
+                var prefill = clock.Elapsed.TotalSeconds;
+                clock.Restart();
+                while (!generator.IsDone) generator.GenerateNextToken();
+                var decode = clock.Elapsed.TotalSeconds;
+                Console.WriteLine();
+                if (rows > 1)
+                {
+                    for (var r = 0; r < rows; r++) Console.WriteLine($"[{r}] {string.Join(' ', generator.Sequence(r).Skip(ids.Length))}");
+                }
+                var tokens = generator.GeneratedTokens * rows;
+                Console.WriteLine($"prefill: {ids.Length * rows} tokens in {prefill * 1e3:F1} ms ({ids.Length * rows / prefill:F0} tokens/s); " +
+                                  $"decode: {tokens} tokens in {decode * 1e3:F1} ms ({(decode > 0 ? tokens / decode : 0):F0} tokens/s)");
+                return 0;
+            }
+            catch (Exception e) when (e is GraphException or FormatException or ArgumentException or InvalidDataException or FileNotFoundException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    private static int[] Ints(string text) =>
+        text.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(s => int.TryParse(s, out var v) ? v : throw new FormatException($"'{s}' is not a token id")).ToArray();
+}
