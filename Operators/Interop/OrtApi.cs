@@ -28,12 +28,12 @@ public readonly unsafe struct OrtApi
         if (table == 0)
         {
             throw new InvalidOperationException(
-                $"The loaded ONNX Runtime does not provide API version {OrtNative.ApiVersion} (ONNX Runtime 1.31 or newer is needed).");
+                $"The loaded ONNX Runtime does not provide API version {OrtNative.ApiVersion} (ONNX Runtime 1.24 or newer is needed).");
         }
         return new OrtApi(table);
     }
 
-    /// <summary>The table handed over by a host through an <c>OrtApiBase*</c> (NativeAOT entry point).</summary>
+    /// <summary>The table handed over by a host through an <c>OrtApiBase*</c> (NativeAOT entry point); IsNull when too old.</summary>
     public static OrtApi FromApiBase(nint apiBase)
     {
         var getApi = (delegate* unmanaged<uint, nint>)((nint*)apiBase)[0];

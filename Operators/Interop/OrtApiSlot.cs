@@ -1,8 +1,9 @@
 namespace OnnxAttention.Operators.Interop;
 
 /// <summary>
-/// Positions of the OrtApi function-table members this project calls, for ORT_API_VERSION 31 (ONNX Runtime 1.31).
-/// The table only ever grows at the end, so a slot number stays valid for every later runtime.
+/// Positions of the OrtApi function-table members this project calls (counted in ONNX Runtime 1.31.1's header).
+/// The table only ever grows at the end, so a slot number stays valid for every later runtime; the newest slot we
+/// use (414) exists from API version 24 on, which is what we request (<see cref="OrtNative.ApiVersion"/>).
 /// <c>Tests/Interop/OrtApiSlotHeaderTests</c> recounts them from the C header shipped in the NuGet package.
 /// </summary>
 public enum OrtApiSlot
