@@ -11,6 +11,6 @@ public readonly record struct Dim(long? Value, string? Symbol)
 
     public static implicit operator Dim(string symbol) => new(null, symbol);
 
-    internal TensorShapeProto.Types.Dimension ToProto() =>
+    public TensorShapeProto.Types.Dimension ToProto() =>
         Value is { } v ? new() { DimValue = v } : new() { DimParam = Symbol ?? "" };
 }

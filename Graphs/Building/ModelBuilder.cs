@@ -51,6 +51,13 @@ public sealed class ModelBuilder
         return this;
     }
 
+    /// <summary>Records the shape of an intermediate value (what exporters write into value_info).</summary>
+    public ModelBuilder ValueShape(string name, TensorProto.Types.DataType type, params Dim[] shape)
+    {
+        _graph.ValueInfo.Add(ValueInfo(name, type, shape));
+        return this;
+    }
+
     public ModelBuilder Initializer(TensorProto tensor)
     {
         _graph.Initializer.Add(tensor);

@@ -9,6 +9,9 @@ public readonly record struct Tolerance(double Absolute, double Relative)
     /// <summary>Two float32 computations of the same maths in a different order (prefill vs decode, split vs whole).</summary>
     public static readonly Tolerance Float32Reordered = new(1e-5, 1e-4);
 
+    /// <summary>Logits of a whole float32 network against a double reference (errors accumulate over layers).</summary>
+    public static readonly Tolerance Float32Logits = new(1e-4, 1e-4);
+
     /// <summary>float16 activations (inputs rounded to half, state float32, output rounded to half: ~1e-3 relative).</summary>
     public static readonly Tolerance Float16 = new(2e-3, 2e-3);
 

@@ -1,0 +1,255 @@
+using OnnxAttention.Graphs.Onnx;
+
+namespace OnnxAttention.Graphs.Ir;
+
+/// <summary>
+/// An editable view of a GraphProto: every value knows its producer and consumers, nodes can be added and removed
+/// safely, and the result is written back in topological order. Indices are rebuilt lazily after edits; graphs
+/// of exported decoders have thousands of nodes at most, so simplicity wins over incremental bookkeeping.
+/// </summary>
+public sealed class Graph
+{
+    private readonly GraphProto _proto;
+    private readonly List<GraphNode> _nodes;
+    private Dictionary<string, GraphNode>? _producers;
+    private Dictionary<string, List<GraphNode>>? _consumers;
+    private int _freshCounter;
+
+    public Graph(GraphProto proto)
+    {
+        _proto = proto;
+        _nodes = proto.Node.Select(n => new GraphNode(n)).ToList();
+        Initializers = proto.Initializer.ToDictionary(t => t.Name);
+    }
+
+    public IReadOnlyList<GraphNode> Nodes => _nodes;
+
+    public Dictionary<string, TensorProto> Initializers { get; }
+
+    public IList<ValueInfoProto> Inputs => _proto.Input;
+
+    public IList<ValueInfoProto> Outputs => _proto.Output;
+
+    public string Name => _proto.Name;
+
+    public bool IsGraphInput(string value) => _proto.Input.Any(i => i.Name == value) && !Initializers.ContainsKey(value);
+
+    public bool IsGraphOutput(string value) => _proto.Output.Any(o => o.Name == value);
+
+    public GraphNode? Producer(string value)
+    {
+        _producers ??= BuildProducers();
+        return _producers.GetValueOrDefault(value);
+    }
+
+    public IReadOnlyList<GraphNode> Consumers(string value)
+    {
+        _consumers ??= BuildConsumers();
+        return _consumers.TryGetValue(value, out var list) ? list : [];
+    }
+
+    /// <summary>The only consumer of <paramref name="value"/>, or null when it has none, several, or is a graph output.</summary>
+    public GraphNode? SoleConsumer(string value)
+    {
+        var consumers = Consumers(value);
+        return consumers.Count == 1 && !IsGraphOutput(value) ? consumers[0] : null;
+    }
+
+    /// <summary>A constant's value: an initializer or the output of a Constant node with a tensor value.</summary>
+    public TensorProto? Constant(string value)
+    {
+        if (Initializers.TryGetValue(value, out var init))
+        {
+            return init;
+        }
+        var producer = Producer(value);
+        return producer is not null && producer.Is("Constant") ? producer.Attribute("value")?.T : null;
+    }
+
+    /// <summary>A value name not used anywhere in the graph yet.</summary>
+    public string FreshName(string hint)
+    {
+        _producers ??= BuildProducers();
+        _consumers ??= BuildConsumers();
+        string name;
+        do
+        {
+            name = $"{hint}__{_freshCounter++}";
+        }
+        while (_producers.ContainsKey(name) || _consumers.ContainsKey(name) || Initializers.ContainsKey(name) || IsGraphInput(name));
+        return name;
+    }
+
+    public GraphNode Add(NodeProto node)
+    {
+        var n = new GraphNode(node);
+        _nodes.Add(n);
+        Invalidate();
+        return n;
+    }
+
+    public void AddInitializer(TensorProto tensor)
+    {
+        Initializers[tensor.Name] = tensor;
+        Invalidate();
+    }
+
+    /// <summary>Makes every consumer of <paramref name="oldValue"/> (and a graph output of that name) use <paramref name="newValue"/>.</summary>
+    public void ReplaceUses(string oldValue, string newValue)
+    {
+        foreach (var node in Consumers(oldValue).ToList())
+        {
+            for (var i = 0; i < node.Inputs.Count; i++)
+            {
+                if (node.Inputs[i] == oldValue) node.Inputs[i] = newValue;
+            }
+        }
+        if (IsGraphOutput(oldValue))
+        {
+            // A graph output keeps its public name: rename the new value's producer output instead.
+            var producer = Producer(newValue) ?? throw new GraphException($"cannot route graph output '{oldValue}' to '{newValue}', which has no producer");
+            for (var i = 0; i < producer.Outputs.Count; i++)
+            {
+                if (producer.Outputs[i] == newValue) producer.Outputs[i] = oldValue;
+            }
+        }
+        Invalidate();
+    }
+
+    /// <summary>
+    /// Removes nodes, refusing when a value they produce is still read by a node that stays or is a graph output:
+    /// removing them would leave a dangling edge.
+    /// </summary>
+    public void Remove(IReadOnlyCollection<GraphNode> nodes)
+    {
+        var doomed = new HashSet<GraphNode>(nodes);
+        foreach (var node in doomed)
+        {
+            foreach (var output in node.Outputs.Where(o => o.Length > 0))
+            {
+                if (IsGraphOutput(output))
+                {
+                    throw new GraphException($"cannot remove {node}: its output '{output}' is a graph output");
+                }
+                var reader = Consumers(output).FirstOrDefault(c => !doomed.Contains(c));
+                if (reader is not null)
+                {
+                    throw new GraphException($"cannot remove {node}: its output '{output}' is still read by {reader}");
+                }
+            }
+        }
+        _nodes.RemoveAll(doomed.Contains);
+        Invalidate();
+    }
+
+    /// <summary>Removes nodes and initializers that no longer contribute to any graph output. Returns how many nodes went.</summary>
+    public int RemoveDeadCode()
+    {
+        var live = new HashSet<GraphNode>();
+        var needed = new Stack<string>(Outputs.Select(o => o.Name));
+        var seen = new HashSet<string>();
+        while (needed.Count > 0)
+        {
+            var value = needed.Pop();
+            if (!seen.Add(value)) continue;
+            var producer = Producer(value);
+            if (producer is null || !live.Add(producer)) continue;
+            foreach (var input in producer.Inputs.Where(i => i.Length > 0)) needed.Push(input);
+            foreach (var sub in producer.Proto.Attribute.Where(a => a.G is not null))
+            {
+                // Subgraphs read outer values implicitly: keep everything they name.
+                foreach (var inner in sub.G.Node.SelectMany(n => n.Input)) needed.Push(inner);
+            }
+        }
+        var removed = _nodes.RemoveAll(n => !live.Contains(n));
+        foreach (var name in Initializers.Keys.Where(k => !seen.Contains(k)).ToList())
+        {
+            Initializers.Remove(name);
+        }
+        Invalidate();
+        return removed;
+    }
+
+    /// <summary>Nodes ordered so each comes after the producers of its inputs; a cycle is an error naming a node on it.</summary>
+    public List<GraphNode> TopologicalOrder()
+    {
+        var indegree = new Dictionary<GraphNode, int>();
+        foreach (var node in _nodes)
+        {
+            indegree[node] = node.Inputs.Where(i => i.Length > 0).Distinct().Count(i => Producer(i) is not null);
+        }
+        var ready = new Queue<GraphNode>(_nodes.Where(n => indegree[n] == 0));
+        var order = new List<GraphNode>(_nodes.Count);
+        while (ready.Count > 0)
+        {
+            var node = ready.Dequeue();
+            order.Add(node);
+            foreach (var output in node.Outputs.Where(o => o.Length > 0).Distinct())
+            {
+                foreach (var consumer in Consumers(output).Distinct())
+                {
+                    if (--indegree[consumer] == 0) ready.Enqueue(consumer);
+                }
+            }
+        }
+        if (order.Count != _nodes.Count)
+        {
+            var stuck = _nodes.First(n => !order.Contains(n));
+            throw new GraphException($"the graph has a cycle through {stuck}");
+        }
+        return order;
+    }
+
+    /// <summary>Writes the edited graph back into its GraphProto, nodes in topological order.</summary>
+    public GraphProto ToProto()
+    {
+        var order = TopologicalOrder();
+        _proto.Node.Clear();
+        _proto.Node.AddRange(order.Select(n => n.Proto));
+        _proto.Initializer.Clear();
+        _proto.Initializer.AddRange(Initializers.Values);
+        // Shapes recorded for intermediate values may no longer hold after a rewrite: keep only those still produced.
+        var produced = new HashSet<string>(order.SelectMany(n => n.Outputs));
+        var keep = _proto.ValueInfo.Where(v => produced.Contains(v.Name)).ToList();
+        _proto.ValueInfo.Clear();
+        _proto.ValueInfo.AddRange(keep);
+        return _proto;
+    }
+
+    /// <summary>Call after editing a node's inputs or outputs in place, so producer and consumer indices are rebuilt.</summary>
+    public void Invalidate()
+    {
+        _producers = null;
+        _consumers = null;
+    }
+
+    private Dictionary<string, GraphNode> BuildProducers()
+    {
+        var map = new Dictionary<string, GraphNode>();
+        foreach (var node in _nodes)
+        {
+            foreach (var output in node.Outputs.Where(o => o.Length > 0))
+            {
+                if (!map.TryAdd(output, node))
+                {
+                    throw new GraphException($"value '{output}' is produced twice: by {map[output]} and {node}");
+                }
+            }
+        }
+        return map;
+    }
+
+    private Dictionary<string, List<GraphNode>> BuildConsumers()
+    {
+        var map = new Dictionary<string, List<GraphNode>>();
+        foreach (var node in _nodes)
+        {
+            foreach (var input in node.Inputs.Where(i => i.Length > 0).Distinct())
+            {
+                if (!map.TryGetValue(input, out var list)) map[input] = list = [];
+                list.Add(node);
+            }
+        }
+        return map;
+    }
+}

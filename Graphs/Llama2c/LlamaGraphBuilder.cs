@@ -1,0 +1,152 @@
+using OnnxAttention.Graphs.Building;
+using OnnxAttention.Graphs.Onnx;
+
+namespace OnnxAttention.Graphs.Llama2c;
+
+/// <summary>
+/// Builds the ONNX graph of a llama2.c checkpoint in the form exporters write (opset 18 ops, softmax attention as
+/// MatMul/Softmax with a causal mask computed from the ids' shape, repeat of grouped KV heads, value_info shapes),
+/// ids [batch, sequence] -> logits [batch, sequence, vocab]. Being in exporter form, it goes through the same
+/// attention swap as any exported model to run on constant-memory rules.
+/// <code>
+///   ids ─ Gather(emb) ─ x ─┬─ RMSNorm ─ Q,K,V ─ RoPE(Q,K) ─ softmax attention ─ Wo ─ (+x) ─┬─ RMSNorm ─ SwiGLU ─ (+) ─ ... ─ RMSNorm ─ classifier
+///   positions = Range(0, seq) ─ Gather(cos/sin tables)                                     │
+/// </code>
+/// </summary>
+public static class LlamaGraphBuilder
+{
+    public const string InputIds = "input_ids";
+    public const string Logits = "logits";
+    private const TensorProto.Types.DataType F = TensorProto.Types.DataType.Float;
+    private const TensorProto.Types.DataType I64 = TensorProto.Types.DataType.Int64;
+
+    public static ModelProto Build(Llama2cCheckpoint w)
+    {
+        var c = w.Config;
+        int d = c.Dim, hs = c.HeadSize, half = hs / 2, group = c.Heads / c.KvHeads;
+        var b = new ModelBuilder("llama2c", defaultOpset: 18);
+        var n = 0;
+        string Op(string op, string[] inputs, string hint, params AttributeProto[] attributes)
+        {
+            var output = $"{hint}_{n++}";
+            b.Node(op, inputs, [output], name: output, attributes: attributes);
+            return output;
+        }
+        string Const(string name, float[] values, params long[] dims)
+        {
+            b.Initializer(Tensors.Float(name, values, dims));
+            return name;
+        }
+        string Ints(string name, params long[] values)
+        {
+            b.Initializer(Tensors.Int64(name, values, values.Length));
+            return name;
+        }
+        string Scalar(string name, long value)
+        {
+            b.Initializer(Tensors.Int64(name, [value]));
+            return name;
+        }
+
+        b.Input(InputIds, I64, "batch", "sequence");
+        Const("rms_eps", [(float)LlamaReferenceForward.RmsEpsilon]);
+        Const("attn_scale", [1f / MathF.Sqrt(hs)]);
+        Const("neg_inf", [float.NegativeInfinity]);
+        Const("zero_f", [0f]);
+        Ints("axes_last", -1);
+        Ints("axes_0", 0);
+        Ints("axes_1", 1);
+        Ints("axes_2", 2);
+        Ints("axes_0_2_4", 0, 2, 4);
+        Scalar("zero", 0);
+        Scalar("one", 1);
+
+        // Positions and the causal mask come from the ids' shape only.
+        var seqLen1D = Op("Shape", [InputIds], "seq_len_1d", Attr.Int("start", 1), Attr.Int("end", 2));
+        var seqLen = Op("Squeeze", [seqLen1D, "axes_0"], "seq_len");
+        var positions = Op("Range", ["zero", seqLen, "one"], "positions");
+        Const("rope_cos_table", w.FreqCisReal, c.MaxSequence, half);
+        Const("rope_sin_table", w.FreqCisImag, c.MaxSequence, half);
+        var cos = Op("Unsqueeze", [Op("Gather", ["rope_cos_table", positions], "rope_cos"), "axes_0_2_4"], "rope_cos_5d");
+        var sin = Op("Unsqueeze", [Op("Gather", ["rope_sin_table", positions], "rope_sin"), "axes_0_2_4"], "rope_sin_5d");
+        var maskPositions = Op("Range", ["zero", seqLen, "one"], "mask_positions");
+        var later = Op("Greater", [Op("Unsqueeze", [maskPositions, "axes_0"], "mask_cols"), Op("Unsqueeze", [maskPositions, "axes_1"], "mask_rows")], "mask_later");
+        var causalMask = Op("Where", [later, "neg_inf", "zero_f"], "causal_mask");
+
+        b.Initializer(Tensors.Float("tok_embeddings", w.TokenEmbedding, c.Vocab, d));
+        var x = Op("Gather", ["tok_embeddings", InputIds], "embedding");
+
+        string RmsNorm(string input, float[] weight, string name)
+        {
+            var ms = Op("ReduceMean", [Op("Mul", [input, input], name + "_sq"), "axes_last"], name + "_ms", Attr.Int("keepdims", 1));
+            var inv = Op("Reciprocal", [Op("Sqrt", [Op("Add", [ms, "rms_eps"], name + "_eps")], name + "_rms")], name + "_inv");
+            return Op("Mul", [Op("Mul", [input, inv], name + "_normed"), Const(name + ".weight", weight, weight.Length)], name);
+        }
+        string Linear(string input, float[] weightOutIn, int outDim, int inDim, string name)
+        {
+            b.Initializer(Tensors.Float(name + ".weight", Transpose(weightOutIn, outDim, inDim), inDim, outDim));
+            return Op("MatMul", [input, name + ".weight"], name);
+        }
+        string Rope(string heads4d, int headCount, string name)
+        {
+            var pairs = Op("Reshape", [heads4d, Ints(name + "_pairs_shape", 0, 0, headCount, half, 2)], name + "_pairs");
+            var even = Op("Slice", [pairs, Ints(name + "_s0", 0), Ints(name + "_e0", 1), "axes_last"], name + "_even");
+            var odd = Op("Slice", [pairs, Ints(name + "_s1", 1), Ints(name + "_e1", 2), "axes_last"], name + "_odd");
+            var rotatedEven = Op("Sub", [Op("Mul", [even, cos], name + "_ec"), Op("Mul", [odd, sin], name + "_os")], name + "_re");
+            var rotatedOdd = Op("Add", [Op("Mul", [even, sin], name + "_es"), Op("Mul", [odd, cos], name + "_oc")], name + "_ro");
+            var joined = Op("Concat", [rotatedEven, rotatedOdd], name + "_joined", Attr.Int("axis", -1));
+            return Op("Reshape", [joined, Ints(name + "_back_shape", 0, 0, headCount, hs)], name + "_rot");
+        }
+        string ToHeads(string bshd, int headCount, string name)
+        {
+            var bhsd = Op("Transpose", [bshd], name, Attr.Ints("perm", 0, 2, 1, 3));
+            b.ValueShape(bhsd, F, "batch", headCount, "sequence", hs);
+            return bhsd;
+        }
+        string RepeatKv(string kv, string name)
+        {
+            if (group == 1) return kv;
+            var unsqueezed = Op("Unsqueeze", [kv, "axes_2"], name + "_unsqueezed");
+            var expanded = Op("Expand", [unsqueezed, Ints(name + "_expand", 1, 1, group, 1, 1)], name + "_expanded");
+            return Op("Reshape", [expanded, Ints(name + "_shape", 0, c.Heads, -1, hs)], name);
+        }
+
+        for (var l = 0; l < c.Layers; l++)
+        {
+            var p = $"layers.{l}";
+            var h = RmsNorm(x, w.AttentionNorm[l], p + ".attention_norm");
+            var q = Op("Reshape", [Linear(h, w.Wq[l], d, d, p + ".wq"), Ints(p + ".q_shape", 0, 0, c.Heads, hs)], p + ".q_heads");
+            var k = Op("Reshape", [Linear(h, w.Wk[l], c.KvDim, d, p + ".wk"), Ints(p + ".k_shape", 0, 0, c.KvHeads, hs)], p + ".k_heads");
+            var v = Op("Reshape", [Linear(h, w.Wv[l], c.KvDim, d, p + ".wv"), Ints(p + ".v_shape", 0, 0, c.KvHeads, hs)], p + ".v_heads");
+            var qh = ToHeads(Rope(q, c.Heads, p + ".q_rope"), c.Heads, p + ".q");
+            var kh = ToHeads(Rope(k, c.KvHeads, p + ".k_rope"), c.KvHeads, p + ".k");
+            var vh = ToHeads(v, c.KvHeads, p + ".v");
+            var kt = Op("Transpose", [RepeatKv(kh, p + ".k_repeat")], p + ".k_t", Attr.Ints("perm", 0, 1, 3, 2));
+            var scores = Op("Mul", [Op("MatMul", [qh, kt], p + ".qk"), "attn_scale"], p + ".scores");
+            var probabilities = Op("Softmax", [Op("Add", [scores, causalMask], p + ".masked")], p + ".softmax", Attr.Int("axis", -1));
+            var attention = Op("MatMul", [probabilities, RepeatKv(vh, p + ".v_repeat")], p + ".attention");
+            var merged = Op("Reshape", [Op("Transpose", [attention], p + ".attention_bshd", Attr.Ints("perm", 0, 2, 1, 3)), Ints(p + ".merge_shape", 0, 0, d)], p + ".attention_merged");
+            x = Op("Add", [x, Linear(merged, w.Wo[l], d, d, p + ".wo")], p + ".attention_residual");
+
+            var h2 = RmsNorm(x, w.FfnNorm[l], p + ".ffn_norm");
+            var gate = Linear(h2, w.W1[l], c.HiddenDim, d, p + ".w1");
+            var silu = Op("Mul", [gate, Op("Sigmoid", [gate], p + ".gate_sigmoid")], p + ".silu");
+            var up = Linear(h2, w.W3[l], c.HiddenDim, d, p + ".w3");
+            x = Op("Add", [x, Linear(Op("Mul", [silu, up], p + ".swiglu"), w.W2[l], d, c.HiddenDim, p + ".w2")], p + ".ffn_residual");
+        }
+        var final = RmsNorm(x, w.FinalNorm, "final_norm");
+        var logits = Linear(final, w.Classifier, c.Vocab, d, "classifier");
+        b.Node("Identity", [logits], [Logits], name: "logits_out");
+        b.Output(Logits, F, "batch", "sequence", c.Vocab);
+        return b.Build();
+    }
+
+    private static float[] Transpose(float[] m, int rows, int cols)
+    {
+        var t = new float[m.Length];
+        for (var r = 0; r < rows; r++)
+        for (var k = 0; k < cols; k++)
+            t[k * rows + r] = m[r * cols + k];
+        return t;
+    }
+}

@@ -1,0 +1,91 @@
+using System.Text.Json;
+using OnnxAttention.Graphs.Attention;
+using OnnxAttention.Graphs.Building;
+using OnnxAttention.Graphs.Ir;
+using OnnxAttention.Graphs.Onnx;
+using OnnxAttention.Operators.Registration;
+
+namespace OnnxAttention.Graphs.Swapping;
+
+/// <summary>
+/// Replaces every recognised attention of a model with the chosen rule, adds per-layer state inputs and outputs,
+/// offsets shape-derived positions so the model can run in pieces, removes what became dead, and records the
+/// swap in the model's metadata.
+/// </summary>
+public static class AttentionSwapper
+{
+    public const string MetadataRule = "onnx_attention.rule";
+    public const string MetadataLayers = "onnx_attention.layers";
+    public const string MetadataState = "onnx_attention.state";
+
+    public static SwapReport Swap(ModelProto model, AttentionRule rule)
+    {
+        if (model.MetadataProps.Any(p => p.Key == MetadataRule))
+        {
+            throw new GraphException($"the model was already swapped ({model.MetadataProps.First(p => p.Key == MetadataRule).Value})");
+        }
+        var graph = new Graph(model.Graph);
+        var shapes = new ValueShapes(model.Graph);
+        var findings = AttentionFinder.Find(graph, shapes);
+        if (findings.Matches.Count == 0)
+        {
+            var why = findings.Misses.Count == 0
+                ? "it has no Softmax-based attention and no attention operator"
+                : string.Join("; ", findings.Misses.Select(m => $"{m.Anchor}: {m.Reason}"));
+            throw new GraphException($"no attention to replace in the model: {why}");
+        }
+
+        var replacement = Create(rule);
+        var states = new List<StateTensor>();
+        var batch = BatchDim(model.Graph);
+        for (var layer = 0; layer < findings.Matches.Count; layer++)
+        {
+            foreach (var s in replacement.Replace(graph, findings.Matches[layer], layer, batch))
+            {
+                states.Add(s);
+                graph.Inputs.Add(ValueInfo(s.Past, s));
+                graph.Outputs.Add(ValueInfo(s.Present, s));
+            }
+        }
+        var removed = graph.RemoveDeadCode();
+        var offsets = PositionOffset.Apply(graph);
+        // The offset Ranges no longer read their constant start.
+        removed += graph.RemoveDeadCode();
+        model.Graph = graph.ToProto();
+
+        if (!model.OpsetImport.Any(o => o.Domain == OperatorRegistry.Domain))
+        {
+            model.OpsetImport.Add(new OperatorSetIdProto { Domain = OperatorRegistry.Domain, Version = 1 });
+        }
+        model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataRule, Value = rule.Spelling });
+        model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataLayers, Value = findings.Matches.Count.ToString() });
+        model.MetadataProps.Add(new StringStringEntryProto
+        {
+            Key = MetadataState,
+            Value = JsonSerializer.Serialize(states.Select(s => new { past = s.Past, present = s.Present, shape = s.Shape.Select(d => d.Value?.ToString() ?? d.Symbol).ToArray() })),
+        });
+        var counts = new Dictionary<string, int> { [$"{findings.Matches[0].Pattern} -> {rule.Spelling}"] = findings.Matches.Count };
+        if (offsets > 0) counts["position Range offset"] = offsets;
+        return new SwapReport(rule, findings.Matches, findings.Misses, states, counts, removed, offsets > 0);
+    }
+
+    private static IAttentionReplacement Create(AttentionRule rule) => rule switch
+    {
+        LinearRule linear => new LinearReplacement(linear),
+        _ => throw new GraphException($"attention rule '{rule.Spelling}' is not available yet"),
+    };
+
+    /// <summary>The batch dimension of the first graph input (the ids), symbolic or fixed.</summary>
+    private static Dim BatchDim(GraphProto g)
+    {
+        var d = g.Input.FirstOrDefault()?.Type?.TensorType?.Shape?.Dim.FirstOrDefault();
+        return d is null ? "batch" : d.HasDimValue ? d.DimValue : (d.DimParam.Length > 0 ? d.DimParam : "batch");
+    }
+
+    private static ValueInfoProto ValueInfo(string name, StateTensor s)
+    {
+        var tensor = new TypeProto.Types.Tensor { ElemType = (int)s.ElementType, Shape = new TensorShapeProto() };
+        tensor.Shape.Dim.AddRange(s.Shape.Select(d => d.ToProto()));
+        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = tensor } };
+    }
+}

@@ -1,0 +1,52 @@
+using OnnxAttention.Graphs.Attention;
+using OnnxAttention.Graphs.Building;
+using OnnxAttention.Graphs.Ir;
+using OnnxAttention.Graphs.Onnx;
+
+namespace OnnxAttention.Graphs.Swapping;
+
+/// <summary>
+/// Converts between the exporters' per-head tensors ([B, H, T, d] or [B, T, H, d]) and our operators' packed
+/// layout [B, T, H*d] with Transpose and Reshape nodes (0 in a Reshape shape copies that input dimension).
+/// </summary>
+internal static class PackedLayout
+{
+    public static string Pack(Graph g, string value, KeyLayout layout, string hint)
+    {
+        var bshd = value;
+        if (layout == KeyLayout.Bhsd)
+        {
+            bshd = g.FreshName(hint + "_bshd");
+            g.Add(Node("Transpose", [value], bshd, Attr.Ints("perm", 0, 2, 1, 3)));
+        }
+        var packed = g.FreshName(hint + "_packed");
+        g.Add(Node("Reshape", [bshd, ShapeConstant(g, hint + "_pack_shape", 0, 0, -1)], packed));
+        return packed;
+    }
+
+    /// <summary>[B, T, H*d] to [B, H, T, d].</summary>
+    public static string Unpack(Graph g, string packed, int heads, int headDim, string hint)
+    {
+        var bshd = g.FreshName(hint + "_bshd");
+        g.Add(Node("Reshape", [packed, ShapeConstant(g, hint + "_unpack_shape", 0, 0, heads, headDim)], bshd));
+        var bhsd = g.FreshName(hint + "_bhsd");
+        g.Add(Node("Transpose", [bshd], bhsd, Attr.Ints("perm", 0, 2, 1, 3)));
+        return bhsd;
+    }
+
+    private static string ShapeConstant(Graph g, string hint, params long[] dims)
+    {
+        var name = g.FreshName(hint);
+        g.AddInitializer(Tensors.Int64(name, dims, dims.Length));
+        return name;
+    }
+
+    private static NodeProto Node(string op, string[] inputs, string output, params AttributeProto[] attributes)
+    {
+        var n = new NodeProto { OpType = op, Name = output };
+        n.Input.AddRange(inputs);
+        n.Output.Add(output);
+        n.Attribute.AddRange(attributes);
+        return n;
+    }
+}

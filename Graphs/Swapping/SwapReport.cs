@@ -1,0 +1,13 @@
+using OnnxAttention.Graphs.Attention;
+
+namespace OnnxAttention.Graphs.Swapping;
+
+/// <summary>What a swap changed: per rule, a count; per layer, what was replaced; and the state it added.</summary>
+public sealed record SwapReport(
+    AttentionRule Rule,
+    IReadOnlyList<AttentionMatch> Replaced,
+    IReadOnlyList<AttentionMiss> Skipped,
+    IReadOnlyList<StateTensor> State,
+    IReadOnlyDictionary<string, int> RuleCounts,
+    int RemovedNodes,
+    bool HasPositionInput);

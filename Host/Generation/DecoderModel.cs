@@ -1,0 +1,60 @@
+using Microsoft.ML.OnnxRuntime;
+using OnnxAttention.Graphs.Io;
+using OnnxAttention.Graphs.Llama2c;
+using OnnxAttention.Graphs.Onnx;
+using OnnxAttention.Graphs.Swapping;
+using OnnxAttention.Host.Sessions;
+using OnnxAttention.Host.Swapped;
+
+namespace OnnxAttention.Host.Generation;
+
+/// <summary>
+/// A decoder ready to generate: the model (llama2.c weights built into a graph, or an exported ONNX decoder), its
+/// attention swapped in memory for the chosen rule, and one session that any number of generators share.
+/// </summary>
+public sealed class DecoderModel : IDisposable
+{
+    private readonly OwnedSession _session;
+
+    private DecoderModel(ModelProto swapped, SwapReport report, int intraOpThreads, string source)
+    {
+        Info = SwappedModelInfo.From(swapped);
+        Report = report;
+        Source = source;
+        var logits = swapped.Graph.Output.First(o => o.Name == Info.LogitsOutput).Type.TensorType.Shape.Dim;
+        Vocab = logits.Count == 3 && logits[2].HasDimValue ? (int)logits[2].DimValue
+            : throw new InvalidDataException($"the model's logits output '{Info.LogitsOutput}' does not declare a fixed vocabulary size");
+        _session = SessionFactory.Create(swapped, intraOpThreads);
+    }
+
+    public SwappedModelInfo Info { get; }
+
+    public SwapReport Report { get; }
+
+    public string Source { get; }
+
+    public int Vocab { get; }
+
+    public InferenceSession Session => _session.Session;
+
+    /// <summary>State bytes one sequence carries between steps (independent of its length).</summary>
+    public long StateBytesPerSequence => Info.State.Sum(s => s.ElementsPerRow) * sizeof(float);
+
+    public static DecoderModel FromExported(ModelProto exported, AttentionRule rule, int intraOpThreads = 0, string source = "model")
+    {
+        var report = AttentionSwapper.Swap(exported, rule);
+        return new DecoderModel(exported, report, intraOpThreads, source);
+    }
+
+    /// <summary>A .bin (llama2.c checkpoint) or .onnx (exported decoder) file.</summary>
+    public static DecoderModel Load(string path, AttentionRule rule, int intraOpThreads = 0) =>
+        Path.GetExtension(path).Equals(".onnx", StringComparison.OrdinalIgnoreCase)
+            ? FromExported(ModelFile.Load(path), rule, intraOpThreads, path)
+            : FromExported(LlamaGraphBuilder.Build(Llama2cCheckpoint.Load(path)), rule, intraOpThreads, path);
+
+    /// <summary>The model the project builds itself: a small Llama with seeded weights (see <see cref="DefaultCheckpoint"/>).</summary>
+    public static DecoderModel Default(AttentionRule rule, int intraOpThreads = 0) =>
+        FromExported(LlamaGraphBuilder.Build(DefaultCheckpoint.Create()), rule, intraOpThreads, "built-in tiny Llama (seeded weights)");
+
+    public void Dispose() => _session.Dispose();
+}

@@ -1,0 +1,194 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace OnnxAttention.Host.Generation;
+
+/// <summary>
+/// Generates tokens for a batch of equal-length prompts, shaped like onnxruntime-genai's generator: prefill the
+/// prompts, then GenerateNextToken until IsDone. Every input and output is an OrtValue created once and bound
+/// with IO binding; the recurrent state lives in two buffers per tensor that swap roles (past / present) each step,
+/// so a decode step allocates nothing and memory does not grow with the number of tokens.
+/// </summary>
+public sealed class Generator : IDisposable
+{
+    private readonly DecoderModel _model;
+    private readonly GeneratorParams _params;
+    private readonly int _batch;
+    private readonly int _promptLength;
+    private readonly Sampler[] _samplers;
+    private readonly OrtIoBinding _binding;         // for prefill pieces, whose shapes vary
+    private OrtIoBinding[]? _stepBindings;           // decode: [0] reads buffer 0 and writes 1, [1] the reverse
+    private readonly RunOptions _runOptions = new();
+    private readonly List<OrtValue> _owned = [];
+    private readonly OrtValue[][] _state; // [state tensor][buffer 0/1]
+    private readonly long[] _stepIds;
+    private readonly long[] _position = new long[1];
+    private readonly float[] _stepLogits;
+    private readonly bool[] _finished;
+    private readonly List<int>[] _sequences;
+    private int _current;        // which state buffer holds the latest state
+    private bool _prefilled;
+    private bool _pendingFeed;   // the last sampled tokens have not been run through the model yet
+    private int _generated;
+
+    public Generator(DecoderModel model, GeneratorParams parameters, IReadOnlyList<IReadOnlyList<int>> prompts)
+    {
+        parameters.Validate();
+        if (prompts.Count == 0) throw new ArgumentException("at least one prompt is needed");
+        if (prompts.Any(p => p.Count == 0)) throw new ArgumentException("a prompt needs at least one token");
+        if (prompts.Select(p => p.Count).Distinct().Count() != 1)
+        {
+            throw new ArgumentException("prompts in one batch must have the same length (group prompts by length, one generator per group)");
+        }
+        if (prompts.SelectMany(p => p).FirstOrDefault(t => t < 0 || t >= model.Vocab, -1) is var bad && bad != -1)
+        {
+            throw new ArgumentException($"token {bad} is outside the vocabulary [0, {model.Vocab})");
+        }
+        _model = model;
+        _params = parameters;
+        _batch = prompts.Count;
+        _promptLength = prompts[0].Count;
+        _sequences = prompts.Select(p => p.ToList()).ToArray();
+        _samplers = Enumerable.Range(0, _batch).Select(i => new Sampler(parameters.SamplingOrGreedy with { Seed = parameters.SamplingOrGreedy.Seed + i }, model.Vocab)).ToArray();
+        _finished = new bool[_batch];
+        _stepIds = new long[_batch];
+        _stepLogits = new float[_batch * model.Vocab];
+        _binding = model.Session.CreateIoBinding();
+        _state = model.Info.State.Select(s => new[] { Own(new float[_batch * s.ElementsPerRow], [_batch, .. s.TailShape]), Own(new float[_batch * s.ElementsPerRow], [_batch, .. s.TailShape]) }).ToArray();
+    }
+
+    /// <summary>Called for each new token: (row, token).</summary>
+    public event Action<int, int>? TokenGenerated;
+
+    public int Batch => _batch;
+
+    public int GeneratedTokens => _generated;
+
+    public bool IsDone => _prefilled && (_generated >= _params.MaxNewTokens || _finished.All(f => f));
+
+    public IReadOnlyList<int> Sequence(int row) => _sequences[row];
+
+    /// <summary>Runs the whole prompts through the model in one call (the prefill), filling the state.</summary>
+    public void Prefill()
+    {
+        if (_prefilled) throw new InvalidOperationException("the prompts were already prefilled");
+        Feed(_sequences.Select(s => (IReadOnlyList<int>)s).ToList(), recordTokens: false);
+        _prefilled = true;
+    }
+
+    /// <summary>
+    /// Runs the prompts through the model in pieces of <paramref name="chunk"/> tokens (1: token by token), carrying
+    /// the state between calls. With a state-based rule this gives the same logits as <see cref="Prefill"/>.
+    /// </summary>
+    public void PrefillInPieces(int chunk)
+    {
+        if (_prefilled) throw new InvalidOperationException("the prompts were already prefilled");
+        if (chunk <= 0) throw new ArgumentException("chunk must be positive");
+        for (var start = 0; start < _promptLength; start += chunk)
+        {
+            var n = Math.Min(chunk, _promptLength - start);
+            Feed(_sequences.Select(s => (IReadOnlyList<int>)s.GetRange(start, n)).ToList(), recordTokens: false);
+        }
+        _prefilled = true;
+    }
+
+    /// <summary>Runs equal-length token lists (one per row) through the model from the current state.</summary>
+    private void Feed(IReadOnlyList<IReadOnlyList<int>> rows, bool recordTokens)
+    {
+        var n = rows[0].Count;
+        var ids = rows.SelectMany(r => r.Select(t => (long)t)).ToArray();
+        var vocab = _model.Vocab;
+        var logits = new float[_batch * n * vocab];
+        using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [_batch, n]);
+        using var logitsValue = OrtValue.CreateTensorValueFromMemory(logits, [_batch, n, vocab]);
+        Run(idsValue, logitsValue);
+        for (var b = 0; b < _batch; b++)
+        {
+            logits.AsSpan(((b + 1) * n - 1) * vocab, vocab).CopyTo(_stepLogits.AsSpan(b * vocab, vocab));
+            if (recordTokens) _sequences[b].AddRange(rows[b]);
+        }
+        _position[0] += n;
+    }
+
+    /// <summary>Samples one token per row from the latest logits, first running the previous tokens if needed.</summary>
+    public void GenerateNextToken()
+    {
+        if (!_prefilled) Prefill();
+        if (IsDone) throw new InvalidOperationException("generation is done");
+        if (_pendingFeed)
+        {
+            // Both decode bindings are made once; a step only picks the one whose past is the latest state.
+            _stepBindings ??= [Bind(0), Bind(1)];
+            _model.Session.RunWithBinding(_runOptions, _stepBindings[_current]);
+            _current = 1 - _current;
+            _position[0]++;
+            _pendingFeed = false;
+        }
+        // Latest logits are in _stepLogits (from the prefill or the step above).
+        var vocab = _model.Vocab;
+        for (var b = 0; b < _batch; b++)
+        {
+            var token = _samplers[b].Next(_stepLogits.AsSpan(b * vocab, vocab));
+            _stepIds[b] = token;
+            if (_finished[b]) continue;
+            _sequences[b].Add(token);
+            TokenGenerated?.Invoke(b, token);
+            if (_params.StopTokens?.Contains(token) == true) _finished[b] = true;
+        }
+        _generated++;
+        _pendingFeed = true;
+    }
+
+    private OrtValue? _stepIdsValue;
+    private OrtValue? _stepLogitsValue;
+    private OrtValue? _positionValue;
+
+    private OrtValue StepIds => _stepIdsValue ??= Own(_stepIds, [_batch, 1]);
+
+    private OrtValue StepLogits => _stepLogitsValue ??= Own(_stepLogits, [_batch, 1, _model.Vocab]);
+
+    private OrtValue Position => _positionValue ??= Own(_position, []);
+
+    private void Run(OrtValue ids, OrtValue logits)
+    {
+        BindAll(_binding, ids, logits, _current);
+        _model.Session.RunWithBinding(_runOptions, _binding);
+        _current = 1 - _current;
+    }
+
+    private OrtIoBinding Bind(int past)
+    {
+        var binding = _model.Session.CreateIoBinding();
+        BindAll(binding, StepIds, StepLogits, past);
+        return binding;
+    }
+
+    private void BindAll(OrtIoBinding binding, OrtValue ids, OrtValue logits, int past)
+    {
+        var info = _model.Info;
+        binding.ClearBoundInputs();
+        binding.ClearBoundOutputs();
+        binding.BindInput(info.IdsInput, ids);
+        if (info.HasPositionInput) binding.BindInput(Graphs.Swapping.PositionOffset.InputName, Position);
+        for (var i = 0; i < info.State.Count; i++)
+        {
+            binding.BindInput(info.State[i].Past, _state[i][past]);
+            binding.BindOutput(info.State[i].Present, _state[i][1 - past]);
+        }
+        binding.BindOutput(info.LogitsOutput, logits);
+    }
+
+    private OrtValue Own<T>(T[] data, long[] shape) where T : unmanaged
+    {
+        var value = OrtValue.CreateTensorValueFromMemory(data, shape);
+        _owned.Add(value);
+        return value;
+    }
+
+    public void Dispose()
+    {
+        _binding.Dispose();
+        foreach (var b in _stepBindings ?? []) b.Dispose();
+        _runOptions.Dispose();
+        foreach (var v in _owned) v.Dispose();
+    }
+}

@@ -1,0 +1,110 @@
+using NUnit.Framework;
+using OnnxAttention.Graphs.Llama2c;
+using OnnxAttention.Graphs.Swapping;
+using OnnxAttention.Host.Generation;
+using OnnxAttention.Tests.Llama2c;
+
+namespace OnnxAttention.Tests.Generation;
+
+/// <summary>The generation loop on the real stories260K weights, with state-based attention rules.</summary>
+[TestFixture]
+public class GeneratorTests
+{
+    private static readonly Lazy<Llama2cCheckpoint> Checkpoint = new(() => Llama2cCheckpoint.Load(LlamaGraphTests.CheckpointPath));
+
+    private static DecoderModel Model(string rule) =>
+        DecoderModel.FromExported(LlamaGraphBuilder.Build(Checkpoint.Value), AttentionRule.Parse(rule), intraOpThreads: 1);
+
+    private static readonly int[] Prompt = [1, 403, 407, 261, 378, 293, 343, 271, 430, 259, 296, 285];
+
+    private static List<int> Run(DecoderModel model, GeneratorParams p, IReadOnlyList<IReadOnlyList<int>> prompts, int? pieces = null, int row = 0)
+    {
+        using var g = new Generator(model, p, prompts);
+        if (pieces is { } chunk) g.PrefillInPieces(chunk);
+        else g.Prefill();
+        while (!g.IsDone) g.GenerateNextToken();
+        return g.Sequence(row).ToList();
+    }
+
+    [TestCase("linear-elu")]
+    public void PrefillAtOnceAndTokenByTokenGiveIdenticalTokens(string rule)
+    {
+        using var model = Model(rule);
+        var p = new GeneratorParams(MaxNewTokens: 24);
+        var whole = Run(model, p, [Prompt]);
+        var stepwise = Run(model, p, [Prompt], pieces: 1);
+        var uneven = Run(model, p, [Prompt], pieces: 5);
+        Assert.That(whole, Has.Count.EqualTo(Prompt.Length + 24));
+        Assert.That(stepwise, Is.EqualTo(whole));
+        Assert.That(uneven, Is.EqualTo(whole));
+    }
+
+    [Test]
+    public void SeededSamplingRepeatsAndDiffersAcrossSeeds()
+    {
+        using var model = Model("linear-elu");
+        var a = Run(model, new GeneratorParams(20, Sampling: new SamplingOptions(Temperature: 1f, TopK: 40, TopP: 0.9f, Seed: 7)), [Prompt]);
+        var b = Run(model, new GeneratorParams(20, Sampling: new SamplingOptions(Temperature: 1f, TopK: 40, TopP: 0.9f, Seed: 7)), [Prompt]);
+        var c = Run(model, new GeneratorParams(20, Sampling: new SamplingOptions(Temperature: 1f, TopK: 40, TopP: 0.9f, Seed: 8)), [Prompt]);
+        Assert.That(b, Is.EqualTo(a));
+        Assert.That(c, Is.Not.EqualTo(a));
+    }
+
+    [Test]
+    public void BatchRowsEqualSingleRuns()
+    {
+        using var model = Model("linear-elu");
+        int[] other = [1, 300, 301, 302, 303, 304, 305, 306, 307, 308, 309, 310];
+        var p = new GeneratorParams(10);
+        using var g = new Generator(model, p, [Prompt, other]);
+        g.Prefill();
+        while (!g.IsDone) g.GenerateNextToken();
+        Assert.That(g.Sequence(0), Is.EqualTo(Run(model, p, [Prompt])));
+        Assert.That(g.Sequence(1), Is.EqualTo(Run(model, p, [other])));
+    }
+
+    [Test]
+    public void StopsAtAStopTokenAndStreamsWhatItGenerates()
+    {
+        using var model = Model("linear-elu");
+        var free = Run(model, new GeneratorParams(12), [Prompt]);
+        var stop = free[Prompt.Length + 3];
+        using var g = new Generator(model, new GeneratorParams(12, StopTokens: new HashSet<int> { stop }), [Prompt]);
+        var streamed = new List<int>();
+        g.TokenGenerated += (_, t) => streamed.Add(t);
+        g.Prefill();
+        while (!g.IsDone) g.GenerateNextToken();
+        var firstStop = free.IndexOf(stop, Prompt.Length);
+        Assert.That(g.Sequence(0), Is.EqualTo(free.Take(firstStop + 1)));
+        Assert.That(streamed, Is.EqualTo(free.Skip(Prompt.Length).Take(firstStop + 1 - Prompt.Length)));
+    }
+
+    [Test]
+    public void DecodeStepsDoNotAllocateMoreAsTheSequenceGrows()
+    {
+        using var model = Model("linear-elu");
+        using var g = new Generator(model, new GeneratorParams(700), [Prompt]);
+        g.Prefill();
+        long Measure(int steps)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < steps; i++) g.GenerateNextToken();
+            return GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+        Measure(50);               // warm-up: first-run allocations
+        var early = Measure(200);
+        var late = Measure(200);
+        // Only the growing token list may allocate (amortised doubling); nothing per step scales with position.
+        Assert.That(late, Is.LessThan(early + 8 * 1024), $"early {early} B, late {late} B");
+        Assert.That(late / 200, Is.LessThan(512), $"{late / 200} bytes per step");
+    }
+
+    [Test]
+    public void RejectsBadPrompts()
+    {
+        using var model = Model("linear-elu");
+        Assert.That(Assert.Throws<ArgumentException>(() => new Generator(model, new GeneratorParams(1), [[1, 2], [3]]))!.Message, Does.Contain("same length"));
+        Assert.That(Assert.Throws<ArgumentException>(() => new Generator(model, new GeneratorParams(1), [[1, 9999]]))!.Message, Does.Contain("outside the vocabulary [0, 512)"));
+        Assert.That(Assert.Throws<ArgumentException>(() => new Generator(model, new GeneratorParams(1, Sampling: new SamplingOptions(TopP: 0f)), [[1]]))!.Message, Does.Contain("top-p"));
+    }
+}

@@ -1,0 +1,89 @@
+using NUnit.Framework;
+using OnnxAttention.Graphs.Building;
+using OnnxAttention.Graphs.Ir;
+using OnnxAttention.Graphs.Onnx;
+
+namespace OnnxAttention.Tests.Graphs;
+
+[TestFixture]
+public class GraphIrTests
+{
+    private const TensorProto.Types.DataType F = TensorProto.Types.DataType.Float;
+
+    private static Graph Chain() => new(new ModelBuilder()
+        .Input("x", F, 2)
+        .Node("Relu", ["x"], ["a"], name: "relu")
+        .Node("Neg", ["a"], ["b"], name: "neg")
+        .Node("Abs", ["a"], ["c"], name: "abs")
+        .Node("Add", ["b", "c"], ["y"], name: "add")
+        .Output("y", F, 2)
+        .Build().Graph);
+
+    [Test]
+    public void KnowsProducersAndConsumers()
+    {
+        var g = Chain();
+        Assert.That(g.Producer("a")!.Name, Is.EqualTo("relu"));
+        Assert.That(g.Consumers("a").Select(n => n.Name), Is.EquivalentTo(new[] { "neg", "abs" }));
+        Assert.That(g.SoleConsumer("a"), Is.Null);
+        Assert.That(g.SoleConsumer("b")!.Name, Is.EqualTo("add"));
+        Assert.That(g.IsGraphInput("x"), Is.True);
+    }
+
+    [Test]
+    public void RefusesToRemoveANodeWhoseOutputIsStillRead()
+    {
+        var g = Chain();
+        var e = Assert.Throws<GraphException>(() => g.Remove([g.Producer("b")!]));
+        Assert.That(e!.Message, Does.Contain("its output 'b' is still read by Add 'add'"));
+        Assert.That(g.Nodes, Has.Count.EqualTo(4));
+    }
+
+    [Test]
+    public void RemovesDeadCodeAfterRewiring()
+    {
+        var g = Chain();
+        g.ReplaceUses("c", "b");          // add now reads b twice; abs is dead
+        Assert.That(g.RemoveDeadCode(), Is.EqualTo(1));
+        Assert.That(g.Nodes.Select(n => n.Name), Is.EquivalentTo(new[] { "relu", "neg", "add" }));
+    }
+
+    [Test]
+    public void WritesNodesBackInTopologicalOrder()
+    {
+        var proto = new ModelBuilder()
+            .Input("x", F, 2)
+            .Node("Neg", ["a"], ["y"], name: "second")
+            .Node("Relu", ["x"], ["a"], name: "first")
+            .Output("y", F, 2)
+            .Build().Graph;
+        var written = new Graph(proto).ToProto();
+        Assert.That(written.Node.Select(n => n.Name), Is.EqualTo(new[] { "first", "second" }));
+    }
+
+    [Test]
+    public void ACycleIsReportedWithANodeOnIt()
+    {
+        var proto = new ModelBuilder()
+            .Input("x", F, 2)
+            .Node("Add", ["x", "b"], ["a"], name: "one")
+            .Node("Relu", ["a"], ["b"], name: "two")
+            .Output("b", F, 2)
+            .Build().Graph;
+        var e = Assert.Throws<GraphException>(() => new Graph(proto).TopologicalOrder());
+        Assert.That(e!.Message, Does.Contain("the graph has a cycle through"));
+    }
+
+    [Test]
+    public void AValueProducedTwiceIsReported()
+    {
+        var proto = new ModelBuilder()
+            .Input("x", F, 2)
+            .Node("Relu", ["x"], ["a"], name: "one")
+            .Node("Neg", ["x"], ["a"], name: "two")
+            .Output("a", F, 2)
+            .Build().Graph;
+        var e = Assert.Throws<GraphException>(() => new Graph(proto).Producer("a"));
+        Assert.That(e!.Message, Does.Contain("value 'a' is produced twice"));
+    }
+}

@@ -1,0 +1,50 @@
+using NUnit.Framework;
+using OnnxAttention.Graphs.Building;
+using OnnxAttention.Graphs.Io;
+using OnnxAttention.Graphs.Onnx;
+using OnnxAttention.Graphs.Swapping;
+using OnnxAttention.Host.Swapped;
+using OnnxAttention.Tests.Support;
+
+namespace OnnxAttention.Tests.Swapping;
+
+/// <summary>
+/// Real exported decoders, swapped to our operators, reproduce the fixture logits computed outside this project
+/// (PyTorch), for the whole sequence at once and token by token with the state carried between calls.
+/// </summary>
+[TestFixture]
+public class FixtureSwapTests
+{
+    public static IEnumerable<string> Fixtures() => ["gpt2-eager-dynamo", "llama-gqa-eager-dynamo", "llama-gqa-sdpa-dynamo18"];
+
+    private static string Dir(string fixture) => Path.Combine(TestPaths.Shared, "fixtures", "exported-decoders", fixture);
+
+    private static (long[] Ids, int Batch) Ids(string fixture)
+    {
+        var t = TensorProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(Dir(fixture), "test_data", "input_ids.pb")));
+        return (Tensors.ToInt64Array(t), (int)t.Dims[0]);
+    }
+
+    private static float[] Reference(string fixture, string name) =>
+        Tensors.ToFloatArray(TensorProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(Dir(fixture), "test_data", name + ".pb"))));
+
+    private static void Check(string fixture, string rule, string logits, int chunk)
+    {
+        var model = ModelFile.Load(Path.Combine(Dir(fixture), "model.onnx"));
+        var report = AttentionSwapper.Swap(model, AttentionRule.Parse(rule));
+        Assert.That(report.Replaced, Has.Count.EqualTo(2), "both layers replaced");
+        using var runner = new SwappedModelRunner(model, intraOpThreads: 1);
+        var (ids, batch) = Ids(fixture);
+        var got = runner.Logits(ids, batch, chunk);
+        TensorAssert.Close(got, Reference(fixture, logits), Tolerance.Conformance, $"{fixture} {rule} chunk {chunk}");
+    }
+
+    [TestCaseSource(nameof(Fixtures))]
+    public void LinearEluWholeSequence(string fixture) => Check(fixture, "linear-elu", "logits_linear_elu", chunk: int.MaxValue);
+
+    [TestCaseSource(nameof(Fixtures))]
+    public void LinearEluTokenByToken(string fixture) => Check(fixture, "linear-elu", "logits_linear_elu", chunk: 1);
+
+    [TestCaseSource(nameof(Fixtures))]
+    public void LinearEluInUnevenPieces(string fixture) => Check(fixture, "linear-elu", "logits_linear_elu", chunk: 7);
+}

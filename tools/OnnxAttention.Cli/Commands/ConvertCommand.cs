@@ -1,0 +1,48 @@
+using System.CommandLine;
+using OnnxAttention.Graphs.Io;
+using OnnxAttention.Graphs.Ir;
+using OnnxAttention.Graphs.Swapping;
+
+namespace OnnxAttention.Cli.Commands;
+
+/// <summary><c>onnx-attention convert MODEL --attention RULE --out OUT.onnx</c>.</summary>
+public static class ConvertCommand
+{
+    public static Command Create()
+    {
+        var model = new Argument<FileInfo>("model") { Description = "the exported decoder (.onnx)" };
+        var rule = new Option<string>("--attention") { Description = "linear-elu | linear-relu | linear-identity | window:W[,sinks=S]", Required = true };
+        var output = new Option<FileInfo>("--out") { Description = "where to write the swapped model", Required = true };
+        var command = new Command("convert", "Replace every attention of a model with a constant-memory rule and save it.") { model, rule, output };
+        command.SetAction(parse =>
+        {
+            try
+            {
+                var proto = ModelFile.Load(parse.GetValue(model)!.FullName);
+                var report = AttentionSwapper.Swap(proto, AttentionRule.Parse(parse.GetValue(rule)!));
+                ModelFile.Save(proto, parse.GetValue(output)!.FullName);
+                Print(report);
+                Console.WriteLine($"wrote {parse.GetValue(output)!.FullName}");
+                return 0;
+            }
+            catch (Exception e) when (e is GraphException or FormatException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    public static void Print(SwapReport report)
+    {
+        for (var i = 0; i < report.Replaced.Count; i++)
+        {
+            Console.WriteLine($"layer {i}: {report.Replaced[i].Describe()} -> {report.Rule.Spelling}");
+        }
+        foreach (var (rule, count) in report.RuleCounts) Console.WriteLine($"rule '{rule}': {count} change(s)");
+        Console.WriteLine($"removed {report.RemovedNodes} nodes that no longer contribute to the outputs");
+        Console.WriteLine($"state per layer carried between calls: {string.Join(", ", report.State.Select(s => $"{s.Past} [{string.Join(", ", s.Shape.Select(d => d.Value?.ToString() ?? d.Symbol))}]"))}");
+        if (report.HasPositionInput) Console.WriteLine($"added input '{PositionOffset.InputName}' (int64 scalar): tokens already processed");
+    }
+}

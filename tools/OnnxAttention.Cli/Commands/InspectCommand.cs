@@ -1,0 +1,55 @@
+using System.CommandLine;
+using OnnxAttention.Graphs.Attention;
+using OnnxAttention.Graphs.Io;
+using OnnxAttention.Graphs.Ir;
+
+namespace OnnxAttention.Cli.Commands;
+
+/// <summary><c>onnx-attention inspect MODEL</c>: the attention found per layer, and why not where none was.</summary>
+public static class InspectCommand
+{
+    public static Command Create()
+    {
+        var model = new Argument<FileInfo>("model") { Description = "an .onnx file" };
+        var command = new Command("inspect", "Show the attention found in a model, per layer, and why not where none was found.") { model };
+        command.SetAction(parse =>
+        {
+            var path = parse.GetValue(model)!.FullName;
+            try
+            {
+                var proto = ModelFile.Load(path);
+                if (proto.MetadataProps.FirstOrDefault(p => p.Key == Graphs.Swapping.AttentionSwapper.MetadataRule) is { } swapped)
+                {
+                    Console.WriteLine($"{path}: already swapped by OnnxAttention (rule {swapped.Value}); its attention runs on com.onnxattention operators");
+                    return 0;
+                }
+                var graph = new Graph(proto.Graph);
+                var findings = AttentionFinder.Find(graph, new ValueShapes(proto.Graph));
+                Console.WriteLine($"{path}: {proto.Graph.Node.Count} nodes, opset {string.Join(", ", proto.OpsetImport.Select(o => $"{(o.Domain.Length == 0 ? "ai.onnx" : o.Domain)}:{o.Version}"))}");
+                for (var i = 0; i < findings.Matches.Count; i++)
+                {
+                    var m = findings.Matches[i];
+                    Console.WriteLine($"layer {i}: {m.Describe()} at {m.Anchor}");
+                }
+                foreach (var miss in findings.Misses)
+                {
+                    Console.WriteLine($"not attention we can replace: {miss.Anchor}: {miss.Reason}");
+                }
+                if (findings.Matches.Count == 0)
+                {
+                    Console.WriteLine(findings.Misses.Count == 0
+                        ? "no attention found: the model has no Softmax-based attention and no attention operator"
+                        : "no replaceable attention found (see the reasons above)");
+                    return 2;
+                }
+                return 0;
+            }
+            catch (GraphException e)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+}

@@ -1,0 +1,54 @@
+using System.CommandLine;
+using Google.Protobuf;
+using OnnxAttention.Graphs.Building;
+using OnnxAttention.Graphs.Io;
+using OnnxAttention.Graphs.Ir;
+using OnnxAttention.Graphs.Onnx;
+using OnnxAttention.Graphs.Swapping;
+using OnnxAttention.Host.Swapped;
+
+namespace OnnxAttention.Cli.Commands;
+
+/// <summary><c>onnx-attention logits --model MODEL --attention RULE --input-ids IDS.pb --out LOGITS.pb [--step-by-step]</c>.</summary>
+public static class LogitsCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<FileInfo>("--model") { Description = "the exported decoder (.onnx)", Required = true };
+        var rule = new Option<string>("--attention") { Description = "linear-elu | linear-relu | linear-identity | window:W[,sinks=S]", Required = true };
+        var ids = new Option<FileInfo>("--input-ids") { Description = "ONNX TensorProto of int64 ids [batch, seq]", Required = true };
+        var output = new Option<FileInfo>("--out") { Description = "where to write float32 logits [batch, seq, vocab] as a TensorProto", Required = true };
+        var stepByStep = new Option<bool>("--step-by-step") { Description = "feed one token per call, carrying the state" };
+        var command = new Command("logits", "Swap a model's attention, run it on ids and write the logits.") { model, rule, ids, output, stepByStep };
+        command.SetAction(parse =>
+        {
+            try
+            {
+                var proto = ModelFile.Load(parse.GetValue(model)!.FullName);
+                var report = AttentionSwapper.Swap(proto, AttentionRule.Parse(parse.GetValue(rule)!));
+                var idsTensor = TensorProto.Parser.ParseFrom(File.ReadAllBytes(parse.GetValue(ids)!.FullName));
+                if (idsTensor.Dims.Count != 2)
+                {
+                    throw new GraphException($"--input-ids must be int64 [batch, seq], got shape [{string.Join(", ", idsTensor.Dims)}]");
+                }
+                var values = Tensors.ToInt64Array(idsTensor);
+                int batch = (int)idsTensor.Dims[0], seq = (int)idsTensor.Dims[1];
+                using var runner = new SwappedModelRunner(proto);
+                var step = parse.GetValue(stepByStep);
+                var logits = runner.Logits(values, batch, step ? 1 : Math.Max(1, seq));
+                var vocab = seq == 0 ? 0 : logits.Length / (batch * seq);
+                var result = Tensors.Float("logits", logits, batch, seq, vocab);
+                File.WriteAllBytes(parse.GetValue(output)!.FullName, result.ToByteArray());
+                Console.WriteLine($"{report.Replaced.Count} attention layer(s) -> {report.Rule.Spelling}; {(step ? "token by token" : "whole sequence")}; " +
+                                  $"wrote logits [{batch}, {seq}, {vocab}] to {parse.GetValue(output)!.FullName}");
+                return 0;
+            }
+            catch (Exception e) when (e is GraphException or FormatException or InvalidProtocolBufferException or InvalidDataException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+}
