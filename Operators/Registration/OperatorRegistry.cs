@@ -23,6 +23,10 @@ public static unsafe class OperatorRegistry
     [
         new LinearAttentionOperator(OrtElementType.Float),
         new LinearAttentionOperator(OrtElementType.Float16),
+        new OnnxAttention.Operators.SummaryAttention.SummaryAttentionOperator(OrtElementType.Float),
+        new OnnxAttention.Operators.SummaryAttention.SummaryAttentionOperator(OrtElementType.Float16),
+        new OnnxAttention.Operators.HybridAttention.HybridAttentionOperator(OrtElementType.Float),
+        new OnnxAttention.Operators.HybridAttention.HybridAttentionOperator(OrtElementType.Float16),
     ];
 
     /// <summary>The table used at registration; a fallback for reporting errors where no other is at hand.</summary>

@@ -1,0 +1,69 @@
+using System.Runtime.InteropServices;
+using OnnxAttention.Operators.Interop;
+using OnnxAttention.Operators.Runtime;
+
+namespace OnnxAttention.Operators.AttentionCommon;
+
+/// <summary>
+/// Where one piece of state lives during a call: the node's output tensor when the node wires that output,
+/// else native scratch, so a graph that only wants the attention output need not keep the state.
+/// </summary>
+internal unsafe struct StateBuffer : IDisposable
+{
+    private bool _owned;
+
+    public void* Data { get; private set; }
+
+    public long Length { get; private set; }
+
+    public static StateBuffer For(in KernelContext context, int outputIndex, ReadOnlySpan<long> shape, int elementSize)
+    {
+        long n = 1;
+        foreach (var d in shape)
+        {
+            n *= d;
+        }
+        if (TryOutput(context, outputIndex, shape, out var data))
+        {
+            return new StateBuffer { Data = data, Length = n };
+        }
+        return new StateBuffer { Data = NativeMemory.AllocZeroed((nuint)Math.Max(1, n), (nuint)elementSize), Length = n, _owned = true };
+    }
+
+    public readonly Span<T> AsSpan<T>() where T : unmanaged => new(Data, checked((int)Length));
+
+    public void Dispose()
+    {
+        if (_owned)
+        {
+            NativeMemory.Free(Data);
+            Data = null;
+            _owned = false;
+        }
+    }
+
+    /// <summary>Allocates output <paramref name="index"/> unless the node leaves it out (ORT then hands back no value).</summary>
+    private static bool TryOutput(in KernelContext context, int index, ReadOnlySpan<long> shape, out void* data)
+    {
+        data = null;
+        nuint count = 0;
+        StatusBoundary.ThrowIfError(context.Api, context.Api.KernelContextGetOutputCount(context.Handle, &count));
+        if ((nuint)index >= count)
+        {
+            return false;
+        }
+        nint value = 0;
+        fixed (long* dims = shape)
+        {
+            StatusBoundary.ThrowIfError(context.Api, context.Api.KernelContextGetOutput(context.Handle, (nuint)index, dims, (nuint)shape.Length, &value));
+        }
+        if (value == 0)
+        {
+            return false;
+        }
+        void* p;
+        StatusBoundary.ThrowIfError(context.Api, context.Api.GetTensorMutableData(value, &p));
+        data = p;
+        return true;
+    }
+}

@@ -1,0 +1,77 @@
+using OnnxAttention.Operators.AttentionCommon;
+using OnnxAttention.Operators.Runtime;
+
+namespace OnnxAttention.Operators.HybridAttention;
+
+/// <summary>
+/// Validates one call's tensors, seeds the present state with the past one (or zeros) and runs the CPU
+/// recurrence per (batch, KV head) directly in the present state.
+/// </summary>
+internal sealed unsafe class HybridAttentionKernel(HybridAttentionAttributes attributes) : IKernel
+{
+    public HybridAttentionAttributes Attributes { get; } = attributes;
+
+    public void Compute(in KernelContext context)
+    {
+        var a = Attributes;
+        var shapes = HybridAttentionShapes.From(context, a);
+        var s = shapes.Qkv;
+        long b = s.Batch, h = a.Heads.KvHeads, w = a.Window, dk = s.KeyDim, dv = s.ValueDim, rows = shapes.CompressedValueRows;
+
+        var y = context.Output(HybridAttentionOperator.OutputY, [b, s.SequenceLength, (long)a.Heads.QueryHeads * dv]);
+        using var keyCache = StateBuffer.For(context, HybridAttentionOperator.OutputPresentKey, [b, h, w, dk], sizeof(float));
+        using var valueCache = StateBuffer.For(context, HybridAttentionOperator.OutputPresentValue, [b, h, w, dv], sizeof(float));
+        using var position = StateBuffer.For(context, HybridAttentionOperator.OutputPresentPosition, [b], sizeof(long));
+        using var compressedKey = StateBuffer.For(context, HybridAttentionOperator.OutputPresentCompressedKey, [b, h, dk], sizeof(float));
+        using var compressedValue = StateBuffer.For(context, HybridAttentionOperator.OutputPresentCompressedValue, [b, h, rows, dv], sizeof(float));
+
+        if (shapes.HasPast)
+        {
+            context.Input(HybridAttentionOperator.InputPastKey).AsReadOnlySpan<float>().CopyTo(keyCache.AsSpan<float>());
+            context.Input(HybridAttentionOperator.InputPastValue).AsReadOnlySpan<float>().CopyTo(valueCache.AsSpan<float>());
+            context.Input(HybridAttentionOperator.InputPastPosition).AsReadOnlySpan<long>().CopyTo(position.AsSpan<long>());
+            context.Input(HybridAttentionOperator.InputPastCompressedKey).AsReadOnlySpan<float>().CopyTo(compressedKey.AsSpan<float>());
+            context.Input(HybridAttentionOperator.InputPastCompressedValue).AsReadOnlySpan<float>().CopyTo(compressedValue.AsSpan<float>());
+        }
+        else
+        {
+            keyCache.AsSpan<float>().Clear();
+            valueCache.AsSpan<float>().Clear();
+            position.AsSpan<long>().Clear();
+            compressedKey.AsSpan<float>().Clear();
+            compressedValue.AsSpan<float>().Clear();
+        }
+
+        using var query = FloatIO.Read(context.Input(HybridAttentionOperator.InputQuery));
+        using var key = FloatIO.Read(context.Input(HybridAttentionOperator.InputKey));
+        using var value = FloatIO.Read(context.Input(HybridAttentionOperator.InputValue));
+        using var output = FloatIO.Writable(y);
+        var job = new HybridAttentionCpu.Job
+        {
+            QueryHeads = a.Heads.QueryHeads,
+            KvHeads = a.Heads.KvHeads,
+            Window = a.Window,
+            Compress = a.Compress,
+            Scale = a.Heads.ScaleFor(s.KeyDim),
+            Epsilon = a.Epsilon,
+            Shapes = s,
+            Query = query.Data,
+            Key = key.Data,
+            Value = value.Data,
+            Output = output.Data,
+            KeyCache = (float*)keyCache.Data,
+            ValueCache = (float*)valueCache.Data,
+            CompressedKey = (float*)compressedKey.Data,
+            CompressedValue = (float*)compressedValue.Data,
+            PastPosition = (long*)position.Data,
+        };
+        HybridAttentionCpu.Run(context, ref job);
+        // Items read the past positions, so they advance only once every item is done.
+        var positions = position.AsSpan<long>();
+        for (var i = 0; i < positions.Length; i++)
+        {
+            positions[i] += s.SequenceLength;
+        }
+        FloatIO.Commit(output, y);
+    }
+}

@@ -1,0 +1,174 @@
+using Microsoft.ML.OnnxRuntime;
+using NUnit.Framework;
+using OnnxAttention.Graphs.Building;
+using OnnxAttention.Host.Sessions;
+using OnnxAttention.Tests.Support;
+
+namespace OnnxAttention.Tests.HybridAttention;
+
+/// <summary>Bad models and inputs give an ORT error naming the problem; the process and the session survive.</summary>
+[TestFixture]
+public class HybridAttentionBadInputTests
+{
+    private static readonly HybridAttentionCase Good = new(2, 5, 4, 2, 8, 6, 3, "linear", History: 4);
+
+    private static void AssertRunFails(Action run, string expectedFragment)
+    {
+        var e = Assert.Throws<OnnxRuntimeException>(() => run());
+        Assert.That(e!.Message, Does.Contain(expectedFragment));
+    }
+
+    private static void AssertStillWorks(HybridAttentionSession session, HybridAttentionCase? c = null)
+    {
+        c ??= Good;
+        var past = c.Past;
+        var got = session.Run(c, c.Seq, c.Query, c.Key, c.Value, past);
+        TensorAssert.Close(got.Y, c.Reference(past).Output, Tolerance.Float32, "run after a failure");
+    }
+
+    private static void AssertSessionCreationFails(HybridAttentionNode.Options options, string expectedFragment)
+    {
+        var model = HybridAttentionSession.BuildModel(options, pastInputs: 0);
+        var e = Assert.Throws<OnnxRuntimeException>(() => SessionFactory.Create(model).Dispose());
+        Assert.That(e!.Message, Does.Contain(expectedFragment));
+    }
+
+    [Test]
+    public void QueryOfWrongRank()
+    {
+        using var s = new HybridAttentionSession(Good.Options, declareShapes: false);
+        var c = Good;
+        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, queryShape: [c.Batch * c.Seq, c.QHeads * c.Dk]),
+            "query must have rank 3 [batch, sequence, q_num_heads * head_dim], got shape [10, 32]");
+        AssertStillWorks(s);
+    }
+
+    [Test]
+    public void SequenceMismatch()
+    {
+        using var s = new HybridAttentionSession(Good.Options);
+        var c = Good;
+        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, new float[c.Batch * (c.Seq + 1) * c.KvHeads * c.Dv], c.Past,
+                valueShape: [c.Batch, c.Seq + 1, c.KvHeads * c.Dv]),
+            "must agree on batch and sequence length");
+        AssertStillWorks(s);
+    }
+
+    [Test]
+    public void KeyHeadDimMismatch()
+    {
+        using var s = new HybridAttentionSession(Good.Options);
+        var c = Good;
+        var badKey = new float[c.Batch * c.Seq * c.KvHeads * (c.Dk + 1)];
+        AssertRunFails(() => s.Run(c, c.Seq, c.Query, badKey, c.Value, c.Past, keyShape: [c.Batch, c.Seq, c.KvHeads * (c.Dk + 1)]),
+            "key's last dimension 18 must be kv_num_heads * head_dim = 2 * 8 = 16");
+        AssertStillWorks(s);
+    }
+
+    [Test]
+    public void ValueNotDivisibleByKvHeads()
+    {
+        using var s = new HybridAttentionSession(Good.Options);
+        var c = Good;
+        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, new float[c.Batch * c.Seq * 7], c.Past, valueShape: [c.Batch, c.Seq, 7]),
+            "value's last dimension 7 is not a positive multiple of kv_num_heads=2");
+        AssertStillWorks(s);
+    }
+
+    [Test]
+    public void CacheOfWrongWindow()
+    {
+        using var s = new HybridAttentionSession(Good.Options);
+        var c = Good;
+        var past = c.Past with { Key = new float[c.Batch * c.KvHeads * 4 * c.Dk] };
+        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, pastKeyShape: [c.Batch, c.KvHeads, 4, c.Dk]),
+            "past_key has shape [2, 2, 4, 8]; expected [batch, kv_num_heads, window, head_dim] = [2, 2, 3, 8]");
+        AssertStillWorks(s);
+    }
+
+    [Test]
+    public void CacheOfWrongRank()
+    {
+        using var s = new HybridAttentionSession(Good.Options, declareShapes: false);
+        var c = Good;
+        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, pastKeyShape: [c.Batch * c.KvHeads, 3, c.Dk]),
+            "past_key has shape [4, 3, 8]");
+        AssertStillWorks(s);
+    }
+
+    [Test]
+    public void CompressedValueOfTheOtherKind()
+    {
+        // A mean-kind state (one value row) handed to a linear node.
+        using var s = new HybridAttentionSession(Good.Options);
+        var c = Good;
+        var past = c.Past with { CompressedValue = new float[c.Batch * c.KvHeads * c.Dv] };
+        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, compressedValueShape: [c.Batch, c.KvHeads, 1, c.Dv]),
+            "past_compressed_value has shape [2, 2, 1, 6]; expected [batch, kv_num_heads, head_dim, v_head_dim] (compress=linear) = [2, 2, 8, 6]");
+        AssertStillWorks(s);
+    }
+
+    [Test]
+    public void CompressedKeyOfWrongShape()
+    {
+        var c = Good with { Compress = "mean" };
+        using var s = new HybridAttentionSession(c.Options);
+        var past = c.Past with { CompressedKey = new float[c.Batch * c.KvHeads * c.Dv] };
+        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, compressedKeyShape: [c.Batch, c.KvHeads, c.Dv]),
+            "past_compressed_key has shape [2, 2, 6]; expected [batch, kv_num_heads, head_dim] = [2, 2, 8]");
+        AssertStillWorks(s, c);
+    }
+
+    [Test]
+    public void PositionOfWrongShapeOrSign()
+    {
+        using var s = new HybridAttentionSession(Good.Options);
+        var c = Good;
+        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past with { Position = [4] }, positionShape: [1]),
+            "past_position has shape [1]; expected [batch] = [2]");
+        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past with { Position = [-2, 5] }),
+            "past_position[0] is -2; token counts cannot be negative");
+        AssertStillWorks(s);
+    }
+
+    [Test]
+    public void PartialState()
+    {
+        using var s = new HybridAttentionSession(Good.Options, pastInputs: 3);
+        var c = Good;
+        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past),
+            "got past_key, past_value, past_position but not past_compressed_key, past_compressed_value");
+        using var full = new HybridAttentionSession(Good.Options);
+        AssertStillWorks(full);
+    }
+
+    [TestCase("softmax", "unknown compress 'softmax'; expected one of: linear, mean")]
+    [TestCase("Linear", "unknown compress 'Linear'")]
+    public void UnknownCompressKind(string kind, string message) =>
+        AssertSessionCreationFails(Good.Options with { Compress = kind }, message);
+
+    [TestCase(0, "window must be in [1, 16777216], got 0")]
+    [TestCase(-5, "window must be in [1, 16777216], got -5")]
+    public void WindowNotPositive(int window, string message) =>
+        AssertSessionCreationFails(Good.Options with { Window = window }, message);
+
+    [Test]
+    public void NegativeEpsilon() =>
+        AssertSessionCreationFails(Good.Options with { Epsilon = -1e-3f }, "epsilon must be finite and non-negative");
+
+    [TestCase(4, 3, "kv_num_heads must be positive and divide q_num_heads (4), got 3")]
+    [TestCase(0, 0, "q_num_heads must be in [1, 65536], got 0")]
+    [TestCase(2, 4, "kv_num_heads must be positive and divide q_num_heads (2), got 4")]
+    public void BadHeadCounts(int q, int kv, string message) =>
+        AssertSessionCreationFails(new HybridAttentionNode.Options(q, 4, kv), message);
+
+    [Test]
+    public void MissingWindowAttribute()
+    {
+        var model = HybridAttentionSession.BuildModel(Good.Options, pastInputs: 0);
+        var node = model.Graph.Node[0];
+        node.Attribute.Remove(node.Attribute.Single(a => a.Name == "window"));
+        var e = Assert.Throws<OnnxRuntimeException>(() => SessionFactory.Create(model).Dispose());
+        Assert.That(e!.Message, Does.Contain("required attribute 'window' is missing"));
+    }
+}
