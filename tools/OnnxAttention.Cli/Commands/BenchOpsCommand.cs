@@ -91,15 +91,14 @@ public static class BenchOpsCommand
                 [new("ours: LinearAttention state", x, decodeRows.Select(r => r.OursUs).ToArray()), new("ORT GroupQueryAttention + KV cache", x, decodeRows.Select(r => r.PeerUs).ToArray())], logX: true, logY: true);
         }
         var linearRows = rows.Where(r => r.Peer == "com.microsoft.LinearAttention").ToList();
-        LineChart.Save(Path.Combine(outDir.FullName, "speedup-vs-ort-linear.png"), "Speed-up over com.microsoft.LinearAttention (CPU)", "case index (see CSV)", "ORT time / our time",
-            [new("decode", Index(linearRows, "decode"), linearRows.Where(r => r.Section == "decode").Select(r => r.Speedup).ToArray()),
-             new("prefill", Index(linearRows, "prefill"), linearRows.Where(r => r.Section.StartsWith("prefill", StringComparison.Ordinal)).Select(r => r.Speedup).ToArray())]);
+        var cases = linearRows.Where(r => r.Section == "decode").Select(r => r.Case).ToList();
+        Reporting.BarChart.Save(Path.Combine(outDir.FullName, "speedup-vs-ort-linear.png"), "Speed-up over com.microsoft.LinearAttention (CPU, >1 = ours faster)", "ORT time / our time", cases,
+            [new("decode", cases.Select(c => linearRows.First(r => r.Section == "decode" && r.Case == c).Speedup).ToArray()),
+             new("prefill", cases.Select(c => linearRows.First(r => r.Section != "decode" && r.Case == c).Speedup).ToArray())],
+            referenceLine: 1.0);
         AnsiConsole.MarkupLine($"wrote [bold]{Markup.Escape(csv)}[/] and plots in {Markup.Escape(outDir.FullName)}");
         return 0;
     }
-
-    private static double[] Index(List<Row> rows, string prefix) =>
-        rows.Where(r => r.Section.StartsWith(prefix, StringComparison.Ordinal)).Select((_, i) => (double)i).ToArray();
 
     private static double TimeOurs(BenchModels.Shape s, bool ortCompatible, int threads)
     {
