@@ -27,6 +27,8 @@ public static unsafe class OperatorRegistry
         new OnnxAttention.Operators.SummaryAttention.SummaryAttentionOperator(OrtElementType.Float16),
         new OnnxAttention.Operators.HybridAttention.HybridAttentionOperator(OrtElementType.Float),
         new OnnxAttention.Operators.HybridAttention.HybridAttentionOperator(OrtElementType.Float16),
+        new OnnxAttention.Operators.WindowAttention.WindowAttentionOperator(OrtElementType.Float),
+        new OnnxAttention.Operators.WindowAttention.WindowAttentionOperator(OrtElementType.Float16),
     ];
 
     /// <summary>The table used at registration; a fallback for reporting errors where no other is at hand.</summary>
