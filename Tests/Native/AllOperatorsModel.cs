@@ -6,9 +6,13 @@ using OnnxAttention.Operators.Interop;
 using OnnxAttention.Operators.LinearAttention;
 using OnnxAttention.Operators.Registration;
 using OnnxAttention.Operators.Runtime;
+using OnnxAttention.Operators.SegmentAttention;
+using OnnxAttention.Operators.WindowAttention;
 using OnnxAttention.Operators.SummaryAttention;
 using OnnxAttention.Tests.HybridAttention;
 using OnnxAttention.Tests.LinearAttention;
+using OnnxAttention.Tests.SegmentAttention;
+using OnnxAttention.Tests.WindowAttention;
 using OnnxAttention.Tests.SummaryAttention;
 using OnnxAttention.Tests.Support;
 
@@ -94,6 +98,8 @@ public sealed class AllOperatorsModel
         LinearAttentionOperator.OpName => Linear(),
         SummaryAttentionOperator.OpName => Summary(),
         HybridAttentionOperator.OpName => Hybrid(),
+        SegmentAttentionOperator.OpName => Segment(),
+        WindowAttentionOperator.OpName => Window(),
         _ => null,
     };
 
@@ -149,6 +155,43 @@ public sealed class AllOperatorsModel
             ],
             [3, 4, 4, 1, 3, 4],
             (b, i, o) => b.HybridAttention(c.Options, i, o));
+    }
+
+    private static Sample Segment()
+    {
+        // A past that ends mid-segment, so both the memory and the partial segment are read.
+        var c = new SegmentAttentionCase(2, 5, 4, 2, 8, 6, SegmentLength: 3, History: 4);
+        var p = c.Past;
+        return new Sample(
+            [
+                TypedTensor.Of(c.Query, c.Batch, c.Seq, c.QHeads * c.Dk),
+                TypedTensor.Of(c.Key, c.Batch, c.Seq, c.KvHeads * c.Dk),
+                TypedTensor.Of(c.Value, c.Batch, c.Seq, c.KvHeads * c.Dv),
+                TypedTensor.Of(p.MemoryKey, c.KeyStateShape),
+                TypedTensor.Of(p.MemoryValue, c.ValueStateShape),
+                TypedTensor.Of(p.SegmentKey, c.KeyStateShape),
+                TypedTensor.Of(p.SegmentValue, c.ValueStateShape),
+                TypedTensor.Of(p.Position, c.Batch),
+            ],
+            [3, 4, 4, 4, 4, 1],
+            (b, i, o) => b.SegmentAttention(c.Options, i, o));
+    }
+
+    private static Sample Window()
+    {
+        var c = new WindowAttentionCase(2, 5, 4, 2, 8, 6, Window: 3, Sinks: 2, History: 4);
+        var p = c.Past;
+        return new Sample(
+            [
+                TypedTensor.Of(c.Query, c.Batch, c.Seq, c.QHeads * c.Dk),
+                TypedTensor.Of(c.Key, c.Batch, c.Seq, c.KvHeads * c.Dk),
+                TypedTensor.Of(c.Value, c.Batch, c.Seq, c.KvHeads * c.Dv),
+                TypedTensor.Of(p.Key, c.CacheKeyShape),
+                TypedTensor.Of(p.Value, c.CacheValueShape),
+                TypedTensor.Of(p.Position, c.Batch),
+            ],
+            [3, 4, 4, 1],
+            (b, i, o) => b.WindowAttention(c.Options, i, o));
     }
 
     private static TypedTensor ConvertTo(OrtElementType type, TypedTensor t) => (type, t.Data) switch
