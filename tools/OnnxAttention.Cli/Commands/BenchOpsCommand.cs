@@ -75,6 +75,21 @@ public static class BenchOpsCommand
                     $"KV cache {2.0 * n * 16 * 64 * 4 / 1e6:F1} MB vs state {16.0 * 64 * 65 * 4 / 1e6:F2} MB"));
                 decode.Increment(1);
             }
+
+            var windows = quick ? new[] { 256 } : new[] { 256, 1024, 4096 };
+            var windowTask = ctx.AddTask("window decode: WindowAttention vs GroupQueryAttention local_window_size", maxValue: windows.Length);
+            const int position = 16384;
+            foreach (var w in windows)
+            {
+                var (model, inputs, outputs) = BenchModels.OurWindowDecode(d64, w, position);
+                double ours;
+                using (var bound = new BoundModel(model, inputs, outputs, threads)) ours = Timing.MedianMicroseconds(bound.Run);
+                var gqa = TimeGqa(d64, position, w, threads);
+                rows.Add(new Row("window decode", $"B1 H16 d64 W={w} at position {position}", "WindowAttention (ring cache of W)", ours,
+                    "GroupQueryAttention local_window_size (cache of all tokens)", gqa,
+                    $"cache {2.0 * w * 16 * 64 * 4 / 1e6:F1} MB vs {2.0 * (position + 1) * 16 * 64 * 4 / 1e6:F1} MB"));
+                windowTask.Increment(1);
+            }
         });
 
         limits.Add(("memory bandwidth (copy, all cores)", $"{bandwidth / 1e9:F1} GB/s"));
