@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Numerics.Tensors;
-using System.Runtime.CompilerServices;
 using OnnxAttention.Operators.Runtime;
 
 namespace OnnxAttention.Operators.LinearAttention;
@@ -8,24 +7,30 @@ namespace OnnxAttention.Operators.LinearAttention;
 /// <summary>
 /// The float32 CPU recurrence. Work is split by (batch, KV head): each item owns its slice of the state, so the
 /// items never write the same memory and need no locks. Query heads of one group share their KV head's state
-/// and are read out in the same item.
+/// and are read out in the same item. Each token sweeps the state at most twice, one row (key dimension) at a
+/// time: once to decay it and retrieve S^T phi(k) (only when the rule decays or corrects), once to write and read
+/// out, so a row is still in L1 when the next operation on it runs.
 /// </summary>
 internal static unsafe class LinearAttentionCpu
 {
-    /// <summary>Head dims up to this size keep their scratch vectors on the stack.</summary>
-    private const int StackScratchLimit = 1024;
+    /// <summary>Scratch of up to this many floats lives on the stack; larger heads rent once per work item.</summary>
+    private const int StackScratchLimit = 4096;
 
     public struct Job
     {
         // Copied out of the attributes record: the job is reached through a pointer, so it must be unmanaged.
         public int QueryHeads, KvHeads;
         public FeatureMap FeatureMap;
+        public UpdateRule Rule;
         public bool Normalize;
+        /// <summary>The resolved query scale (never the attribute's 0).</summary>
         public float Epsilon, Scale;
+        /// <summary>The fixed decay factor gamma (attribute <c>decay</c>).</summary>
+        public float Gamma;
         public LinearAttentionShapes Shapes;
 
         public readonly int GroupSize => QueryHeads / KvHeads;
-        public float* Query, Key, Value, PastState, PastNormalizer;
+        public float* Query, Key, Value, Decay, Beta, PastState, PastNormalizer;
         public float* Output, State, Normalizer;
     }
 
@@ -42,40 +47,45 @@ internal static unsafe class LinearAttentionCpu
     {
         var job = (Job*)state;
         ref readonly var a = ref *job;
-        var s = job->Shapes;
-        int dk = s.KeyDim, dv = s.ValueDim, t = s.SequenceLength;
+        var s = a.Shapes;
+        int dk = s.KeyDim, dv = s.ValueDim, t = s.SequenceLength, group = a.GroupSize;
         var b = (int)(item / a.KvHeads);
         var kvHead = (int)(item % a.KvHeads);
 
         var stateOffset = ((long)b * a.KvHeads + kvHead) * dk * dv;
         var normOffset = ((long)b * a.KvHeads + kvHead) * dk;
-        var mu = new Span<float>(job->State + stateOffset, dk * dv);
-        var nu = new Span<float>(job->Normalizer + normOffset, dk);
-        if (job->PastState != null)
+        var S = new Span<float>(a.State + stateOffset, dk * dv);
+        var nu = new Span<float>(a.Normalizer + normOffset, dk);
+        if (a.PastState != null)
         {
-            new ReadOnlySpan<float>(job->PastState + stateOffset, dk * dv).CopyTo(mu);
+            new ReadOnlySpan<float>(a.PastState + stateOffset, dk * dv).CopyTo(S);
         }
         else
         {
-            mu.Clear();
+            S.Clear();
         }
-        if (job->PastNormalizer != null)
+        if (a.PastNormalizer != null)
         {
-            new ReadOnlySpan<float>(job->PastNormalizer + normOffset, dk).CopyTo(nu);
+            new ReadOnlySpan<float>(a.PastNormalizer + normOffset, dk).CopyTo(nu);
         }
         else
         {
             nu.Clear();
         }
 
+        var scratchLength = (2 + group) * dk + dv;
         float[]? rented = null;
-        var scratch = dk <= StackScratchLimit
-            ? stackalloc float[2 * dk]
-            : (rented = ArrayPool<float>.Shared.Rent(2 * dk)).AsSpan(0, 2 * dk);
+        var scratch = scratchLength <= StackScratchLimit
+            ? stackalloc float[scratchLength]
+            : (rented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
         try
         {
             var phiK = scratch[..dk];
-            var phiQ = scratch.Slice(dk, dk);
+            var gate = scratch.Slice(dk, dk);
+            var phiQ = scratch.Slice(2 * dk, group * dk);
+            var u = scratch.Slice((2 + group) * dk, dv);
+
+            var delta = UpdateRules.IsDelta(a.Rule);
             var qStride = (long)a.QueryHeads * dk;
             var kStride = (long)a.KvHeads * dk;
             var vStride = (long)a.KvHeads * dv;
@@ -83,28 +93,95 @@ internal static unsafe class LinearAttentionCpu
             for (var i = 0; i < t; i++)
             {
                 var row = (long)b * t + i;
-                var k = new ReadOnlySpan<float>(job->Key + row * kStride + (long)kvHead * dk, dk);
-                var v = new ReadOnlySpan<float>(job->Value + row * vStride + (long)kvHead * dv, dv);
+                var k = new ReadOnlySpan<float>(a.Key + row * kStride + (long)kvHead * dk, dk);
+                var v = new ReadOnlySpan<float>(a.Value + row * vStride + (long)kvHead * dv, dv);
+                var q = new ReadOnlySpan<float>(a.Query + row * qStride + (long)kvHead * group * dk, group * dk);
+                var y = new Span<float>(a.Output + row * yStride + (long)kvHead * group * dv, group * dv);
+
                 // Keys are never scaled: scale belongs to the query, as in softmax attention's q.k * scale.
                 FeatureMaps.Apply(a.FeatureMap, k, 1f, phiK);
+                for (var g = 0; g < group; g++)
+                {
+                    FeatureMaps.Apply(a.FeatureMap, q.Slice(g * dk, dk), a.Scale, phiQ.Slice(g * dk, dk));
+                }
+
+                // The multiplier this token applies to the state: gamma, times exp(g) per head or per key row.
+                var factor = a.Gamma;
+                var perKey = s.Gate == GateLayout.PerKey;
+                if (s.Gate == GateLayout.PerHead)
+                {
+                    factor *= MathF.Exp(a.Decay[row * a.KvHeads + kvHead]);
+                }
+                else if (perKey)
+                {
+                    TensorPrimitives.Exp(new ReadOnlySpan<float>(a.Decay + row * kStride + (long)kvHead * dk, dk), gate);
+                    TensorPrimitives.Multiply(gate, factor, gate);
+                }
+                var decays = perKey || factor != 1f;
+
+                if (decays || delta)
+                {
+                    // First sweep: decay each row, and for the delta rules accumulate r = S'^T phi(k) into u.
+                    if (delta)
+                    {
+                        u.Clear();
+                    }
+                    for (var r = 0; r < dk; r++)
+                    {
+                        var sRow = S.Slice(r * dv, dv);
+                        if (decays)
+                        {
+                            TensorPrimitives.Multiply(sRow, perKey ? gate[r] : factor, sRow);
+                        }
+                        if (delta)
+                        {
+                            TensorPrimitives.MultiplyAdd(sRow, phiK[r], u, u);
+                        }
+                    }
+                    if (perKey)
+                    {
+                        TensorPrimitives.Multiply(nu, gate, nu);
+                    }
+                    else if (decays)
+                    {
+                        TensorPrimitives.Multiply(nu, factor, nu);
+                    }
+                }
+
+                if (delta)
+                {
+                    var beta = a.Beta[s.Beta == BetaLayout.Shared ? row : row * a.KvHeads + kvHead];
+                    // u = beta (v - r); nu is S's column for an implicit value that is always 1, so it gets the same correction.
+                    TensorPrimitives.Subtract(v, u, u);
+                    TensorPrimitives.Multiply(u, beta, u);
+                    var correction = beta * (1f - TensorPrimitives.Dot(phiK, nu));
+                    TensorPrimitives.MultiplyAdd(phiK, correction, nu, nu);
+                }
+                else
+                {
+                    TensorPrimitives.Add(nu, phiK, nu);
+                }
+                ReadOnlySpan<float> write = delta ? u : v;
+
+                // Second sweep: write phi(k) (x) write into each row, then read the updated row out for every query head of the group.
+                y.Clear();
                 for (var r = 0; r < dk; r++)
                 {
-                    var muRow = mu.Slice(r * dv, dv);
-                    TensorPrimitives.MultiplyAdd(v, phiK[r], muRow, muRow);
-                }
-                TensorPrimitives.Add(nu, phiK, nu);
-
-                for (var g = 0; g < a.GroupSize; g++)
-                {
-                    var qHead = kvHead * a.GroupSize + g;
-                    var q = new ReadOnlySpan<float>(job->Query + row * qStride + (long)qHead * dk, dk);
-                    var y = new Span<float>(job->Output + row * yStride + (long)qHead * dv, dv);
-                    FeatureMaps.Apply(a.FeatureMap, q, a.Scale, phiQ);
-                    ReadOut(mu, phiQ, dv, y);
-                    if (a.Normalize)
+                    var sRow = S.Slice(r * dv, dv);
+                    TensorPrimitives.MultiplyAdd(write, phiK[r], sRow, sRow);
+                    for (var g = 0; g < group; g++)
                     {
-                        var denominator = TensorPrimitives.Dot(phiQ, nu) + a.Epsilon;
-                        TensorPrimitives.Divide(y, denominator, y);
+                        var yHead = y.Slice(g * dv, dv);
+                        TensorPrimitives.MultiplyAdd(sRow, phiQ[g * dk + r], yHead, yHead);
+                    }
+                }
+                if (a.Normalize)
+                {
+                    for (var g = 0; g < group; g++)
+                    {
+                        var denominator = TensorPrimitives.Dot(phiQ.Slice(g * dk, dk), nu) + a.Epsilon;
+                        var yHead = y.Slice(g * dv, dv);
+                        TensorPrimitives.Divide(yHead, denominator, yHead);
                     }
                 }
             }
@@ -115,17 +192,6 @@ internal static unsafe class LinearAttentionCpu
             {
                 ArrayPool<float>.Shared.Return(rented);
             }
-        }
-    }
-
-    /// <summary>y = phiQ^T mu, accumulated row by row so mu is read once, contiguously.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ReadOut(ReadOnlySpan<float> mu, ReadOnlySpan<float> phiQ, int dv, Span<float> y)
-    {
-        y.Clear();
-        for (var r = 0; r < phiQ.Length; r++)
-        {
-            TensorPrimitives.MultiplyAdd(mu.Slice(r * dv, dv), phiQ[r], y, y);
         }
     }
 }
