@@ -7,9 +7,8 @@ namespace OnnxAttention.Operators.LinearAttention;
 /// <summary>
 /// The float32 CPU recurrence. Work is split by (batch, KV head): each item owns its slice of the state, so the
 /// items never write the same memory and need no locks. Query heads of one group share their KV head's state
-/// and are read out in the same item. Each token sweeps the state at most twice, one row (key dimension) at a
-/// time: once to decay it and retrieve S^T phi(k) (only when the rule decays or corrects), once to write and read
-/// out, so a row is still in L1 when the next operation on it runs.
+/// and are read out in the same item. Each token sweeps the state once (decay, write and read-out fused), or twice
+/// for the delta rules, whose write needs the retrieval S'^T phi(k) from the whole decayed state first.
 /// </summary>
 internal static unsafe class LinearAttentionCpu
 {
@@ -90,98 +89,73 @@ internal static unsafe class LinearAttentionCpu
             var kStride = (long)a.KvHeads * dk;
             var vStride = (long)a.KvHeads * dv;
             var yStride = (long)a.QueryHeads * dv;
-            for (var i = 0; i < t; i++)
+            var sPtr = a.State + stateOffset;
+            fixed (float* phiKPtr = phiK, gatePtr = gate, phiQPtr = phiQ, uPtr = u)
             {
-                var row = (long)b * t + i;
-                var k = new ReadOnlySpan<float>(a.Key + row * kStride + (long)kvHead * dk, dk);
-                var v = new ReadOnlySpan<float>(a.Value + row * vStride + (long)kvHead * dv, dv);
-                var q = new ReadOnlySpan<float>(a.Query + row * qStride + (long)kvHead * group * dk, group * dk);
-                var y = new Span<float>(a.Output + row * yStride + (long)kvHead * group * dv, group * dv);
+                for (var i = 0; i < t; i++)
+                {
+                    var row = (long)b * t + i;
+                    var vPtr = a.Value + row * vStride + (long)kvHead * dv;
+                    var k = new ReadOnlySpan<float>(a.Key + row * kStride + (long)kvHead * dk, dk);
+                    var q = new ReadOnlySpan<float>(a.Query + row * qStride + (long)kvHead * group * dk, group * dk);
+                    var yPtr = a.Output + row * yStride + (long)kvHead * group * dv;
 
-                // Keys are never scaled: scale belongs to the query, as in softmax attention's q.k * scale.
-                FeatureMaps.Apply(a.FeatureMap, k, 1f, phiK);
-                for (var g = 0; g < group; g++)
-                {
-                    FeatureMaps.Apply(a.FeatureMap, q.Slice(g * dk, dk), a.Scale, phiQ.Slice(g * dk, dk));
-                }
-
-                // The multiplier this token applies to the state: gamma, times exp(g) per head or per key row.
-                var factor = a.Gamma;
-                var perKey = s.Gate == GateLayout.PerKey;
-                if (s.Gate == GateLayout.PerHead)
-                {
-                    factor *= MathF.Exp(a.Decay[row * a.KvHeads + kvHead]);
-                }
-                else if (perKey)
-                {
-                    TensorPrimitives.Exp(new ReadOnlySpan<float>(a.Decay + row * kStride + (long)kvHead * dk, dk), gate);
-                    TensorPrimitives.Multiply(gate, factor, gate);
-                }
-                var decays = perKey || factor != 1f;
-
-                if (decays || delta)
-                {
-                    // First sweep: decay each row, and for the delta rules accumulate r = S'^T phi(k) into u.
-                    if (delta)
+                    // Keys are never scaled: scale belongs to the query, as in softmax attention's q.k * scale.
+                    FeatureMaps.Apply(a.FeatureMap, k, 1f, phiK);
+                    for (var g = 0; g < group; g++)
                     {
-                        u.Clear();
+                        FeatureMaps.Apply(a.FeatureMap, q.Slice(g * dk, dk), a.Scale, phiQ.Slice(g * dk, dk));
                     }
-                    for (var r = 0; r < dk; r++)
+
+                    // The multiplier of each state row this token: gamma, times exp(g) per head or per key row.
+                    float* factor = null;
+                    if (s.Gate == GateLayout.PerKey)
                     {
-                        var sRow = S.Slice(r * dv, dv);
-                        if (decays)
+                        TensorPrimitives.Exp(new ReadOnlySpan<float>(a.Decay + row * kStride + (long)kvHead * dk, dk), gate);
+                        TensorPrimitives.Multiply(gate, a.Gamma, gate);
+                        factor = gatePtr;
+                    }
+                    else
+                    {
+                        var scalar = s.Gate == GateLayout.PerHead ? a.Gamma * MathF.Exp(a.Decay[row * a.KvHeads + kvHead]) : a.Gamma;
+                        if (scalar != 1f)
                         {
-                            TensorPrimitives.Multiply(sRow, perKey ? gate[r] : factor, sRow);
-                        }
-                        if (delta)
-                        {
-                            TensorPrimitives.MultiplyAdd(sRow, phiK[r], u, u);
+                            gate.Fill(scalar);
+                            factor = gatePtr;
                         }
                     }
-                    if (perKey)
+                    if (factor != null)
                     {
                         TensorPrimitives.Multiply(nu, gate, nu);
                     }
-                    else if (decays)
-                    {
-                        TensorPrimitives.Multiply(nu, factor, nu);
-                    }
-                }
 
-                if (delta)
-                {
-                    var beta = a.Beta[s.Beta == BetaLayout.Shared ? row : row * a.KvHeads + kvHead];
-                    // u = beta (v - r); nu is S's column for an implicit value that is always 1, so it gets the same correction.
-                    TensorPrimitives.Subtract(v, u, u);
-                    TensorPrimitives.Multiply(u, beta, u);
-                    var correction = beta * (1f - TensorPrimitives.Dot(phiK, nu));
-                    TensorPrimitives.MultiplyAdd(phiK, correction, nu, nu);
-                }
-                else
-                {
-                    TensorPrimitives.Add(nu, phiK, nu);
-                }
-                ReadOnlySpan<float> write = delta ? u : v;
-
-                // Second sweep: write phi(k) (x) write into each row, then read the updated row out for every query head of the group.
-                y.Clear();
-                for (var r = 0; r < dk; r++)
-                {
-                    var sRow = S.Slice(r * dv, dv);
-                    TensorPrimitives.MultiplyAdd(write, phiK[r], sRow, sRow);
-                    for (var g = 0; g < group; g++)
+                    if (delta)
                     {
-                        var yHead = y.Slice(g * dv, dv);
-                        TensorPrimitives.MultiplyAdd(sRow, phiQ[g * dk + r], yHead, yHead);
+                        // Decay first, then retrieve r = S'^T phi(k) from the decayed state into u.
+                        LinearAttentionSweeps.DecayAndRetrieve(sPtr, dk, dv, factor, phiKPtr, uPtr);
+                        var beta = a.Beta[s.Beta == BetaLayout.Shared ? row : row * a.KvHeads + kvHead];
+                        // u = beta (v - r); nu is S's column for an implicit value that is always 1, so it gets the same correction.
+                        TensorPrimitives.Subtract(new ReadOnlySpan<float>(vPtr, dv), u, u);
+                        TensorPrimitives.Multiply(u, beta, u);
+                        var correction = beta * (1f - TensorPrimitives.Dot(phiK, nu));
+                        TensorPrimitives.MultiplyAdd(phiK, correction, nu, nu);
+                        LinearAttentionSweeps.WriteAndReadOut(sPtr, dk, dv, null, phiKPtr, uPtr, phiQPtr, group, yPtr);
                     }
-                }
-                if (a.Normalize)
-                {
-                    for (var g = 0; g < group; g++)
+                    else
                     {
-                        var denominator = TensorPrimitives.Dot(phiQ.Slice(g * dk, dk), nu) + a.Epsilon;
-                        var yHead = y.Slice(g * dv, dv);
-                        TensorPrimitives.Divide(yHead, denominator, yHead);
+                        TensorPrimitives.Add(nu, phiK, nu);
+                        // The decay rides along with the write: one pass over the state.
+                        LinearAttentionSweeps.WriteAndReadOut(sPtr, dk, dv, factor, phiKPtr, vPtr, phiQPtr, group, yPtr);
+                    }
+
+                    if (a.Normalize)
+                    {
+                        for (var g = 0; g < group; g++)
+                        {
+                            var denominator = TensorPrimitives.Dot(phiQ.Slice(g * dk, dk), nu) + a.Epsilon;
+                            var yHead = new Span<float>(yPtr + (long)g * dv, dv);
+                            TensorPrimitives.Divide(yHead, denominator, yHead);
+                        }
                     }
                 }
             }
