@@ -53,15 +53,15 @@ internal static unsafe class LinearAttentionCpu
 
         var stateOffset = ((long)b * a.KvHeads + kvHead) * dk * dv;
         var normOffset = ((long)b * a.KvHeads + kvHead) * dk;
-        var S = new Span<float>(a.State + stateOffset, dk * dv);
+        var matrix = new Span<float>(a.State + stateOffset, dk * dv);
         var nu = new Span<float>(a.Normalizer + normOffset, dk);
         if (a.PastState != null)
         {
-            new ReadOnlySpan<float>(a.PastState + stateOffset, dk * dv).CopyTo(S);
+            new ReadOnlySpan<float>(a.PastState + stateOffset, dk * dv).CopyTo(matrix);
         }
         else
         {
-            S.Clear();
+            matrix.Clear();
         }
         if (a.PastNormalizer != null)
         {

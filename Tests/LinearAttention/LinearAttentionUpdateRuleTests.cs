@@ -136,18 +136,42 @@ public class LinearAttentionUpdateRuleTests
         TensorAssert.Close(got.Y, want.Y, Tolerance.Float32Reordered, $"{zero}: output");
     }
 
-    /// <summary>The fixed decay really decays: gamma &lt; 1 changes the result, and gamma = 1 is the undecayed rule.</summary>
+    /// <summary>A node carrying ORT's tuning hint chunk_size (which neither ORT's CPU kernel nor ours reads) still loads and runs.</summary>
     [Test]
-    public void FixedDecayOfOneIsNoDecay()
+    public void OrtChunkSizeAttributeIsAccepted()
     {
-        var plain = new LinearAttentionCase(1, 12, 2, 1, 8, 4, UpdateRule: "gated");
-        var one = plain with { Gamma = 1f };
-        var decayed = plain with { Gamma = 0.5f };
-        using var s1 = new LinearAttentionSession(one.Options, withPast: false);
-        using var s2 = new LinearAttentionSession(decayed.Options, withPast: false);
-        var y1 = one.Run(s1, withPast: false).State;
-        var y2 = decayed.Run(s2, withPast: false).State;
-        TensorAssert.Close(y1, plain.Reference(withPast: false).State, Tolerance.Float32, "gamma 1");
-        Assert.That(y2.Zip(y1, (x, y) => Math.Abs(x - y)).Max(), Is.GreaterThan(1e-2), "gamma 0.5 must change the state");
+        var c = new LinearAttentionCase(1, 6, 2, 1, 8, 4, "identity", false, UpdateRule: "gated_delta");
+        var model = LinearAttentionSession.BuildModel(c.Options, withPast: false);
+        model.Graph.Node[0].Attribute.Add(OnnxAttention.Graphs.Building.Attr.Int("chunk_size", 64));
+        using var runner = new TypedModelRunner(model);
+        var got = runner.Run(
+        [
+            new("query", TypedTensor.Of(c.Query, 1, 6, 16)),
+            new("key", TypedTensor.Of(c.Key, 1, 6, 8)),
+            new("value", TypedTensor.Of(c.Value, 1, 6, 4)),
+            new("decay", TypedTensor.Of(c.Decay!, c.DecayShape)),
+            new("beta", TypedTensor.Of(c.Beta!, c.BetaShape)),
+        ], "output");
+        TensorAssert.Close(got["output"].Floats, c.Reference(withPast: false).Output, Tolerance.Float32, "with chunk_size");
+    }
+
+    /// <summary>The fixed decay is not a no-op: gamma = 0.5 scales the zero-state linear rule's output history as sum 0.5^(t-i).</summary>
+    [Test]
+    public void FixedDecayWeighsOlderTokensGeometrically()
+    {
+        // d_k = d_v = 1, identity, unnormalised: y_t = q_t * sum_i 0.5^(t-i) k_i v_i, computed here without the reference.
+        float[] q = [1f, 2f, -1f, 0.5f], k = [1f, -0.5f, 2f, 1f], v = [2f, 4f, -1f, 3f];
+        var c = new LinearAttentionCase(1, 4, 1, 1, 1, 1, "identity", false, Gamma: 0.5f);
+        using var session = new LinearAttentionSession(c.Options, withPast: false);
+        var got = session.Run(1, 4, q, k, v);
+        var want = new double[4];
+        var state = 0.0;
+        for (var t = 0; t < 4; t++)
+        {
+            state = 0.5 * state + k[t] * v[t];
+            want[t] = q[t] * state;
+        }
+        TensorAssert.Close(got.Y, want, Tolerance.Float32, "gamma 0.5");
+        TensorAssert.Close(got.State, [state], Tolerance.Float32, "gamma 0.5 state");
     }
 }
