@@ -66,12 +66,17 @@ public static class AttentionSwapper
         });
         var counts = new Dictionary<string, int> { [$"{findings.Matches[0].Pattern} -> {rule.Spelling}"] = findings.Matches.Count };
         if (offsets > 0) counts["position Range offset"] = offsets;
-        return new SwapReport(rule, findings.Matches, findings.Misses, states, counts, removed, offsets > 0);
+        var hasPosition = model.Graph.Input.Any(i => i.Name == PositionOffset.InputName);
+        return new SwapReport(rule, findings.Matches, findings.Misses, states, counts, removed, hasPosition);
     }
 
     private static IAttentionReplacement Create(AttentionRule rule) => rule switch
     {
         LinearRule linear => new LinearReplacement(linear),
+        WindowRule window => new WindowReplacement(window),
+        HybridRule hybrid => new HybridReplacement(hybrid),
+        SegmentRule segment => new SegmentReplacement(segment),
+        SummaryRule summary => new SummaryReplacement(summary),
         _ => throw new GraphException($"attention rule '{rule.Spelling}' is not available yet"),
     };
 

@@ -1,9 +1,13 @@
 using System.CommandLine;
 using OnnxAttention.Cli.Commands;
 
+// Tables wider than a pipe's default 80 columns stay readable in logs and CI output.
+if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = 220;
+
 var root = new RootCommand("onnx-attention: constant-memory attention operators for ONNX Runtime");
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(BenchOpsCommand.Create());
 root.Subcommands.Add(GraphCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(ConvertCommand.Create());

@@ -1,0 +1,96 @@
+using OnnxAttention.Graphs.Building;
+using OnnxAttention.Graphs.Onnx;
+
+namespace OnnxAttention.Cli.Bench;
+
+/// <summary>One-node models of our operators and of ONNX Runtime's own peers, with matching inputs.</summary>
+public static class BenchModels
+{
+    private const TensorProto.Types.DataType F = TensorProto.Types.DataType.Float;
+    private const TensorProto.Types.DataType I32 = TensorProto.Types.DataType.Int32;
+
+    public sealed record Shape(int Batch, int Seq, int QHeads, int KvHeads, int HeadDim);
+
+    public static (ModelProto Model, Dictionary<string, (Array, long[])> Inputs, Dictionary<string, (Array, long[])> Outputs) OurLinear(Shape s, bool ortCompatible)
+    {
+        var o = new LinearAttentionNode.Options(s.QHeads, s.KvHeads, ortCompatible ? "identity" : "elu_plus_one", Normalize: !ortCompatible, Epsilon: 1e-6f, Scale: 1f);
+        var model = new ModelBuilder("ours")
+            .Input("q", F, s.Batch, s.Seq, s.QHeads * s.HeadDim).Input("k", F, s.Batch, s.Seq, s.KvHeads * s.HeadDim).Input("v", F, s.Batch, s.Seq, s.KvHeads * s.HeadDim)
+            .Input("s", F, s.Batch, s.KvHeads, s.HeadDim, s.HeadDim).Input("z", F, s.Batch, s.KvHeads, s.HeadDim)
+            .LinearAttention(o, "q", "k", "v", "s", "z", "y", "s_out", "z_out")
+            .Output("y", F, s.Batch, s.Seq, s.QHeads * s.HeadDim).Output("s_out", F, s.Batch, s.KvHeads, s.HeadDim, s.HeadDim).Output("z_out", F, s.Batch, s.KvHeads, s.HeadDim)
+            .Build();
+        var inputs = QkvInputs(s);
+        inputs["s"] = (BoundModel.Filled((long)s.Batch * s.KvHeads * s.HeadDim * s.HeadDim, 4, 0.01f), [s.Batch, s.KvHeads, s.HeadDim, s.HeadDim]);
+        inputs["z"] = (Positive((long)s.Batch * s.KvHeads * s.HeadDim), [s.Batch, s.KvHeads, s.HeadDim]);
+        var outputs = new Dictionary<string, (Array, long[])>
+        {
+            ["y"] = (new float[(long)s.Batch * s.Seq * s.QHeads * s.HeadDim], [s.Batch, s.Seq, s.QHeads * s.HeadDim]),
+            ["s_out"] = (new float[(long)s.Batch * s.KvHeads * s.HeadDim * s.HeadDim], [s.Batch, s.KvHeads, s.HeadDim, s.HeadDim]),
+            ["z_out"] = (new float[(long)s.Batch * s.KvHeads * s.HeadDim], [s.Batch, s.KvHeads, s.HeadDim]),
+        };
+        return (model, inputs, outputs);
+    }
+
+    public static (ModelProto Model, Dictionary<string, (Array, long[])> Inputs, Dictionary<string, (Array, long[])> Outputs) OrtLinear(Shape s)
+    {
+        var model = new ModelBuilder("ort")
+            .Opset("com.microsoft", 1)
+            .Input("q", F, s.Batch, s.Seq, s.QHeads * s.HeadDim).Input("k", F, s.Batch, s.Seq, s.KvHeads * s.HeadDim).Input("v", F, s.Batch, s.Seq, s.KvHeads * s.HeadDim)
+            .Input("s", F, s.Batch, s.KvHeads, s.HeadDim, s.HeadDim)
+            .Node("LinearAttention", ["q", "k", "v", "s"], ["y", "s_out"], "com.microsoft", null,
+                Attr.Int("q_num_heads", s.QHeads), Attr.Int("kv_num_heads", s.KvHeads), Attr.String("update_rule", "linear"), Attr.Float("scale", 1f))
+            .Output("y", F, s.Batch, s.Seq, s.QHeads * s.HeadDim).Output("s_out", F, s.Batch, s.KvHeads, s.HeadDim, s.HeadDim)
+            .Build();
+        var inputs = QkvInputs(s);
+        inputs["s"] = (BoundModel.Filled((long)s.Batch * s.KvHeads * s.HeadDim * s.HeadDim, 4, 0.01f), [s.Batch, s.KvHeads, s.HeadDim, s.HeadDim]);
+        var outputs = new Dictionary<string, (Array, long[])>
+        {
+            ["y"] = (new float[(long)s.Batch * s.Seq * s.QHeads * s.HeadDim], [s.Batch, s.Seq, s.QHeads * s.HeadDim]),
+            ["s_out"] = (new float[(long)s.Batch * s.KvHeads * s.HeadDim * s.HeadDim], [s.Batch, s.KvHeads, s.HeadDim, s.HeadDim]),
+        };
+        return (model, inputs, outputs);
+    }
+
+    /// <summary>
+    /// ORT's GroupQueryAttention decoding one token against a KV cache of <paramref name="context"/> tokens, the cache
+    /// buffer shared between past and present (how onnxruntime-genai runs it), optionally with a local window.
+    /// </summary>
+    public static (ModelProto Model, Dictionary<string, (Array, long[])> Inputs, Dictionary<string, (Array, long[])> Outputs, Dictionary<string, string> Shared) OrtGqaDecode(Shape s, int context, int localWindow = -1)
+    {
+        var max = context + 1;
+        var model = new ModelBuilder("ort_gqa")
+            .Opset("com.microsoft", 1)
+            .Input("q", F, s.Batch, 1, s.QHeads * s.HeadDim).Input("k", F, s.Batch, 1, s.KvHeads * s.HeadDim).Input("v", F, s.Batch, 1, s.KvHeads * s.HeadDim)
+            .Input("past_key", F, s.Batch, s.KvHeads, max, s.HeadDim).Input("past_value", F, s.Batch, s.KvHeads, max, s.HeadDim)
+            .Input("seqlens_k", I32, s.Batch).Input("total_sequence_length", I32)
+            .Node("GroupQueryAttention", ["q", "k", "v", "past_key", "past_value", "seqlens_k", "total_sequence_length"], ["y", "present_key", "present_value"], "com.microsoft", null,
+                Attr.Int("num_heads", s.QHeads), Attr.Int("kv_num_heads", s.KvHeads), Attr.Int("local_window_size", localWindow))
+            .Output("y", F, s.Batch, 1, s.QHeads * s.HeadDim)
+            .Output("present_key", F, s.Batch, s.KvHeads, max, s.HeadDim).Output("present_value", F, s.Batch, s.KvHeads, max, s.HeadDim)
+            .Build();
+        var d1 = new Shape(s.Batch, 1, s.QHeads, s.KvHeads, s.HeadDim);
+        var inputs = QkvInputs(d1);
+        long cache = (long)s.Batch * s.KvHeads * max * s.HeadDim;
+        inputs["past_key"] = (BoundModel.Filled(cache, 5), [s.Batch, s.KvHeads, max, s.HeadDim]);
+        inputs["past_value"] = (BoundModel.Filled(cache, 6), [s.Batch, s.KvHeads, max, s.HeadDim]);
+        inputs["seqlens_k"] = (Enumerable.Repeat(context, s.Batch).ToArray(), [s.Batch]);
+        inputs["total_sequence_length"] = (new[] { context + 1 }, []);
+        var outputs = new Dictionary<string, (Array, long[])>
+        {
+            ["y"] = (new float[(long)s.Batch * s.QHeads * s.HeadDim], [s.Batch, 1, s.QHeads * s.HeadDim]),
+            ["present_key"] = (Array.Empty<float>(), []),
+            ["present_value"] = (Array.Empty<float>(), []),
+        };
+        return (model, inputs, outputs, new Dictionary<string, string> { ["present_key"] = "past_key", ["present_value"] = "past_value" });
+    }
+
+    private static Dictionary<string, (Array, long[])> QkvInputs(Shape s) => new()
+    {
+        ["q"] = (BoundModel.Filled((long)s.Batch * s.Seq * s.QHeads * s.HeadDim, 1), [s.Batch, s.Seq, s.QHeads * s.HeadDim]),
+        ["k"] = (BoundModel.Filled((long)s.Batch * s.Seq * s.KvHeads * s.HeadDim, 2), [s.Batch, s.Seq, s.KvHeads * s.HeadDim]),
+        ["v"] = (BoundModel.Filled((long)s.Batch * s.Seq * s.KvHeads * s.HeadDim, 3), [s.Batch, s.Seq, s.KvHeads * s.HeadDim]),
+    };
+
+    private static float[] Positive(long n) => Enumerable.Repeat(1f, (int)n).ToArray();
+}

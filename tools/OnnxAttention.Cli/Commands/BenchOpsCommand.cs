@@ -1,0 +1,142 @@
+using System.CommandLine;
+using System.Globalization;
+using OnnxAttention.Cli.Bench;
+using OnnxAttention.Cli.Reporting;
+using Spectre.Console;
+
+namespace OnnxAttention.Cli.Commands;
+
+/// <summary>
+/// <c>onnx-attention bench-ops</c>: our CPU kernels next to ONNX Runtime's own on the same inputs, in one run,
+/// plus the machine's measured limits. Prints a table and writes CSV and PNG plots.
+/// </summary>
+public static class BenchOpsCommand
+{
+    private sealed record Row(string Section, string Case, string Ours, double OursUs, string Peer, double PeerUs, string Note)
+    {
+        public double Speedup => PeerUs / OursUs;
+    }
+
+    public static Command Create()
+    {
+        var output = new Option<DirectoryInfo>("--out") { Description = "folder for bench-ops.csv and the PNG plots", DefaultValueFactory = _ => new DirectoryInfo("artifacts/bench") };
+        var threads = new Option<int>("--threads") { Description = "ORT intra-op threads for every session (0: ORT's default)", DefaultValueFactory = _ => 0 };
+        var quick = new Option<bool>("--quick") { Description = "a few small cases only (a smoke run)" };
+        var command = new Command("bench-ops", "Time our operators against ONNX Runtime's on the same inputs; report the machine's limits; write CSV and plots.") { output, threads, quick };
+        command.SetAction(parse => Run(parse.GetValue(output)!, parse.GetValue(threads), parse.GetValue(quick)));
+        return command;
+    }
+
+    private static int Run(DirectoryInfo outDir, int threads, bool quick)
+    {
+        outDir.Create();
+        var rows = new List<Row>();
+        double bandwidth = 0, matmul = 0;
+        var limits = new List<(string, string)>();
+
+        AnsiConsole.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn()).Start(ctx =>
+        {
+            var machine = ctx.AddTask("machine limits", maxValue: 2);
+            bandwidth = MachineLimits.MemoryBandwidthBytesPerSecond(quick ? 64 : 256);
+            machine.Increment(1);
+            matmul = MachineLimits.OrtMatMulFlops(quick ? 256 : 1024, quick ? 256 : 1024, quick ? 256 : 1024, threads);
+            machine.Increment(1);
+
+            var shapes = quick
+                ? new[] { new BenchModels.Shape(1, 1, 16, 16, 64) }
+                : (from b in new[] { 1, 8 } from h in new[] { 16, 32 } from d in new[] { 64, 128 } select new BenchModels.Shape(b, 1, h, h, d)).ToArray();
+            var prefillLength = quick ? 64 : 256;
+            var linear = ctx.AddTask("LinearAttention vs com.microsoft.LinearAttention", maxValue: shapes.Length * 2);
+            foreach (var s in shapes)
+            {
+                foreach (var seq in new[] { 1, prefillLength })
+                {
+                    var shape = s with { Seq = seq };
+                    var ours = TimeOurs(shape, ortCompatible: true, threads);
+                    var peer = TimeOrtLinear(shape, threads);
+                    var stateBytes = 2.0 * shape.Batch * shape.KvHeads * shape.HeadDim * shape.HeadDim * sizeof(float);
+                    var flops = 2.0 * shape.Batch * seq * (shape.KvHeads + shape.QHeads) * shape.HeadDim * shape.HeadDim;
+                    var note = seq == 1
+                        ? $"state traffic {stateBytes / (ours * 1e-6) / 1e9:F1} GB/s = {stateBytes / (ours * 1e-6) / bandwidth:P0} of measured bandwidth"
+                        : $"{flops / (ours * 1e-6) / 1e9:F1} GFLOP/s = {flops / (ours * 1e-6) / matmul:P0} of ORT MatMul";
+                    rows.Add(new Row(seq == 1 ? "decode" : $"prefill T={seq}", $"B{shape.Batch} H{shape.QHeads} d{shape.HeadDim}", "LinearAttention (ORT-compatible mode)", ours, "com.microsoft.LinearAttention", peer, note));
+                    linear.Increment(1);
+                }
+            }
+
+            var contexts = quick ? new[] { 1024 } : new[] { 1024, 4096, 16384, 32768 };
+            var decode = ctx.AddTask("decode vs context: ours vs GroupQueryAttention + KV cache", maxValue: contexts.Length);
+            var d64 = new BenchModels.Shape(1, 1, 16, 16, 64);
+            var oursDecode = TimeOurs(d64, ortCompatible: false, threads);
+            foreach (var n in contexts)
+            {
+                var gqa = TimeGqa(d64, n, -1, threads);
+                rows.Add(new Row("decode vs context", $"B1 H16 d64 context {n}", "LinearAttention elu+1 normalised (state)", oursDecode, "GroupQueryAttention (KV cache)", gqa,
+                    $"KV cache {2.0 * n * 16 * 64 * 4 / 1e6:F1} MB vs state {16.0 * 64 * 65 * 4 / 1e6:F2} MB"));
+                decode.Increment(1);
+            }
+        });
+
+        limits.Add(("memory bandwidth (copy, all cores)", $"{bandwidth / 1e9:F1} GB/s"));
+        limits.Add(("ORT MatMul float32", $"{matmul / 1e9:F1} GFLOP/s"));
+        Print(rows, limits);
+        var csv = Path.Combine(outDir.FullName, "bench-ops.csv");
+        File.WriteAllLines(csv, new[] { "section,case,ours,ours_us,peer,peer_us,speedup,note" }
+            .Concat(rows.Select(r => string.Join(',', Q(r.Section), Q(r.Case), Q(r.Ours), F(r.OursUs), Q(r.Peer), F(r.PeerUs), F(r.Speedup), Q(r.Note)))));
+        var decodeRows = rows.Where(r => r.Section == "decode vs context").ToList();
+        if (decodeRows.Count > 1)
+        {
+            var x = decodeRows.Select(r => double.Parse(r.Case.Split(' ').Last(), CultureInfo.InvariantCulture)).ToArray();
+            LineChart.Save(Path.Combine(outDir.FullName, "decode-vs-context.png"), "Decode step time vs context (CPU)", "context tokens", "microseconds per step",
+                [new("ours: LinearAttention state", x, decodeRows.Select(r => r.OursUs).ToArray()), new("ORT GroupQueryAttention + KV cache", x, decodeRows.Select(r => r.PeerUs).ToArray())], logX: true, logY: true);
+        }
+        var linearRows = rows.Where(r => r.Peer == "com.microsoft.LinearAttention").ToList();
+        var cases = linearRows.Where(r => r.Section == "decode").Select(r => r.Case).ToList();
+        Reporting.BarChart.Save(Path.Combine(outDir.FullName, "speedup-vs-ort-linear.png"), "Speed-up over com.microsoft.LinearAttention (CPU, >1 = ours faster)", "ORT time / our time", cases,
+            [new("decode", cases.Select(c => linearRows.First(r => r.Section == "decode" && r.Case == c).Speedup).ToArray()),
+             new("prefill", cases.Select(c => linearRows.First(r => r.Section != "decode" && r.Case == c).Speedup).ToArray())],
+            referenceLine: 1.0);
+        AnsiConsole.MarkupLine($"wrote [bold]{Markup.Escape(csv)}[/] and plots in {Markup.Escape(outDir.FullName)}");
+        return 0;
+    }
+
+    private static double TimeOurs(BenchModels.Shape s, bool ortCompatible, int threads)
+    {
+        var (model, inputs, outputs) = BenchModels.OurLinear(s, ortCompatible);
+        using var bound = new BoundModel(model, inputs, outputs, threads);
+        return Timing.MedianMicroseconds(bound.Run);
+    }
+
+    private static double TimeOrtLinear(BenchModels.Shape s, int threads)
+    {
+        var (model, inputs, outputs) = BenchModels.OrtLinear(s);
+        using var bound = new BoundModel(model, inputs, outputs, threads);
+        return Timing.MedianMicroseconds(bound.Run);
+    }
+
+    private static double TimeGqa(BenchModels.Shape s, int context, int window, int threads)
+    {
+        var (model, inputs, outputs, shared) = BenchModels.OrtGqaDecode(s, context, window);
+        using var bound = new BoundModel(model, inputs, outputs, threads, shared);
+        return Timing.MedianMicroseconds(bound.Run);
+    }
+
+    private static void Print(List<Row> rows, List<(string, string)> limits)
+    {
+        var machine = new Table().Title("machine (measured in this run)").AddColumns("limit", "value");
+        foreach (var (k, v) in limits) machine.AddRow(k, v);
+        AnsiConsole.Write(machine);
+        var table = new Table().Title($"operators, median time per call ({Environment.ProcessorCount} cores)")
+            .AddColumns("section", "case", "ours µs", "peer", "peer µs", "speed-up", "note");
+        foreach (var r in rows)
+        {
+            table.AddRow(Markup.Escape(r.Section), r.Case, r.OursUs.ToString("F1", CultureInfo.InvariantCulture), Markup.Escape(r.Peer),
+                r.PeerUs.ToString("F1", CultureInfo.InvariantCulture), $"{r.Speedup:F2}x", Markup.Escape(r.Note));
+        }
+        AnsiConsole.Write(table);
+    }
+
+    private static string Q(string s) => "\"" + s.Replace("\"", "\"\"") + "\"";
+
+    private static string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
+}
