@@ -51,14 +51,16 @@ public sealed class AllOperatorsModel
 
     public static string Prefix(CustomOperator op) => $"{op.Schema.Name}_{(op.Schema.Inputs[0].ElementType == OrtElementType.Float16 ? "f16" : "f32")}";
 
-    public static AllOperatorsModel Build()
+    /// <param name="operators">The registry entries to include (default: all).</param>
+    /// <param name="declareShapes">false: inputs carry no shape, so wrong ranks reach our kernels instead of ORT's checks.</param>
+    public static AllOperatorsModel Build(IEnumerable<CustomOperator>? operators = null, bool declareShapes = true)
     {
         var b = new ModelBuilder("all_onnxattention_operators");
         var inputs = new Dictionary<string, TypedTensor>();
         var outputs = new List<string>();
         var covered = new List<CustomOperator>();
         var missing = new List<CustomOperator>();
-        foreach (var op in OperatorRegistry.Operators)
+        foreach (var op in operators ?? OperatorRegistry.Operators)
         {
             var sample = SampleFor(op.Schema.Name);
             if (sample is null)
@@ -74,7 +76,8 @@ public sealed class AllOperatorsModel
                 var name = $"{prefix}_{spec.Name}";
                 var tensor = ConvertTo(spec.ElementType, sample.Inputs[i]);
                 // Symbolic dims only: ORT checks ranks and types, our kernels check the sizes (and say so).
-                b.Input(name, ProtoType(spec.ElementType), tensor.Shape.Select((_, d) => (Dim)$"{name}_{d}").ToArray());
+                if (declareShapes) b.Input(name, ProtoType(spec.ElementType), tensor.Shape.Select((_, d) => (Dim)$"{name}_{d}").ToArray());
+                else b.InputOfAnyShape(name, ProtoType(spec.ElementType));
                 inputs[name] = tensor;
                 inNames.Add(name);
             }
