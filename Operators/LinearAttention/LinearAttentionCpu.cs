@@ -42,6 +42,46 @@ internal static unsafe class LinearAttentionCpu
         }
     }
 
+    /// <summary>
+    /// Prefills at least this long take the chunked form (<see cref="LinearAttentionChunked"/>), whose matrix
+    /// products beat one state sweep per token; shorter calls (decode) keep the fused recurrence.
+    /// </summary>
+    private const int ChunkedMinimumLength = 16;
+
+    private static void RunChunked(in Job a, int b, int kvHead, long stateOffset, long normOffset)
+    {
+        var s = a.Shapes;
+        int dk = s.KeyDim, dv = s.ValueDim, t = s.SequenceLength, group = a.GroupSize;
+        var rented = ArrayPool<float>.Shared.Rent(LinearAttentionChunked.ScratchFloats(dk, dv));
+        try
+        {
+            fixed (float* scratch = rented)
+            {
+                var row0 = (long)b * t;
+                var item = new LinearAttentionChunked.Item
+                {
+                    Query = a.Query + row0 * a.QueryHeads * dk + (long)kvHead * group * dk,
+                    Key = a.Key + row0 * a.KvHeads * dk + (long)kvHead * dk,
+                    Value = a.Value + row0 * a.KvHeads * dv + (long)kvHead * dv,
+                    Output = a.Output + row0 * a.QueryHeads * dv + (long)kvHead * group * dv,
+                    State = a.State + stateOffset,
+                    Normalizer = a.Normalizer + normOffset,
+                    QueryStride = (long)a.QueryHeads * dk,
+                    KeyStride = (long)a.KvHeads * dk,
+                    ValueStride = (long)a.KvHeads * dv,
+                    OutputStride = (long)a.QueryHeads * dv,
+                    Tokens = t, KeyDim = dk, ValueDim = dv, GroupSize = group,
+                    Map = a.FeatureMap, Scale = a.Scale, Epsilon = a.Epsilon, Normalize = a.Normalize,
+                };
+                LinearAttentionChunked.Run(item, scratch);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
     private static void RunItem(void* state, nint item)
     {
         var job = (Job*)state;
@@ -55,7 +95,8 @@ internal static unsafe class LinearAttentionCpu
         var normOffset = ((long)b * a.KvHeads + kvHead) * dk;
         var matrix = new Span<float>(a.State + stateOffset, dk * dv);
         var nu = new Span<float>(a.Normalizer + normOffset, dk);
-        if (a.PastState != null)
+        // A host may bind the same buffer as past and present (state updated in place): then there is nothing to copy.
+        if (a.PastState != null && a.PastState != a.State)
         {
             new ReadOnlySpan<float>(a.PastState + stateOffset, dk * dv).CopyTo(matrix);
         }
@@ -63,13 +104,19 @@ internal static unsafe class LinearAttentionCpu
         {
             matrix.Clear();
         }
-        if (a.PastNormalizer != null)
+        if (a.PastNormalizer != null && a.PastNormalizer != a.Normalizer)
         {
             new ReadOnlySpan<float>(a.PastNormalizer + normOffset, dk).CopyTo(nu);
         }
         else
         {
             nu.Clear();
+        }
+
+        if (t >= ChunkedMinimumLength && a.Rule == UpdateRule.Linear && s.Gate == GateLayout.None && a.Gamma == 1f)
+        {
+            RunChunked(a, b, kvHead, stateOffset, normOffset);
+            return;
         }
 
         var scratchLength = (2 + group) * dk + dv;
