@@ -42,46 +42,6 @@ internal static unsafe class LinearAttentionCpu
         }
     }
 
-    /// <summary>
-    /// Prefills at least this long take the chunked form (<see cref="LinearAttentionChunked"/>), whose matrix
-    /// products beat one state sweep per token; shorter calls (decode) keep the fused recurrence.
-    /// </summary>
-    private const int ChunkedMinimumLength = 16;
-
-    private static void RunChunked(in Job a, int b, int kvHead, long stateOffset, long normOffset)
-    {
-        var s = a.Shapes;
-        int dk = s.KeyDim, dv = s.ValueDim, t = s.SequenceLength, group = a.GroupSize;
-        var rented = ArrayPool<float>.Shared.Rent(LinearAttentionChunked.ScratchFloats(dk, dv));
-        try
-        {
-            fixed (float* scratch = rented)
-            {
-                var row0 = (long)b * t;
-                var item = new LinearAttentionChunked.Item
-                {
-                    Query = a.Query + row0 * a.QueryHeads * dk + (long)kvHead * group * dk,
-                    Key = a.Key + row0 * a.KvHeads * dk + (long)kvHead * dk,
-                    Value = a.Value + row0 * a.KvHeads * dv + (long)kvHead * dv,
-                    Output = a.Output + row0 * a.QueryHeads * dv + (long)kvHead * group * dv,
-                    State = a.State + stateOffset,
-                    Normalizer = a.Normalizer + normOffset,
-                    QueryStride = (long)a.QueryHeads * dk,
-                    KeyStride = (long)a.KvHeads * dk,
-                    ValueStride = (long)a.KvHeads * dv,
-                    OutputStride = (long)a.QueryHeads * dv,
-                    Tokens = t, KeyDim = dk, ValueDim = dv, GroupSize = group,
-                    Map = a.FeatureMap, Scale = a.Scale, Epsilon = a.Epsilon, Normalize = a.Normalize,
-                };
-                LinearAttentionChunked.Run(item, scratch);
-            }
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(rented);
-        }
-    }
-
     private static void RunItem(void* state, nint item)
     {
         var job = (Job*)state;
@@ -111,12 +71,6 @@ internal static unsafe class LinearAttentionCpu
         else
         {
             nu.Clear();
-        }
-
-        if (t >= ChunkedMinimumLength && a.Rule == UpdateRule.Linear && s.Gate == GateLayout.None && a.Gamma == 1f)
-        {
-            RunChunked(a, b, kvHead, stateOffset, normOffset);
-            return;
         }
 
         var scratchLength = (2 + group) * dk + dv;
