@@ -10,6 +10,10 @@ public abstract record AttentionRule
     public static AttentionRule Parse(string text)
     {
         var s = text.Trim().ToLowerInvariant();
+        if (s == "softmax")
+        {
+            return new SoftmaxRule();
+        }
         if (s.StartsWith("linear-", StringComparison.Ordinal))
         {
             var map = s["linear-".Length..] switch
@@ -34,7 +38,7 @@ public abstract record AttentionRule
             }
             return new WindowRule(window, sinks);
         }
-        throw new FormatException($"unknown attention rule '{text}'; expected one of: linear-elu, linear-relu, linear-identity, window:W[,sinks=S]");
+        throw new FormatException($"unknown attention rule '{text}'; expected one of: softmax, linear-elu, linear-relu, linear-identity, window:W[,sinks=S]");
     }
 
     private static int PositiveInt(string s, string text, string what) =>
@@ -60,4 +64,13 @@ public sealed record LinearRule(string FeatureMap) : AttentionRule
 public sealed record WindowRule(int Window, int Sinks) : AttentionRule
 {
     public override string Spelling => Sinks == 0 ? $"window:{Window}" : $"window:{Window},sinks={Sinks}";
+}
+
+/// <summary>
+/// The same softmax attention, written as ONNX's standard Attention operator (opset 23) with a growing KV cache:
+/// the maths (scale, softcap, causal, masks, grouped KV heads) is unchanged, so the model's results are too.
+/// </summary>
+public sealed record SoftmaxRule : AttentionRule
+{
+    public override string Spelling => "softmax";
 }

@@ -11,7 +11,7 @@ public static class GenerateCommand
 {
     public static Command Create()
     {
-        var rule = new Option<string>("--attention") { Description = "linear-elu | linear-relu | linear-identity | window:W[,sinks=S]", DefaultValueFactory = _ => "linear-elu" };
+        var rule = new Option<string>("--attention") { Description = "softmax | linear-elu | linear-relu | linear-identity | window:W[,sinks=S]", DefaultValueFactory = _ => "linear-elu" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "tokens to generate per prompt", DefaultValueFactory = _ => 64 };
         var model = new Option<FileInfo?>("--model") { Description = "a llama2.c checkpoint (.bin) or an exported decoder (.onnx); default: the built-in tiny Llama" };
         var prompt = new Option<string>("--prompt") { Description = "prompt token ids, space separated", DefaultValueFactory = _ => "1 403 407 261 378 293" };
@@ -42,7 +42,9 @@ public static class GenerateCommand
                     new SamplingOptions(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(seed)));
 
                 Console.WriteLine($"model: {decoder.Source}; {decoder.Report.Replaced.Count} attention layers -> {attention.Spelling}; " +
-                                  $"state {decoder.StateBytesPerSequence:N0} bytes per sequence (constant); loaded in {load:F0} ms");
+                                  (decoder.CacheBytesPerToken > 0
+                                      ? $"KV cache {decoder.CacheBytesPerToken:N0} bytes per token per sequence (grows with the length)"
+                                      : $"state {decoder.StateBytesPerSequence:N0} bytes per sequence (constant)") + $"; loaded in {load:F0} ms");
                 Console.WriteLine($"prompt: {string.Join(' ', ids)}");
                 using var generator = new Generator(decoder, parameters, Enumerable.Repeat<IReadOnlyList<int>>(ids, rows).ToList());
                 if (rows == 1) generator.TokenGenerated += (_, t) => Console.Write($"{t} ");
