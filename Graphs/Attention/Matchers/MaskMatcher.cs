@@ -80,7 +80,7 @@ public static class MaskMatcher
             {
                 Kind.Zero => new(false, null, null, "none (a zero mask)"),
                 Kind.Causal => new(true, null, null, "causal"),
-                _ => new(false, mask, null, "a fixed pattern computed from shapes"),
+                _ => new(false, mask, null, "a fixed pattern known before run time"),
             };
         }
         if (data.Count == 0 && fixedPart != Kind.Other)
