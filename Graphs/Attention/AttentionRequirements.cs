@@ -47,4 +47,8 @@ public static class AttentionRequirements
         m.QueryLayout != KeyLayout.Bhsd || m.ValueLayout != KeyLayout.Bhsd || m.OutputLayout != KeyLayout.Bhsd
             ? "the attention works on packed [batch, seq, heads*dim] tensors, which this rule does not take"
             : null;
+
+    /// <summary>Softmax-based memories (windows, segments, summaries) apply no softcap to their scores. Null when none is needed.</summary>
+    public static string? NoSoftcap(AttentionMatch m) =>
+        m.Softcap > 0 ? $"the scores are soft-capped ({m.Softcap:G6}), which this rule does not apply" : null;
 }

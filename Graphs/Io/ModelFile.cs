@@ -42,6 +42,7 @@ public static class ModelFile
         {
             throw new GraphException($"'{path}' holds no graph");
         }
+        ModelChecks.Validate(model, $"'{path}'");
         LoadExternalData(model, file.DirectoryName ?? ".");
         return model;
     }

@@ -65,10 +65,27 @@ public static class LlamaGraphBuilder
         var seqLen1D = Op("Shape", [InputIds], "seq_len_1d", Attr.Int("start", 1), Attr.Int("end", 2));
         var seqLen = Op("Squeeze", [seqLen1D, "axes_0"], "seq_len");
         var positions = Op("Range", ["zero", seqLen, "one"], "positions");
-        Const("rope_cos_table", w.FreqCisReal, c.MaxSequence, half);
-        Const("rope_sin_table", w.FreqCisImag, c.MaxSequence, half);
-        var cos = Op("Unsqueeze", [Op("Gather", ["rope_cos_table", positions], "rope_cos"), "axes_0_2_4"], "rope_cos_5d");
-        var sin = Op("Unsqueeze", [Op("Gather", ["rope_sin_table", positions], "rope_sin"), "axes_0_2_4"], "rope_sin_5d");
+        string cosTable, sinTable;
+        if (RopeTheta(w) is { } theta)
+        {
+            // The stored tables follow the standard formula: compute angles from positions, so the context is not
+            // limited to the checkpoint's max_seq_len (state-based attention can go far beyond it).
+            var inverse = Enumerable.Range(0, half).Select(i => (float)(1.0 / Math.Pow(theta, 2.0 * i / hs))).ToArray();
+            var angles = Op("Mul", [Op("Unsqueeze", [Op("Cast", [positions], "positions_f", Attr.Int("to", (int)F)), "axes_1"], "positions_col"),
+                Const("rope_inverse_frequencies", inverse, half)], "rope_angles");
+            cosTable = Op("Cos", [angles], "rope_cos");
+            sinTable = Op("Sin", [angles], "rope_sin");
+        }
+        else
+        {
+            // Non-standard tables: use them as stored; positions past max_seq_len then fail with ORT's index error.
+            Const("rope_cos_table", w.FreqCisReal, c.MaxSequence, half);
+            Const("rope_sin_table", w.FreqCisImag, c.MaxSequence, half);
+            cosTable = Op("Gather", ["rope_cos_table", positions], "rope_cos");
+            sinTable = Op("Gather", ["rope_sin_table", positions], "rope_sin");
+        }
+        var cos = Op("Unsqueeze", [cosTable, "axes_0_2_4"], "rope_cos_5d");
+        var sin = Op("Unsqueeze", [sinTable, "axes_0_2_4"], "rope_sin_5d");
         var maskPositions = Op("Range", ["zero", seqLen, "one"], "mask_positions");
         var later = Op("Greater", [Op("Unsqueeze", [maskPositions, "axes_0"], "mask_cols"), Op("Unsqueeze", [maskPositions, "axes_1"], "mask_rows")], "mask_later");
         var causalMask = Op("Where", [later, "neg_inf", "zero_f"], "causal_mask");
@@ -139,6 +156,22 @@ public static class LlamaGraphBuilder
         b.Node("Identity", [logits], [Logits], name: "logits_out");
         b.Output(Logits, F, "batch", "sequence", c.Vocab);
         return b.Build();
+    }
+
+    /// <summary>The RoPE base if every stored table entry equals cos/sin(p / theta^(2i/head_size)) for theta = 10000.</summary>
+    public static double? RopeTheta(Llama2cCheckpoint w, double theta = 10000, double tolerance = 1e-4)
+    {
+        int hs = w.Config.HeadSize, half = hs / 2;
+        for (var p = 0; p < w.Config.MaxSequence; p++)
+        for (var i = 0; i < half; i++)
+        {
+            var angle = (float)p * (float)(1.0 / Math.Pow(theta, 2.0 * i / hs));
+            if (Math.Abs(Math.Cos(angle) - w.FreqCisReal[p * half + i]) > tolerance || Math.Abs(Math.Sin(angle) - w.FreqCisImag[p * half + i]) > tolerance)
+            {
+                return null;
+            }
+        }
+        return theta;
     }
 
     private static float[] Transpose(float[] m, int rows, int cols)

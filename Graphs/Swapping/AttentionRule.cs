@@ -38,8 +38,39 @@ public abstract record AttentionRule
             }
             return new WindowRule(window, sinks);
         }
-        throw new FormatException($"unknown attention rule '{text}'; expected one of: softmax, linear-elu, linear-relu, linear-identity, window:W[,sinks=S]");
+        if (s.StartsWith("hybrid:", StringComparison.Ordinal))
+        {
+            var parts = s["hybrid:".Length..].Split(',');
+            var compress = "linear";
+            foreach (var part in parts.Skip(1))
+            {
+                compress = part.Split('=', ':') is ["compress", var c and ("linear" or "mean")] ? c
+                    : throw new FormatException($"unknown hybrid option '{part}' in '{text}'; expected compress=linear or compress=mean");
+            }
+            return new HybridRule(PositiveInt(parts[0], text, "window size"), compress);
+        }
+        if (s.StartsWith("segment:", StringComparison.Ordinal))
+        {
+            return new SegmentRule(PositiveInt(s["segment:".Length..], text, "segment length"));
+        }
+        if (s.StartsWith("summary:", StringComparison.Ordinal))
+        {
+            var spec = s["summary:".Length..];
+            if (spec == "cumulative") return new SummaryRule("cumulative", 0, 0.9f);
+            if (spec.StartsWith("moving=", StringComparison.Ordinal)) return new SummaryRule("moving", PositiveInt(spec["moving=".Length..], text, "moving-average window"), 0.9f);
+            if (spec.StartsWith("ema=", StringComparison.Ordinal)
+                && float.TryParse(spec["ema=".Length..], NumberStyles.Float, CultureInfo.InvariantCulture, out var alpha) && alpha >= 0 && alpha < 1)
+            {
+                return new SummaryRule("ema", 0, alpha);
+            }
+            throw new FormatException($"unknown summary '{spec}' in '{text}'; expected summary:cumulative, summary:moving=M or summary:ema=ALPHA with ALPHA in [0, 1)");
+        }
+        throw new FormatException($"unknown attention rule '{text}'; expected one of: {Known}");
     }
+
+    /// <summary>Every spelling, for messages and help texts.</summary>
+    public const string Known = "softmax, linear-elu, linear-relu, linear-identity, window:W[,sinks=S], hybrid:W[,compress=linear|mean], segment:L, " +
+                                "summary:cumulative, summary:moving=M, summary:ema=ALPHA";
 
     private static int PositiveInt(string s, string text, string what) =>
         int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0
@@ -64,6 +95,29 @@ public sealed record LinearRule(string FeatureMap) : AttentionRule
 public sealed record WindowRule(int Window, int Sinks) : AttentionRule
 {
     public override string Spelling => Sinks == 0 ? $"window:{Window}" : $"window:{Window},sinks={Sinks}";
+}
+
+/// <summary>A window of W tokens plus a compressed memory (linear state or mean) of evicted ones.</summary>
+public sealed record HybridRule(int Window, string Compress) : AttentionRule
+{
+    public override string Spelling => $"hybrid:{Window},compress={Compress}";
+}
+
+/// <summary>Segments of L tokens; each attends to itself and the previous segment.</summary>
+public sealed record SegmentRule(int SegmentLength) : AttentionRule
+{
+    public override string Spelling => $"segment:{SegmentLength}";
+}
+
+/// <summary>Summary vectors of keys and values: cumulative, moving (window M) or exponential (alpha) averages.</summary>
+public sealed record SummaryRule(string Kind, int Window, float Alpha) : AttentionRule
+{
+    public override string Spelling => Kind switch
+    {
+        "moving" => $"summary:moving={Window}",
+        "ema" => $"summary:ema={Alpha.ToString(CultureInfo.InvariantCulture)}",
+        _ => "summary:cumulative",
+    };
 }
 
 /// <summary>

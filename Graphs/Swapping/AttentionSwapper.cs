@@ -82,7 +82,7 @@ public static class AttentionSwapper
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = OperatorRegistry.Domain, Version = 1 });
         }
         model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataRule, Value = rule.Spelling });
-        model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataLayers, Value = findings.Matches.Count.ToString() });
+        model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataLayers, Value = accepted.Count.ToString() });
         model.MetadataProps.Add(new StringStringEntryProto
         {
             Key = MetadataState,
@@ -91,13 +91,18 @@ public static class AttentionSwapper
         });
         var counts = accepted.GroupBy(m => m.Pattern).ToDictionary(g => $"{g.Key} -> {rule.Spelling}", g => g.Count());
         if (offsets > 0) counts["position Range offset"] = offsets;
-        return new SwapReport(rule, accepted, skipped, states, counts, removed, offsets > 0) { OpsetChange = opsetChange };
+        var hasPosition = model.Graph.Input.Any(i => i.Name == PositionOffset.InputName);
+        return new SwapReport(rule, accepted, skipped, states, counts, removed, hasPosition) { OpsetChange = opsetChange };
     }
 
     private static IAttentionReplacement Create(AttentionRule rule) => rule switch
     {
         LinearRule linear => new LinearReplacement(linear),
         SoftmaxRule => new SoftmaxReplacement(),
+        WindowRule window => new WindowReplacement(window),
+        HybridRule hybrid => new HybridReplacement(hybrid),
+        SegmentRule segment => new SegmentReplacement(segment),
+        SummaryRule summary => new SummaryReplacement(summary),
         _ => throw new GraphException($"attention rule '{rule.Spelling}' is not available yet"),
     };
 

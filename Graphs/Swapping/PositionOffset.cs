@@ -18,11 +18,7 @@ public static class PositionOffset
     {
         var ranges = g.Nodes.Where(n => n.Is("Range") && IsZero(g, n.Input(0)) && IsOne(g, n.Input(2)) && IsSequenceLength(g, n.Input(1))).ToList();
         if (ranges.Count == 0) return 0;
-        g.Inputs.Add(new ValueInfoProto
-        {
-            Name = InputName,
-            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Int64, Shape = new TensorShapeProto() } },
-        });
+        EnsureInput(g);
         foreach (var range in ranges)
         {
             var limit = g.FreshName(range.Name + "_offset_limit");
@@ -35,6 +31,17 @@ public static class PositionOffset
         }
         g.Invalidate();
         return ranges.Count;
+    }
+
+    /// <summary>Adds the scalar int64 input unless the graph has it already.</summary>
+    internal static void EnsureInput(Graph g)
+    {
+        if (g.Inputs.Any(i => i.Name == InputName)) return;
+        g.Inputs.Add(new ValueInfoProto
+        {
+            Name = InputName,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Int64, Shape = new TensorShapeProto() } },
+        });
     }
 
     private static bool IsZero(Graph g, string v) => ConstantReader.TryScalar(g.Constant(v), out var x) && x == 0;

@@ -42,28 +42,10 @@ internal unsafe struct StateBuffer : IDisposable
         }
     }
 
-    /// <summary>Allocates output <paramref name="index"/> unless the node leaves it out (ORT then hands back no value).</summary>
     private static bool TryOutput(in KernelContext context, int index, ReadOnlySpan<long> shape, out void* data)
     {
-        data = null;
-        nuint count = 0;
-        StatusBoundary.ThrowIfError(context.Api, context.Api.KernelContextGetOutputCount(context.Handle, &count));
-        if ((nuint)index >= count)
-        {
-            return false;
-        }
-        nint value = 0;
-        fixed (long* dims = shape)
-        {
-            StatusBoundary.ThrowIfError(context.Api, context.Api.KernelContextGetOutput(context.Handle, (nuint)index, dims, (nuint)shape.Length, &value));
-        }
-        if (value == 0)
-        {
-            return false;
-        }
-        void* p;
-        StatusBoundary.ThrowIfError(context.Api, context.Api.GetTensorMutableData(value, &p));
-        data = p;
-        return true;
+        var present = context.TryOutput(index, shape, out var tensor);
+        data = present ? tensor.Data : null;
+        return present;
     }
 }

@@ -15,6 +15,9 @@ public readonly unsafe struct OrtApi
 
     public nint Handle => (nint)_table;
 
+    /// <summary>The OrtApi version we request (the lowest with every slot we call; ONNX Runtime 1.24).</summary>
+    public const uint RequiredVersion = OrtNative.ApiVersion;
+
     public bool IsNull => _table == null;
 
     private nint Slot(OrtApiSlot slot) => _table[(int)slot];

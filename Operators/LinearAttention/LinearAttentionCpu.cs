@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Numerics.Tensors;
-using System.Runtime.CompilerServices;
 using OnnxAttention.Operators.Runtime;
 
 namespace OnnxAttention.Operators.LinearAttention;
@@ -8,24 +7,29 @@ namespace OnnxAttention.Operators.LinearAttention;
 /// <summary>
 /// The float32 CPU recurrence. Work is split by (batch, KV head): each item owns its slice of the state, so the
 /// items never write the same memory and need no locks. Query heads of one group share their KV head's state
-/// and are read out in the same item.
+/// and are read out in the same item. Each token sweeps the state once (decay, write and read-out fused), or twice
+/// for the delta rules, whose write needs the retrieval S'^T phi(k) from the whole decayed state first.
 /// </summary>
 internal static unsafe class LinearAttentionCpu
 {
-    /// <summary>Head dims up to this size keep their scratch vectors on the stack.</summary>
-    private const int StackScratchLimit = 1024;
+    /// <summary>Scratch of up to this many floats lives on the stack; larger heads rent once per work item.</summary>
+    private const int StackScratchLimit = 4096;
 
     public struct Job
     {
         // Copied out of the attributes record: the job is reached through a pointer, so it must be unmanaged.
         public int QueryHeads, KvHeads;
         public FeatureMap FeatureMap;
+        public UpdateRule Rule;
         public bool Normalize;
+        /// <summary>The resolved query scale (never the attribute's 0).</summary>
         public float Epsilon, Scale;
+        /// <summary>The fixed decay factor gamma (attribute <c>decay</c>).</summary>
+        public float Gamma;
         public LinearAttentionShapes Shapes;
 
         public readonly int GroupSize => QueryHeads / KvHeads;
-        public float* Query, Key, Value, PastState, PastNormalizer;
+        public float* Query, Key, Value, Decay, Beta, PastState, PastNormalizer;
         public float* Output, State, Normalizer;
     }
 
@@ -42,69 +46,116 @@ internal static unsafe class LinearAttentionCpu
     {
         var job = (Job*)state;
         ref readonly var a = ref *job;
-        var s = job->Shapes;
-        int dk = s.KeyDim, dv = s.ValueDim, t = s.SequenceLength;
+        var s = a.Shapes;
+        int dk = s.KeyDim, dv = s.ValueDim, t = s.SequenceLength, group = a.GroupSize;
         var b = (int)(item / a.KvHeads);
         var kvHead = (int)(item % a.KvHeads);
 
         var stateOffset = ((long)b * a.KvHeads + kvHead) * dk * dv;
         var normOffset = ((long)b * a.KvHeads + kvHead) * dk;
-        var mu = new Span<float>(job->State + stateOffset, dk * dv);
-        var nu = new Span<float>(job->Normalizer + normOffset, dk);
-        if (job->PastState != null)
+        var matrix = new Span<float>(a.State + stateOffset, dk * dv);
+        var nu = new Span<float>(a.Normalizer + normOffset, dk);
+        if (a.PastState != null)
         {
-            new ReadOnlySpan<float>(job->PastState + stateOffset, dk * dv).CopyTo(mu);
+            new ReadOnlySpan<float>(a.PastState + stateOffset, dk * dv).CopyTo(matrix);
         }
         else
         {
-            mu.Clear();
+            matrix.Clear();
         }
-        if (job->PastNormalizer != null)
+        if (a.PastNormalizer != null)
         {
-            new ReadOnlySpan<float>(job->PastNormalizer + normOffset, dk).CopyTo(nu);
+            new ReadOnlySpan<float>(a.PastNormalizer + normOffset, dk).CopyTo(nu);
         }
         else
         {
             nu.Clear();
         }
 
+        var scratchLength = (2 + group) * dk + dv;
         float[]? rented = null;
-        var scratch = dk <= StackScratchLimit
-            ? stackalloc float[2 * dk]
-            : (rented = ArrayPool<float>.Shared.Rent(2 * dk)).AsSpan(0, 2 * dk);
+        var scratch = scratchLength <= StackScratchLimit
+            ? stackalloc float[scratchLength]
+            : (rented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
         try
         {
             var phiK = scratch[..dk];
-            var phiQ = scratch.Slice(dk, dk);
+            var gate = scratch.Slice(dk, dk);
+            var phiQ = scratch.Slice(2 * dk, group * dk);
+            var u = scratch.Slice((2 + group) * dk, dv);
+
+            var delta = UpdateRules.IsDelta(a.Rule);
             var qStride = (long)a.QueryHeads * dk;
             var kStride = (long)a.KvHeads * dk;
             var vStride = (long)a.KvHeads * dv;
             var yStride = (long)a.QueryHeads * dv;
-            for (var i = 0; i < t; i++)
+            var sPtr = a.State + stateOffset;
+            fixed (float* phiKPtr = phiK, gatePtr = gate, phiQPtr = phiQ, uPtr = u)
             {
-                var row = (long)b * t + i;
-                var k = new ReadOnlySpan<float>(job->Key + row * kStride + (long)kvHead * dk, dk);
-                var v = new ReadOnlySpan<float>(job->Value + row * vStride + (long)kvHead * dv, dv);
-                // Keys are never scaled: scale belongs to the query, as in softmax attention's q.k * scale.
-                FeatureMaps.Apply(a.FeatureMap, k, 1f, phiK);
-                for (var r = 0; r < dk; r++)
+                for (var i = 0; i < t; i++)
                 {
-                    var muRow = mu.Slice(r * dv, dv);
-                    TensorPrimitives.MultiplyAdd(v, phiK[r], muRow, muRow);
-                }
-                TensorPrimitives.Add(nu, phiK, nu);
+                    var row = (long)b * t + i;
+                    var vPtr = a.Value + row * vStride + (long)kvHead * dv;
+                    var k = new ReadOnlySpan<float>(a.Key + row * kStride + (long)kvHead * dk, dk);
+                    var q = new ReadOnlySpan<float>(a.Query + row * qStride + (long)kvHead * group * dk, group * dk);
+                    var yPtr = a.Output + row * yStride + (long)kvHead * group * dv;
 
-                for (var g = 0; g < a.GroupSize; g++)
-                {
-                    var qHead = kvHead * a.GroupSize + g;
-                    var q = new ReadOnlySpan<float>(job->Query + row * qStride + (long)qHead * dk, dk);
-                    var y = new Span<float>(job->Output + row * yStride + (long)qHead * dv, dv);
-                    FeatureMaps.Apply(a.FeatureMap, q, a.Scale, phiQ);
-                    ReadOut(mu, phiQ, dv, y);
+                    // Keys are never scaled: scale belongs to the query, as in softmax attention's q.k * scale.
+                    FeatureMaps.Apply(a.FeatureMap, k, 1f, phiK);
+                    for (var g = 0; g < group; g++)
+                    {
+                        FeatureMaps.Apply(a.FeatureMap, q.Slice(g * dk, dk), a.Scale, phiQ.Slice(g * dk, dk));
+                    }
+
+                    // The multiplier of each state row this token: gamma, times exp(g) per head or per key row.
+                    float* factor = null;
+                    if (s.Gate == GateLayout.PerKey)
+                    {
+                        TensorPrimitives.Exp(new ReadOnlySpan<float>(a.Decay + row * kStride + (long)kvHead * dk, dk), gate);
+                        TensorPrimitives.Multiply(gate, a.Gamma, gate);
+                        factor = gatePtr;
+                    }
+                    else
+                    {
+                        var scalar = s.Gate == GateLayout.PerHead ? a.Gamma * MathF.Exp(a.Decay[row * a.KvHeads + kvHead]) : a.Gamma;
+                        if (scalar != 1f)
+                        {
+                            gate.Fill(scalar);
+                            factor = gatePtr;
+                        }
+                    }
+                    if (factor != null)
+                    {
+                        TensorPrimitives.Multiply(nu, gate, nu);
+                    }
+
+                    if (delta)
+                    {
+                        // Decay first, then retrieve r = S'^T phi(k) from the decayed state into u.
+                        LinearAttentionSweeps.DecayAndRetrieve(sPtr, dk, dv, factor, phiKPtr, uPtr);
+                        var beta = a.Beta[s.Beta == BetaLayout.Shared ? row : row * a.KvHeads + kvHead];
+                        // u = beta (v - r); nu is S's column for an implicit value that is always 1, so it gets the same correction.
+                        TensorPrimitives.Subtract(new ReadOnlySpan<float>(vPtr, dv), u, u);
+                        TensorPrimitives.Multiply(u, beta, u);
+                        var correction = beta * (1f - TensorPrimitives.Dot(phiK, nu));
+                        TensorPrimitives.MultiplyAdd(phiK, correction, nu, nu);
+                        LinearAttentionSweeps.WriteAndReadOut(sPtr, dk, dv, null, phiKPtr, uPtr, phiQPtr, group, yPtr);
+                    }
+                    else
+                    {
+                        TensorPrimitives.Add(nu, phiK, nu);
+                        // The decay rides along with the write: one pass over the state.
+                        LinearAttentionSweeps.WriteAndReadOut(sPtr, dk, dv, factor, phiKPtr, vPtr, phiQPtr, group, yPtr);
+                    }
+
                     if (a.Normalize)
                     {
-                        var denominator = TensorPrimitives.Dot(phiQ, nu) + a.Epsilon;
-                        TensorPrimitives.Divide(y, denominator, y);
+                        for (var g = 0; g < group; g++)
+                        {
+                            var denominator = TensorPrimitives.Dot(phiQ.Slice(g * dk, dk), nu) + a.Epsilon;
+                            var yHead = new Span<float>(yPtr + (long)g * dv, dv);
+                            TensorPrimitives.Divide(yHead, denominator, yHead);
+                        }
                     }
                 }
             }
@@ -115,17 +166,6 @@ internal static unsafe class LinearAttentionCpu
             {
                 ArrayPool<float>.Shared.Return(rented);
             }
-        }
-    }
-
-    /// <summary>y = phiQ^T mu, accumulated row by row so mu is read once, contiguously.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ReadOut(ReadOnlySpan<float> mu, ReadOnlySpan<float> phiQ, int dv, Span<float> y)
-    {
-        y.Clear();
-        for (var r = 0; r < phiQ.Length; r++)
-        {
-            TensorPrimitives.MultiplyAdd(mu.Slice(r * dv, dv), phiQ[r], y, y);
         }
     }
 }

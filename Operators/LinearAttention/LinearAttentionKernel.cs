@@ -20,19 +20,25 @@ internal sealed unsafe class LinearAttentionKernel(LinearAttentionAttributes att
         using var query = FloatIO.Read(context.Input(LinearAttentionOperator.InputQuery));
         using var key = FloatIO.Read(context.Input(LinearAttentionOperator.InputKey));
         using var value = FloatIO.Read(context.Input(LinearAttentionOperator.InputValue));
+        using var decay = shapes.Gate != GateLayout.None ? FloatIO.Read(context.Input(LinearAttentionOperator.InputDecay)) : default;
+        using var beta = shapes.Beta != BetaLayout.None ? FloatIO.Read(context.Input(LinearAttentionOperator.InputBeta)) : default;
         using var output = FloatIO.Writable(y);
         var job = new LinearAttentionCpu.Job
         {
             QueryHeads = a.QueryHeads,
             KvHeads = a.KvHeads,
             FeatureMap = a.FeatureMap,
+            Rule = a.UpdateRule,
             Normalize = a.Normalize,
             Epsilon = a.Epsilon,
-            Scale = a.Scale,
+            Scale = a.ScaleFor(dk),
+            Gamma = a.Decay,
             Shapes = shapes,
             Query = query.Data,
             Key = key.Data,
             Value = value.Data,
+            Decay = decay.Data,
+            Beta = beta.Data,
             PastState = shapes.HasPastState ? (float*)context.Input(LinearAttentionOperator.InputPastState).Data : null,
             PastNormalizer = shapes.HasPastNormalizer ? (float*)context.Input(LinearAttentionOperator.InputPastNormalizer).Data : null,
             Output = output.Data,

@@ -1,6 +1,10 @@
 using System.Text;
 using OnnxAttention.Operators.Interop;
+using OnnxAttention.Operators.HybridAttention;
 using OnnxAttention.Operators.LinearAttention;
+using OnnxAttention.Operators.SegmentAttention;
+using OnnxAttention.Operators.SummaryAttention;
+using OnnxAttention.Operators.WindowAttention;
 using OnnxAttention.Operators.Runtime;
 
 namespace OnnxAttention.Operators.Registration;
@@ -23,10 +27,14 @@ public static unsafe class OperatorRegistry
     [
         new LinearAttentionOperator(OrtElementType.Float),
         new LinearAttentionOperator(OrtElementType.Float16),
-        new OnnxAttention.Operators.SummaryAttention.SummaryAttentionOperator(OrtElementType.Float),
-        new OnnxAttention.Operators.SummaryAttention.SummaryAttentionOperator(OrtElementType.Float16),
-        new OnnxAttention.Operators.HybridAttention.HybridAttentionOperator(OrtElementType.Float),
-        new OnnxAttention.Operators.HybridAttention.HybridAttentionOperator(OrtElementType.Float16),
+        new SummaryAttentionOperator(OrtElementType.Float),
+        new SummaryAttentionOperator(OrtElementType.Float16),
+        new HybridAttentionOperator(OrtElementType.Float),
+        new HybridAttentionOperator(OrtElementType.Float16),
+        new SegmentAttentionOperator(OrtElementType.Float),
+        new SegmentAttentionOperator(OrtElementType.Float16),
+        new WindowAttentionOperator(OrtElementType.Float),
+        new WindowAttentionOperator(OrtElementType.Float16),
     ];
 
     /// <summary>The table used at registration; a fallback for reporting errors where no other is at hand.</summary>

@@ -56,12 +56,32 @@ public readonly unsafe struct KernelContext
     }
 
     /// <summary>Allocates output <paramref name="index"/> with the given shape and returns a writable view.</summary>
-    public Tensor Output(int index, ReadOnlySpan<long> shape)
+    public Tensor Output(int index, ReadOnlySpan<long> shape) =>
+        TryOutput(index, shape, out var tensor)
+            ? tensor
+            : throw OrtException.InvalidArgument($"output {index} is required but the node leaves it out");
+
+    /// <summary>
+    /// Allocates output <paramref name="index"/> unless the node leaves that optional output out (past the node's
+    /// output count, or an empty name: ORT then hands back no value).
+    /// </summary>
+    public bool TryOutput(int index, ReadOnlySpan<long> shape, out Tensor tensor)
     {
+        tensor = default;
+        nuint count = 0;
+        StatusBoundary.ThrowIfError(Api, Api.KernelContextGetOutputCount(Handle, &count));
+        if ((nuint)index >= count)
+        {
+            return false;
+        }
         nint value = 0;
         fixed (long* dims = shape)
         {
             StatusBoundary.ThrowIfError(Api, Api.KernelContextGetOutput(Handle, (nuint)index, dims, (nuint)shape.Length, &value));
+        }
+        if (value == 0)
+        {
+            return false;
         }
         int type;
         long* outDims;
@@ -69,6 +89,7 @@ public readonly unsafe struct KernelContext
         void* data;
         StatusBoundary.ThrowIfError(Api, Api.GetTensorElementTypeAndShapeDataReference(value, &type, &outDims, &rank));
         StatusBoundary.ThrowIfError(Api, Api.GetTensorMutableData(value, &data));
-        return new Tensor((OrtElementType)type, outDims, (int)rank, data);
+        tensor = new Tensor((OrtElementType)type, outDims, (int)rank, data);
+        return true;
     }
 }

@@ -107,3 +107,53 @@ public class ModelFileTests
     public void RefusesAMissingFile() =>
         Assert.That(Assert.Throws<GraphException>(() => ModelFile.Load(Path.Combine(_dir, "none.onnx")))!.Message, Does.Contain("does not exist"));
 }
+
+[TestFixture]
+public class ModelChecksTests
+{
+    private const TensorProto.Types.DataType F = TensorProto.Types.DataType.Float;
+
+    private static ModelProto WithInitializer(TensorProto t) => new ModelBuilder()
+        .Input("x", F, 2).Initializer(t).Node("Add", ["x", t.Name], ["y"]).Output("y", F, 2).Build();
+
+    [Test]
+    public void AHugeDeclaredSizeWithLittleDataIsRefused()
+    {
+        var t = new TensorProto { Name = "w", DataType = (int)F, RawData = ByteString.CopyFrom(new byte[8]) };
+        t.Dims.AddRange([1L << 30, 1L << 20]);
+        var e = Assert.Throws<GraphException>(() => ModelChecks.Validate(WithInitializer(t)));
+        Assert.That(e!.Message, Does.Contain("declares more than"));
+    }
+
+    [Test]
+    public void DataThatDisagreesWithTheShapeIsRefused()
+    {
+        var t = new TensorProto { Name = "w", DataType = (int)F, RawData = ByteString.CopyFrom(new byte[12]) };
+        t.Dims.Add(2);
+        Assert.That(Assert.Throws<GraphException>(() => ModelChecks.Validate(WithInitializer(t)))!.Message, Does.Contain("declares 2 elements (8 bytes) but holds 12 bytes"));
+    }
+
+    [Test]
+    public void AnUndefinedInputIsRefused()
+    {
+        var model = new ModelBuilder().Input("x", F, 2).Node("Add", ["x", "ghost"], ["y"]).Output("y", F, 2).Build();
+        Assert.That(Assert.Throws<GraphException>(() => ModelChecks.Validate(model))!.Message, Does.Contain("reads 'ghost', which nothing defines"));
+    }
+
+    [Test]
+    public void ACycleIsRefused()
+    {
+        var model = new ModelBuilder().Input("x", F, 2)
+            .Node("Add", ["x", "b"], ["a"], name: "one").Node("Relu", ["a"], ["b"], name: "two").Output("b", F, 2).Build();
+        Assert.That(Assert.Throws<GraphException>(() => ModelChecks.Validate(model))!.Message, Does.Contain("cycle"));
+    }
+
+    [Test]
+    public void TheFixturesPass()
+    {
+        foreach (var dir in Directory.GetDirectories(Path.Combine(OnnxAttention.Tests.Support.TestPaths.Shared, "fixtures", "exported-decoders")))
+        {
+            Assert.DoesNotThrow(() => ModelFile.Load(Path.Combine(dir, "model.onnx")));
+        }
+    }
+}

@@ -48,6 +48,46 @@ public class LinearAttentionFloat16Tests
         TensorAssert.Close(results[2].GetTensorDataAsSpan<float>(), want.Normalizer, Tolerance.Float32, $"{c}: float32 normaliser");
     }
 
+    public static IEnumerable<LinearAttentionCase> RuleCases()
+    {
+        yield return new LinearAttentionCase(2, 65, 4, 2, 64, 64, "elu_plus_one", Gamma: 0.9f);
+        yield return new LinearAttentionCase(2, 65, 4, 2, 64, 64, "relu", UpdateRule: "gated");
+        yield return new LinearAttentionCase(1, 63, 8, 2, 60, 16, "squared_relu", false, UpdateRule: "gated", GatePerHead: true, Gamma: 0.95f);
+        yield return new LinearAttentionCase(2, 64, 4, 2, 64, 32, "identity", false, UpdateRule: "delta");
+        yield return new LinearAttentionCase(1, 2, 2, 2, 128, 1, "l2norm", true, UpdateRule: "delta", SharedBeta: true);
+        yield return new LinearAttentionCase(2, 65, 4, 2, 64, 64, "identity", false, Scale: 0f, UpdateRule: "gated_delta");
+        yield return new LinearAttentionCase(3, 1, 6, 3, 1, 60, "l2norm", false, UpdateRule: "gated_delta", GatePerHead: true, SharedBeta: true);
+    }
+
+    /// <summary>Every update rule with float16 query/key/value/decay/beta/output and float32 state.</summary>
+    [TestCaseSource(nameof(RuleCases))]
+    public void EveryRuleMatchesReferenceOnHalfRoundedInputs(LinearAttentionCase c)
+    {
+        var model = LinearAttentionSession.BuildModel(c.Options, withPast: true, activation: TensorProto.Types.DataType.Float16);
+        using var runner = new TypedModelRunner(model);
+        var inputs = new List<KeyValuePair<string, TypedTensor>>
+        {
+            new("query", TypedTensor.Of(ToHalf(c.Query), c.Batch, c.Seq, c.QHeads * c.Dk)),
+            new("key", TypedTensor.Of(ToHalf(c.Key), c.Batch, c.Seq, c.KvHeads * c.Dk)),
+            new("value", TypedTensor.Of(ToHalf(c.Value), c.Batch, c.Seq, c.KvHeads * c.Dv)),
+            new("past_state", TypedTensor.Of(c.PastState, c.StateShape)),
+            new("past_normalizer", TypedTensor.Of(c.PastNormalizer, c.NormalizerShape)),
+        };
+        var decay = c.Decay;
+        var beta = c.Beta;
+        if (decay != null) inputs.Add(new("decay", TypedTensor.Of(ToHalf(decay), c.DecayShape)));
+        if (beta != null) inputs.Add(new("beta", TypedTensor.Of(ToHalf(beta), c.BetaShape)));
+        var got = runner.Run(inputs, "output", "present_state", "present_normalizer");
+
+        var want = LinearAttentionReference.Run(c.Attributes, c.Batch, c.Seq, c.Dk, c.Dv,
+            RoundTrip(c.Query), RoundTrip(c.Key), RoundTrip(c.Value), c.PastState, c.PastNormalizer,
+            decay == null ? null : RoundTrip(decay), beta == null ? null : RoundTrip(beta));
+        var y = ((Float16[])got["output"].Data).Select(h => (float)h).ToArray();
+        TensorAssert.Close(y, want.Output, Tolerance.Float16, $"{c}: float16 output");
+        TensorAssert.Close(got["present_state"].Floats, want.State, Tolerance.Float32, $"{c}: float32 state");
+        TensorAssert.Close(got["present_normalizer"].Floats, want.Normalizer, Tolerance.Float32, $"{c}: float32 normaliser");
+    }
+
     [Test]
     public void MixedActivationTypesAreRejected()
     {

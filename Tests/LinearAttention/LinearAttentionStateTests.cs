@@ -3,7 +3,7 @@ using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.LinearAttention;
 
-/// <summary>Carrying the state: a prefill equals decode steps, and a split prefill equals one piece.</summary>
+/// <summary>Carrying the state: a prefill equals decode steps, and a split prefill equals one piece, for every update rule.</summary>
 [TestFixture]
 public class LinearAttentionStateTests
 {
@@ -14,27 +14,35 @@ public class LinearAttentionStateTests
         yield return new LinearAttentionCase(3, 20, 2, 1, 1, 7, "identity", Normalize: false, Scale: 0.3f);
     }
 
+    /// <summary>Every rule and gate/beta layout, with the fixed decay and the normaliser in some of them.</summary>
+    public static IEnumerable<LinearAttentionCase> RuleCases()
+    {
+        yield return new LinearAttentionCase(2, 40, 4, 2, 16, 12, Gamma: 0.95f);
+        yield return new LinearAttentionCase(2, 40, 4, 2, 16, 12, UpdateRule: "gated");
+        yield return new LinearAttentionCase(1, 33, 6, 3, 60, 8, "squared_relu", UpdateRule: "gated", GatePerHead: true, Gamma: 0.9f);
+        yield return new LinearAttentionCase(2, 40, 4, 2, 16, 12, "identity", Normalize: false, UpdateRule: "delta");
+        yield return new LinearAttentionCase(1, 33, 4, 1, 60, 8, "l2norm", UpdateRule: "delta", SharedBeta: true, Gamma: 0.97f);
+        yield return new LinearAttentionCase(2, 40, 4, 2, 16, 12, "l2norm", Normalize: false, Scale: 0f, UpdateRule: "gated_delta");
+        yield return new LinearAttentionCase(3, 21, 2, 2, 1, 5, "relu", UpdateRule: "gated_delta", GatePerHead: true, SharedBeta: true);
+    }
+
     [TestCaseSource(nameof(Cases))]
+    [TestCaseSource(nameof(RuleCases))]
     public void PrefillEqualsTokenByTokenDecode(LinearAttentionCase c)
     {
         using var session = new LinearAttentionSession(c.Options, withPast: true);
         var zerosState = new float[c.Batch * c.KvHeads * c.Dk * c.Dv];
         var zerosNorm = new float[c.Batch * c.KvHeads * c.Dk];
-        var whole = session.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, zerosState, zerosNorm, c.StateShape, c.NormalizerShape);
+        var whole = Piece(session, c, 0, c.Seq, zerosState, zerosNorm);
 
         var state = zerosState;
         var norm = zerosNorm;
         var stepwise = new float[whole.Y.Length];
-        int qw = c.QHeads * c.Dk, kw = c.KvHeads * c.Dk, vw = c.KvHeads * c.Dv, yw = c.QHeads * c.Dv;
+        var yw = c.QHeads * c.Dv;
         for (var t = 0; t < c.Seq; t++)
         {
-            var step = session.Run(c.Batch, 1,
-                Token(c.Query, c.Batch, c.Seq, qw, t), Token(c.Key, c.Batch, c.Seq, kw, t), Token(c.Value, c.Batch, c.Seq, vw, t),
-                state, norm, c.StateShape, c.NormalizerShape);
-            for (var b = 0; b < c.Batch; b++)
-            {
-                Array.Copy(step.Y, b * yw, stepwise, (b * c.Seq + t) * yw, yw);
-            }
+            var step = Piece(session, c, t, 1, state, norm);
+            SequenceSlices.Place(step.Y, stepwise, c.Batch, c.Seq, yw, t, 1);
             state = step.State;
             norm = step.Normalizer;
         }
@@ -44,42 +52,39 @@ public class LinearAttentionStateTests
     }
 
     [TestCaseSource(nameof(Cases))]
+    [TestCaseSource(nameof(RuleCases))]
     public void SplitPrefillEqualsOnePiece(LinearAttentionCase c)
     {
         using var session = new LinearAttentionSession(c.Options, withPast: true);
         var zerosState = new float[c.Batch * c.KvHeads * c.Dk * c.Dv];
         var zerosNorm = new float[c.Batch * c.KvHeads * c.Dk];
-        var whole = session.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, zerosState, zerosNorm, c.StateShape, c.NormalizerShape);
+        var whole = Piece(session, c, 0, c.Seq, zerosState, zerosNorm);
 
         var cut = c.Seq / 3 + 1;
-        int qw = c.QHeads * c.Dk, kw = c.KvHeads * c.Dk, vw = c.KvHeads * c.Dv, yw = c.QHeads * c.Dv;
-        var first = session.Run(c.Batch, cut, Span(c.Query, c.Batch, c.Seq, qw, 0, cut), Span(c.Key, c.Batch, c.Seq, kw, 0, cut),
-            Span(c.Value, c.Batch, c.Seq, vw, 0, cut), zerosState, zerosNorm, c.StateShape, c.NormalizerShape);
         var rest = c.Seq - cut;
-        var second = session.Run(c.Batch, rest, Span(c.Query, c.Batch, c.Seq, qw, cut, rest), Span(c.Key, c.Batch, c.Seq, kw, cut, rest),
-            Span(c.Value, c.Batch, c.Seq, vw, cut, rest), first.State, first.Normalizer, c.StateShape, c.NormalizerShape);
+        var yw = c.QHeads * c.Dv;
+        var first = Piece(session, c, 0, cut, zerosState, zerosNorm);
+        var second = Piece(session, c, cut, rest, first.State, first.Normalizer);
 
         var joined = new float[whole.Y.Length];
-        for (var b = 0; b < c.Batch; b++)
-        {
-            Array.Copy(first.Y, b * cut * yw, joined, b * c.Seq * yw, cut * yw);
-            Array.Copy(second.Y, b * rest * yw, joined, (b * c.Seq + cut) * yw, rest * yw);
-        }
+        SequenceSlices.Place(first.Y, joined, c.Batch, c.Seq, yw, 0, cut);
+        SequenceSlices.Place(second.Y, joined, c.Batch, c.Seq, yw, cut, rest);
         TensorAssert.Close(joined, whole.Y, Tolerance.Float32Reordered, $"{c}: outputs");
         TensorAssert.Close(second.State, whole.State, Tolerance.Float32Reordered, $"{c}: final state");
         TensorAssert.Close(second.Normalizer, whole.Normalizer, Tolerance.Float32Reordered, $"{c}: final normaliser");
     }
 
-    private static float[] Token(float[] x, int batch, int seq, int width, int t) => Span(x, batch, seq, width, t, 1);
-
-    /// <summary>Positions [start, start+count) of every batch row of a [batch, seq, width] tensor.</summary>
-    private static float[] Span(float[] x, int batch, int seq, int width, int start, int count)
+    /// <summary>Runs positions [start, start + count) of the case from the given state, with the matching gates and betas.</summary>
+    private static LinearAttentionSession.Outputs Piece(LinearAttentionSession session, LinearAttentionCase c, int start, int count,
+        float[] state, float[] norm)
     {
-        var result = new float[batch * count * width];
-        for (var b = 0; b < batch; b++)
-        {
-            Array.Copy(x, (b * seq + start) * width, result, b * count * width, count * width);
-        }
-        return result;
+        float[] Cut(float[] x, int width) => SequenceSlices.Slice(x, c.Batch, c.Seq, width, start, count);
+        var decay = c.Decay;
+        var beta = c.Beta;
+        return session.Run(c.Batch, count,
+            Cut(c.Query, c.QHeads * c.Dk), Cut(c.Key, c.KvHeads * c.Dk), Cut(c.Value, c.KvHeads * c.Dv),
+            state, norm, c.StateShape, c.NormalizerShape,
+            decay: decay == null ? null : Cut(decay, c.DecayWidth), decayShape: [c.Batch, count, c.DecayWidth],
+            beta: beta == null ? null : Cut(beta, c.BetaWidth), betaShape: [c.Batch, count, c.BetaWidth]);
     }
 }

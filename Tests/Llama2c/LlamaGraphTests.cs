@@ -91,3 +91,25 @@ public class LlamaGraphTests
         Assert.That(e!.Message, Does.Contain("needs 264128 floats of weights, the file has 264127"));
     }
 }
+
+[TestFixture]
+public class LlamaLongContextTests
+{
+    [Test]
+    public void Stories260KUsesStandardRopeSoPositionsAreNotBoundedByItsTable()
+    {
+        var checkpoint = Llama2cCheckpoint.Load(LlamaGraphTests.CheckpointPath);
+        Assert.That(LlamaGraphBuilder.RopeTheta(checkpoint), Is.EqualTo(10000));
+    }
+
+    [Test]
+    public void AStateBasedModelGeneratesPastTheCheckpointsMaxSequenceLength()
+    {
+        var checkpoint = Llama2cCheckpoint.Load(LlamaGraphTests.CheckpointPath);
+        using var model = OnnxAttention.Host.Generation.DecoderModel.FromExported(LlamaGraphBuilder.Build(checkpoint), AttentionRule.Parse("linear-elu"), intraOpThreads: 1);
+        using var g = new OnnxAttention.Host.Generation.Generator(model, new OnnxAttention.Host.Generation.GeneratorParams(checkpoint.Config.MaxSequence + 100), [[1, 2, 3]]);
+        g.Prefill();
+        while (!g.IsDone) g.GenerateNextToken();
+        Assert.That(g.Sequence(0), Has.Count.EqualTo(3 + checkpoint.Config.MaxSequence + 100));
+    }
+}

@@ -2,6 +2,7 @@ using Microsoft.ML.OnnxRuntime;
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Host.Sessions;
+using OnnxAttention.Operators.LinearAttention;
 
 namespace OnnxAttention.Tests.Support;
 
@@ -12,20 +13,35 @@ public sealed class LinearAttentionSession : IDisposable
 
     private readonly OwnedSession _session;
     private readonly bool _withPast;
+    private readonly bool _withDecay;
+    private readonly bool _withBeta;
 
     /// <param name="declareShapes">false: graph inputs carry no shape, so our kernel (not ORT) sees wrong ranks.</param>
-    public LinearAttentionSession(LinearAttentionNode.Options options, bool withPast, int intraOpThreads = 1, bool declareShapes = true)
+    /// <param name="withDecay">wire the decay (log-space gate) input; null: when the update rule uses it.</param>
+    /// <param name="withBeta">wire the beta input; null: when the update rule uses it.</param>
+    public LinearAttentionSession(LinearAttentionNode.Options options, bool withPast, int intraOpThreads = 1, bool declareShapes = true,
+        bool? withDecay = null, bool? withBeta = null)
     {
         _withPast = withPast;
-        _session = SessionFactory.Create(BuildModel(options, withPast, declareShapes), intraOpThreads);
+        _withDecay = withDecay ?? UsesDecay(options);
+        _withBeta = withBeta ?? UsesBeta(options);
+        _session = SessionFactory.Create(BuildModel(options, withPast, declareShapes, withDecay: _withDecay, withBeta: _withBeta), intraOpThreads);
     }
 
     public InferenceSession Session => _session.Session;
 
+    public static bool UsesDecay(LinearAttentionNode.Options o) =>
+        UpdateRules.ByName.TryGetValue(o.UpdateRule, out var rule) && UpdateRules.IsGated(rule);
+
+    public static bool UsesBeta(LinearAttentionNode.Options o) =>
+        UpdateRules.ByName.TryGetValue(o.UpdateRule, out var rule) && UpdateRules.IsDelta(rule);
+
     public static ModelProto BuildModel(LinearAttentionNode.Options options, bool withPast, bool declareShapes = true,
-        TensorProto.Types.DataType activation = TensorProto.Types.DataType.Float)
+        TensorProto.Types.DataType activation = TensorProto.Types.DataType.Float, bool? withDecay = null, bool? withBeta = null)
     {
         const TensorProto.Types.DataType F = TensorProto.Types.DataType.Float;
+        var decay = withDecay ?? UsesDecay(options);
+        var beta = withBeta ?? UsesBeta(options);
         var b = new ModelBuilder("linear_attention_test");
         void Declare(string name, TensorProto.Types.DataType type, params Dim[] shape)
         {
@@ -40,9 +56,17 @@ public sealed class LinearAttentionSession : IDisposable
             Declare("past_state", F, "batch", "kv_heads", "dk", "dv");
             Declare("past_normalizer", F, "batch", "kv_heads", "dk");
         }
+        if (decay)
+        {
+            Declare("decay", activation, "batch", "seq", "g_hidden");
+        }
+        if (beta)
+        {
+            Declare("beta", activation, "batch", "seq", "beta_heads");
+        }
         return b.LinearAttention(options, "query", "key", "value",
                 withPast ? "past_state" : "", withPast ? "past_normalizer" : "",
-                "output", "present_state", "present_normalizer")
+                "output", "present_state", "present_normalizer", decay: decay ? "decay" : "", beta: beta ? "beta" : "")
             .Output("output", activation, "batch", "seq", "o_hidden")
             .Output("present_state", F, "batch", "kv_heads", "dk", "dv")
             .Output("present_normalizer", F, "batch", "kv_heads", "dk")
@@ -51,7 +75,8 @@ public sealed class LinearAttentionSession : IDisposable
 
     public Outputs Run(int batch, int seq, float[] q, float[] k, float[] v, float[]? pastState = null, float[]? pastNorm = null,
         long[]? pastStateShape = null, long[]? pastNormShape = null, long[]? queryShape = null,
-        long[]? keyShape = null, long[]? valueShape = null)
+        long[]? keyShape = null, long[]? valueShape = null,
+        float[]? decay = null, long[]? decayShape = null, float[]? beta = null, long[]? betaShape = null)
     {
         var names = new List<string> { "query", "key", "value" };
         using var values = new DisposableList<OrtValue>
@@ -66,6 +91,18 @@ public sealed class LinearAttentionSession : IDisposable
             names.Add("past_normalizer");
             values.Add(OrtValue.CreateTensorValueFromMemory(pastState ?? throw new ArgumentNullException(nameof(pastState)), pastStateShape!));
             values.Add(OrtValue.CreateTensorValueFromMemory(pastNorm ?? throw new ArgumentNullException(nameof(pastNorm)), pastNormShape!));
+        }
+        if (_withDecay)
+        {
+            names.Add("decay");
+            var g = decay ?? throw new ArgumentNullException(nameof(decay));
+            values.Add(OrtValue.CreateTensorValueFromMemory(g, decayShape ?? [batch, seq, g.Length / Math.Max(1, batch * seq)]));
+        }
+        if (_withBeta)
+        {
+            names.Add("beta");
+            var w = beta ?? throw new ArgumentNullException(nameof(beta));
+            values.Add(OrtValue.CreateTensorValueFromMemory(w, betaShape ?? [batch, seq, w.Length / Math.Max(1, batch * seq)]));
         }
         using var runOptions = new RunOptions();
         using var results = _session.Session.Run(runOptions, names, values, ["output", "present_state", "present_normalizer"]);

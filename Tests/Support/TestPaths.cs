@@ -13,6 +13,8 @@ public static class TestPaths
     /// <summary>../shared beside the repository: fixtures used in place, never copied.</summary>
     public static string Shared => Path.GetFullPath(Path.Combine(RepositoryRoot, "..", "shared"));
 
-    public static string OrtCApiHeader => Path.Combine(Metadata("NuGetPackageRoot"),
-        "microsoft.ml.onnxruntime", "1.31.1", "build", "native", "include", "onnxruntime_c_api.h");
+    /// <summary>The restored Microsoft.ML.OnnxRuntime package: C headers and the native libonnxruntime.</summary>
+    public static string OrtPackage => Path.Combine(Metadata("NuGetPackageRoot"), "microsoft.ml.onnxruntime", "1.31.1");
+
+    public static string OrtCApiHeader => Path.Combine(OrtPackage, "build", "native", "include", "onnxruntime_c_api.h");
 }

@@ -40,6 +40,50 @@ public class FixtureSwapTests
     }
 
     [TestCaseSource(nameof(Fixtures))]
+    public void Window16WholeSequence(string fixture) => Check(fixture, "window:16", "logits_window16", chunk: int.MaxValue);
+
+    [TestCaseSource(nameof(Fixtures))]
+    public void Window16TokenByToken(string fixture) => Check(fixture, "window:16", "logits_window16", chunk: 1);
+
+    [TestCaseSource(nameof(Fixtures))]
+    public void Window16InUnevenPieces(string fixture) => Check(fixture, "window:16", "logits_window16", chunk: 5);
+
+    /// <summary>Memories that hold all 48 tokens are exact causal softmax: they must give the model's own logits.</summary>
+    [TestCaseSource(nameof(Fixtures))]
+    public void MemoriesLongerThanTheSequenceReproduceSoftmax(string fixture)
+    {
+        foreach (var rule in new[] { "window:48", "window:40,sinks=8", "segment:48", "hybrid:48,compress=linear", "hybrid:64,compress=mean" })
+        {
+            Check(fixture, rule, "logits_softmax", chunk: int.MaxValue);
+            Check(fixture, rule, "logits_softmax", chunk: 1);
+        }
+    }
+
+    /// <summary>The other memories have no outside reference here: they must at least agree with themselves in pieces.</summary>
+    [TestCase("summary:cumulative")]
+    [TestCase("summary:moving=8")]
+    [TestCase("summary:ema=0.8")]
+    [TestCase("segment:16")]
+    [TestCase("hybrid:16,compress=linear")]
+    [TestCase("hybrid:8,compress=mean")]
+    [TestCase("window:8,sinks=4")]
+    public void OtherMemoriesAgreeWholeAndTokenByToken(string rule)
+    {
+        const string fixture = "llama-gqa-eager-dynamo";
+        var model = ModelFile.Load(Path.Combine(Dir(fixture), "model.onnx"));
+        AttentionSwapper.Swap(model, AttentionRule.Parse(rule));
+        using var runner = new SwappedModelRunner(model, intraOpThreads: 1);
+        var (ids, batch) = Ids(fixture);
+        var whole = runner.Logits(ids, batch, int.MaxValue);
+        var stepwise = runner.Logits(ids, batch, 1);
+        var pieces = runner.Logits(ids, batch, 7);
+        TensorAssert.Close(stepwise, whole, Tolerance.Float32Logits, $"{rule}: token by token vs whole");
+        TensorAssert.Close(pieces, whole, Tolerance.Float32Logits, $"{rule}: pieces of 7 vs whole");
+        var softmax = Reference(fixture, "logits_softmax");
+        Assert.That(whole.Zip(softmax, (a, b) => Math.Abs(a - b)).Max(), Is.GreaterThan(1e-3), $"{rule} should differ from full softmax on 48 tokens");
+    }
+
+    [TestCaseSource(nameof(Fixtures))]
     public void LinearEluWholeSequence(string fixture) => Check(fixture, "linear-elu", "logits_linear_elu", chunk: int.MaxValue);
 
     [TestCaseSource(nameof(Fixtures))]

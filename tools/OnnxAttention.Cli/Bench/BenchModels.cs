@@ -85,6 +85,33 @@ public static class BenchModels
         return (model, inputs, outputs, new Dictionary<string, string> { ["present_key"] = "past_key", ["present_value"] = "past_value" });
     }
 
+    /// <summary>Our WindowAttention decoding one token with a full ring cache of W rows at absolute position <paramref name="position"/>.</summary>
+    public static (ModelProto Model, Dictionary<string, (Array, long[])> Inputs, Dictionary<string, (Array, long[])> Outputs) OurWindowDecode(Shape s, int window, long position)
+    {
+        var o = new WindowAttentionNode.Options(s.QHeads, window, s.KvHeads, 0, 0f, 0f);
+        long cache = (long)s.Batch * s.KvHeads * window * s.HeadDim;
+        var model = new ModelBuilder("ours_window")
+            .Input("q", F, s.Batch, 1, s.QHeads * s.HeadDim).Input("k", F, s.Batch, 1, s.KvHeads * s.HeadDim).Input("v", F, s.Batch, 1, s.KvHeads * s.HeadDim)
+            .Input("kc", F, s.Batch, s.KvHeads, window, s.HeadDim).Input("vc", F, s.Batch, s.KvHeads, window, s.HeadDim).Input("pos", TensorProto.Types.DataType.Int64, s.Batch)
+            .WindowAttention(o, ["q", "k", "v", "kc", "vc", "pos"], ["y", "kc_out", "vc_out", "pos_out"])
+            .Output("y", F, s.Batch, 1, s.QHeads * s.HeadDim)
+            .Output("kc_out", F, s.Batch, s.KvHeads, window, s.HeadDim).Output("vc_out", F, s.Batch, s.KvHeads, window, s.HeadDim)
+            .Output("pos_out", TensorProto.Types.DataType.Int64, s.Batch)
+            .Build();
+        var inputs = QkvInputs(s with { Seq = 1 });
+        inputs["kc"] = (BoundModel.Filled(cache, 5), [s.Batch, s.KvHeads, window, s.HeadDim]);
+        inputs["vc"] = (BoundModel.Filled(cache, 6), [s.Batch, s.KvHeads, window, s.HeadDim]);
+        inputs["pos"] = (Enumerable.Repeat(position, s.Batch).ToArray(), [s.Batch]);
+        var outputs = new Dictionary<string, (Array, long[])>
+        {
+            ["y"] = (new float[(long)s.Batch * s.QHeads * s.HeadDim], [s.Batch, 1, s.QHeads * s.HeadDim]),
+            ["kc_out"] = (new float[cache], [s.Batch, s.KvHeads, window, s.HeadDim]),
+            ["vc_out"] = (new float[cache], [s.Batch, s.KvHeads, window, s.HeadDim]),
+            ["pos_out"] = (new long[s.Batch], [s.Batch]),
+        };
+        return (model, inputs, outputs);
+    }
+
     private static Dictionary<string, (Array, long[])> QkvInputs(Shape s) => new()
     {
         ["q"] = (BoundModel.Filled((long)s.Batch * s.Seq * s.QHeads * s.HeadDim, 1), [s.Batch, s.Seq, s.QHeads * s.HeadDim]),

@@ -75,6 +75,21 @@ public static class BenchOpsCommand
                     $"KV cache {2.0 * n * 16 * 64 * 4 / 1e6:F1} MB vs state {16.0 * 64 * 65 * 4 / 1e6:F2} MB"));
                 decode.Increment(1);
             }
+
+            var windows = quick ? new[] { 256 } : new[] { 256, 1024, 4096 };
+            var windowTask = ctx.AddTask("window decode: WindowAttention vs GroupQueryAttention local_window_size", maxValue: windows.Length);
+            const int position = 16384;
+            foreach (var w in windows)
+            {
+                var (model, inputs, outputs) = BenchModels.OurWindowDecode(d64, w, position);
+                double ours;
+                using (var bound = new BoundModel(model, inputs, outputs, threads)) ours = Timing.MedianMicroseconds(bound.Run);
+                var gqa = TimeGqa(d64, position, w, threads);
+                rows.Add(new Row("window decode", $"B1 H16 d64 W={w} at position {position}", "WindowAttention (ring cache of W)", ours,
+                    "GroupQueryAttention local_window_size (cache of all tokens)", gqa,
+                    $"cache {2.0 * w * 16 * 64 * 4 / 1e6:F1} MB vs {2.0 * (position + 1) * 16 * 64 * 4 / 1e6:F1} MB"));
+                windowTask.Increment(1);
+            }
         });
 
         limits.Add(("memory bandwidth (copy, all cores)", $"{bandwidth / 1e9:F1} GB/s"));
@@ -91,15 +106,14 @@ public static class BenchOpsCommand
                 [new("ours: LinearAttention state", x, decodeRows.Select(r => r.OursUs).ToArray()), new("ORT GroupQueryAttention + KV cache", x, decodeRows.Select(r => r.PeerUs).ToArray())], logX: true, logY: true);
         }
         var linearRows = rows.Where(r => r.Peer == "com.microsoft.LinearAttention").ToList();
-        LineChart.Save(Path.Combine(outDir.FullName, "speedup-vs-ort-linear.png"), "Speed-up over com.microsoft.LinearAttention (CPU)", "case index (see CSV)", "ORT time / our time",
-            [new("decode", Index(linearRows, "decode"), linearRows.Where(r => r.Section == "decode").Select(r => r.Speedup).ToArray()),
-             new("prefill", Index(linearRows, "prefill"), linearRows.Where(r => r.Section.StartsWith("prefill", StringComparison.Ordinal)).Select(r => r.Speedup).ToArray())]);
+        var cases = linearRows.Where(r => r.Section == "decode").Select(r => r.Case).ToList();
+        Reporting.BarChart.Save(Path.Combine(outDir.FullName, "speedup-vs-ort-linear.png"), "Speed-up over com.microsoft.LinearAttention (CPU, >1 = ours faster)", "ORT time / our time", cases,
+            [new("decode", cases.Select(c => linearRows.First(r => r.Section == "decode" && r.Case == c).Speedup).ToArray()),
+             new("prefill", cases.Select(c => linearRows.First(r => r.Section != "decode" && r.Case == c).Speedup).ToArray())],
+            referenceLine: 1.0);
         AnsiConsole.MarkupLine($"wrote [bold]{Markup.Escape(csv)}[/] and plots in {Markup.Escape(outDir.FullName)}");
         return 0;
     }
-
-    private static double[] Index(List<Row> rows, string prefix) =>
-        rows.Where(r => r.Section.StartsWith(prefix, StringComparison.Ordinal)).Select((_, i) => (double)i).ToArray();
 
     private static double TimeOurs(BenchModels.Shape s, bool ortCompatible, int threads)
     {

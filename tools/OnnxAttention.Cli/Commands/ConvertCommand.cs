@@ -11,7 +11,7 @@ public static class ConvertCommand
     public static Command Create()
     {
         var model = new Argument<FileInfo>("model") { Description = "the exported decoder (.onnx)" };
-        var rule = new Option<string>("--attention") { Description = "softmax | linear-elu | linear-relu | linear-identity | window:W[,sinks=S]", Required = true };
+        var rule = new Option<string>("--attention") { Description = AttentionRule.Known, Required = true };
         var output = new Option<FileInfo>("--out") { Description = "where to write the swapped model", Required = true };
         var command = new Command("convert", "Replace every attention of a model with the chosen rule and save it.") { model, rule, output };
         command.SetAction(parse =>

@@ -11,7 +11,7 @@ public static class GenerateCommand
 {
     public static Command Create()
     {
-        var rule = new Option<string>("--attention") { Description = "softmax | linear-elu | linear-relu | linear-identity | window:W[,sinks=S]", DefaultValueFactory = _ => "linear-elu" };
+        var rule = new Option<string>("--attention") { Description = AttentionRule.Known, DefaultValueFactory = _ => "linear-elu" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "tokens to generate per prompt", DefaultValueFactory = _ => 64 };
         var model = new Option<FileInfo?>("--model") { Description = "a llama2.c checkpoint (.bin) or an exported decoder (.onnx); default: the built-in tiny Llama" };
         var prompt = new Option<string>("--prompt") { Description = "prompt token ids, space separated", DefaultValueFactory = _ => "1 403 407 261 378 293" };

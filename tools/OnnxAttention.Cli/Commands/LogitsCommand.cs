@@ -15,7 +15,7 @@ public static class LogitsCommand
     public static Command Create()
     {
         var model = new Option<FileInfo>("--model") { Description = "the exported decoder (.onnx)", Required = true };
-        var rule = new Option<string>("--attention") { Description = "softmax | linear-elu | linear-relu | linear-identity | window:W[,sinks=S]", Required = true };
+        var rule = new Option<string>("--attention") { Description = AttentionRule.Known, Required = true };
         var ids = new Option<FileInfo>("--input-ids") { Description = "ONNX TensorProto of int64 ids [batch, seq]", Required = true };
         var output = new Option<FileInfo>("--out") { Description = "where to write float32 logits [batch, seq, vocab] as a TensorProto", Required = true };
         var stepByStep = new Option<bool>("--step-by-step") { Description = "feed one token per call, carrying the state" };

@@ -1,0 +1,100 @@
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using OnnxAttention.Operators.Simd;
+
+namespace OnnxAttention.Operators.LinearAttention;
+
+/// <summary>
+/// The chunked (prefill) form of plain linear attention for one (batch, KV head): the sequence is cut into chunks of
+/// <see cref="ChunkSize"/> tokens; within a chunk the causal part is a masked matrix product, across chunks the
+/// state carries everything before:
+/// <code>
+///   Y_c = phi(Q_c) S_prev + tril(phi(Q_c) phi(K_c)ᵀ) V_c        den_c = phi(Q_c) z_prev + rowsum(tril(...)) + eps
+///   S  += phi(K_c)ᵀ V_c                                           z    += colsum(phi(K_c))
+/// </code>
+/// Every product is a small dense matrix product (<see cref="Gemm"/>), so a prefill runs at matrix-multiply speed
+/// instead of one rank-1 state update per token. It gives the recurrence's results up to float rounding.
+/// </summary>
+internal static unsafe class LinearAttentionChunked
+{
+    public const int ChunkSize = 64;
+
+    /// <summary>Pointers and strides (in floats) for one (batch, KV head) item; rows are tokens.</summary>
+    public struct Item
+    {
+        public float* Query;     // first q head of the group, token 0
+        public float* Key;       // this KV head, token 0
+        public float* Value;     // this KV head, token 0
+        public float* Output;    // first q head of the group, token 0
+        public float* State;     // [dk, dv], holds the past state on entry, the present on exit
+        public float* Normalizer;// [dk]
+        public long QueryStride, KeyStride, ValueStride, OutputStride;
+        public int Tokens, KeyDim, ValueDim, GroupSize;
+        public FeatureMap Map;
+        public float Scale, Epsilon;
+        public bool Normalize;
+    }
+
+    /// <summary>Scratch floats one item needs (allocated once per work item by the caller).</summary>
+    public static int ScratchFloats(int dk, int dv) =>
+        2 * ChunkSize * dk          // phi(K_c), phi(Q_c)
+        + ChunkSize * ChunkSize     // scores
+        + ChunkSize * Math.Max(dk, dv);   // transpose scratch: [c, dk] of phi(K_c) or [dk, c] of phi(Q_c)
+
+    public static void Run(in Item it, float* scratch)
+    {
+        int dk = it.KeyDim, dv = it.ValueDim;
+        var phiK = scratch;
+        var phiQ = phiK + ChunkSize * dk;
+        var scores = phiQ + ChunkSize * dk;
+        var transpose = scores + ChunkSize * ChunkSize;
+
+        for (var start = 0; start < it.Tokens; start += ChunkSize)
+        {
+            var c = Math.Min(ChunkSize, it.Tokens - start);
+            for (var t = 0; t < c; t++)
+            {
+                FeatureMaps.Apply(it.Map, new ReadOnlySpan<float>(it.Key + (start + t) * it.KeyStride, dk), 1f, new Span<float>(phiK + t * dk, dk));
+            }
+            var v = it.Value + start * it.ValueStride;
+            for (var g = 0; g < it.GroupSize; g++)
+            {
+                var y = it.Output + start * it.OutputStride + (long)g * dv;
+                for (var t = 0; t < c; t++)
+                {
+                    FeatureMaps.Apply(it.Map, new ReadOnlySpan<float>(it.Query + (start + t) * it.QueryStride + (long)g * dk, dk), it.Scale, new Span<float>(phiQ + t * dk, dk));
+                }
+                // Inter-chunk: everything before this chunk, through the state.
+                Gemm.Multiply(c, dv, dk, phiQ, dk, it.State, dv, y, (int)it.OutputStride, accumulate: false);
+                // Intra-chunk: causal scores within the chunk (diagonal included).
+                Gemm.MultiplyTransposedB(c, c, dk, phiQ, dk, phiK, dk, scores, ChunkSize, accumulate: false, transpose);
+                for (var i = 0; i < c; i++)
+                {
+                    new Span<float>(scores + i * ChunkSize + i + 1, c - i - 1).Clear();
+                }
+                Gemm.Multiply(c, dv, c, scores, ChunkSize, v, (int)it.ValueStride, y, (int)it.OutputStride, accumulate: true);
+                if (it.Normalize)
+                {
+                    var z = new ReadOnlySpan<float>(it.Normalizer, dk);
+                    for (var i = 0; i < c; i++)
+                    {
+                        var den = TensorPrimitives.Dot(new ReadOnlySpan<float>(phiQ + i * dk, dk), z)
+                                  + TensorPrimitives.Sum(new ReadOnlySpan<float>(scores + i * ChunkSize, i + 1)) + it.Epsilon;
+                        var row = new Span<float>(y + i * it.OutputStride, dv);
+                        TensorPrimitives.Divide(row, den, row);
+                    }
+                }
+            }
+            // Fold the chunk into the state after every query of the chunk has read the previous one.
+            Gemm.MultiplyTransposedA(dk, dv, c, phiK, dk, v, (int)it.ValueStride, it.State, dv, accumulate: true, transpose);
+            var nu = new Span<float>(it.Normalizer, dk);
+            for (var t = 0; t < c; t++)
+            {
+                TensorPrimitives.Add(nu, new ReadOnlySpan<float>(phiK + t * dk, dk), nu);
+            }
+        }
+    }
+
+    /// <summary>Scratch for one work item: native, so it never moves and costs no GC.</summary>
+    public static float* AllocateScratch(int dk, int dv) => (float*)NativeMemory.Alloc((nuint)ScratchFloats(dk, dv), sizeof(float));
+}

@@ -1,0 +1,76 @@
+using OnnxAttention.Operators.AttentionCommon;
+using OnnxAttention.Operators.Runtime;
+
+namespace OnnxAttention.Operators.SegmentAttention;
+
+/// <summary>
+/// Validates one call's tensors, seeds the present state with the past one (or zeros) and runs the CPU
+/// recurrence per (batch, KV head) directly in the present state.
+/// </summary>
+internal sealed unsafe class SegmentAttentionKernel(SegmentAttentionAttributes attributes) : IKernel
+{
+    public SegmentAttentionAttributes Attributes { get; } = attributes;
+
+    public void Compute(in KernelContext context)
+    {
+        var a = Attributes;
+        var shapes = SegmentAttentionShapes.From(context, a);
+        var s = shapes.Qkv;
+        long b = s.Batch, h = a.Heads.KvHeads, l = a.SegmentLength, dk = s.KeyDim, dv = s.ValueDim;
+
+        var y = context.Output(SegmentAttentionOperator.OutputY, [b, s.SequenceLength, (long)a.Heads.QueryHeads * dv]);
+        using var memoryKey = StateBuffer.For(context, SegmentAttentionOperator.OutputPresentMemoryKey, [b, h, l, dk], sizeof(float));
+        using var memoryValue = StateBuffer.For(context, SegmentAttentionOperator.OutputPresentMemoryValue, [b, h, l, dv], sizeof(float));
+        using var segmentKey = StateBuffer.For(context, SegmentAttentionOperator.OutputPresentSegmentKey, [b, h, l, dk], sizeof(float));
+        using var segmentValue = StateBuffer.For(context, SegmentAttentionOperator.OutputPresentSegmentValue, [b, h, l, dv], sizeof(float));
+        using var position = StateBuffer.For(context, SegmentAttentionOperator.OutputPresentPosition, [b], sizeof(long));
+
+        if (shapes.HasPast)
+        {
+            // Rows that hold no token are cleared per item by the CPU code, so stale input rows never leak out.
+            context.Input(SegmentAttentionOperator.InputPastMemoryKey).AsReadOnlySpan<float>().CopyTo(memoryKey.AsSpan<float>());
+            context.Input(SegmentAttentionOperator.InputPastMemoryValue).AsReadOnlySpan<float>().CopyTo(memoryValue.AsSpan<float>());
+            context.Input(SegmentAttentionOperator.InputPastSegmentKey).AsReadOnlySpan<float>().CopyTo(segmentKey.AsSpan<float>());
+            context.Input(SegmentAttentionOperator.InputPastSegmentValue).AsReadOnlySpan<float>().CopyTo(segmentValue.AsSpan<float>());
+            context.Input(SegmentAttentionOperator.InputPastPosition).AsReadOnlySpan<long>().CopyTo(position.AsSpan<long>());
+        }
+        else
+        {
+            memoryKey.AsSpan<float>().Clear();
+            memoryValue.AsSpan<float>().Clear();
+            segmentKey.AsSpan<float>().Clear();
+            segmentValue.AsSpan<float>().Clear();
+            position.AsSpan<long>().Clear();
+        }
+
+        using var query = FloatIO.Read(context.Input(SegmentAttentionOperator.InputQuery));
+        using var key = FloatIO.Read(context.Input(SegmentAttentionOperator.InputKey));
+        using var value = FloatIO.Read(context.Input(SegmentAttentionOperator.InputValue));
+        using var output = FloatIO.Writable(y);
+        var job = new SegmentAttentionCpu.Job
+        {
+            QueryHeads = a.Heads.QueryHeads,
+            KvHeads = a.Heads.KvHeads,
+            SegmentLength = a.SegmentLength,
+            Scale = a.Heads.ScaleFor(s.KeyDim),
+            Shapes = s,
+            Query = query.Data,
+            Key = key.Data,
+            Value = value.Data,
+            Output = output.Data,
+            MemoryKey = (float*)memoryKey.Data,
+            MemoryValue = (float*)memoryValue.Data,
+            SegmentKey = (float*)segmentKey.Data,
+            SegmentValue = (float*)segmentValue.Data,
+            PastPosition = (long*)position.Data,
+        };
+        SegmentAttentionCpu.Run(context, ref job);
+        // Items read the past positions, so they advance only once every item is done.
+        var positions = position.AsSpan<long>();
+        for (var i = 0; i < positions.Length; i++)
+        {
+            positions[i] += s.SequenceLength;
+        }
+        FloatIO.Commit(output, y);
+    }
+}

@@ -1,0 +1,50 @@
+using OnnxAttention.Operators.AttentionCommon;
+using OnnxAttention.Operators.Interop;
+using OnnxAttention.Operators.Runtime;
+
+namespace OnnxAttention.Operators.SegmentAttention;
+
+/// <summary>The sizes of one SegmentAttention call and whether it continues from a given state, all checked.</summary>
+public readonly record struct SegmentAttentionShapes(QkvShapes Qkv, bool HasPast)
+{
+    internal static unsafe SegmentAttentionShapes From(in KernelContext context, SegmentAttentionAttributes a)
+    {
+        var qkv = QkvShapes.From(context, a.Heads, SegmentAttentionOperator.InputQuery, SegmentAttentionOperator.InputKey,
+            SegmentAttentionOperator.InputValue);
+        long b = qkv.Batch, h = a.Heads.KvHeads, l = a.SegmentLength, dk = qkv.KeyDim, dv = qkv.ValueDim;
+        QkvShapes.RequireSize(b * h * l * Math.Max(dk, dv), "the segment cache");
+
+        var hasPast = StateChecks.AllOrNone(context, "SegmentAttention's past state",
+        [
+            (SegmentAttentionOperator.InputPastMemoryKey, "past_memory_key"),
+            (SegmentAttentionOperator.InputPastMemoryValue, "past_memory_value"),
+            (SegmentAttentionOperator.InputPastSegmentKey, "past_segment_key"),
+            (SegmentAttentionOperator.InputPastSegmentValue, "past_segment_value"),
+            (SegmentAttentionOperator.InputPastPosition, "past_position"),
+        ]);
+        if (hasPast)
+        {
+            StateChecks.RequireShape(context.Input(SegmentAttentionOperator.InputPastMemoryKey), "past_memory_key",
+                OrtElementType.Float, [b, h, l, dk], "[batch, kv_num_heads, segment_length, head_dim]");
+            StateChecks.RequireShape(context.Input(SegmentAttentionOperator.InputPastMemoryValue), "past_memory_value",
+                OrtElementType.Float, [b, h, l, dv], "[batch, kv_num_heads, segment_length, v_head_dim]");
+            StateChecks.RequireShape(context.Input(SegmentAttentionOperator.InputPastSegmentKey), "past_segment_key",
+                OrtElementType.Float, [b, h, l, dk], "[batch, kv_num_heads, segment_length, head_dim]");
+            StateChecks.RequireShape(context.Input(SegmentAttentionOperator.InputPastSegmentValue), "past_segment_value",
+                OrtElementType.Float, [b, h, l, dv], "[batch, kv_num_heads, segment_length, v_head_dim]");
+            var position = context.Input(SegmentAttentionOperator.InputPastPosition);
+            StateChecks.RequireShape(position, "past_position", OrtElementType.Int64, [b], "[batch]");
+            StateChecks.RequireNonNegative(position, "past_position");
+            var values = new ReadOnlySpan<long>(position.Data, (int)b);
+            for (var i = 0; i < values.Length; i++)
+            {
+                if (values[i] > long.MaxValue - qkv.SequenceLength)
+                {
+                    throw OrtException.InvalidArgument(
+                        $"past_position[{i}] is {values[i]}; adding the sequence length {qkv.SequenceLength} overflows int64");
+                }
+            }
+        }
+        return new SegmentAttentionShapes(qkv, hasPast);
+    }
+}

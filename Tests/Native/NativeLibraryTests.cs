@@ -1,0 +1,151 @@
+using System.Text.RegularExpressions;
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+using NUnit.Framework;
+using OnnxAttention.Operators.Registration;
+using OnnxAttention.Tests.Support;
+
+namespace OnnxAttention.Tests.Native;
+
+/// <summary>
+/// libonnxattention.so (NativeAOT, no .NET where it runs) loaded by a plain C program through ORT's own
+/// RegisterCustomOpsLibrary_V2: every registered operator gives what the in-process registration gives.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public class NativeLibraryTests
+{
+    private NativeBuild _build = null!;
+    private AllOperatorsModel _all = null!;
+    private string _modelPath = "";
+
+    [OneTimeSetUp]
+    public void BuildLibraryAndHost()
+    {
+        _build = NativeBuild.Create();
+        _all = AllOperatorsModel.Build();
+        _modelPath = Path.Combine(_build.WorkDir, "all_operators.onnx");
+        File.WriteAllBytes(_modelPath, _all.Model.ToByteArray());
+    }
+
+    [OneTimeTearDown]
+    public void CleanUp() => _build?.Dispose();
+
+    private string WriteInputs(IReadOnlyDictionary<string, TypedTensor> inputs)
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(_build.WorkDir, "in-" + Guid.NewGuid().ToString("N"))).FullName;
+        foreach (var (name, tensor) in inputs) TensorFile.Write(Path.Combine(dir, name + ".tensor"), tensor);
+        return dir;
+    }
+
+    [Test]
+    public void ModelCoversEveryRegisteredOperator()
+    {
+        Assert.That(_all.Missing.Select(AllOperatorsModel.Prefix), Is.Empty,
+            "operators without a sample in Tests/Native/AllOperatorsModel.cs: add one so the native library is checked for them");
+        Assert.That(_all.Covered, Is.EquivalentTo(OperatorRegistry.Operators));
+    }
+
+    [Test]
+    public void CHostGivesTheInProcessResultsForEveryOperator()
+    {
+        var (result, outputDir) = _build.RunHost(_modelPath, WriteInputs(_all.Inputs));
+        Assert.That(result.ExitCode, Is.EqualTo(0), $"C host failed:\n{result.Tail()}");
+
+        using var inProcess = new TypedModelRunner(_all.Model, intraOpThreads: 1);
+        var want = inProcess.Run(_all.Inputs, [.. _all.Outputs]);
+        var bitwise = 0;
+        var total = 0;
+        foreach (var name in _all.Outputs)
+        {
+            var got = TensorFile.Read(Path.Combine(outputDir, name + ".tensor"));
+            var expected = want[name];
+            Assert.That(got.Shape, Is.EqualTo(expected.Shape), $"{name}: shape");
+            Assert.That(got.Data.GetType(), Is.EqualTo(expected.Data.GetType()), $"{name}: element type");
+            switch (got.Data)
+            {
+                case long[] l:
+                    Assert.That(l, Is.EqualTo(expected.Longs), $"{name}: int64 values");
+                    bitwise += l.Length;
+                    total += l.Length;
+                    break;
+                case float[] f:
+                    TensorAssert.Close(f, expected.Floats, Tolerance.Float32, name);
+                    bitwise += f.Zip(expected.Floats).Count(p => BitConverter.SingleToInt32Bits(p.First) == BitConverter.SingleToInt32Bits(p.Second));
+                    total += f.Length;
+                    break;
+                case Float16[] h:
+                    var e = (Float16[])expected.Data;
+                    // Half outputs are rounded from float32 sums, so a last-place difference there shows up at half's precision.
+                    TensorAssert.Close(h.Select(x => (float)x).ToArray(), e.Select(x => (float)x).ToArray(), Tolerance.Float16, name);
+                    bitwise += h.Zip(e).Count(p => p.First.value == p.Second.value);
+                    total += h.Length;
+                    break;
+            }
+        }
+        // NativeAOT compiles for a baseline x64 while the JIT uses this CPU's widest vectors, so sums may be reordered.
+        TestContext.Out.WriteLine($"{_all.Outputs.Count} outputs of {_all.Covered.Count} operator bindings: {bitwise} of {total} elements bitwise equal");
+        Assert.That(total, Is.GreaterThan(0));
+    }
+
+    [Test]
+    public void BadInputFailsTheCHostWithOurMessage()
+    {
+        var op = OperatorRegistry.Operators.First(o => o.Schema.Name == "LinearAttention");
+        var name = $"{AllOperatorsModel.Prefix(op)}_past_state";
+        var good = _all.Inputs[name];
+        var bad = new Dictionary<string, TypedTensor>(_all.Inputs)
+        {
+            // Same element count, head_dim and v_head_dim swapped: only the kernel's own check can see it.
+            [name] = new TypedTensor(good.Data, [good.Shape[0], good.Shape[1], good.Shape[3], good.Shape[2]]),
+        };
+        const string Expected = "past_state has shape [2, 2, 6, 8]; expected [batch, kv_num_heads, head_dim, v_head_dim] = [2, 2, 8, 6]";
+
+        var (result, _) = _build.RunHost(_modelPath, WriteInputs(bad));
+
+        Assert.That(result.ExitCode, Is.EqualTo(1), $"C host output:\n{result.Tail()}");
+        Assert.That(result.StdErr, Does.Contain(Expected));
+        // The same words as the in-process registration gives a managed caller.
+        using var inProcess = new TypedModelRunner(_all.Model, intraOpThreads: 1);
+        var e = Assert.Throws<OnnxRuntimeException>(() => inProcess.Run(bad, [.. _all.Outputs]));
+        Assert.That(e!.Message, Does.Contain(Expected));
+    }
+
+    [Test]
+    public void TooOldRuntimeIsToldWhy()
+    {
+        var result = ExternalProcess.Run(_build.Host, ["--simulate-old-runtime", _build.Library], TimeSpan.FromMinutes(1));
+        Assert.That(result.ExitCode, Is.EqualTo(1), $"C host output:\n{result.Tail()}");
+        Assert.That(result.StdErr, Does.Contain("this ONNX Runtime (1.23.2) does not provide OrtApi version 24; ONNX Runtime 1.24 or newer is needed"));
+    }
+
+    [Test]
+    public void LibraryExportsOnlyRegisterCustomOps()
+    {
+        var nm = ExternalProcess.Find("nm");
+        Assert.That(nm, Is.Not.Null, "nm (binutils) is not on PATH: apt-get install -y binutils");
+        var result = ExternalProcess.Run(nm!, ["-D", "--defined-only", _build.Library], TimeSpan.FromMinutes(1));
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.Tail());
+        // Lines are "address type name[@@version]"; type A marks the version node (V1.0) itself, not a symbol.
+        var exports = result.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(f => f.Length == 3 && f[1] != "A")
+            .Select(f => Regex.Replace(f[2], "@.*$", ""))
+            .ToList();
+        Assert.That(exports, Is.EqualTo(new[] { "RegisterCustomOps" }), result.StdOut);
+    }
+
+    [Test]
+    public void LibraryNeedsNoDotNetAndStaysLoaded()
+    {
+        var readelf = ExternalProcess.Find("readelf");
+        Assert.That(readelf, Is.Not.Null, "readelf (binutils) is not on PATH: apt-get install -y binutils");
+        var result = ExternalProcess.Run(readelf!, ["-d", _build.Library], TimeSpan.FromMinutes(1));
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.Tail());
+        var needed = Regex.Matches(result.StdOut, @"\(NEEDED\)\s+Shared library: \[([^\]]+)\]").Select(m => m.Groups[1].Value).ToList();
+        Assert.That(needed, Is.SubsetOf(new[] { "libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2", "libdl.so.2", "libpthread.so.0", "librt.so.1" }),
+            "only the C library; no libonnxruntime, libstdc++ or .NET runtime");
+        // ORT dlcloses custom-op libraries; a NativeAOT runtime must never be unmapped.
+        Assert.That(result.StdOut, Does.Match(@"FLAGS_1\)\s+Flags:.*NODELETE"));
+    }
+}

@@ -1,0 +1,93 @@
+using OnnxAttention.Graphs.Building;
+using OnnxAttention.Graphs.Onnx;
+using OnnxAttention.Tests.Support;
+
+namespace OnnxAttention.Tests.WindowAttention;
+
+/// <summary>A one-node model around com.onnxattention.WindowAttention, run through a real InferenceSession.</summary>
+public sealed class WindowAttentionSession : IDisposable
+{
+    public static readonly string[] PastNames = ["past_key_cache", "past_value_cache", "past_position"];
+    public static readonly string[] PresentNames = ["present_key_cache", "present_value_cache", "present_position"];
+
+    public sealed record Outputs(float[] Y, long[] YShape, WindowState? Present, IReadOnlyDictionary<string, TypedTensor> All);
+
+    private readonly TypedModelRunner _runner;
+    private readonly int _pastInputs;
+    private readonly int _presentOutputs;
+
+    /// <param name="pastInputs">How many of the three past-state inputs the graph wires (0 to 3).</param>
+    /// <param name="presentOutputs">How many of the three present-state outputs the graph wires (0 to 3).</param>
+    /// <param name="declareShapes">false: graph inputs carry no shape, so our kernel (not ORT) sees wrong ranks.</param>
+    public WindowAttentionSession(WindowAttentionNode.Options options, int pastInputs = 3, int presentOutputs = 3,
+        bool declareShapes = true, int intraOpThreads = 1)
+    {
+        _pastInputs = pastInputs;
+        _presentOutputs = presentOutputs;
+        _runner = new TypedModelRunner(BuildModel(options, pastInputs, presentOutputs, declareShapes), intraOpThreads);
+    }
+
+    public static ModelProto BuildModel(WindowAttentionNode.Options options, int pastInputs = 3, int presentOutputs = 3,
+        bool declareShapes = true, TensorProto.Types.DataType activation = TensorProto.Types.DataType.Float)
+    {
+        const TensorProto.Types.DataType F = TensorProto.Types.DataType.Float;
+        const TensorProto.Types.DataType I = TensorProto.Types.DataType.Int64;
+        var b = new ModelBuilder("window_attention_test");
+        void Declare(string name, TensorProto.Types.DataType type, params Dim[] shape)
+        {
+            if (declareShapes) b.Input(name, type, shape);
+            else b.InputOfAnyShape(name, type);
+        }
+        Declare("query", activation, "batch", "seq", "q_hidden");
+        Declare("key", activation, "batch", "seq", "k_hidden");
+        Declare("value", activation, "batch", "seq", "v_hidden");
+        // past_position is declared [positions] so that both [batch] and [1] can be fed.
+        Dim[][] pastShapes = [["batch", "kv_heads", "rows", "dk"], ["batch", "kv_heads", "rows", "dv"], ["positions"]];
+        for (var i = 0; i < pastInputs; i++)
+        {
+            Declare(PastNames[i], i == 2 ? I : F, pastShapes[i]);
+        }
+        var outputs = new List<string> { "output" };
+        outputs.AddRange(PresentNames.Take(presentOutputs));
+        b.WindowAttention(options, ["query", "key", "value", .. PastNames.Take(pastInputs)], outputs);
+        b.Output("output", activation, "batch", "seq", "o_hidden");
+        for (var i = 0; i < presentOutputs; i++)
+        {
+            b.Output(PresentNames[i], i == 2 ? I : F, pastShapes[i]);
+        }
+        return b.Build();
+    }
+
+    public Outputs Run(WindowAttentionCase c, int seq, float[] q, float[] k, float[] v, WindowState? past,
+        long[]? queryShape = null, long[]? keyShape = null, long[]? valueShape = null, long[]? pastKeyShape = null,
+        long[]? pastValueShape = null, long[]? positionShape = null)
+    {
+        var inputs = new List<KeyValuePair<string, TypedTensor>>
+        {
+            new("query", TypedTensor.Of(q, queryShape ?? [c.Batch, seq, c.QHeads * c.Dk])),
+            new("key", TypedTensor.Of(k, keyShape ?? [c.Batch, seq, c.KvHeads * c.Dk])),
+            new("value", TypedTensor.Of(v, valueShape ?? [c.Batch, seq, c.KvHeads * c.Dv])),
+        };
+        if (_pastInputs > 0)
+        {
+            var p = past ?? throw new ArgumentNullException(nameof(past));
+            TypedTensor[] tensors =
+            [
+                TypedTensor.Of(p.Key, pastKeyShape ?? c.CacheKeyShape),
+                TypedTensor.Of(p.Value, pastValueShape ?? c.CacheValueShape),
+                TypedTensor.Of(p.Position, positionShape ?? [p.Position.Length]),
+            ];
+            for (var i = 0; i < _pastInputs; i++)
+            {
+                inputs.Add(new(PastNames[i], tensors[i]));
+            }
+        }
+        var all = _runner.Run(inputs, ["output", .. PresentNames.Take(_presentOutputs)]);
+        WindowState? present = _presentOutputs == 3
+            ? new WindowState(all[PresentNames[0]].Floats, all[PresentNames[1]].Floats, all[PresentNames[2]].Longs)
+            : null;
+        return new Outputs(all["output"].Floats, all["output"].Shape, present, all);
+    }
+
+    public void Dispose() => _runner.Dispose();
+}
