@@ -3,22 +3,9 @@ namespace OnnxAttention.Graphs.Ir;
 /// <summary>Shape inference for the ops attention subgraphs are made of, where the model records no shape.</summary>
 public sealed partial class StaticEvaluator
 {
-    /// <summary>The shape the model records or that follows from the producer; a null dimension is unknown.</summary>
-    public long?[]? Shape(string value)
-    {
-        if (value.Length == 0) return null;
-        if (_shapes.TryGetValue(value, out var known)) return known;
-        _shapes[value] = null;
-        var recorded = _recorded.Of(value);
-        long?[]? result = recorded;
-        if (recorded is null || recorded.Any(d => d is null))
-        {
-            var inferred = Value(value)?.Shape.Select(d => (long?)d).ToArray() ?? InferShape(value);
-            result = Merge(recorded, inferred);
-        }
-        _shapes[value] = result;
-        return result;
-    }
+    /// <summary>The shape the model records or that follows from the producers; a null dimension is unknown.</summary>
+    public long?[]? Shape(string value) =>
+        value.Length == 0 ? null : _shapes.TryGetValue(value, out var s) ? s : _recorded.Of(value);
 
     /// <summary>A dimension's size when known (negative axes count from the end).</summary>
     public long? Dim(string value, int axis)
@@ -36,12 +23,21 @@ public sealed partial class StaticEvaluator
         return recorded.Select((d, i) => d ?? inferred[i]).ToArray();
     }
 
-    private long?[]? InferShape(string value)
+    /// <summary>The shape of <paramref name="value"/>, output of <paramref name="p"/>, from its inputs' shapes (already inferred).</summary>
+    private long?[]? InferShape(GraphNode p, string value)
     {
-        if (_g.Producer(value) is not { } p || !p.Is(p.OpType)) return null;
+        if (!p.Is(p.OpType)) return null;
         var first = p.Outputs.Count > 0 && p.Outputs[0] == value;
         switch (p.OpType)
         {
+            case "Constant" when first:
+                return p.Attribute("value")?.T is { } t ? t.Dims.Select(d => (long?)d).ToArray()
+                    : p.Attribute("value_floats") is { } fs ? [fs.Floats.Count]
+                    : p.Attribute("value_ints") is { } ints ? [ints.Ints.Count]
+                    : [];
+            case "Shape" or "Size" or "Range" or "ConstantOfShape" or "Slice" when first:
+                // Small by nature (or useless unknown): fold them and take the folded shape.
+                return Value(value)?.Shape.Select(d => (long?)d).ToArray();
             case "Identity" or "Cast" or "CastLike" or "Sqrt" or "Neg" or "Abs" or "Tanh" or "Exp" or "Log" or "Relu" or "Sigmoid"
                 or "Softmax" or "LogSoftmax" or "Not" or "Erf" or "Reciprocal" or "IsNaN" or "IsInf" or "Gelu" or "Sin" or "Cos"
                 or "Floor" or "Ceil" or "Round" or "Sign" or "Trilu" or "CumSum" or "Dropout" or "LayerNormalization"

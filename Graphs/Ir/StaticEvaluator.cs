@@ -8,7 +8,8 @@ namespace OnnxAttention.Graphs.Ir;
 /// 1/sqrt(Shape(Q)[-1]) of ONNX's function-expanded Attention, head counts, shape vectors, masks built with
 /// Range/Less/Where) and the shapes of every value whose input shapes are static. Anything that reads the data
 /// of a graph input, is larger than <see cref="MaxElements"/> or uses an op it does not know stays unknown (null).
-/// Results are memoised; the graph must not be edited while an evaluator is in use.
+/// Shapes are inferred in one pass in topological order and values folded on demand, so the deep data path of a
+/// large model is never walked recursively. The graph must not be edited while an evaluator is in use.
 /// </summary>
 public sealed partial class StaticEvaluator
 {
@@ -20,6 +21,7 @@ public sealed partial class StaticEvaluator
     private readonly Dictionary<string, StaticTensor?> _values = new();
     private readonly Dictionary<string, long?[]?> _shapes = new();
     private readonly Dictionary<string, DataType> _types = new();
+    private readonly HashSet<string> _readsData = new();
 
     public StaticEvaluator(Graph graph, ValueShapes recorded)
     {
@@ -29,6 +31,17 @@ public sealed partial class StaticEvaluator
         {
             if (v.Type?.TensorType is { ElemType: > 0 } t) _types[v.Name] = (DataType)t.ElemType;
         }
+        foreach (var node in graph.TopologicalOrder())
+        {
+            // A value computed from a graph input's data (not just its shape) is never known before run time.
+            var data = !node.Is("Shape") && !node.Is("Size")
+                && node.Inputs.Any(i => i.Length > 0 && (graph.IsGraphInput(i) || _readsData.Contains(i)));
+            foreach (var output in node.Outputs.Where(o => o.Length > 0))
+            {
+                if (data) _readsData.Add(output);
+                _shapes[output] = Merge(recorded.Of(output), recorded.Of(output) is { } r && r.All(d => d is not null) ? null : InferShape(node, output));
+            }
+        }
     }
 
     public Graph Graph => _g;
@@ -36,7 +49,7 @@ public sealed partial class StaticEvaluator
     /// <summary>The value, when it can be known before run time.</summary>
     public StaticTensor? Value(string value)
     {
-        if (value.Length == 0) return null;
+        if (value.Length == 0 || _readsData.Contains(value)) return null;
         if (_values.TryGetValue(value, out var known)) return known;
         _values[value] = null; // a DAG never comes back here, but a malformed graph must not recurse forever
         var result = Compute(value);

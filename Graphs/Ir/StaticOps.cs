@@ -49,6 +49,7 @@ internal static class StaticOps
         var outer = StaticTensor.Count(data.Shape[..axis]);
         var inner = StaticTensor.Count(data.Shape[(axis + 1)..]);
         var extent = data.Shape[axis];
+        if (outer * indices.Data.Length * inner > StaticEvaluator.MaxElements) return null;
         var result = new List<double>();
         for (var o = 0L; o < outer; o++)
         {

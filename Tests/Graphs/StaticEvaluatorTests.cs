@@ -112,4 +112,17 @@ public class StaticEvaluatorTests
         Assert.That(eval.Shape("bhsd"), Is.EqualTo(new long?[] { 2, 3, 4, 8 }));
         Assert.That(eval.Value("last")!.Data, Is.EqualTo(new double[] { 8 }));
     }
+
+    [Test]
+    public void ADeepDataPathDoesNotExhaustTheStack()
+    {
+        // Large models put thousands of nodes between the ids and the last attention; shapes must still flow.
+        const int depth = 50_000;
+        var b = new ModelBuilder().Input("x", F, "batch", 3);
+        for (var i = 0; i < depth; i++) b.Node("Relu", [i == 0 ? "x" : $"r{i - 1}"], [$"r{i}"]);
+        var model = b.Node("Shape", [$"r{depth - 1}"], ["dims"], attributes: Attr.Int("start", 1)).Build();
+        var eval = Evaluator(model);
+        Assert.That(eval.Value("dims")!.Data, Is.EqualTo(new double[] { 3 }));
+        Assert.That(eval.Value($"r{depth - 1}"), Is.Null);
+    }
 }
