@@ -21,6 +21,7 @@ public static class OpsetUpgrade
     /// <summary>Returns a sentence saying what changed, or null when the opset was already high enough.</summary>
     public static string? Apply(ModelProto model, int required)
     {
+        if (required <= 0) return null;
         var import = model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx");
         if (import is null)
         {
