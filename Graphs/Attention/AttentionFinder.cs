@@ -9,6 +9,7 @@ public static class AttentionFinder
     public static IReadOnlyList<IAttentionPattern> Patterns { get; } =
     [
         new MatMulSoftmaxPattern(),
+        new OnnxAttentionOpPattern(),
     ];
 
     public sealed record Findings(IReadOnlyList<AttentionMatch> Matches, IReadOnlyList<AttentionMiss> Misses);

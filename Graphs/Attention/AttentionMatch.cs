@@ -1,19 +1,27 @@
 using OnnxAttention.Graphs.Ir;
+using OnnxAttention.Graphs.Onnx;
 
 namespace OnnxAttention.Graphs.Attention;
 
-/// <summary>Where the key enters the scores: already [B, H, T, d], or [B, T, H, d] transposed on the way.</summary>
+/// <summary>
+/// How a query, key, value or output tensor holds its heads: [batch, heads, sequence, dim], [batch, sequence,
+/// heads, dim], or packed [batch, sequence, heads*dim] (the 3-D form of ONNX's Attention operator).
+/// </summary>
 public enum KeyLayout
 {
     Bhsd,
     Bshd,
+    Packed,
 }
 
 /// <summary>
-/// One softmax attention found in a graph, reduced to what a replacement needs: query, key and value as
-/// [batch, heads, sequence, head_dim] values (key possibly [batch, sequence, heads, head_dim]), the value the
-/// attention output replaces, the score scale, and the masking. Key and value are the tensors before any
-/// repeat of grouped KV heads, so KvHeads is the model's real KV head count.
+/// One softmax attention found in a graph, reduced to what a replacement needs: query, key and value (key and
+/// value before any repeat of grouped KV heads, so KvHeads is the model's real KV head count), the value the
+/// attention output replaces, and the maths around the scores: scale, softcap, causal masking and any other mask.
+/// <para>
+/// The maths is y_i = sum_j softmax_j(softcap(scale * q_i . k_j) + mask_ij) v_j, where a causal attention also
+/// removes keys j &gt; i (query i of a chunk sees the keys before the chunk and chunk positions 0..i).
+/// </para>
 /// </summary>
 public sealed record AttentionMatch(
     string Pattern,
@@ -31,13 +39,56 @@ public sealed record AttentionMatch(
     int HeadDim,
     int ValueHeadDim)
 {
+    public KeyLayout QueryLayout { get; init; } = KeyLayout.Bhsd;
+
+    public KeyLayout ValueLayout { get; init; } = KeyLayout.Bhsd;
+
+    public KeyLayout OutputLayout { get; init; } = KeyLayout.Bhsd;
+
+    /// <summary>c in softcap(x) = c * tanh(x / c), applied to the scaled scores before the mask; 0 = none.</summary>
+    public double Softcap { get; init; }
+
+    /// <summary>
+    /// A mask beyond plain causal, as the model computes it: an additive float mask (or bool, true = attend, from
+    /// an Attention operator's attn_mask) broadcastable to [batch, heads, q_len, kv_len]. Null when there is none.
+    /// </summary>
+    public string? MaskValue { get; init; }
+
+    /// <summary>The graph input whose values <see cref="MaskValue"/> reads (a padding mask), if any.</summary>
+    public string? MaskReads { get; init; }
+
+    /// <summary>Set when the attention already keeps a KV cache (a past_key input or a used present output).</summary>
+    public string? OwnCache { get; init; }
+
+    /// <summary>The opset-24 nonpad_kv_seqlen input of an Attention operator, if given.</summary>
+    public string? NonPadKvSeqLen { get; init; }
+
+    /// <summary>The Attention operator's qk_matmul_output when the model reads it, and the mode it was made with.</summary>
+    public string? ScoresOutput { get; init; }
+
+    public long ScoresOutputMode { get; init; }
+
+    /// <summary>The Attention operator's softmax_precision attribute (0: the input type).</summary>
+    public long SoftmaxPrecision { get; init; }
+
+    /// <summary>Query and key sequence lengths when the model fixes them (they differ in cross-attention).</summary>
+    public long? QueryLength { get; init; }
+
+    public long? KeyLength { get; init; }
+
+    /// <summary>The element type of query, key and value (what a KV cache of this attention holds).</summary>
+    public TensorProto.Types.DataType ElementType { get; init; } = TensorProto.Types.DataType.Float;
+
     /// <summary>1/sqrt(head_dim) unless the model scales otherwise.</summary>
     public double EffectiveScale => Scale ?? 1.0 / Math.Sqrt(HeadDim);
 
     public string Describe() =>
         $"{Pattern}: {QueryHeads} query heads, {KvHeads} KV heads, head dim {HeadDim}" +
         (ValueHeadDim != HeadDim ? $" (value {ValueHeadDim})" : "") +
-        $", scale {EffectiveScale:G6}, {(Causal ? "causal" : "not causal")}, mask: {Mask}";
+        $", scale {EffectiveScale:G6}" + (Softcap > 0 ? $", softcap {Softcap:G6}" : "") +
+        $", {(Causal ? "causal" : "not causal")}, mask: {Mask}" +
+        (OwnCache is not null ? $", own KV cache '{OwnCache}'" : "") +
+        (ScoresOutput is not null ? $", scores output '{ScoresOutput}'" : "");
 }
 
 /// <summary>A place that looked like attention but could not be used, and why.</summary>

@@ -28,6 +28,9 @@ public static class ConstantReader
                 : MemoryMarshal.Cast<byte, Half>(raw).ToArray().Select(x => (double)x).ToArray(),
             TensorProto.Types.DataType.Int64 => raw.IsEmpty ? t.Int64Data.Select(x => (double)x).ToArray() : MemoryMarshal.Cast<byte, long>(raw).ToArray().Select(x => (double)x).ToArray(),
             TensorProto.Types.DataType.Int32 => raw.IsEmpty ? t.Int32Data.Select(x => (double)x).ToArray() : MemoryMarshal.Cast<byte, int>(raw).ToArray().Select(x => (double)x).ToArray(),
+            // bool, int8 and uint8 keep one element per int32_data entry, or one byte each in raw_data.
+            TensorProto.Types.DataType.Bool or TensorProto.Types.DataType.Uint8 => raw.IsEmpty ? t.Int32Data.Select(x => (double)x).ToArray() : raw.ToArray().Select(x => (double)x).ToArray(),
+            TensorProto.Types.DataType.Int8 => raw.IsEmpty ? t.Int32Data.Select(x => (double)x).ToArray() : raw.ToArray().Select(x => (double)(sbyte)x).ToArray(),
             _ => null,
         };
     }

@@ -30,6 +30,9 @@ public sealed class Graph
 
     public IList<ValueInfoProto> Outputs => _proto.Output;
 
+    /// <summary>Types and shapes the model records for intermediate values.</summary>
+    public IList<ValueInfoProto> ValueInfo => _proto.ValueInfo;
+
     public string Name => _proto.Name;
 
     public bool IsGraphInput(string value) => _proto.Input.Any(i => i.Name == value) && !Initializers.ContainsKey(value);
@@ -97,23 +100,33 @@ public sealed class Graph
     /// <summary>Makes every consumer of <paramref name="oldValue"/> (and a graph output of that name) use <paramref name="newValue"/>.</summary>
     public void ReplaceUses(string oldValue, string newValue)
     {
-        foreach (var node in Consumers(oldValue).ToList())
-        {
-            for (var i = 0; i < node.Inputs.Count; i++)
-            {
-                if (node.Inputs[i] == oldValue) node.Inputs[i] = newValue;
-            }
-        }
         if (IsGraphOutput(oldValue))
         {
-            // A graph output keeps its public name: rename the new value's producer output instead.
+            // A graph output keeps its public name: the old producer's output is renamed out of the way (it
+            // becomes dead), and the new value is renamed to the output, readers of either following along.
             var producer = Producer(newValue) ?? throw new GraphException($"cannot route graph output '{oldValue}' to '{newValue}', which has no producer");
-            for (var i = 0; i < producer.Outputs.Count; i++)
+            if (Producer(oldValue) is { } old)
             {
-                if (producer.Outputs[i] == newValue) producer.Outputs[i] = oldValue;
+                Rename(old.Outputs, oldValue, FreshName(oldValue + "_replaced"));
             }
+            Rename(producer.Outputs, newValue, oldValue);
+            foreach (var node in _nodes) Rename(node.Inputs, newValue, oldValue);
+            Invalidate();
+            return;
+        }
+        foreach (var node in Consumers(oldValue).ToList())
+        {
+            Rename(node.Inputs, oldValue, newValue);
         }
         Invalidate();
+    }
+
+    private static void Rename(IList<string> names, string from, string to)
+    {
+        for (var i = 0; i < names.Count; i++)
+        {
+            if (names[i] == from) names[i] = to;
+        }
     }
 
     /// <summary>

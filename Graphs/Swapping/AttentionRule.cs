@@ -10,6 +10,10 @@ public abstract record AttentionRule
     public static AttentionRule Parse(string text)
     {
         var s = text.Trim().ToLowerInvariant();
+        if (s == "softmax")
+        {
+            return new SoftmaxRule();
+        }
         if (s.StartsWith("linear-", StringComparison.Ordinal))
         {
             var map = s["linear-".Length..] switch
@@ -65,7 +69,7 @@ public abstract record AttentionRule
     }
 
     /// <summary>Every spelling, for messages and help texts.</summary>
-    public const string Known = "linear-elu, linear-relu, linear-identity, window:W[,sinks=S], hybrid:W[,compress=linear|mean], segment:L, " +
+    public const string Known = "softmax, linear-elu, linear-relu, linear-identity, window:W[,sinks=S], hybrid:W[,compress=linear|mean], segment:L, " +
                                 "summary:cumulative, summary:moving=M, summary:ema=ALPHA";
 
     private static int PositiveInt(string s, string text, string what) =>
@@ -114,4 +118,13 @@ public sealed record SummaryRule(string Kind, int Window, float Alpha) : Attenti
         "ema" => $"summary:ema={Alpha.ToString(CultureInfo.InvariantCulture)}",
         _ => "summary:cumulative",
     };
+}
+
+/// <summary>
+/// The same softmax attention, written as ONNX's standard Attention operator (opset 23) with a growing KV cache:
+/// the maths (scale, softcap, causal, masks, grouped KV heads) is unchanged, so the model's results are too.
+/// </summary>
+public sealed record SoftmaxRule : AttentionRule
+{
+    public override string Spelling => "softmax";
 }

@@ -18,6 +18,17 @@ public static class AttentionSwapper
     public const string MetadataLayers = "onnx_attention.layers";
     public const string MetadataState = "onnx_attention.state";
 
+    /// <summary>
+    /// One entry of <see cref="MetadataState"/>: names, shape (numbers, or symbols for the batch and a growing
+    /// axis), element type, and the axis that grows by the tokens of each call (absent for fixed-size state).
+    /// </summary>
+    private sealed record StateMetadata(
+        [property: System.Text.Json.Serialization.JsonPropertyName("past")] string Past,
+        [property: System.Text.Json.Serialization.JsonPropertyName("present")] string Present,
+        [property: System.Text.Json.Serialization.JsonPropertyName("shape")] string[] Shape,
+        [property: System.Text.Json.Serialization.JsonPropertyName("type")] string Type,
+        [property: System.Text.Json.Serialization.JsonPropertyName("grows"), System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] int? Grows);
+
     public static SwapReport Swap(ModelProto model, AttentionRule rule)
     {
         if (model.MetadataProps.Any(p => p.Key == MetadataRule))
@@ -36,15 +47,27 @@ public static class AttentionSwapper
         }
 
         var replacement = Create(rule);
+        var accepted = new List<AttentionMatch>();
+        var skipped = findings.Misses.ToList();
+        foreach (var match in findings.Matches)
+        {
+            if (replacement.Refusal(match) is { } refusal) skipped.Add(new AttentionMiss(match.Pattern, match.Anchor, refusal));
+            else accepted.Add(match);
+        }
+        if (accepted.Count == 0)
+        {
+            throw new GraphException($"no attention to replace in the model: {string.Join("; ", skipped.Select(m => $"{m.Anchor}: {m.Reason}"))}");
+        }
+
         var states = new List<StateTensor>();
         var batch = BatchDim(model.Graph);
-        for (var layer = 0; layer < findings.Matches.Count; layer++)
+        for (var layer = 0; layer < accepted.Count; layer++)
         {
-            foreach (var s in replacement.Replace(graph, findings.Matches[layer], layer, batch))
+            foreach (var s in replacement.Replace(graph, accepted[layer], layer, batch))
             {
                 states.Add(s);
-                graph.Inputs.Add(ValueInfo(s.Past, s));
-                graph.Outputs.Add(ValueInfo(s.Present, s));
+                graph.Inputs.Add(ValueInfo(s.Past, s, present: false));
+                graph.Outputs.Add(ValueInfo(s.Present, s, present: true));
             }
         }
         var removed = graph.RemoveDeadCode();
@@ -52,27 +75,30 @@ public static class AttentionSwapper
         // The offset Ranges no longer read their constant start.
         removed += graph.RemoveDeadCode();
         model.Graph = graph.ToProto();
+        var opsetChange = OpsetUpgrade.Apply(model, accepted.Max(replacement.RequiredOpset));
 
         if (!model.OpsetImport.Any(o => o.Domain == OperatorRegistry.Domain))
         {
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = OperatorRegistry.Domain, Version = 1 });
         }
         model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataRule, Value = rule.Spelling });
-        model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataLayers, Value = findings.Matches.Count.ToString() });
+        model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataLayers, Value = accepted.Count.ToString() });
         model.MetadataProps.Add(new StringStringEntryProto
         {
             Key = MetadataState,
-            Value = JsonSerializer.Serialize(states.Select(s => new { past = s.Past, present = s.Present, shape = s.Shape.Select(d => d.Value?.ToString() ?? d.Symbol).ToArray() })),
+            Value = JsonSerializer.Serialize(states.Select(s => new StateMetadata(s.Past, s.Present,
+                s.Shape.Select(d => d.Value?.ToString() ?? d.Symbol ?? "").ToArray(), s.ElementType.ToString().ToLowerInvariant(), s.GrowingAxis))),
         });
-        var counts = new Dictionary<string, int> { [$"{findings.Matches[0].Pattern} -> {rule.Spelling}"] = findings.Matches.Count };
+        var counts = accepted.GroupBy(m => m.Pattern).ToDictionary(g => $"{g.Key} -> {rule.Spelling}", g => g.Count());
         if (offsets > 0) counts["position Range offset"] = offsets;
         var hasPosition = model.Graph.Input.Any(i => i.Name == PositionOffset.InputName);
-        return new SwapReport(rule, findings.Matches, findings.Misses, states, counts, removed, hasPosition);
+        return new SwapReport(rule, accepted, skipped, states, counts, removed, hasPosition) { OpsetChange = opsetChange };
     }
 
     private static IAttentionReplacement Create(AttentionRule rule) => rule switch
     {
         LinearRule linear => new LinearReplacement(linear),
+        SoftmaxRule => new SoftmaxReplacement(),
         WindowRule window => new WindowReplacement(window),
         HybridRule hybrid => new HybridReplacement(hybrid),
         SegmentRule segment => new SegmentReplacement(segment),
@@ -87,10 +113,10 @@ public static class AttentionSwapper
         return d is null ? "batch" : d.HasDimValue ? d.DimValue : (d.DimParam.Length > 0 ? d.DimParam : "batch");
     }
 
-    private static ValueInfoProto ValueInfo(string name, StateTensor s)
+    private static ValueInfoProto ValueInfo(string name, StateTensor s, bool present)
     {
         var tensor = new TypeProto.Types.Tensor { ElemType = (int)s.ElementType, Shape = new TensorShapeProto() };
-        tensor.Shape.Dim.AddRange(s.Shape.Select(d => d.ToProto()));
+        tensor.Shape.Dim.AddRange(s.Declared(present).Select(d => d.ToProto()));
         return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = tensor } };
     }
 }

@@ -15,12 +15,15 @@ internal sealed class LinearReplacement(LinearRule rule) : IAttentionReplacement
 {
     public const float Epsilon = 1e-6f;
 
+    /// <summary>Any layout: the operator's packed one is converted to and from.</summary>
+    public string? Refusal(AttentionMatch m) => AttentionRequirements.CausalMemory(m);
+
     public IReadOnlyList<StateTensor> Replace(Graph graph, AttentionMatch m, int layer, Dim batch)
     {
         var hint = $"layers.{layer}.attention";
-        var q = PackedLayout.Pack(graph, m.Query, KeyLayout.Bhsd, hint + ".q");
+        var q = PackedLayout.Pack(graph, m.Query, m.QueryLayout, hint + ".q");
         var k = PackedLayout.Pack(graph, m.Key, m.KeyLayout, hint + ".k");
-        var v = PackedLayout.Pack(graph, m.Value, KeyLayout.Bhsd, hint + ".v");
+        var v = PackedLayout.Pack(graph, m.Value, m.ValueLayout, hint + ".v");
         var state = new StateTensor($"past_state.{layer}", $"present_state.{layer}", TensorProto.Types.DataType.Float,
             [batch, m.KvHeads, m.HeadDim, m.ValueHeadDim]);
         var normalizer = new StateTensor($"past_normalizer.{layer}", $"present_normalizer.{layer}", TensorProto.Types.DataType.Float,
@@ -40,7 +43,12 @@ internal sealed class LinearReplacement(LinearRule rule) : IAttentionReplacement
             Attr.Float(LinearAttentionAttributes.ScaleAttr.Name, 1f),
         ]);
         graph.Add(node);
-        graph.ReplaceUses(m.Output, PackedLayout.Unpack(graph, y, m.QueryHeads, m.ValueHeadDim, hint + ".y"));
+        graph.ReplaceUses(m.Output, m.OutputLayout switch
+        {
+            KeyLayout.Packed => y,
+            KeyLayout.Bhsd => PackedLayout.Unpack(graph, y, m.QueryHeads, m.ValueHeadDim, hint + ".y"),
+            var other => throw new GraphException($"LinearAttention output cannot be written in {other} layout"),
+        });
         return [state, normalizer];
     }
 }

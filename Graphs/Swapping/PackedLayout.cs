@@ -13,6 +13,7 @@ internal static class PackedLayout
 {
     public static string Pack(Graph g, string value, KeyLayout layout, string hint)
     {
+        if (layout == KeyLayout.Packed) return value;
         var bshd = value;
         if (layout == KeyLayout.Bhsd)
         {
@@ -32,6 +33,14 @@ internal static class PackedLayout
         var bhsd = g.FreshName(hint + "_bhsd");
         g.Add(Node("Transpose", [bshd], bhsd, Attr.Ints("perm", 0, 2, 1, 3)));
         return bhsd;
+    }
+
+    /// <summary>[B, T, H, d] to [B, H, T, d] (the same perm maps back).</summary>
+    public static string Transpose(Graph g, string value, string hint)
+    {
+        var swapped = g.FreshName(hint + "_bhsd");
+        g.Add(Node("Transpose", [value], swapped, Attr.Ints("perm", 0, 2, 1, 3)));
+        return swapped;
     }
 
     private static string ShapeConstant(Graph g, string hint, params long[] dims)

@@ -3,9 +3,22 @@ using OnnxAttention.Graphs.Onnx;
 
 namespace OnnxAttention.Graphs.Swapping;
 
-/// <summary>One piece of per-layer memory a swapped model carries between calls: a past input and a present output.</summary>
-public sealed record StateTensor(string Past, string Present, TensorProto.Types.DataType ElementType, Dim[] Shape)
+/// <summary>
+/// One piece of per-layer memory a swapped model carries between calls: a past input and a present output.
+/// Fixed-size state has the same shape in and out. A growing state (a KV cache) has one axis,
+/// <see cref="GrowingAxis"/>, that is longer in the present than in the past by the tokens of the call; it starts
+/// at length 0.
+/// </summary>
+public sealed record StateTensor(string Past, string Present, TensorProto.Types.DataType ElementType, Dim[] Shape, int? GrowingAxis = null)
 {
-    /// <summary>The fixed shape for a given batch size (the first dimension is the batch).</summary>
-    public long[] ShapeFor(long batch) => Shape.Select((d, i) => i == 0 ? batch : d.Value ?? throw new InvalidOperationException($"state '{Past}' has symbolic dim {d.Symbol} beyond the batch")).ToArray();
+    /// <summary>Symbolic names of the growing axis in the past input and the present output.</summary>
+    public const string PastLength = "past_sequence_length", TotalLength = "total_sequence_length";
+
+    /// <summary>The shape at the start of a sequence for a given batch size (the first dimension is the batch; a growing axis is 0).</summary>
+    public long[] ShapeFor(long batch) => Shape.Select((d, i) => i == 0 ? batch : i == GrowingAxis ? 0
+        : d.Value ?? throw new InvalidOperationException($"state '{Past}' has symbolic dim {d.Symbol} beyond the batch")).ToArray();
+
+    /// <summary>The declared shape of the past input (<paramref name="present"/>: of the present output).</summary>
+    public Dim[] Declared(bool present) =>
+        Shape.Select((d, i) => i == GrowingAxis ? (Dim)(present ? TotalLength : PastLength) : d).ToArray();
 }

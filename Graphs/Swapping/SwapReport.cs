@@ -10,4 +10,8 @@ public sealed record SwapReport(
     IReadOnlyList<StateTensor> State,
     IReadOnlyDictionary<string, int> RuleCounts,
     int RemovedNodes,
-    bool HasPositionInput);
+    bool HasPositionInput)
+{
+    /// <summary>Set when the swap raised the model's default-domain opset (the softmax rule needs Attention-23).</summary>
+    public string? OpsetChange { get; init; }
+}

@@ -37,8 +37,12 @@ public sealed class DecoderModel : IDisposable
 
     public InferenceSession Session => _session.Session;
 
-    /// <summary>State bytes one sequence carries between steps (independent of its length).</summary>
-    public long StateBytesPerSequence => Info.State.Sum(s => s.ElementsPerRow) * sizeof(float);
+    /// <summary>State bytes one sequence carries between steps, independent of its length (0 for a pure KV cache).</summary>
+    public long StateBytesPerSequence => Info.State.Where(s => !s.Grows).Sum(s => s.ElementsPerRow) * sizeof(float);
+
+    /// <summary>Bytes a growing state (KV cache) adds per token of a sequence; 0 when all state is fixed-size.</summary>
+    public long CacheBytesPerToken => Info.State.Where(s => s.Grows)
+        .Sum(s => s.TailShape.Where((_, i) => i + 1 != s.GrowingAxis).Aggregate(1L, (a, d) => a * d)) * sizeof(float);
 
     public static DecoderModel FromExported(ModelProto exported, AttentionRule rule, int intraOpThreads = 0, string source = "model")
     {

@@ -6,7 +6,8 @@ namespace OnnxAttention.Host.Generation;
 /// Generates tokens for a batch of equal-length prompts, shaped like onnxruntime-genai's generator: prefill the
 /// prompts, then GenerateNextToken until IsDone. Every input and output is an OrtValue created once and bound
 /// with IO binding; the recurrent state lives in two buffers per tensor that swap roles (past / present) each step,
-/// so a decode step allocates nothing and memory does not grow with the number of tokens.
+/// so a decode step allocates nothing and memory does not grow with the number of tokens. A growing state (the
+/// softmax rule's KV cache) cannot live in fixed buffers: ORT allocates each present and it becomes the next past.
 /// </summary>
 public sealed class Generator : IDisposable
 {
@@ -20,6 +21,9 @@ public sealed class Generator : IDisposable
     private readonly RunOptions _runOptions = new();
     private readonly List<OrtValue> _owned = [];
     private readonly OrtValue[][] _state; // [state tensor][buffer 0/1]
+    private readonly bool _grows;          // some state is a KV cache, longer after every call
+    private readonly OrtValue?[] _cache;   // growing state: the latest present (at first empty), null for fixed-size state
+    private IDisposableReadOnlyCollection<OrtValue>? _cacheOwner; // the run outputs that hold _cache
     private readonly long[] _stepIds;
     private readonly long[] _position = new long[1];
     private readonly float[] _stepLogits;
@@ -54,6 +58,8 @@ public sealed class Generator : IDisposable
         _stepLogits = new float[_batch * model.Vocab];
         _binding = model.Session.CreateIoBinding();
         _state = model.Info.State.Select(s => new[] { Own(new float[_batch * s.ElementsPerRow], [_batch, .. s.TailShape]), Own(new float[_batch * s.ElementsPerRow], [_batch, .. s.TailShape]) }).ToArray();
+        _grows = model.Info.State.Any(s => s.Grows);
+        _cache = model.Info.State.Select((s, i) => s.Grows ? _state[i][0] : null).ToArray();
     }
 
     /// <summary>Called for each new token: (row, token).</summary>
@@ -116,10 +122,17 @@ public sealed class Generator : IDisposable
         if (IsDone) throw new InvalidOperationException("generation is done");
         if (_pendingFeed)
         {
-            // Both decode bindings are made once; a step only picks the one whose past is the latest state.
-            _stepBindings ??= [Bind(0), Bind(1)];
-            _model.Session.RunWithBinding(_runOptions, _stepBindings[_current]);
-            _current = 1 - _current;
+            if (_grows)
+            {
+                Run(StepIds, StepLogits);
+            }
+            else
+            {
+                // Both decode bindings are made once; a step only picks the one whose past is the latest state.
+                _stepBindings ??= [Bind(0), Bind(1)];
+                _model.Session.RunWithBinding(_runOptions, _stepBindings[_current]);
+                _current = 1 - _current;
+            }
             _position[0]++;
             _pendingFeed = false;
         }
@@ -153,6 +166,21 @@ public sealed class Generator : IDisposable
         BindAll(_binding, ids, logits, _current);
         _model.Session.RunWithBinding(_runOptions, _binding);
         _current = 1 - _current;
+        if (_grows) TakeCache(_binding);
+    }
+
+    /// <summary>Keeps the presents ORT allocated for growing state as the next call's pasts.</summary>
+    private void TakeCache(OrtIoBinding binding)
+    {
+        var outputs = binding.GetOutputValues();
+        // Outputs come back in the order BindAll bound them: one present per state tensor, then the logits.
+        for (var i = 0; i < _cache.Length; i++)
+        {
+            if (_cache[i] is not null) _cache[i] = outputs[i];
+        }
+        // The previous presents were this run's pasts; the run is over, so they can go.
+        _cacheOwner?.Dispose();
+        _cacheOwner = outputs;
     }
 
     private OrtIoBinding Bind(int past)
@@ -171,8 +199,16 @@ public sealed class Generator : IDisposable
         if (info.HasPositionInput) binding.BindInput(Graphs.Swapping.PositionOffset.InputName, Position);
         for (var i = 0; i < info.State.Count; i++)
         {
-            binding.BindInput(info.State[i].Past, _state[i][past]);
-            binding.BindOutput(info.State[i].Present, _state[i][1 - past]);
+            if (_cache[i] is { } cache)
+            {
+                binding.BindInput(info.State[i].Past, cache);
+                binding.BindOutputToDevice(info.State[i].Present, OrtMemoryInfo.DefaultInstance);
+            }
+            else
+            {
+                binding.BindInput(info.State[i].Past, _state[i][past]);
+                binding.BindOutput(info.State[i].Present, _state[i][1 - past]);
+            }
         }
         binding.BindOutput(info.LogitsOutput, logits);
     }
@@ -189,6 +225,7 @@ public sealed class Generator : IDisposable
         _binding.Dispose();
         foreach (var b in _stepBindings ?? []) b.Dispose();
         _runOptions.Dispose();
+        _cacheOwner?.Dispose();
         foreach (var v in _owned) v.Dispose();
     }
 }

@@ -4,10 +4,16 @@ using OnnxAttention.Graphs.Swapping;
 
 namespace OnnxAttention.Host.Swapped;
 
-/// <summary>One state tensor of a swapped model: past input, present output, and its shape after the batch dim.</summary>
-public sealed record StateEntry(string Past, string Present, long[] TailShape)
+/// <summary>
+/// One state tensor of a swapped model: past input, present output, and its shape after the batch dim at the
+/// start of a sequence. A growing state (a KV cache) has <see cref="GrowingAxis"/> (counted in the full shape,
+/// batch included) at length 0 in <see cref="TailShape"/>; each call's present is that call's past plus its tokens.
+/// </summary>
+public sealed record StateEntry(string Past, string Present, long[] TailShape, int? GrowingAxis = null)
 {
     public long ElementsPerRow => TailShape.Aggregate(1L, (a, d) => a * d);
+
+    public bool Grows => GrowingAxis is not null;
 }
 
 /// <summary>The input/output contract of a model swapped by <see cref="AttentionSwapper"/>, read from its metadata.</summary>
@@ -18,13 +24,18 @@ public sealed record SwappedModelInfo(string IdsInput, string LogitsOutput, IRea
         var json = swapped.MetadataProps.FirstOrDefault(p => p.Key == AttentionSwapper.MetadataState)?.Value
             ?? throw new ArgumentException("the model carries no OnnxAttention swap metadata; swap it first");
         var rule = swapped.MetadataProps.First(p => p.Key == AttentionSwapper.MetadataRule).Value;
-        var state = JsonSerializer.Deserialize<JsonElement[]>(json)!.Select(e => new StateEntry(
-            e.GetProperty("past").GetString()!, e.GetProperty("present").GetString()!,
-            e.GetProperty("shape").EnumerateArray().Skip(1).Select(d => long.Parse(d.GetString()!)).ToArray())).ToList();
+        var state = JsonSerializer.Deserialize<JsonElement[]>(json)!.Select(Entry).ToList();
         var pastNames = state.Select(s => s.Past).Append(PositionOffset.InputName).ToHashSet();
         var ids = swapped.Graph.Input.First(i => !pastNames.Contains(i.Name)).Name;
         var logits = swapped.Graph.Output.First(o => state.All(s => s.Present != o.Name)).Name;
         var hasPosition = swapped.Graph.Input.Any(i => i.Name == PositionOffset.InputName);
         return new SwappedModelInfo(ids, logits, state, hasPosition, rule);
+    }
+
+    private static StateEntry Entry(JsonElement e)
+    {
+        int? grows = e.TryGetProperty("grows", out var g) && g.ValueKind == JsonValueKind.Number ? g.GetInt32() : null;
+        var tail = e.GetProperty("shape").EnumerateArray().Skip(1).Select((d, i) => i + 1 == grows ? 0 : long.Parse(d.GetString()!)).ToArray();
+        return new StateEntry(e.GetProperty("past").GetString()!, e.GetProperty("present").GetString()!, tail, grows);
     }
 }

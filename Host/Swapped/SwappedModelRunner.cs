@@ -7,7 +7,9 @@ namespace OnnxAttention.Host.Swapped;
 
 /// <summary>
 /// Runs a model whose attention was swapped (ids [batch, seq] -> logits [batch, seq, vocab]) in pieces of any size,
-/// carrying the per-layer state and the position offset from one piece to the next.
+/// carrying the per-layer state and the position offset from one piece to the next. Fixed-size state keeps its
+/// shape; a growing state (the softmax rule's KV cache) starts at length 0 (ORT accepts zero-length past_key and
+/// past_value) and takes the shape of each call's present output.
 /// </summary>
 public sealed class SwappedModelRunner : IDisposable
 {
@@ -31,6 +33,7 @@ public sealed class SwappedModelRunner : IDisposable
         if (chunk <= 0) throw new ArgumentException("chunk must be positive");
         var seq = ids.Length / batch;
         var state = _state.Select(s => new float[batch * s.ElementsPerRow]).ToList();
+        var shapes = _state.Select(s => (long[])[batch, .. s.TailShape]).ToList();
         float[]? all = null;
         var vocab = 0;
         for (var start = 0; start < seq; start += chunk)
@@ -49,7 +52,7 @@ public sealed class SwappedModelRunner : IDisposable
             for (var i = 0; i < _state.Count; i++)
             {
                 names.Add(_state[i].Past);
-                values.Add(OrtValue.CreateTensorValueFromMemory(state[i], [batch, .. _state[i].TailShape]));
+                values.Add(OrtValue.CreateTensorValueFromMemory(state[i], shapes[i]));
             }
             try
             {
@@ -62,7 +65,11 @@ public sealed class SwappedModelRunner : IDisposable
                 {
                     logits.Slice(b * n * vocab, n * vocab).CopyTo(all.AsSpan((b * seq + start) * vocab, n * vocab));
                 }
-                for (var i = 0; i < _state.Count; i++) state[i] = results[i + 1].GetTensorDataAsSpan<float>().ToArray();
+                for (var i = 0; i < _state.Count; i++)
+                {
+                    state[i] = results[i + 1].GetTensorDataAsSpan<float>().ToArray();
+                    shapes[i] = results[i + 1].GetTensorTypeAndShape().Shape;
+                }
             }
             finally
             {

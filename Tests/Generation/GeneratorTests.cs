@@ -27,6 +27,7 @@ public class GeneratorTests
     }
 
     [TestCase("linear-elu")]
+    [TestCase("softmax")]
     public void PrefillAtOnceAndTokenByTokenGiveIdenticalTokens(string rule)
     {
         using var model = Model(rule);

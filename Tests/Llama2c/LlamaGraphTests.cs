@@ -48,6 +48,7 @@ public class LlamaGraphTests
     }
 
     [TestCase("linear-elu")]
+    [TestCase("softmax")]
     public void SwappedGraphGivesTheSameLogitsWholeAndTokenByToken(string rule)
     {
         const int batch = 2, seq = 17;
@@ -59,7 +60,27 @@ public class LlamaGraphTests
         var ids = Tokens(batch, seq, 9);
         var whole = runner.Logits(ids, batch, seq);
         var stepwise = runner.Logits(ids, batch, 1);
-        TensorAssert.Close(stepwise, whole, Tolerance.Float32Reordered, $"{rule}: token by token vs whole");
+        // ORT's softmax Attention rounds differently for one query than for a whole block; over 5 layers whole and
+        // stepwise logits each land within 6e-5 of the double reference (measured), so they compare at logits tolerance.
+        var tolerance = rule == "softmax" ? Tolerance.Float32Logits : Tolerance.Float32Reordered;
+        TensorAssert.Close(stepwise, whole, tolerance, $"{rule}: token by token vs whole");
+    }
+
+    [Test]
+    public void SoftmaxSwapTokenByTokenMatchesTheReferenceForwardPass()
+    {
+        const int batch = 2, seq = 19;
+        var model = LlamaGraphBuilder.Build(Checkpoint.Value);
+        AttentionSwapper.Swap(model, AttentionRule.Parse("softmax"));
+        using var runner = new SwappedModelRunner(model, intraOpThreads: 1);
+        var ids = Tokens(batch, seq, 11);
+        var got = runner.Logits(ids, batch, chunk: 1);
+        var vocab = Checkpoint.Value.Config.Vocab;
+        for (var b = 0; b < batch; b++)
+        {
+            var want = LlamaReferenceForward.Logits(Checkpoint.Value, ids.Skip(b * seq).Take(seq).ToArray());
+            TensorAssert.Close(got.AsSpan(b * seq * vocab, seq * vocab), want, Tolerance.Float32Logits, $"row {b}");
+        }
     }
 
     [Test]

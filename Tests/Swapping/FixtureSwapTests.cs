@@ -91,4 +91,13 @@ public class FixtureSwapTests
 
     [TestCaseSource(nameof(Fixtures))]
     public void LinearEluInUnevenPieces(string fixture) => Check(fixture, "linear-elu", "logits_linear_elu", chunk: 7);
+
+    [TestCaseSource(nameof(Fixtures))]
+    public void SoftmaxWholeSequence(string fixture) => Check(fixture, "softmax", "logits_softmax", chunk: int.MaxValue);
+
+    [TestCaseSource(nameof(Fixtures))]
+    public void SoftmaxTokenByToken(string fixture) => Check(fixture, "softmax", "logits_softmax", chunk: 1);
+
+    [TestCaseSource(nameof(Fixtures))]
+    public void SoftmaxInUnevenPieces(string fixture) => Check(fixture, "softmax", "logits_softmax", chunk: 7);
 }

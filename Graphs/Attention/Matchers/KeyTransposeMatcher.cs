@@ -9,7 +9,10 @@ namespace OnnxAttention.Graphs.Attention.Matchers;
 /// </summary>
 public static class KeyTransposeMatcher
 {
-    public static (string Key, KeyLayout Layout)? Match(Graph g, ValueShapes shapes, string keyTransposed, out string reason)
+    public static (string Key, KeyLayout Layout)? Match(Graph g, ValueShapes shapes, string keyTransposed, out string reason) =>
+        Match(g, shapes.Of, keyTransposed, out reason);
+
+    public static (string Key, KeyLayout Layout)? Match(Graph g, Func<string, long?[]?> shapeOf, string keyTransposed, out string reason)
     {
         reason = "";
         var p = g.Producer(keyTransposed);
@@ -30,7 +33,7 @@ public static class KeyTransposeMatcher
             && g.Producer(t.Input(0)) is { } r && r.Is("Reshape"))
         {
             var key = r.Input(0);
-            if (shapes.Rank(key) is { } rank && rank != 4)
+            if (shapeOf(key)?.Length is { } rank && rank != 4)
             {
                 reason = $"decomposed key transpose starts from '{key}' of rank {rank}, expected 4";
                 return null;

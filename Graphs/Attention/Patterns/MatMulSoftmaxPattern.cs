@@ -5,13 +5,15 @@ namespace OnnxAttention.Graphs.Attention.Patterns;
 
 /// <summary>
 /// Attention written with plain ops, as the torch dynamo exporter emits both "eager" attention and decomposed
-/// scaled_dot_product_attention:
+/// scaled_dot_product_attention, and as ONNX's Attention function expands (the _expanded conformance models):
 /// <code>
 ///   Q ──(Mul s1)──┐
-///                 MatMul ─(Mul|Div s3)─ Add(mask) ─ Softmax(-1) ─(IsNaN/Where guard)─ MatMul ─► output
-///   K ─ K^T ─(Mul s2)┘                                                               V ─┘
+///                 MatMul ─(Mul|Div s3)─(softcap)─ Add(mask) ─ Softmax(-1) ─(IsNaN/Where guard)─ MatMul ─► output
+///   K ─ K^T ─(Mul s2)┘                                                                       V ─┘
 /// </code>
-/// K and V may come through a repeat of grouped KV heads, which is undone.
+/// Scales may be computed from static shapes (1/sqrt(Shape(Q)[-1])), Identity nodes and Casts between float
+/// types may sit anywhere on the chain, and K and V may come through a repeat of grouped KV heads, which is
+/// undone. Attention without a mask is matched too (bidirectional); whether a rule can replace it is the rule's call.
 /// </summary>
 public sealed class MatMulSoftmaxPattern : IAttentionPattern
 {
@@ -19,76 +21,77 @@ public sealed class MatMulSoftmaxPattern : IAttentionPattern
 
     public IEnumerable<OneOf> Find(Graph graph, ValueShapes shapes)
     {
+        var eval = new StaticEvaluator(graph, shapes);
         foreach (var softmax in graph.Nodes.Where(n => n.Is("Softmax")).ToList())
         {
-            yield return Analyse(graph, shapes, softmax);
+            yield return Analyse(graph, eval, softmax);
         }
     }
 
-    private OneOf Analyse(Graph g, ValueShapes shapes, GraphNode softmax)
+    /// <summary>A key made by concatenating a graph input (past_key) with the new keys: the model's own KV cache.</summary>
+    private static string? OwnCache(Graph g, string key) =>
+        g.Producer(key) is { } concat && concat.Is("Concat") ? concat.Inputs.FirstOrDefault(g.IsGraphInput) : null;
+
+    private OneOf Analyse(Graph g, StaticEvaluator eval, GraphNode softmax)
     {
         AttentionMiss Miss(string reason) => new(Name, softmax, reason);
 
         var axis = softmax.IntAttribute("axis", -1);
-        var scoresRank = shapes.Rank(softmax.Input(0));
+        var scoresRank = eval.Shape(softmax.Input(0))?.Length;
         if (axis != -1 && (scoresRank is null || axis != scoresRank - 1))
         {
             return Miss($"softmax over axis {axis}, not the last axis");
         }
 
-        // Forward: an optional NaN guard (Where(IsNaN(p), 0, p)), then MatMul(p, V).
+        // Forward: an optional NaN guard (Where(IsNaN(p), 0, p)), casts, then MatMul(p, V). Other readers of the
+        // probabilities (a model that outputs them) keep the original nodes alive; the output stays exact.
         var probabilities = softmax.Outputs[0];
         var readers = g.Consumers(probabilities);
         if (readers.Count == 2 && readers.FirstOrDefault(r => r.Is("IsNaN")) is { } isNan
             && readers.FirstOrDefault(r => r.Is("Where")) is { } guard && guard.Input(0) == isNan.Outputs[0] && guard.Input(2) == probabilities)
         {
             probabilities = guard.Outputs[0];
-            readers = g.Consumers(probabilities);
         }
-        if (readers.Count != 1 || !readers[0].Is("MatMul") || readers[0].Input(0) != probabilities)
+        var (pv, _) = PassThroughMatcher.ForwardToMatMul(g, probabilities);
+        if (pv is null)
         {
-            return Miss("the softmax output does not feed exactly one MatMul with the values");
+            return Miss("the softmax output does not feed a MatMul with the values");
         }
-        var pv = readers[0];
 
-        // Backward: mask, scale, then the score MatMul.
-        var scores = softmax.Input(0);
-        var mask = "none";
-        var causal = false;
-        if (MaskMatcher.SplitAdd(g, scores) is { } split)
+        // Backward: casts, mask, softcap, scale, then the score MatMul.
+        var scores = PassThroughMatcher.Peel(g, softmax.Input(0));
+        var mask = new MaskMatcher.Classified(false, null, null, "none");
+        if (MaskMatcher.SplitAdd(g, scores, eval) is { } split)
         {
-            if (MaskMatcher.DataDependency(g, split.Mask) is { } input)
-            {
-                return Miss($"the mask reads the values of graph input '{input}' (a padding mask), which the fixed-size memories cannot keep");
-            }
+            mask = MaskMatcher.Classify(g, eval, split.Mask);
             scores = split.Scores;
-            mask = "causal (computed from shapes only)";
-            causal = true;
         }
-        var (rawScores, outerScale) = ScaleMatcher.Peel(g, scores);
-        if (g.Producer(rawScores) is not { } qk || !qk.Is("MatMul"))
+        var (capped, softcap) = SoftcapMatcher.Peel(g, eval, PassThroughMatcher.Peel(g, scores));
+        var (rawScores, outerScale) = ScaleMatcher.Peel(g, PassThroughMatcher.Peel(g, capped), eval);
+        if (g.Producer(PassThroughMatcher.Peel(g, rawScores)) is not { } qk || !qk.Is("MatMul"))
         {
             return Miss("the softmax input is not Q·K^T (no score MatMul found behind the mask and scale)");
         }
-        if (!causal)
-        {
-            return Miss("no causal mask: bidirectional attention cannot be replaced by a causal memory");
-        }
-        var (query, queryScale) = ScaleMatcher.Peel(g, qk.Input(0));
-        var (keyTransposed, keyScale) = ScaleMatcher.Peel(g, qk.Input(1));
-        if (KeyTransposeMatcher.Match(g, shapes, keyTransposed, out var reason) is not { } key)
+        var (query, queryScale) = ScaleMatcher.Peel(g, qk.Input(0), eval);
+        var (keyTransposed, keyScale) = ScaleMatcher.Peel(g, qk.Input(1), eval);
+        query = PassThroughMatcher.Peel(g, query);
+        if (KeyTransposeMatcher.Match(g, eval.Shape, keyTransposed, out var reason) is not { } key)
         {
             return Miss(reason);
         }
-        var keyValue = key.Layout == KeyLayout.Bhsd ? RepeatKvMatcher.Peel(g, key.Key) : key.Key;
-        var value = RepeatKvMatcher.Peel(g, pv.Input(1));
+        var keyValue = key.Layout == KeyLayout.Bhsd ? PassThroughMatcher.Peel(g, RepeatKvMatcher.Peel(g, key.Key)) : key.Key;
+        var value = PassThroughMatcher.Peel(g, RepeatKvMatcher.Peel(g, pv.Input(1)));
 
-        // Head counts and sizes from the recorded shapes.
-        var hq = shapes.Dim(query, 1);
-        var dk = shapes.Dim(query, 3);
-        var hkv = key.Layout == KeyLayout.Bhsd ? shapes.Dim(keyValue, 1) : shapes.Dim(keyValue, 2);
-        var dv = shapes.Dim(value, 3);
-        var hv = shapes.Dim(value, 1);
+        // Head counts and sizes from the recorded or inferred shapes.
+        var hq = eval.Dim(query, 1);
+        var dk = eval.Dim(query, 3);
+        var hkv = key.Layout == KeyLayout.Bhsd ? eval.Dim(keyValue, 1) : eval.Dim(keyValue, 2);
+        var dv = eval.Dim(value, 3);
+        var hv = eval.Dim(value, 1);
+        if (eval.Shape(query)?.Length is { } rank && rank != 4)
+        {
+            return Miss($"the query '{query}' has rank {rank}, expected [batch, heads, sequence, head_dim]");
+        }
         if (hq is null || dk is null || hkv is null || dv is null || hv is null)
         {
             return Miss($"head counts unknown: the model records no static shapes for '{query}', '{keyValue}' or '{value}' (run ONNX shape inference on it first)");
@@ -99,6 +102,15 @@ public sealed class MatMulSoftmaxPattern : IAttentionPattern
         }
         var scale = outerScale * queryScale * keyScale;
         return new AttentionMatch(Name, softmax, query, keyValue, key.Layout, value, pv.Outputs[0],
-            scale, causal, mask, (int)hq, (int)hkv, (int)dk, (int)dv);
+            scale, mask.Causal, mask.Description, (int)hq, (int)hkv, (int)dk, (int)dv)
+        {
+            Softcap = softcap,
+            MaskValue = mask.MaskValue,
+            MaskReads = mask.MaskReads,
+            OwnCache = OwnCache(g, keyValue),
+            QueryLength = eval.Dim(query, 2),
+            KeyLength = eval.Dim(keyValue, key.Layout == KeyLayout.Bhsd ? 2 : 1),
+            ElementType = eval.ElementType(keyValue) is var t && t != Onnx.TensorProto.Types.DataType.Undefined ? t : Onnx.TensorProto.Types.DataType.Float,
+        };
     }
 }

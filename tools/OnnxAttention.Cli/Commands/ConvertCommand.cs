@@ -13,7 +13,7 @@ public static class ConvertCommand
         var model = new Argument<FileInfo>("model") { Description = "the exported decoder (.onnx)" };
         var rule = new Option<string>("--attention") { Description = AttentionRule.Known, Required = true };
         var output = new Option<FileInfo>("--out") { Description = "where to write the swapped model", Required = true };
-        var command = new Command("convert", "Replace every attention of a model with a constant-memory rule and save it.") { model, rule, output };
+        var command = new Command("convert", "Replace every attention of a model with the chosen rule and save it.") { model, rule, output };
         command.SetAction(parse =>
         {
             try
@@ -40,9 +40,12 @@ public static class ConvertCommand
         {
             Console.WriteLine($"layer {i}: {report.Replaced[i].Describe()} -> {report.Rule.Spelling}");
         }
+        foreach (var miss in report.Skipped) Console.WriteLine($"left as it is: {miss.Anchor}: {miss.Reason}");
         foreach (var (rule, count) in report.RuleCounts) Console.WriteLine($"rule '{rule}': {count} change(s)");
+        if (report.OpsetChange is { } opset) Console.WriteLine(opset);
         Console.WriteLine($"removed {report.RemovedNodes} nodes that no longer contribute to the outputs");
-        Console.WriteLine($"state per layer carried between calls: {string.Join(", ", report.State.Select(s => $"{s.Past} [{string.Join(", ", s.Shape.Select(d => d.Value?.ToString() ?? d.Symbol))}]"))}");
+        Console.WriteLine($"state per layer carried between calls: {string.Join(", ", report.State.Select(s => $"{s.Past} [{string.Join(", ", s.Declared(present: false).Select(d => d.Value?.ToString() ?? d.Symbol))}]"))}" +
+            (report.State.Any(s => s.GrowingAxis is not null) ? $" (a KV cache: the {StateTensor.PastLength} axis grows by the tokens of each call)" : ""));
         if (report.HasPositionInput) Console.WriteLine($"added input '{PositionOffset.InputName}' (int64 scalar): tokens already processed");
     }
 }

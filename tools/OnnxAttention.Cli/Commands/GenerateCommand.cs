@@ -42,7 +42,9 @@ public static class GenerateCommand
                     new SamplingOptions(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(seed)));
 
                 Console.WriteLine($"model: {decoder.Source}; {decoder.Report.Replaced.Count} attention layers -> {attention.Spelling}; " +
-                                  $"state {decoder.StateBytesPerSequence:N0} bytes per sequence (constant); loaded in {load:F0} ms");
+                                  (decoder.CacheBytesPerToken > 0
+                                      ? $"KV cache {decoder.CacheBytesPerToken:N0} bytes per token per sequence (grows with the length)"
+                                      : $"state {decoder.StateBytesPerSequence:N0} bytes per sequence (constant)") + $"; loaded in {load:F0} ms");
                 Console.WriteLine($"prompt: {string.Join(' ', ids)}");
                 using var generator = new Generator(decoder, parameters, Enumerable.Repeat<IReadOnlyList<int>>(ids, rows).ToList());
                 if (rows == 1) generator.TokenGenerated += (_, t) => Console.Write($"{t} ");

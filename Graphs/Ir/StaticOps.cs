@@ -1,0 +1,221 @@
+using DataType = OnnxAttention.Graphs.Onnx.TensorProto.Types.DataType;
+
+namespace OnnxAttention.Graphs.Ir;
+
+/// <summary>
+/// The ONNX operators <see cref="StaticEvaluator"/> folds, on <see cref="StaticTensor"/>s. Results are rounded to
+/// their element type (float32 arithmetic stays float32, integer casts truncate), so a folded value equals what
+/// ORT computes at run time. A malformed input (shapes that do not fit) gives null, never an exception.
+/// </summary>
+internal static class StaticOps
+{
+    public static double Round(DataType type, double x) => type switch
+    {
+        DataType.Float => (float)x,
+        DataType.Float16 => (double)(Half)x,
+        DataType.Bool => x != 0 ? 1 : 0,
+        _ when StaticTensor.IsIntegerType(type) => double.IsFinite(x) ? Math.Truncate(x) : 0,
+        _ => x,
+    };
+
+    public static StaticTensor Map(StaticTensor x, DataType type, Func<double, double> f) =>
+        new(type, x.Shape, x.Data.Select(v => Round(type, f(v))).ToArray());
+
+    public static StaticTensor Cast(StaticTensor x, DataType to) => Map(x, to, v => v);
+
+    public static StaticTensor? Broadcast(StaticTensor a, StaticTensor b, DataType type, Func<double, double, double> f)
+    {
+        if (StaticTensor.BroadcastShape(a.Shape, b.Shape) is not { } shape || StaticTensor.Count(shape) > StaticEvaluator.MaxElements) return null;
+        var data = new double[StaticTensor.Count(shape)];
+        var n = 0;
+        foreach (var index in StaticTensor.Indices(shape)) data[n++] = Round(type, f(a.AtBroadcast(index), b.AtBroadcast(index)));
+        return new StaticTensor(type, shape, data);
+    }
+
+    public static StaticTensor? Where(StaticTensor c, StaticTensor x, StaticTensor y)
+    {
+        if (StaticTensor.BroadcastShape(c.Shape, x.Shape) is not { } cx || StaticTensor.BroadcastShape(cx, y.Shape) is not { } shape) return null;
+        if (StaticTensor.Count(shape) > StaticEvaluator.MaxElements) return null;
+        var data = new double[StaticTensor.Count(shape)];
+        var n = 0;
+        foreach (var index in StaticTensor.Indices(shape)) data[n++] = c.AtBroadcast(index) != 0 ? x.AtBroadcast(index) : y.AtBroadcast(index);
+        return new StaticTensor(x.Type, shape, data);
+    }
+
+    public static StaticTensor? Gather(StaticTensor data, StaticTensor indices, int axis)
+    {
+        if (axis < 0) axis += data.Rank;
+        if (axis < 0 || axis >= data.Rank) return null;
+        var outer = StaticTensor.Count(data.Shape[..axis]);
+        var inner = StaticTensor.Count(data.Shape[(axis + 1)..]);
+        var extent = data.Shape[axis];
+        if (outer * indices.Data.Length * inner > StaticEvaluator.MaxElements) return null;
+        var result = new List<double>();
+        for (var o = 0L; o < outer; o++)
+        {
+            foreach (var raw in indices.Longs)
+            {
+                var i = raw < 0 ? raw + extent : raw;
+                if (i < 0 || i >= extent) return null;
+                for (var k = 0L; k < inner; k++) result.Add(data.Data[(o * extent + i) * inner + k]);
+            }
+        }
+        return new StaticTensor(data.Type, [.. data.Shape[..axis], .. indices.Shape, .. data.Shape[(axis + 1)..]], [.. result]);
+    }
+
+    public static StaticTensor? Squeeze(StaticTensor x, long[]? axes)
+    {
+        if (axes is null) return null;
+        var drop = axes.Length == 0
+            ? Enumerable.Range(0, x.Rank).Where(a => x.Shape[a] == 1).ToHashSet()
+            : axes.Select(a => (int)(a < 0 ? a + x.Rank : a)).ToHashSet();
+        if (drop.Any(a => a < 0 || a >= x.Rank || x.Shape[a] != 1)) return null;
+        return x with { Shape = x.Shape.Where((_, a) => !drop.Contains(a)).ToArray() };
+    }
+
+    public static StaticTensor? Unsqueeze(StaticTensor x, long[] axes) =>
+        UnsqueezeShape(x.Shape.Select(d => (long?)d).ToArray(), axes) is { } s ? x with { Shape = s.Select(d => d!.Value).ToArray() } : null;
+
+    /// <summary>The shape after inserting size-1 axes at <paramref name="axes"/> (of the output rank).</summary>
+    public static long?[]? UnsqueezeShape(long?[] shape, long[] axes)
+    {
+        var rank = shape.Length + axes.Length;
+        var at = axes.Select(a => (int)(a < 0 ? a + rank : a)).ToHashSet();
+        if (at.Count != axes.Length || at.Any(a => a < 0 || a >= rank)) return null;
+        var result = new long?[rank];
+        var src = 0;
+        for (var a = 0; a < rank; a++) result[a] = at.Contains(a) ? 1 : shape[src++];
+        return result;
+    }
+
+    public static StaticTensor? Concat(IReadOnlyList<StaticTensor> parts, int axis)
+    {
+        var rank = parts[0].Rank;
+        if (axis < 0) axis += rank;
+        if (axis < 0 || axis >= rank || parts.Any(p => p.Rank != rank)) return null;
+        for (var a = 0; a < rank; a++)
+        {
+            if (a != axis && parts.Any(p => p.Shape[a] != parts[0].Shape[a])) return null;
+        }
+        var outer = StaticTensor.Count(parts[0].Shape[..axis]);
+        var result = new List<double>();
+        for (var o = 0L; o < outer; o++)
+        {
+            foreach (var p in parts)
+            {
+                var chunk = StaticTensor.Count(p.Shape[axis..]);
+                result.AddRange(p.Data.AsSpan((int)(o * chunk), (int)chunk).ToArray());
+            }
+        }
+        var shape = (long[])parts[0].Shape.Clone();
+        shape[axis] = parts.Sum(p => p.Shape[axis]);
+        return new StaticTensor(parts[0].Type, shape, [.. result]);
+    }
+
+    public static StaticTensor? Range(StaticTensor start, StaticTensor limit, StaticTensor delta)
+    {
+        if (start.Data.Length != 1 || limit.Data.Length != 1 || delta.Data.Length != 1 || delta.Data[0] == 0) return null;
+        var (s, l, d) = (start.Data[0], limit.Data[0], delta.Data[0]);
+        var n = (long)Math.Max(Math.Ceiling((l - s) / d), 0);
+        if (n > StaticEvaluator.MaxElements) return null;
+        return StaticTensor.Vector(start.Type, Enumerable.Range(0, (int)n).Select(i => Round(start.Type, s + i * d)).ToArray());
+    }
+
+    public static StaticTensor? ConstantOfShape(StaticTensor shape, StaticTensor? value)
+    {
+        var dims = shape.Longs;
+        if (dims.Any(d => d < 0) || StaticTensor.Count(dims) > StaticEvaluator.MaxElements) return null;
+        var fill = value?.Data.FirstOrDefault() ?? 0;
+        return new StaticTensor(value?.Type ?? DataType.Float, dims, Enumerable.Repeat(fill, (int)StaticTensor.Count(dims)).ToArray());
+    }
+
+    public static StaticTensor? Expand(StaticTensor x, long[] shape)
+    {
+        if (StaticTensor.BroadcastShape(x.Shape, shape) is not { } target || StaticTensor.Count(target) > StaticEvaluator.MaxElements) return null;
+        return new StaticTensor(x.Type, target, StaticTensor.Indices(target).Select(x.AtBroadcast).ToArray());
+    }
+
+    public static StaticTensor? Reshape(StaticTensor x, long[] shape, bool allowZero) =>
+        ReshapeShape(x.Shape.Select(d => (long?)d).ToArray(), shape, allowZero) is { } s && s.All(d => d is not null)
+            ? x with { Shape = s.Select(d => d!.Value).ToArray() } : null;
+
+    /// <summary>Reshape's output shape: 0 copies the input dimension (unless allowzero), -1 takes what is left.</summary>
+    public static long?[]? ReshapeShape(long?[] input, long[] shape, bool allowZero)
+    {
+        var result = new long?[shape.Length];
+        var inferred = -1;
+        for (var a = 0; a < shape.Length; a++)
+        {
+            if (shape[a] == -1)
+            {
+                if (inferred >= 0) return null;
+                inferred = a;
+            }
+            else if (shape[a] == 0 && !allowZero)
+            {
+                if (a >= input.Length) return null;
+                result[a] = input[a];
+            }
+            else
+            {
+                result[a] = shape[a];
+            }
+        }
+        if (inferred >= 0)
+        {
+            var known = result.Where((_, a) => a != inferred).ToList();
+            if (input.Any(d => d is null) || known.Any(d => d is null)) return result;
+            var product = known.Aggregate(1L, (acc, d) => acc * d!.Value);
+            var total = input.Aggregate(1L, (acc, d) => acc * d!.Value);
+            if (product == 0 || total % product != 0) return null;
+            result[inferred] = total / product;
+        }
+        return result;
+    }
+
+    public static StaticTensor? Transpose(StaticTensor x, long[]? perm)
+    {
+        perm ??= Enumerable.Range(0, x.Rank).Reverse().Select(a => (long)a).ToArray();
+        if (perm.Length != x.Rank) return null;
+        var shape = perm.Select(a => x.Shape[a]).ToArray();
+        var strides = StaticTensor.Strides(x.Shape);
+        var data = StaticTensor.Indices(shape).Select(index =>
+        {
+            var offset = 0L;
+            for (var a = 0; a < index.Length; a++) offset += index[a] * strides[perm[a]];
+            return x.Data[offset];
+        }).ToArray();
+        return new StaticTensor(x.Type, shape, data);
+    }
+
+    public static StaticTensor? Slice(StaticTensor x, long[] starts, long[] ends, long[]? axes, long[]? steps)
+    {
+        axes ??= Enumerable.Range(0, starts.Length).Select(a => (long)a).ToArray();
+        steps ??= Enumerable.Repeat(1L, starts.Length).ToArray();
+        if (ends.Length != starts.Length || axes.Length != starts.Length || steps.Length != starts.Length) return null;
+        var begin = new long[x.Rank];
+        var step = Enumerable.Repeat(1L, x.Rank).ToArray();
+        var shape = (long[])x.Shape.Clone();
+        for (var i = 0; i < axes.Length; i++)
+        {
+            var a = (int)(axes[i] < 0 ? axes[i] + x.Rank : axes[i]);
+            if (a < 0 || a >= x.Rank || steps[i] == 0) return null;
+            var dim = x.Shape[a];
+            long Norm(long v) => v < 0 ? v + dim : v;
+            var s = steps[i];
+            var b = s > 0 ? Math.Clamp(Norm(starts[i]), 0, dim) : Math.Clamp(Norm(starts[i]), -1, dim - 1);
+            var e = s > 0 ? Math.Clamp(Norm(ends[i]), 0, dim) : Math.Clamp(Norm(ends[i]), -1, dim - 1);
+            begin[a] = b;
+            step[a] = s;
+            shape[a] = Math.Max(0, s > 0 ? (e - b + s - 1) / s : (b - e - s - 1) / -s);
+        }
+        var strides = StaticTensor.Strides(x.Shape);
+        var data = StaticTensor.Indices(shape).Select(index =>
+        {
+            var offset = 0L;
+            for (var a = 0; a < index.Length; a++) offset += (begin[a] + index[a] * step[a]) * strides[a];
+            return x.Data[offset];
+        }).ToArray();
+        return new StaticTensor(x.Type, shape, data);
+    }
+}
