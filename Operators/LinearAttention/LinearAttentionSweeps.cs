@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using OnnxAttention.Operators.Simd;
 
 namespace OnnxAttention.Operators.LinearAttention;
 
@@ -230,40 +231,5 @@ internal static unsafe class LinearAttentionSweeps
                 y[(long)h * dv] = MathF.FusedMultiplyAdd(q[(long)h * dk + r], *p, y[(long)h * dv]);
             }
         }
-    }
-
-    /// <summary>The few vector operations the sweeps need, so one generic body serves every register width (the JIT specialises it per struct).</summary>
-    private interface ILanes<V> where V : struct
-    {
-        static abstract int Count { get; }
-        static abstract V Load(float* p);
-        static abstract void Store(V v, float* p);
-        static abstract V Broadcast(float x);
-        static abstract V Multiply(V a, V b);
-        static abstract V Add(V a, V b);
-        /// <summary>a * b + c, fused.</summary>
-        static abstract V MultiplyAdd(V a, V b, V c);
-    }
-
-    private readonly struct Wide : ILanes<Vector512<float>>
-    {
-        public static int Count => Vector512<float>.Count;
-        public static Vector512<float> Load(float* p) => Vector512.Load(p);
-        public static void Store(Vector512<float> v, float* p) => v.Store(p);
-        public static Vector512<float> Broadcast(float x) => Vector512.Create(x);
-        public static Vector512<float> Multiply(Vector512<float> a, Vector512<float> b) => a * b;
-        public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
-        public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
-    }
-
-    private readonly struct Native : ILanes<Vector<float>>
-    {
-        public static int Count => Vector<float>.Count;
-        public static Vector<float> Load(float* p) => Vector.Load(p);
-        public static void Store(Vector<float> v, float* p) => v.Store(p);
-        public static Vector<float> Broadcast(float x) => new(x);
-        public static Vector<float> Multiply(Vector<float> a, Vector<float> b) => a * b;
-        public static Vector<float> Add(Vector<float> a, Vector<float> b) => a + b;
-        public static Vector<float> MultiplyAdd(Vector<float> a, Vector<float> b, Vector<float> c) => Vector.FusedMultiplyAdd(a, b, c);
     }
 }

@@ -22,9 +22,34 @@ public static class BenchOpsCommand
         var output = new Option<DirectoryInfo>("--out") { Description = "folder for bench-ops.csv and the PNG plots", DefaultValueFactory = _ => new DirectoryInfo("artifacts/bench") };
         var threads = new Option<int>("--threads") { Description = "ORT intra-op threads for every session (0: ORT's default)", DefaultValueFactory = _ => 0 };
         var quick = new Option<bool>("--quick") { Description = "a few small cases only (a smoke run)" };
-        var command = new Command("bench-ops", "Time our operators against ONNX Runtime's on the same inputs; report the machine's limits; write CSV and plots.") { output, threads, quick };
-        command.SetAction(parse => Run(parse.GetValue(output)!, parse.GetValue(threads), parse.GetValue(quick)));
+        // Developer options: our kernel forms side by side with ORT's, instead of the report.
+        var forms = new Option<bool>("--forms") { Description = "time each LinearAttention kernel form against ORT in interleaved rounds (only that)", Hidden = true };
+        var rounds = new Option<int>("--rounds") { Description = "interleaved rounds for --forms", DefaultValueFactory = _ => 5, Hidden = true };
+        var quantile = new Option<double>("--quantile") { Description = "per round, this quantile of the calls' times (--forms)", DefaultValueFactory = _ => 0.5, Hidden = true };
+        var phase = new Option<string?>("--phase") { Description = "decode or prefill only (--forms)", Hidden = true };
+        var command = new Command("bench-ops", "Time our operators against ONNX Runtime's on the same inputs; report the machine's limits; write CSV and plots.") { output, threads, quick, forms, rounds, quantile, phase };
+        command.SetAction(parse => parse.GetValue(forms)
+            ? RunForms(parse.GetValue(output)!, parse.GetValue(threads), parse.GetValue(quick), parse.GetValue(rounds), parse.GetValue(quantile), parse.GetValue(phase))
+            : Run(parse.GetValue(output)!, parse.GetValue(threads), parse.GetValue(quick)));
         return command;
+    }
+
+    private static BenchModels.Shape[] LinearShapes(bool quick) => quick
+        ? [new BenchModels.Shape(1, 1, 16, 16, 64)]
+        : (from b in new[] { 1, 8 } from h in new[] { 16, 32 } from d in new[] { 64, 128 } select new BenchModels.Shape(b, 1, h, h, d)).ToArray();
+
+    private static int RunForms(DirectoryInfo outDir, int threads, bool quick, int rounds, double quantile, string? phase)
+    {
+        outDir.Create();
+        var bandwidth = MachineLimits.MemoryBandwidthBytesPerSecond(quick ? 64 : 256);
+        var shapes = LinearShapes(quick);
+        var rows = LinearForms.Run(shapes, quick ? 64 : 256, threads, rounds, quick ? 0.05 : 0.2, bandwidth, quantile, phase);
+        AnsiConsole.MarkupLine($"memory bandwidth (copy, all cores): {bandwidth / 1e9:F1} GB/s; {Environment.ProcessorCount} cores");
+        LinearForms.Print(rows, rounds, quantile);
+        var csv = Path.Combine(outDir.FullName, "bench-forms.csv");
+        File.WriteAllLines(csv, LinearForms.Csv(rows));
+        AnsiConsole.MarkupLine($"wrote [bold]{Markup.Escape(csv)}[/]");
+        return 0;
     }
 
     private static int Run(DirectoryInfo outDir, int threads, bool quick)
@@ -42,9 +67,7 @@ public static class BenchOpsCommand
             matmul = MachineLimits.OrtMatMulFlops(quick ? 256 : 1024, quick ? 256 : 1024, quick ? 256 : 1024, threads);
             machine.Increment(1);
 
-            var shapes = quick
-                ? new[] { new BenchModels.Shape(1, 1, 16, 16, 64) }
-                : (from b in new[] { 1, 8 } from h in new[] { 16, 32 } from d in new[] { 64, 128 } select new BenchModels.Shape(b, 1, h, h, d)).ToArray();
+            var shapes = LinearShapes(quick);
             var prefillLength = quick ? 64 : 256;
             var linear = ctx.AddTask("LinearAttention vs com.microsoft.LinearAttention", maxValue: shapes.Length * 2);
             foreach (var s in shapes)

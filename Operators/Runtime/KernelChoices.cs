@@ -1,0 +1,21 @@
+namespace OnnxAttention.Operators.Runtime;
+
+/// <summary>
+/// Switches that force one implementation of a kernel where several compute the same thing, so a benchmark can time
+/// them side by side in one process and tests can check each against the others. Production leaves them at Auto.
+/// </summary>
+internal static class KernelChoices
+{
+    /// <summary>How LinearAttention walks a sequence longer than one token.</summary>
+    public static LinearPrefill LinearPrefill { get; set; }
+}
+
+internal enum LinearPrefill
+{
+    /// <summary>The kernel's own choice by rule, shape and length.</summary>
+    Auto,
+    /// <summary>One pass over the state per token (the decode step, repeated).</summary>
+    PerToken,
+    /// <summary>Four tokens per pass over the state where the rule allows it.</summary>
+    TokenBlocks,
+}

@@ -1,0 +1,88 @@
+using System.Globalization;
+using OnnxAttention.Operators.Runtime;
+using Spectre.Console;
+
+namespace OnnxAttention.Cli.Bench;
+
+/// <summary>
+/// <c>bench-ops --forms</c>: each of our LinearAttention kernel forms next to com.microsoft.LinearAttention, timed in
+/// interleaved rounds in one process: prefill per token vs token blocks; decode with the state copied from past to
+/// present vs bound in place (one buffer as both).
+/// </summary>
+public static class LinearForms
+{
+    public sealed record Row(string Phase, string Case, SideBySide.Result Result, string Note);
+
+    public static List<Row> Run(IReadOnlyList<BenchModels.Shape> shapes, int prefillLength, int threads, int rounds, double budgetSeconds,
+        double bandwidth, double quantile, string? phase = null)
+    {
+        var rows = new List<Row>();
+        foreach (var s in shapes)
+        {
+            var decode = s with { Seq = 1 };
+            if (phase is null or "decode")
+            using (var ort = Bound(BenchModels.OrtLinear(decode), threads))
+            using (var ortInPlace = Bound(BenchModels.OrtLinear(decode), threads, InPlace(ort: true)))
+            using (var ours = Bound(BenchModels.OurLinear(decode, ortCompatible: true), threads))
+            using (var oursInPlace = Bound(BenchModels.OurLinear(decode, ortCompatible: true), threads, InPlace(ort: false)))
+            {
+                var result = SideBySide.Run([new("ORT", ort), new("ORT in place", ortInPlace), new("ours", ours), new("ours in place", oursInPlace)], rounds, budgetSeconds, quantile);
+                // A step reads the state and writes it back (plus, when not in place, reads the past copy once more
+                // and writes the present: counted as the same read + write, since the copy is fused into the pass).
+                var stateBytes = 2.0 * s.Batch * s.KvHeads * s.HeadDim * s.HeadDim * sizeof(float);
+                var inPlaceUs = result.MedianMicroseconds(3);
+                rows.Add(new Row("decode", Name(s), result,
+                    $"in place: {stateBytes / 1e6:F2} MB state read+written per step in {inPlaceUs:F1} µs = {stateBytes / (inPlaceUs * 1e-6) / 1e9:F1} GB/s "
+                    + $"= {stateBytes / (inPlaceUs * 1e-6) / bandwidth:P0} of measured copy bandwidth"));
+            }
+
+            var prefill = s with { Seq = prefillLength };
+            if (phase is null or "prefill")
+            using (var ort = Bound(BenchModels.OrtLinear(prefill), threads))
+            using (var ours = Bound(BenchModels.OurLinear(prefill, ortCompatible: true), threads))
+            {
+                var result = SideBySide.Run(
+                [
+                    new("ORT", ort),
+                    new("ours per token", ours, () => KernelChoices.LinearPrefill = LinearPrefill.PerToken, () => KernelChoices.LinearPrefill = LinearPrefill.Auto),
+                    new("ours token blocks", ours, () => KernelChoices.LinearPrefill = LinearPrefill.TokenBlocks, () => KernelChoices.LinearPrefill = LinearPrefill.Auto),
+                    new("ours auto", ours),
+                ], rounds, budgetSeconds, quantile);
+                var flops = 2.0 * prefill.Batch * prefillLength * (prefill.KvHeads + prefill.QHeads) * prefill.HeadDim * prefill.HeadDim;
+                rows.Add(new Row($"prefill T={prefillLength}", Name(s), result,
+                    $"auto: {flops / (result.MedianMicroseconds(3) * 1e-6) / 1e9:F1} GFLOP/s (2 FMA per state element per token)"));
+            }
+        }
+        return rows;
+    }
+
+    public static void Print(IReadOnlyList<Row> rows, int rounds, double quantile)
+    {
+        var table = new Table().Title($"LinearAttention forms side by side ({rounds} interleaved rounds, each the {quantile:P0} quantile of its calls; µs: median over rounds; speed-up: median over rounds of ORT time / ours)")
+            .AddColumns("phase", "case", "contender", "µs", "speed-up vs ORT", "note");
+        foreach (var row in rows)
+        {
+            for (var c = 0; c < row.Result.Names.Count; c++)
+            {
+                table.AddRow(c == 0 ? Markup.Escape(row.Phase) : "", c == 0 ? row.Case : "", Markup.Escape(row.Result.Names[c]),
+                    row.Result.MedianMicroseconds(c).ToString("F1", CultureInfo.InvariantCulture),
+                    c == 0 ? "" : $"{row.Result.Speedup(c, 0):F2}x", c == 0 ? Markup.Escape(row.Note) : "");
+            }
+        }
+        AnsiConsole.Write(table);
+    }
+
+    public static IEnumerable<string> Csv(IReadOnlyList<Row> rows) =>
+        new[] { "phase,case,contender,us,speedup_vs_first" }.Concat(rows.SelectMany(row => row.Result.Names.Select((name, c) =>
+            string.Join(',', row.Phase, row.Case, name, row.Result.MedianMicroseconds(c).ToString("G6", CultureInfo.InvariantCulture),
+                row.Result.Speedup(c, 0).ToString("G4", CultureInfo.InvariantCulture)))));
+
+    private static string Name(BenchModels.Shape s) => $"B{s.Batch} H{s.QHeads} d{s.HeadDim}";
+
+    private static Dictionary<string, string> InPlace(bool ort) =>
+        ort ? new() { ["s_out"] = "s" } : new() { ["s_out"] = "s", ["z_out"] = "z" };
+
+    private static BoundModel Bound((Graphs.Onnx.ModelProto Model, Dictionary<string, (Array, long[])> Inputs, Dictionary<string, (Array, long[])> Outputs) m,
+        int threads, Dictionary<string, string>? shared = null) =>
+        new(m.Model, m.Inputs, m.Outputs, threads, shared);
+}
