@@ -5,6 +5,7 @@ using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
 using OnnxAttention.Host.Sessions;
 using OnnxAttention.Host.Swapped;
+using OnnxAttention.Operators.Registration;
 
 namespace OnnxAttention.Host.Generation;
 
@@ -19,6 +20,7 @@ public sealed class DecoderModel : IDisposable
     private DecoderModel(ModelProto swapped, SwapReport report, int intraOpThreads, string source)
     {
         Info = SwappedModelInfo.From(swapped);
+        InPlaceStates = StatesUpdatableInPlace(swapped, Info);
         Report = report;
         Source = source;
         var logits = swapped.Graph.Output.First(o => o.Name == Info.LogitsOutput).Type.TensorType.Shape.Dim;
@@ -28,6 +30,14 @@ public sealed class DecoderModel : IDisposable
     }
 
     public SwappedModelInfo Info { get; }
+
+    /// <summary>
+    /// The past inputs of the state tensors that one buffer can hold as both past and present: fixed-size state read
+    /// only by one of our operators, which also writes its present (our operators take the past in place when both
+    /// are the same buffer). ORT's own operators promise nothing about aliased inputs and outputs, so a state they
+    /// read or write keeps two buffers.
+    /// </summary>
+    public IReadOnlySet<string> InPlaceStates { get; }
 
     public SwapReport Report { get; }
 
@@ -43,6 +53,16 @@ public sealed class DecoderModel : IDisposable
     /// <summary>Bytes a growing state (KV cache) adds per token of a sequence; 0 when all state is fixed-size.</summary>
     public long CacheBytesPerToken => Info.State.Where(s => s.Grows)
         .Sum(s => s.TailShape.Where((_, i) => i + 1 != s.GrowingAxis).Aggregate(1L, (a, d) => a * d)) * sizeof(float);
+
+    private static HashSet<string> StatesUpdatableInPlace(ModelProto swapped, SwappedModelInfo info)
+    {
+        var nodes = swapped.Graph.Node;
+        return info.State.Where(s => !s.Grows)
+            .Where(s => nodes.Where(n => n.Input.Contains(s.Past)).ToList() is [var reader]
+                        && reader.Domain == OperatorRegistry.Domain && reader.Output.Contains(s.Present)
+                        && nodes.Count(n => n.Output.Contains(s.Present)) == 1)
+            .Select(s => s.Past).ToHashSet();
+    }
 
     public static DecoderModel FromExported(ModelProto exported, AttentionRule rule, int intraOpThreads = 0, string source = "model")
     {

@@ -5,9 +5,10 @@ namespace OnnxAttention.Host.Generation;
 /// <summary>
 /// Generates tokens for a batch of equal-length prompts, shaped like onnxruntime-genai's generator: prefill the
 /// prompts, then GenerateNextToken until IsDone. Every input and output is an OrtValue created once and bound
-/// with IO binding; the recurrent state lives in two buffers per tensor that swap roles (past / present) each step,
-/// so a decode step allocates nothing and memory does not grow with the number of tokens. A growing state (the
-/// softmax rule's KV cache) cannot live in fixed buffers: ORT allocates each present and it becomes the next past.
+/// with IO binding; the recurrent state lives in one buffer per tensor bound as both past and present (our
+/// operators update it in place), or where that is not safe in two buffers that swap roles each step, so a decode
+/// step allocates nothing and memory does not grow with the number of tokens. A growing state (the softmax rule's KV
+/// cache) cannot live in fixed buffers: ORT allocates each present and it becomes the next past.
 /// </summary>
 public sealed class Generator : IDisposable
 {
@@ -20,7 +21,7 @@ public sealed class Generator : IDisposable
     private OrtIoBinding[]? _stepBindings;           // decode: [0] reads buffer 0 and writes 1, [1] the reverse
     private readonly RunOptions _runOptions = new();
     private readonly List<OrtValue> _owned = [];
-    private readonly OrtValue[][] _state; // [state tensor][buffer 0/1]
+    private readonly OrtValue[][] _state; // [state tensor][buffer 0/1]: the same OrtValue twice when updated in place
     private readonly bool _grows;          // some state is a KV cache, longer after every call
     private readonly OrtValue?[] _cache;   // growing state: the latest present (at first empty), null for fixed-size state
     private IDisposableReadOnlyCollection<OrtValue>? _cacheOwner; // the run outputs that hold _cache
@@ -57,7 +58,12 @@ public sealed class Generator : IDisposable
         _stepIds = new long[_batch];
         _stepLogits = new float[_batch * model.Vocab];
         _binding = model.Session.CreateIoBinding();
-        _state = model.Info.State.Select(s => new[] { Own(new float[_batch * s.ElementsPerRow], [_batch, .. s.TailShape]), Own(new float[_batch * s.ElementsPerRow], [_batch, .. s.TailShape]) }).ToArray();
+        _state = model.Info.State.Select(s =>
+        {
+            var first = Own(new float[_batch * s.ElementsPerRow], [_batch, .. s.TailShape]);
+            var inPlace = parameters.StateInPlace && model.InPlaceStates.Contains(s.Past);
+            return new[] { first, inPlace ? first : Own(new float[_batch * s.ElementsPerRow], [_batch, .. s.TailShape]) };
+        }).ToArray();
         _grows = model.Info.State.Any(s => s.Grows);
         _cache = model.Info.State.Select((s, i) => s.Grows ? _state[i][0] : null).ToArray();
     }
@@ -72,6 +78,9 @@ public sealed class Generator : IDisposable
     public bool IsDone => _prefilled && (_generated >= _params.MaxNewTokens || _finished.All(f => f));
 
     public IReadOnlyList<int> Sequence(int row) => _sequences[row];
+
+    /// <summary>A row's latest logits: after the prefill, those its first new token is sampled from; after a step, those that step sampled from.</summary>
+    public ReadOnlySpan<float> Logits(int row) => _stepLogits.AsSpan(row * _model.Vocab, _model.Vocab);
 
     /// <summary>Runs the whole prompts through the model in one call (the prefill), filling the state.</summary>
     public void Prefill()

@@ -32,6 +32,19 @@ internal unsafe struct StateBuffer : IDisposable
 
     public readonly Span<T> AsSpan<T>() where T : unmanaged => new(Data, checked((int)Length));
 
+    /// <summary>
+    /// Copies the past state in, unless a host bound one buffer as both past input and present output (the state
+    /// updated in place, as decoders do to avoid moving the whole state every step): then it is already here.
+    /// </summary>
+    public readonly void SeedFrom<T>(in Tensor past) where T : unmanaged
+    {
+        if (past.Data == Data)
+        {
+            return;
+        }
+        past.AsReadOnlySpan<T>().CopyTo(AsSpan<T>());
+    }
+
     public void Dispose()
     {
         if (_owned)

@@ -27,11 +27,11 @@ internal sealed unsafe class HybridAttentionKernel(HybridAttentionAttributes att
 
         if (shapes.HasPast)
         {
-            context.Input(HybridAttentionOperator.InputPastKey).AsReadOnlySpan<float>().CopyTo(keyCache.AsSpan<float>());
-            context.Input(HybridAttentionOperator.InputPastValue).AsReadOnlySpan<float>().CopyTo(valueCache.AsSpan<float>());
-            context.Input(HybridAttentionOperator.InputPastPosition).AsReadOnlySpan<long>().CopyTo(position.AsSpan<long>());
-            context.Input(HybridAttentionOperator.InputPastCompressedKey).AsReadOnlySpan<float>().CopyTo(compressedKey.AsSpan<float>());
-            context.Input(HybridAttentionOperator.InputPastCompressedValue).AsReadOnlySpan<float>().CopyTo(compressedValue.AsSpan<float>());
+            keyCache.SeedFrom<float>(context.Input(HybridAttentionOperator.InputPastKey));
+            valueCache.SeedFrom<float>(context.Input(HybridAttentionOperator.InputPastValue));
+            position.SeedFrom<long>(context.Input(HybridAttentionOperator.InputPastPosition));
+            compressedKey.SeedFrom<float>(context.Input(HybridAttentionOperator.InputPastCompressedKey));
+            compressedValue.SeedFrom<float>(context.Input(HybridAttentionOperator.InputPastCompressedValue));
         }
         else
         {

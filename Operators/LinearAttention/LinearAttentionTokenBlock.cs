@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using OnnxAttention.Operators.Simd;
 
@@ -14,6 +15,10 @@ namespace OnnxAttention.Operators.LinearAttention;
 /// <para>
 /// The per-row values of the four tokens are interleaved so one pointer walks them: phiK and factor as [d_k, 4],
 /// phiQ as [d_k, 4, heads]. Up to four query heads per KV head (their read-outs live in registers with the state).
+/// </para>
+/// <para>
+/// The kernels are compiled fully optimised from their first call: unoptimised (tier 0) code of these generic vector
+/// bodies is tens of times slower, and a prefill is a single long call that tiering would not replace in time.
 /// </para>
 /// </summary>
 internal static unsafe class LinearAttentionTokenBlock
@@ -53,6 +58,7 @@ internal static unsafe class LinearAttentionTokenBlock
         public readonly long VStride = vStride, YStride = yStride;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Sweep<H, G>(in Args a) where H : struct, IConstant where G : struct, IFlag
     {
         var c = 0;
@@ -70,6 +76,7 @@ internal static unsafe class LinearAttentionTokenBlock
     }
 
     /// <summary>Columns [c, ...) in strips of one vector; returns the first column left over.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int Strips<L, V, H, G>(int c, in Args a)
         where L : struct, ILanes<V> where V : struct where H : struct, IConstant where G : struct, IFlag
     {
@@ -130,6 +137,7 @@ internal static unsafe class LinearAttentionTokenBlock
     }
 
     /// <summary>Columns [c, ...) in strips of two vectors, for one or two heads; returns the first column left over.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int DoubleStrips<L, V, H, G>(int c, in Args a)
         where L : struct, ILanes<V> where V : struct where H : struct, IConstant where G : struct, IFlag
     {

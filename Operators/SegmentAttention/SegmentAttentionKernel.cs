@@ -28,11 +28,11 @@ internal sealed unsafe class SegmentAttentionKernel(SegmentAttentionAttributes a
         if (shapes.HasPast)
         {
             // Rows that hold no token are cleared per item by the CPU code, so stale input rows never leak out.
-            context.Input(SegmentAttentionOperator.InputPastMemoryKey).AsReadOnlySpan<float>().CopyTo(memoryKey.AsSpan<float>());
-            context.Input(SegmentAttentionOperator.InputPastMemoryValue).AsReadOnlySpan<float>().CopyTo(memoryValue.AsSpan<float>());
-            context.Input(SegmentAttentionOperator.InputPastSegmentKey).AsReadOnlySpan<float>().CopyTo(segmentKey.AsSpan<float>());
-            context.Input(SegmentAttentionOperator.InputPastSegmentValue).AsReadOnlySpan<float>().CopyTo(segmentValue.AsSpan<float>());
-            context.Input(SegmentAttentionOperator.InputPastPosition).AsReadOnlySpan<long>().CopyTo(position.AsSpan<long>());
+            memoryKey.SeedFrom<float>(context.Input(SegmentAttentionOperator.InputPastMemoryKey));
+            memoryValue.SeedFrom<float>(context.Input(SegmentAttentionOperator.InputPastMemoryValue));
+            segmentKey.SeedFrom<float>(context.Input(SegmentAttentionOperator.InputPastSegmentKey));
+            segmentValue.SeedFrom<float>(context.Input(SegmentAttentionOperator.InputPastSegmentValue));
+            position.SeedFrom<long>(context.Input(SegmentAttentionOperator.InputPastPosition));
         }
         else
         {

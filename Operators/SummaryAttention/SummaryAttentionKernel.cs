@@ -27,13 +27,13 @@ internal sealed unsafe class SummaryAttentionKernel(SummaryAttentionAttributes a
 
         if (shapes.HasPast)
         {
-            context.Input(SummaryAttentionOperator.InputPastKeySummary).AsReadOnlySpan<float>().CopyTo(keySummary.AsSpan<float>());
-            context.Input(SummaryAttentionOperator.InputPastValueSummary).AsReadOnlySpan<float>().CopyTo(valueSummary.AsSpan<float>());
-            context.Input(SummaryAttentionOperator.InputPastCount).AsReadOnlySpan<long>().CopyTo(count.AsSpan<long>());
+            keySummary.SeedFrom<float>(context.Input(SummaryAttentionOperator.InputPastKeySummary));
+            valueSummary.SeedFrom<float>(context.Input(SummaryAttentionOperator.InputPastValueSummary));
+            count.SeedFrom<long>(context.Input(SummaryAttentionOperator.InputPastCount));
             if (m > 0)
             {
-                context.Input(SummaryAttentionOperator.InputPastKeyWindow).AsReadOnlySpan<float>().CopyTo(keyWindow.AsSpan<float>());
-                context.Input(SummaryAttentionOperator.InputPastValueWindow).AsReadOnlySpan<float>().CopyTo(valueWindow.AsSpan<float>());
+                keyWindow.SeedFrom<float>(context.Input(SummaryAttentionOperator.InputPastKeyWindow));
+                valueWindow.SeedFrom<float>(context.Input(SummaryAttentionOperator.InputPastValueWindow));
             }
         }
         else

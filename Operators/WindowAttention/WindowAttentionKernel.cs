@@ -28,8 +28,8 @@ internal sealed unsafe class WindowAttentionKernel(WindowAttentionAttributes att
         var pastPositions = new long[b];
         if (shapes.HasPast)
         {
-            context.Input(WindowAttentionOperator.InputPastKeyCache).AsReadOnlySpan<float>().CopyTo(keyCache.AsSpan<float>());
-            context.Input(WindowAttentionOperator.InputPastValueCache).AsReadOnlySpan<float>().CopyTo(valueCache.AsSpan<float>());
+            keyCache.SeedFrom<float>(context.Input(WindowAttentionOperator.InputPastKeyCache));
+            valueCache.SeedFrom<float>(context.Input(WindowAttentionOperator.InputPastValueCache));
             var given = context.Input(WindowAttentionOperator.InputPastPosition).AsReadOnlySpan<long>();
             for (var i = 0; i < pastPositions.Length; i++)
             {

@@ -40,6 +40,39 @@ public class GeneratorTests
         Assert.That(uneven, Is.EqualTo(whole));
     }
 
+    [TestCase("linear-elu")]
+    [TestCase("window:8,sinks=2")]
+    [TestCase("hybrid:8")]
+    [TestCase("segment:4")]
+    [TestCase("summary:moving=4")]
+    public void StateUpdatedInPlaceGivesTheLogitsOfSwappedBuffers(string rule)
+    {
+        using var model = Model(rule);
+        var fixedSize = model.Info.State.Where(s => !s.Grows).Select(s => s.Past).ToList();
+        Assert.That(fixedSize, Is.Not.Empty);
+        Assert.That(model.InPlaceStates, Is.EquivalentTo(fixedSize), "every state tensor is our operators' own");
+
+        List<float[]> Logits(bool inPlace)
+        {
+            using var g = new Generator(model, new GeneratorParams(MaxNewTokens: 12, StateInPlace: inPlace), [Prompt, Prompt.Reverse().ToArray()]);
+            var seen = new List<float[]>();
+            g.Prefill();
+            while (!g.IsDone)
+            {
+                g.GenerateNextToken();
+                seen.Add(g.Logits(0).ToArray().Concat(g.Logits(1).ToArray()).ToArray());
+            }
+            return seen;
+        }
+        var swapped = Logits(inPlace: false);
+        var inPlace = Logits(inPlace: true);
+        Assert.That(inPlace, Has.Count.EqualTo(12));
+        for (var step = 0; step < swapped.Count; step++)
+        {
+            Assert.That(inPlace[step], Is.EqualTo(swapped[step]), $"step {step}");
+        }
+    }
+
     [Test]
     public void SeededSamplingRepeatsAndDiffersAcrossSeeds()
     {
