@@ -12,6 +12,12 @@ namespace OnnxAttention.Operators.LinearAttention;
 /// one call per row and head, and its loads and stores of the sums dominate at head dims of 64 to 128 (measured:
 /// about 3x slower at d = 128, 4 query heads per KV head). Columns go 512 bits at a time where the hardware has it,
 /// then <see cref="Vector{T}"/> wide, then one by one.
+/// <para>
+/// The pass that writes the state walks it row by row in strips of four vectors (a 256-byte row segment at 512
+/// bits): the state streams through the caches in address order and each row's broadcast phi(k) and phi(q) values
+/// serve four vectors. A decode step is bound by moving the state, and this measured 1.2x to 1.5x faster than
+/// column tiles walking down the rows (16 to 32 heads of 64 or 128).
+/// </para>
 /// </summary>
 internal static unsafe class LinearAttentionSweeps
 {
@@ -46,10 +52,13 @@ internal static unsafe class LinearAttentionSweeps
     /// <summary>
     /// S[r, :] = factor[r] S[r, :] + phiK[r] write[:] (no factor when null), then for each of <paramref name="heads"/>
     /// query heads y[h, :] = sum_r phiQ[h, r] S[r, :] over the updated state. phiQ is [heads, d_k], y is [heads, d_v].
+    /// The old S is read from <paramref name="source"/> (the past state, so a decode step with separate past and
+    /// present buffers moves the state once instead of copying it first), or from S itself when it is S or null.
     /// </summary>
     public static void WriteAndReadOut(float* s, int dk, int dv, float* factor, float* phiK, float* write,
-        float* phiQ, int heads, float* y)
+        float* phiQ, int heads, float* y, float* source = null)
     {
+        source = source == null ? s : source;
         for (var h0 = 0; h0 < heads; h0 += 4)
         {
             // The first block of heads writes the state; later blocks only read the updated rows.
@@ -59,6 +68,18 @@ internal static unsafe class LinearAttentionSweeps
             var q = phiQ + (long)h0 * dk;
             var yBlock = y + (long)h0 * dv;
             var c = 0;
+            if (h0 == 0)
+            {
+                c = RowStrips(s, source, dk, dv, factor, phiK, write, q, block, yBlock);
+                if (source != s && c < dv)
+                {
+                    // The columns the row strips leave go through the column tiles, which update S where it is.
+                    for (var r = 0; r < dk; r++)
+                    {
+                        new ReadOnlySpan<float>(source + (long)r * dv + c, dv - c).CopyTo(new Span<float>(s + (long)r * dv + c, dv - c));
+                    }
+                }
+            }
             if (Vector512.IsHardwareAccelerated)
             {
                 c = ReadOutColumns<Wide, Vector512<float>>(c, s, dk, dv, f, k, write, q, block, yBlock);
@@ -71,6 +92,87 @@ internal static unsafe class LinearAttentionSweeps
         }
     }
 
+    /// <summary>Columns [0, ...) in strips of four vectors walked row by row, writing the state; returns the first column left.</summary>
+    private static int RowStrips(float* s, float* source, int dk, int dv, float* factor, float* phiK, float* write, float* q, int heads, float* y)
+    {
+        return (heads, factor != null) switch
+        {
+            (1, false) => Widest<One, No>(),
+            (1, true) => Widest<One, Yes>(),
+            (2, false) => Widest<Two, No>(),
+            (2, true) => Widest<Two, Yes>(),
+            (3, false) => Widest<Three, No>(),
+            (3, true) => Widest<Three, Yes>(),
+            (4, false) => Widest<Four, No>(),
+            _ => Widest<Four, Yes>(),
+        };
+
+        int Widest<H, G>() where H : struct, IConstant where G : struct, IFlag =>
+            Vector512.IsHardwareAccelerated
+                ? RowStrips<Wide, Vector512<float>, H, G>(0, s, source, dk, dv, factor, phiK, write, q, y)
+                : RowStrips<Native, Vector<float>, H, G>(0, s, source, dk, dv, factor, phiK, write, q, y);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static int RowStrips<L, V, H, G>(int c, float* s, float* source, int dk, int dv, float* factor, float* phiK, float* write, float* q, float* y)
+        where L : struct, ILanes<V> where V : struct where H : struct, IConstant where G : struct, IFlag
+    {
+        int n = L.Count, hs = H.Value;
+        for (; c + 4 * n <= dv; c += 4 * n)
+        {
+            V w0 = L.Load(write + c), w1 = L.Load(write + c + n), w2 = L.Load(write + c + 2 * n), w3 = L.Load(write + c + 3 * n);
+            // a<head><vector>
+            V a00 = default, a01 = default, a02 = default, a03 = default, a10 = default, a11 = default, a12 = default, a13 = default;
+            V a20 = default, a21 = default, a22 = default, a23 = default, a30 = default, a31 = default, a32 = default, a33 = default;
+            var p = s + c;
+            var from = source + c;
+            for (var r = 0; r < dk; r++, p += dv, from += dv)
+            {
+                V x0 = L.Load(from), x1 = L.Load(from + n), x2 = L.Load(from + 2 * n), x3 = L.Load(from + 3 * n);
+                if (G.On)
+                {
+                    var g = L.Broadcast(factor[r]);
+                    x0 = L.Multiply(x0, g); x1 = L.Multiply(x1, g); x2 = L.Multiply(x2, g); x3 = L.Multiply(x3, g);
+                }
+                var kb = L.Broadcast(phiK[r]);
+                x0 = L.MultiplyAdd(kb, w0, x0); x1 = L.MultiplyAdd(kb, w1, x1); x2 = L.MultiplyAdd(kb, w2, x2); x3 = L.MultiplyAdd(kb, w3, x3);
+                L.Store(x0, p); L.Store(x1, p + n); L.Store(x2, p + 2 * n); L.Store(x3, p + 3 * n);
+                var qb = L.Broadcast(q[r]);
+                a00 = L.MultiplyAdd(qb, x0, a00); a01 = L.MultiplyAdd(qb, x1, a01); a02 = L.MultiplyAdd(qb, x2, a02); a03 = L.MultiplyAdd(qb, x3, a03);
+                if (hs > 1)
+                {
+                    qb = L.Broadcast(q[dk + r]);
+                    a10 = L.MultiplyAdd(qb, x0, a10); a11 = L.MultiplyAdd(qb, x1, a11); a12 = L.MultiplyAdd(qb, x2, a12); a13 = L.MultiplyAdd(qb, x3, a13);
+                }
+                if (hs > 2)
+                {
+                    qb = L.Broadcast(q[2 * dk + r]);
+                    a20 = L.MultiplyAdd(qb, x0, a20); a21 = L.MultiplyAdd(qb, x1, a21); a22 = L.MultiplyAdd(qb, x2, a22); a23 = L.MultiplyAdd(qb, x3, a23);
+                }
+                if (hs > 3)
+                {
+                    qb = L.Broadcast(q[3 * dk + r]);
+                    a30 = L.MultiplyAdd(qb, x0, a30); a31 = L.MultiplyAdd(qb, x1, a31); a32 = L.MultiplyAdd(qb, x2, a32); a33 = L.MultiplyAdd(qb, x3, a33);
+                }
+            }
+            StoreHead<L, V>(y + c, n, a00, a01, a02, a03);
+            if (hs > 1) StoreHead<L, V>(y + dv + c, n, a10, a11, a12, a13);
+            if (hs > 2) StoreHead<L, V>(y + 2 * dv + c, n, a20, a21, a22, a23);
+            if (hs > 3) StoreHead<L, V>(y + 3 * dv + c, n, a30, a31, a32, a33);
+        }
+        return c;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreHead<L, V>(float* y, int n, V v0, V v1, V v2, V v3) where L : struct, ILanes<V> where V : struct
+    {
+        L.Store(v0, y);
+        L.Store(v1, y + n);
+        L.Store(v2, y + 2 * n);
+        L.Store(v3, y + 3 * n);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int RetrieveColumns<L, V>(int c, float* s, int dk, int dv, float* factor, float* phiK, float* retrieved)
         where L : struct, ILanes<V> where V : struct
     {
@@ -118,6 +220,7 @@ internal static unsafe class LinearAttentionSweeps
         return c;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int ReadOutColumns<L, V>(int c, float* s, int dk, int dv, float* factor, float* phiK, float* write,
         float* q, int heads, float* y)
         where L : struct, ILanes<V> where V : struct
@@ -155,6 +258,7 @@ internal static unsafe class LinearAttentionSweeps
         return v;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile4<L, V>(float* s, int dk, int dv, float* factor, float* phiK, float* write, float* q, float* y)
         where L : struct, ILanes<V> where V : struct
     {
@@ -175,6 +279,7 @@ internal static unsafe class LinearAttentionSweeps
         L.Store(a3, y + 3 * dv);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TileFew<L, V>(float* s, int dk, int dv, float* factor, float* phiK, float* write, float* q, int heads, float* y)
         where L : struct, ILanes<V> where V : struct
     {

@@ -27,13 +27,9 @@ public static class LinearForms
             using (var oursInPlace = Bound(BenchModels.OurLinear(decode, ortCompatible: true), threads, InPlace(ort: false)))
             {
                 var result = SideBySide.Run([new("ORT", ort), new("ORT in place", ortInPlace), new("ours", ours), new("ours in place", oursInPlace)], rounds, budgetSeconds, quantile);
-                // A step reads the state and writes it back (plus, when not in place, reads the past copy once more
-                // and writes the present: counted as the same read + write, since the copy is fused into the pass).
+                // In place, a step reads the state and writes it back once (read + write bytes).
                 var stateBytes = 2.0 * s.Batch * s.KvHeads * s.HeadDim * s.HeadDim * sizeof(float);
-                var inPlaceUs = result.MedianMicroseconds(3);
-                rows.Add(new Row("decode", Name(s), result,
-                    $"in place: {stateBytes / 1e6:F2} MB state read+written per step in {inPlaceUs:F1} µs = {stateBytes / (inPlaceUs * 1e-6) / 1e9:F1} GB/s "
-                    + $"= {stateBytes / (inPlaceUs * 1e-6) / bandwidth:P0} of measured copy bandwidth"));
+                rows.Add(new Row("decode", Name(s), result, "in place: " + MachineLimits.StateTraffic(stateBytes, result.MedianMicroseconds(3), bandwidth, threads)));
             }
 
             var prefill = s with { Seq = prefillLength };

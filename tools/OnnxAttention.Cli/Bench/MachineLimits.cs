@@ -28,6 +28,43 @@ public static class MachineLimits
         return 2.0 * parts * chunk * sizeof(float) / best;
     }
 
+    /// <summary>
+    /// Read+write bytes per second of copying a buffer of <paramref name="bytes"/> that stays where it is between
+    /// copies (in cache when it fits): the floor for a step that must read and write that much state once. Split over
+    /// <paramref name="parts"/> threads like the operators' work items; best of many repetitions.
+    /// </summary>
+    public static double CopyBytesPerSecond(long bytes, int parts)
+    {
+        var n = (int)(bytes / sizeof(float));
+        var source = new float[n];
+        var target = new float[n];
+        TensorPrimitives.Add(source, 1f, source);
+        parts = Math.Max(1, Math.Min(parts, n / 1024));
+        var chunk = n / parts;
+        var best = double.MaxValue;
+        var total = System.Diagnostics.Stopwatch.StartNew();
+        for (var round = 0; round < 2000 && (round < 20 || total.Elapsed.TotalSeconds < 0.3); round++)
+        {
+            var t = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (parts == 1) source.AsSpan(0, chunk).CopyTo(target);
+            else Parallel.For(0, parts, p => source.AsSpan(p * chunk, chunk).CopyTo(target.AsSpan(p * chunk, chunk)));
+            best = Math.Min(best, System.Diagnostics.Stopwatch.GetElapsedTime(t).TotalSeconds);
+        }
+        return 2.0 * parts * chunk * sizeof(float) / best;
+    }
+
+    /// <summary>
+    /// A decode step reads and writes the whole state once: its rate against the machine's copy rate for a buffer of
+    /// that size (cache-resident when it fits, so it can exceed the large-copy bandwidth) is how close it is to the floor.
+    /// </summary>
+    public static string StateTraffic(double stateBytes, double us, double bandwidth, int threads)
+    {
+        var rate = stateBytes / (us * 1e-6);
+        var copy = CopyBytesPerSecond((long)(stateBytes / 2), threads > 0 ? threads : Environment.ProcessorCount);
+        return $"{stateBytes / 2e6:F2} MB state read and written per step: {rate / 1e9:F1} GB/s = {rate / copy:P0} of copying that much "
+               + $"({copy / 1e9:F1} GB/s), {rate / bandwidth:P0} of the large-copy bandwidth";
+    }
+
     /// <summary>FLOP/s of ORT's own float32 MatMul on [m,k] x [k,n].</summary>
     public static double OrtMatMulFlops(int m = 1024, int k = 1024, int n = 1024, int threads = 0)
     {

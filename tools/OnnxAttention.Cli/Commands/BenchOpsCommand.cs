@@ -102,7 +102,7 @@ public static class BenchOpsCommand
                         double oursUs = r.MedianMicroseconds(0), peerUs = r.MedianMicroseconds(1);
                         rows.Add(new Row("decode in place", name, "LinearAttention, state bound in place", oursUs,
                             "com.microsoft.LinearAttention, state bound in place", peerUs,
-                            $"{stateBytes / 1e6:F2} MB state read+written per step: {stateBytes / (oursUs * 1e-6) / 1e9:F1} GB/s = {stateBytes / (oursUs * 1e-6) / bandwidth:P0} of measured bandwidth",
+                            MachineLimits.StateTraffic(stateBytes, oursUs, bandwidth, threads),
                             r.Speedup(0, 1)));
                     }
                     linear.Increment(1);
