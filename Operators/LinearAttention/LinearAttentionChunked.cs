@@ -13,9 +13,11 @@ namespace OnnxAttention.Operators.LinearAttention;
 ///   S  += phi(K_c)ᵀ V_c                                           z    += colsum(phi(K_c))
 /// </code>
 /// Every product is a small dense matrix product (<see cref="Gemm"/>). It gives the recurrence's results up to float
-/// rounding (tested), but it is NOT wired into the operator: measured side by side on the 2-core CI-class machine
-/// (bench-ops, T=256, d 64/128) it was not faster than the fused register-tiled recurrence, because our 4x16 GEMM
-/// tile is far from ORT's MLAS. It stays as the starting point of issue 6's prefill work (a faster GEMM tile first).
+/// rounding (tested), but the operator does not use it: it needs at least the recurrence's 4 d_k d_v flops per token
+/// plus the intra-chunk products (twice the flops at d = 64, chunk 64), and the token-block recurrence
+/// (<see cref="LinearAttentionTokenBlock"/>) already runs near the FMA units' rate. Measured side by side
+/// (bench-ops --forms, T = 256, 1 thread, AVX-512 8x32 GEMM tile at 120-215 GFLOP/s): 2-3x slower than token blocks.
+/// Benchmarks and tests reach it through <see cref="Runtime.KernelChoices.LinearPrefill"/> = Chunked.
 /// </summary>
 internal static unsafe class LinearAttentionChunked
 {

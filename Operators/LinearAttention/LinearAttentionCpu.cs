@@ -88,6 +88,41 @@ internal static unsafe class LinearAttentionCpu
             new ReadOnlySpan<float>(a.PastNormalizer + normOffset, dk).CopyTo(new Span<float>(a.Normalizer + normOffset, dk));
         }
 
+        if (UsesChunks(a))
+        {
+            var chunkScratch = LinearAttentionChunked.AllocateScratch(dk, dv);
+            try
+            {
+                var t = s.SequenceLength;
+                LinearAttentionChunked.Run(new LinearAttentionChunked.Item
+                {
+                    Query = a.Query + (long)b * t * a.QueryHeads * dk + (long)kvHead * group * dk,
+                    Key = a.Key + (long)b * t * a.KvHeads * dk + (long)kvHead * dk,
+                    Value = a.Value + (long)b * t * a.KvHeads * dv + (long)kvHead * dv,
+                    Output = a.Output + (long)b * t * a.QueryHeads * dv + (long)kvHead * group * dv,
+                    State = a.State + stateOffset,
+                    Normalizer = a.Normalizer + normOffset,
+                    QueryStride = (long)a.QueryHeads * dk,
+                    KeyStride = (long)a.KvHeads * dk,
+                    ValueStride = (long)a.KvHeads * dv,
+                    OutputStride = (long)a.QueryHeads * dv,
+                    Tokens = t,
+                    KeyDim = dk,
+                    ValueDim = dv,
+                    GroupSize = group,
+                    Map = a.FeatureMap,
+                    Scale = a.Scale,
+                    Epsilon = a.Epsilon,
+                    Normalize = a.Normalize,
+                }, chunkScratch);
+            }
+            finally
+            {
+                System.Runtime.InteropServices.NativeMemory.Free(chunkScratch);
+            }
+            return;
+        }
+
         var blocked = UsesTokenBlocks(a);
         // Blocks use the per-token scratch for four tokens' rows, and as much again for the interleaved copies.
         var tokens = blocked ? LinearAttentionTokenBlock.Tokens : 1;
@@ -142,6 +177,11 @@ internal static unsafe class LinearAttentionCpu
             }
         }
     }
+
+    /// <summary>The chunked matrix-product form, only when a bench or test forces it (plain linear rule, no decay).</summary>
+    private static bool UsesChunks(in Job a) =>
+        KernelChoices.LinearPrefill == LinearPrefill.Chunked && a.Rule == UpdateRule.Linear && a.Shapes.Gate == GateLayout.None
+        && a.Gamma == 1f && a.Shapes.SequenceLength > 1;
 
     /// <summary>
     /// Several tokens per pass over the state: only the rules without a retrieval (the delta rules need the whole

@@ -18,4 +18,6 @@ internal enum LinearPrefill
     PerToken,
     /// <summary>Four tokens per pass over the state where the rule allows it.</summary>
     TokenBlocks,
+    /// <summary>Chunks of matrix products where the rule allows it (plain linear, no decay).</summary>
+    Chunked,
 }

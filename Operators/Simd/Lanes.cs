@@ -66,6 +66,10 @@ internal readonly struct One : IConstant { public static int Value => 1; }
 internal readonly struct Two : IConstant { public static int Value => 2; }
 internal readonly struct Three : IConstant { public static int Value => 3; }
 internal readonly struct Four : IConstant { public static int Value => 4; }
+internal readonly struct Five : IConstant { public static int Value => 5; }
+internal readonly struct Six : IConstant { public static int Value => 6; }
+internal readonly struct Seven : IConstant { public static int Value => 7; }
+internal readonly struct Eight : IConstant { public static int Value => 8; }
 
 /// <summary>A compile-time switch for generic specialisation.</summary>
 internal interface IFlag

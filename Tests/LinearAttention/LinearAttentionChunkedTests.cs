@@ -1,14 +1,38 @@
 using NUnit.Framework;
 using OnnxAttention.Operators.LinearAttention;
 using OnnxAttention.Operators.Reference;
+using OnnxAttention.Operators.Runtime;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.LinearAttention;
 
 /// <summary>The chunked prefill form against the token-by-token definition.</summary>
 [TestFixture]
+[NonParallelizable] // one test switches KernelChoices, a process-wide setting
 public unsafe class LinearAttentionChunkedTests
 {
+    [TestCase(2, 130, 4, 2, 64, 64, "elu_plus_one", true)]
+    [TestCase(1, 65, 3, 3, 60, 17, "identity", false)]
+    public void ChosenThroughTheOperatorMatchesTheReference(int batch, int t, int qHeads, int kvHeads, int dk, int dv, string map, bool normalize)
+    {
+        var c = new LinearAttentionCase(batch, t, qHeads, kvHeads, dk, dv, map, normalize, Scale: 0.5f, Seed: t);
+        using var session = new LinearAttentionSession(c.Options, withPast: true);
+        KernelChoices.LinearPrefill = LinearPrefill.Chunked;
+        LinearAttentionSession.Outputs got;
+        try
+        {
+            got = session.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, c.PastState, c.PastNormalizer, c.StateShape, c.NormalizerShape);
+        }
+        finally
+        {
+            KernelChoices.LinearPrefill = LinearPrefill.Auto;
+        }
+        var want = c.Reference(withPast: true);
+        TensorAssert.Close(got.Y, want.Output, Tolerance.Float32, $"{c}: output");
+        TensorAssert.Close(got.State, want.State, Tolerance.Float32, $"{c}: state");
+        TensorAssert.Close(got.Normalizer, want.Normalizer, Tolerance.Float32, $"{c}: normaliser");
+    }
+
     [TestCase(1, 1, 1, 1, "elu_plus_one", true)]
     [TestCase(63, 60, 60, 2, "elu_plus_one", true)]
     [TestCase(64, 64, 64, 1, "identity", false)]

@@ -27,6 +27,11 @@ public unsafe class GemmTests
     [TestCase(65, 60, 128)]
     [TestCase(63, 128, 1)]
     [TestCase(7, 1, 60)]
+    [TestCase(8, 32, 5)]
+    [TestCase(9, 33, 17)]
+    [TestCase(15, 48, 64)]
+    [TestCase(16, 47, 2)]
+    [TestCase(3, 31, 600)]
     public void AllThreeFormsMatchTheNaiveProduct(int m, int n, int k)
     {
         var a = Seeded.Uniform(m * 31 + n, m * k);
