@@ -8,6 +8,19 @@ internal static class KernelChoices
 {
     /// <summary>How LinearAttention walks a sequence longer than one token.</summary>
     public static LinearPrefill LinearPrefill { get; set; }
+
+    /// <summary>How WindowAttention runs a sequence longer than one token.</summary>
+    public static WindowPrefill WindowPrefill { get; set; }
+}
+
+internal enum WindowPrefill
+{
+    /// <summary>By length and window (blocks for long calls with long windows).</summary>
+    Auto,
+    /// <summary>Each query against its window, token by token.</summary>
+    PerToken,
+    /// <summary>Blocks of queries through matrix products.</summary>
+    Blocks,
 }
 
 internal enum LinearPrefill

@@ -85,6 +85,54 @@ public static class BenchModels
         return (model, inputs, outputs, new Dictionary<string, string> { ["present_key"] = "past_key", ["present_value"] = "past_value" });
     }
 
+    /// <summary>ORT's GroupQueryAttention prefilling <c>s.Seq</c> tokens from an empty cache, with a local window (or none: -1).</summary>
+    public static (ModelProto Model, Dictionary<string, (Array, long[])> Inputs, Dictionary<string, (Array, long[])> Outputs) OrtGqaPrefill(Shape s, int localWindow)
+    {
+        var model = new ModelBuilder("ort_gqa_prefill")
+            .Opset("com.microsoft", 1)
+            .Input("q", F, s.Batch, s.Seq, s.QHeads * s.HeadDim).Input("k", F, s.Batch, s.Seq, s.KvHeads * s.HeadDim).Input("v", F, s.Batch, s.Seq, s.KvHeads * s.HeadDim)
+            .Input("past_key", F, s.Batch, s.KvHeads, 0, s.HeadDim).Input("past_value", F, s.Batch, s.KvHeads, 0, s.HeadDim)
+            .Input("seqlens_k", I32, s.Batch).Input("total_sequence_length", I32)
+            .Node("GroupQueryAttention", ["q", "k", "v", "past_key", "past_value", "seqlens_k", "total_sequence_length"], ["y", "present_key", "present_value"], "com.microsoft", null,
+                Attr.Int("num_heads", s.QHeads), Attr.Int("kv_num_heads", s.KvHeads), Attr.Int("local_window_size", localWindow))
+            .Output("y", F, s.Batch, s.Seq, s.QHeads * s.HeadDim)
+            .Output("present_key", F, s.Batch, s.KvHeads, s.Seq, s.HeadDim).Output("present_value", F, s.Batch, s.KvHeads, s.Seq, s.HeadDim)
+            .Build();
+        var inputs = QkvInputs(s);
+        inputs["past_key"] = (Array.Empty<float>(), [s.Batch, s.KvHeads, 0, s.HeadDim]);
+        inputs["past_value"] = (Array.Empty<float>(), [s.Batch, s.KvHeads, 0, s.HeadDim]);
+        inputs["seqlens_k"] = (Enumerable.Repeat(s.Seq - 1, s.Batch).ToArray(), [s.Batch]);
+        inputs["total_sequence_length"] = (new[] { s.Seq }, []);
+        long cache = (long)s.Batch * s.KvHeads * s.Seq * s.HeadDim;
+        var outputs = new Dictionary<string, (Array, long[])>
+        {
+            ["y"] = (new float[(long)s.Batch * s.Seq * s.QHeads * s.HeadDim], [s.Batch, s.Seq, s.QHeads * s.HeadDim]),
+            ["present_key"] = (new float[cache], [s.Batch, s.KvHeads, s.Seq, s.HeadDim]),
+            ["present_value"] = (new float[cache], [s.Batch, s.KvHeads, s.Seq, s.HeadDim]),
+        };
+        return (model, inputs, outputs);
+    }
+
+    /// <summary>Our WindowAttention prefilling <c>s.Seq</c> tokens from an empty cache (no past inputs).</summary>
+    public static (ModelProto Model, Dictionary<string, (Array, long[])> Inputs, Dictionary<string, (Array, long[])> Outputs) OurWindowPrefill(Shape s, int window)
+    {
+        var o = new WindowAttentionNode.Options(s.QHeads, window, s.KvHeads, 0, 0f, 0f);
+        long cache = (long)s.Batch * s.KvHeads * window * s.HeadDim;
+        var model = new ModelBuilder("ours_window_prefill")
+            .Input("q", F, s.Batch, s.Seq, s.QHeads * s.HeadDim).Input("k", F, s.Batch, s.Seq, s.KvHeads * s.HeadDim).Input("v", F, s.Batch, s.Seq, s.KvHeads * s.HeadDim)
+            .WindowAttention(o, ["q", "k", "v"], ["y", "kc_out", "vc_out"])
+            .Output("y", F, s.Batch, s.Seq, s.QHeads * s.HeadDim)
+            .Output("kc_out", F, s.Batch, s.KvHeads, window, s.HeadDim).Output("vc_out", F, s.Batch, s.KvHeads, window, s.HeadDim)
+            .Build();
+        var outputs = new Dictionary<string, (Array, long[])>
+        {
+            ["y"] = (new float[(long)s.Batch * s.Seq * s.QHeads * s.HeadDim], [s.Batch, s.Seq, s.QHeads * s.HeadDim]),
+            ["kc_out"] = (new float[cache], [s.Batch, s.KvHeads, window, s.HeadDim]),
+            ["vc_out"] = (new float[cache], [s.Batch, s.KvHeads, window, s.HeadDim]),
+        };
+        return (model, QkvInputs(s), outputs);
+    }
+
     /// <summary>Our WindowAttention decoding one token with a full ring cache of W rows at absolute position <paramref name="position"/>.</summary>
     public static (ModelProto Model, Dictionary<string, (Array, long[])> Inputs, Dictionary<string, (Array, long[])> Outputs) OurWindowDecode(Shape s, int window, long position)
     {

@@ -5,9 +5,10 @@ using Spectre.Console;
 namespace OnnxAttention.Cli.Bench;
 
 /// <summary>
-/// <c>bench-ops --forms</c>: each of our LinearAttention kernel forms next to com.microsoft.LinearAttention, timed in
-/// interleaved rounds in one process: prefill per token vs token blocks; decode with the state copied from past to
-/// present vs bound in place (one buffer as both).
+/// <c>bench-ops --forms</c>: each of our kernel forms next to ONNX Runtime's peer, timed in interleaved rounds in one
+/// process. LinearAttention against com.microsoft.LinearAttention: prefill per token vs token blocks vs chunks;
+/// decode with the state copied from past to present vs bound in place (one buffer as both). WindowAttention prefill
+/// per token vs blocks against GroupQueryAttention with local_window_size.
 /// </summary>
 public static class LinearForms
 {
@@ -53,10 +54,32 @@ public static class LinearForms
         return rows;
     }
 
+    /// <summary>WindowAttention prefill from an empty cache, B1 H16 d64, over call lengths and windows.</summary>
+    public static List<Row> Window(bool quick, int threads, int rounds, double budgetSeconds, double quantile)
+    {
+        var rows = new List<Row>();
+        var grid = quick ? [(64, 256)] : new[] { (64, 1024), (128, 256), (128, 1024), (256, 128), (256, 256), (256, 512), (1024, 128), (1024, 256), (1024, 1024), (1024, 4096) };
+        foreach (var (t, w) in grid)
+        {
+            var s = new BenchModels.Shape(1, t, 16, 16, 64);
+            using var gqa = Bound(BenchModels.OrtGqaPrefill(s, w), threads);
+            using var ours = Bound(BenchModels.OurWindowPrefill(s, w), threads);
+            var result = SideBySide.Run(
+            [
+                new("GroupQueryAttention local_window_size", gqa),
+                new("ours per token", ours, () => KernelChoices.WindowPrefill = WindowPrefill.PerToken, () => KernelChoices.WindowPrefill = WindowPrefill.Auto),
+                new("ours blocks", ours, () => KernelChoices.WindowPrefill = WindowPrefill.Blocks, () => KernelChoices.WindowPrefill = WindowPrefill.Auto),
+                new("ours auto", ours),
+            ], rounds, budgetSeconds, quantile);
+            rows.Add(new Row("window prefill", $"B1 H16 d64 T={t} W={w}", result, ""));
+        }
+        return rows;
+    }
+
     public static void Print(IReadOnlyList<Row> rows, int rounds, double quantile)
     {
-        var table = new Table().Title($"LinearAttention forms side by side ({rounds} interleaved rounds, each the {quantile:P0} quantile of its calls; µs: median over rounds; speed-up: median over rounds of ORT time / ours)")
-            .AddColumns("phase", "case", "contender", "µs", "speed-up vs ORT", "note");
+        var table = new Table().Title($"Kernel forms side by side ({rounds} interleaved rounds, each the {quantile:P0} quantile of its calls; µs: median over rounds; speed-up: median over rounds of ORT time / ours)")
+            .AddColumns("phase", "case", "contender", "µs", "speed-up vs the first", "note");
         foreach (var row in rows)
         {
             for (var c = 0; c < row.Result.Names.Count; c++)

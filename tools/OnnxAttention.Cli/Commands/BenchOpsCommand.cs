@@ -30,7 +30,7 @@ public static class BenchOpsCommand
         var forms = new Option<bool>("--forms") { Description = "time each LinearAttention kernel form against ORT in interleaved rounds (only that)", Hidden = true };
         var rounds = new Option<int>("--rounds") { Description = "interleaved rounds for --forms", DefaultValueFactory = _ => 5, Hidden = true };
         var quantile = new Option<double>("--quantile") { Description = "per round, this quantile of the calls' times (--forms)", DefaultValueFactory = _ => 0.5, Hidden = true };
-        var phase = new Option<string?>("--phase") { Description = "decode or prefill only (--forms)", Hidden = true };
+        var phase = new Option<string?>("--phase") { Description = "decode, prefill or window only (--forms)", Hidden = true };
         var command = new Command("bench-ops", "Time our operators against ONNX Runtime's on the same inputs; report the machine's limits; write CSV and plots.") { output, threads, quick, forms, rounds, quantile, phase };
         command.SetAction(parse => parse.GetValue(forms)
             ? RunForms(parse.GetValue(output)!, parse.GetValue(threads), parse.GetValue(quick), parse.GetValue(rounds), parse.GetValue(quantile), parse.GetValue(phase))
@@ -47,7 +47,11 @@ public static class BenchOpsCommand
         outDir.Create();
         var bandwidth = MachineLimits.MemoryBandwidthBytesPerSecond(quick ? 64 : 256);
         var shapes = LinearShapes(quick);
-        var rows = LinearForms.Run(shapes, quick ? 64 : 256, threads, rounds, quick ? 0.05 : 0.2, bandwidth, quantile, phase);
+        var rows = phase == "window" ? [] : LinearForms.Run(shapes, quick ? 64 : 256, threads, rounds, quick ? 0.05 : 0.2, bandwidth, quantile, phase);
+        if (phase is null or "window")
+        {
+            rows.AddRange(LinearForms.Window(quick, threads, rounds, quick ? 0.05 : 0.2, quantile));
+        }
         AnsiConsole.MarkupLine($"memory bandwidth (copy, all cores): {bandwidth / 1e9:F1} GB/s; {Environment.ProcessorCount} cores");
         LinearForms.Print(rows, rounds, quantile);
         var csv = Path.Combine(outDir.FullName, "bench-forms.csv");
