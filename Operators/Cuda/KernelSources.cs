@@ -20,6 +20,12 @@ public static class KernelSources
     private static readonly Lazy<KernelSource> LazyWindowDecode =
         Source("window_attention_decode.cu", "window_attention_decode", "window_attention_combine");
 
+    private static readonly Lazy<KernelSource> LazySegmentDecode =
+        Source("segment_attention_decode.cu", "segment_attention_decode", "segment_attention_combine");
+    private static readonly Lazy<KernelSource> LazyHybridDecode =
+        Source("hybrid_attention_decode.cu", "hybrid_attention_decode", "hybrid_attention_combine", "hybrid_attention_linear");
+    private static readonly Lazy<KernelSource> LazySummaryDecode = Source("summary_attention_decode.cu", "summary_attention_decode");
+
     /// <summary>LinearAttention, recurrent (decode, and token-by-token for any length); every update rule.</summary>
     public static KernelSource LinearAttentionDecode => LazyLinearDecode.Value;
 
@@ -29,8 +35,21 @@ public static class KernelSources
     /// <summary>WindowAttention decode step over the ring cache, split-K with a combine kernel.</summary>
     public static KernelSource WindowAttentionDecode => LazyWindowDecode.Value;
 
+    /// <summary>SegmentAttention decode step over the memory and segment buffers, split-K with a combine kernel.</summary>
+    public static KernelSource SegmentAttentionDecode => LazySegmentDecode.Value;
+
+    /// <summary>HybridAttention decode step: the window (and mean slot), split-K, and the linear part's update and mix.</summary>
+    public static KernelSource HybridAttentionDecode => LazyHybridDecode.Value;
+
+    /// <summary>SummaryAttention, recurrent (decode, and token-by-token for any length); every summary kind.</summary>
+    public static KernelSource SummaryAttentionDecode => LazySummaryDecode.Value;
+
     /// <summary>Every kernel source.</summary>
-    public static IReadOnlyList<KernelSource> All => [LinearAttentionDecode, LinearAttentionPrefill, WindowAttentionDecode];
+    public static IReadOnlyList<KernelSource> All =>
+    [
+        LinearAttentionDecode, LinearAttentionPrefill, WindowAttentionDecode, SegmentAttentionDecode, HybridAttentionDecode,
+        SummaryAttentionDecode,
+    ];
 
     /// <summary>The shared headers as (include name, text), in name order.</summary>
     public static IReadOnlyList<KeyValuePair<string, string>> Headers => LazyHeaders.Value;

@@ -3,6 +3,7 @@ using NUnit.Framework;
 using OnnxAttention.Operators.Cuda;
 using OnnxAttention.Operators.Cuda.Specializations;
 using OnnxAttention.Operators.LinearAttention;
+using OnnxAttention.Operators.SummaryAttention;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.Cuda;
@@ -15,7 +16,7 @@ public partial class KernelCatalogTests
     public void EverySourceIsEmbeddedWithItsEntryPointsAndIncludesOnlyEmbeddedHeaders()
     {
         Assert.That(KernelSources.Headers.Select(h => h.Key),
-            Is.EqualTo(new[] { "onnx_attention_common.cuh", "onnx_attention_feature_map.cuh" }));
+            Is.EqualTo(new[] { "onnx_attention_cache_decode.cuh", "onnx_attention_common.cuh", "onnx_attention_feature_map.cuh" }));
         var headerNames = KernelSources.Headers.Select(h => h.Key).ToHashSet();
         var onDisk = Directory.GetFiles(Path.Combine(TestPaths.RepositoryRoot, "Operators", "Cuda", "Kernels"), "*.cu")
             .Select(Path.GetFileName);
@@ -25,7 +26,7 @@ public partial class KernelCatalogTests
             Assert.That(source.Text, Does.Contain("NOT RUN ON A GPU YET"), source.FileName);
             foreach (var entry in source.EntryPoints)
             {
-                Assert.That(source.Text, Does.Match($@"extern ""C"" __global__ void (__launch_bounds__\(\w+\) )?{entry}\("), $"{source.FileName}: {entry}");
+                Assert.That(source.Text, Does.Match($@"extern ""C"" __global__ void (__launch_bounds__\([^)]+\) )?{entry}\("), $"{source.FileName}: {entry}");
             }
             foreach (Match include in IncludeRegex().Matches(source.Text))
             {
@@ -115,6 +116,8 @@ public partial class KernelCatalogTests
             64, 64, 1, UpdateRule.Linear, FeatureMap.Identity, false, CudaActivation.Float32, blockColumns: 48));
         Assert.Throws<ArgumentOutOfRangeException>(() => _ = new LinearAttentionPrefillSpecialization(
             64, 64, 1, FeatureMap.Identity, false, CudaActivation.Float16, chunk: 48));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new SummaryAttentionDecodeSpecialization(
+            64, 64, 1, SummaryKind.Cumulative, 2, CudaActivation.Float16));
         Assert.Throws<ArgumentOutOfRangeException>(() => _ = new LinearAttentionPrefillSpecialization(
             64, 64, 1, FeatureMap.Identity, false, CudaActivation.Float16, blockColumns: 48));
     }

@@ -2,7 +2,9 @@ using System.Text.RegularExpressions;
 using NUnit.Framework;
 using OnnxAttention.Operators.Cuda;
 using OnnxAttention.Operators.Cuda.Specializations;
+using OnnxAttention.Operators.HybridAttention;
 using OnnxAttention.Operators.LinearAttention;
+using OnnxAttention.Operators.SummaryAttention;
 
 namespace OnnxAttention.Tests.Cuda;
 
@@ -82,6 +84,51 @@ public partial class KernelCompileTests
             .SetArgDisplayNames("d256", "BFloat16");
     }
 
+    public static IEnumerable<TestCaseData> SegmentDecodeCases()
+    {
+        var n = 0;
+        foreach (var dim in new[] { 64, 128 })
+        foreach (var activation in Activations)
+        {
+            yield return new TestCaseData(new SegmentAttentionDecodeSpecialization(dim, dim, 1 + n++ % 2 * 3, activation))
+                .SetArgDisplayNames($"d{dim}", activation.ToString());
+        }
+        yield return new TestCaseData(new SegmentAttentionDecodeSpecialization(60, 40, 5, CudaActivation.BFloat16))
+            .SetArgDisplayNames("d60-dv40", "BFloat16");
+    }
+
+    public static IEnumerable<TestCaseData> HybridDecodeCases()
+    {
+        var n = 0;
+        foreach (var dim in new[] { 64, 128 })
+        foreach (var activation in Activations)
+        {
+            // Each activation type meets both compress kinds across the two head dims.
+            var compress = (n + (dim == 128 ? 1 : 0)) % 2 == 0 ? CompressKind.Linear : CompressKind.Mean;
+            n++;
+            yield return new TestCaseData(new HybridAttentionDecodeSpecialization(dim, dim, 1 + n % 2 * 3, compress, activation))
+                .SetArgDisplayNames($"d{dim}", activation.ToString(), compress.ToString());
+        }
+        yield return new TestCaseData(new HybridAttentionDecodeSpecialization(60, 40, 2, CompressKind.Linear, CudaActivation.Float16))
+            .SetArgDisplayNames("d60-dv40", "Float16", "Linear");
+    }
+
+    public static IEnumerable<TestCaseData> SummaryDecodeCases()
+    {
+        var kinds = Enum.GetValues<SummaryKind>();
+        var n = 0;
+        foreach (var dim in new[] { 64, 128 })
+        foreach (var activation in Activations)
+        {
+            var kind = kinds[(n + (dim == 128 ? 1 : 0)) % kinds.Length];
+            n++;
+            var spec = new SummaryAttentionDecodeSpecialization(dim, dim, 1 + n % 2 * 3, kind, kind == SummaryKind.Ema ? 4 : 1, activation);
+            yield return new TestCaseData(spec).SetArgDisplayNames($"d{dim}", activation.ToString(), kind.ToString());
+        }
+        yield return new TestCaseData(new SummaryAttentionDecodeSpecialization(60, 200, 3, SummaryKind.Ema, 16, CudaActivation.Float16))
+            .SetArgDisplayNames("d60-dv200", "Float16", "Ema-16-slots");
+    }
+
     [TestCaseSource(nameof(LinearDecodeCases))]
     public void LinearAttentionDecodeCompiles(LinearAttentionDecodeSpecialization spec)
     {
@@ -107,6 +154,27 @@ public partial class KernelCompileTests
 
     [TestCaseSource(nameof(WindowDecodeCases))]
     public void WindowAttentionDecodeCompiles(WindowAttentionDecodeSpecialization spec)
+    {
+        var ptx = CompileClean(spec);
+        Assert.That(StaticSharedBytes(ptx), Is.InRange(1, 48 * 1024), "static shared memory");
+    }
+
+    [TestCaseSource(nameof(SegmentDecodeCases))]
+    public void SegmentAttentionDecodeCompiles(SegmentAttentionDecodeSpecialization spec)
+    {
+        var ptx = CompileClean(spec);
+        Assert.That(StaticSharedBytes(ptx), Is.InRange(1, 48 * 1024), "static shared memory");
+    }
+
+    [TestCaseSource(nameof(HybridDecodeCases))]
+    public void HybridAttentionDecodeCompiles(HybridAttentionDecodeSpecialization spec)
+    {
+        var ptx = CompileClean(spec);
+        Assert.That(StaticSharedBytes(ptx), Is.InRange(1, 2 * 48 * 1024), "static shared memory (two kernels)");
+    }
+
+    [TestCaseSource(nameof(SummaryDecodeCases))]
+    public void SummaryAttentionDecodeCompiles(SummaryAttentionDecodeSpecialization spec)
     {
         var ptx = CompileClean(spec);
         Assert.That(StaticSharedBytes(ptx), Is.InRange(1, 48 * 1024), "static shared memory");
