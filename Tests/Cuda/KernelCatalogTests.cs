@@ -97,9 +97,9 @@ public partial class KernelCatalogTests
         var decode60 = new LinearAttentionDecodeSpecialization(60, 60, 1, UpdateRule.Delta, FeatureMap.L2Norm, false, CudaActivation.Float32);
         Assert.That(decode60.ThreadsPerBlock, Is.EqualTo(128)); // 2 column groups x 2 row splits
 
-        // state 32768 + nu 512 + powers 272 + 5 x 256 + A 18432 + Y 18432 + 2 x phi 17408 + V^T 9216
+        // state 32768 + nu 512 + powers 272 + 5 x 256 + A 18432 + Y 18432 + phi(K) 34816 + phi(Q) 17408 + V^T 9216
         var prefill = new LinearAttentionPrefillSpecialization(128, 128, 1, FeatureMap.EluPlusOne, true, CudaActivation.Float16);
-        Assert.That(prefill.DynamicSharedBytes, Is.EqualTo(115728));
+        Assert.That(prefill.DynamicSharedBytes, Is.EqualTo(133136));
         Assert.That(prefill.Grid(1, 4), Is.EqualTo((4, 2)));
 
         var window = new WindowAttentionDecodeSpecialization(128, 128, 4, CudaActivation.Float16);

@@ -12,7 +12,8 @@
 // float16/bfloat16 activations the intra-chunk products phi(Q) phi(K)^T and A V run on tensor cores (mma.sync
 // m16n8k16, float32 accumulation); phi(q), phi(k) and A are rounded to the activation type for them, each row first
 // divided by a power of two at least its largest magnitude (then multiplied back exactly), so nothing overflows
-// float16 whatever the magnitudes. With float32 activations every product is a float32 FMA.
+// float16 whatever the magnitudes. phi(k) is kept in float32 for the state update, so the state gets no rounding
+// the recurrence would not have. With float32 activations every product is a float32 FMA.
 //
 // Required defines: HEAD_DIM (d_k, [1, 256]), VALUE_DIM (d_v, [1, 4096]), GROUP ([1, 64]), FEATURE_MAP, NORMALIZE,
 // ACT_TYPE. Optional: RULE (only 0, linear, is implemented here), CHUNK (tokens per chunk, 16, 32 or 64; default 64
@@ -102,11 +103,11 @@ constexpr int kOffDen = kOffPow + align16(4 * (kChunk + 1));                    
 constexpr int kOffQScale = kOffDen + align16(4 * kChunk);                           // float [C]
 constexpr int kOffKScale = kOffQScale + align16(4 * kChunk);                        // float [C]
 constexpr int kOffAScale = kOffKScale + align16(4 * kChunk);                        // float [C]
-constexpr int kOffKWeight = kOffAScale + align16(4 * kChunk);                       // float [C]: k_scale * gamma^(n-1-u)
+constexpr int kOffKWeight = kOffAScale + align16(4 * kChunk);                       // float [C]: gamma^(n-1-u)
 constexpr int kOffA = kOffKWeight + align16(4 * kChunk);                            // float [C][kAStride]
 constexpr int kOffY = kOffA + align16(4 * kChunk * kAStride);                       // float [C][kYStride]
-constexpr int kOffK = kOffY + align16(4 * kChunk * kYStride);                       // act [C][kQkStride]
-constexpr int kOffQ = kOffK + align16(static_cast<int>(sizeof(act_t)) * kChunk * kQkStride);  // act [C][kQkStride]
+constexpr int kOffK = kOffY + align16(4 * kChunk * kYStride);                       // float [C][kQkStride]: phi(K)
+constexpr int kOffQ = kOffK + align16(4 * kChunk * kQkStride);                      // act [C][kQkStride]: phi(Q) / q_scale
 constexpr int kOffVt = kOffQ + align16(static_cast<int>(sizeof(act_t)) * kChunk * kQkStride); // act [BLOCK_COLS][kVtStride]
 constexpr int kSharedBytes = kOffVt + align16(static_cast<int>(sizeof(act_t)) * kBlockCols * kVtStride);
 
@@ -135,8 +136,11 @@ __device__ __forceinline__ float pow2_above(float max_abs)
 }
 
 // phi of `valid` rows of a [rows, stride] activation matrix into a chunk buffer, one warp per row (rows past
-// `valid` become zeros), each row divided by its power-of-two scale.
-__device__ __forceinline__ void load_phi_rows(act_t* dst, float* row_scale, const act_t* src, long long src_row_stride,
+// `valid` become zeros), with each row's power-of-two scale in row_scale. Queries are stored divided by it, in
+// the activation type (they only feed products); keys are stored as they are, in float32 (they also feed the
+// float32 state update), and divided by their scale when packed into mma fragments.
+template <class T, bool Scaled>
+__device__ __forceinline__ void load_phi_rows(T* dst, float* row_scale, const act_t* src, long long src_row_stride,
     int valid, float scale, int warp, int lane)
 {
     for (int u = warp; u < kChunk; u += kWarps) {
@@ -158,12 +162,17 @@ __device__ __forceinline__ void load_phi_rows(act_t* dst, float* row_scale, cons
             }
         }
         const float s = pow2_above(oa::group_max(max_abs));
-        const float inverse = 1.0f / s;
+        const float factor = Scaled ? 1.0f / s : 1.0f;
 #pragma unroll
         for (int m = 0; m < kKeyPerLane; ++m) {
             const int i = lane + 32 * m;
             if (i < kKeyPad) {
-                dst[u * kQkStride + i] = oa::from_float(is_valid && i < kHeadDim ? x[m] * inverse : 0.0f);
+                const float stored = is_valid && i < kHeadDim ? x[m] * factor : 0.0f;
+                if constexpr (Scaled) {
+                    dst[u * kQkStride + i] = oa::from_float(stored);
+                } else {
+                    dst[u * kQkStride + i] = stored;
+                }
             }
         }
         if (lane == 0) {
@@ -200,7 +209,7 @@ extern "C" __global__ void __launch_bounds__(kThreads) linear_attention_prefill(
     float* s_k_weight = reinterpret_cast<float*>(base + kOffKWeight);
     float* s_a = reinterpret_cast<float*>(base + kOffA);
     float* s_y = reinterpret_cast<float*>(base + kOffY);
-    act_t* s_k = reinterpret_cast<act_t*>(base + kOffK);
+    float* s_k = reinterpret_cast<float*>(base + kOffK);
     act_t* s_q = reinterpret_cast<act_t*>(base + kOffQ);
     act_t* s_vt = reinterpret_cast<act_t*>(base + kOffVt);
 
@@ -240,7 +249,7 @@ extern "C" __global__ void __launch_bounds__(kThreads) linear_attention_prefill(
         const long long token0 = static_cast<long long>(b) * seq_len + chunk0;  // first token's row of [B, T]
 
         // Phase 1: phi(K) of the chunk, V^T of this block's columns, and the state-update weights.
-        load_phi_rows(s_k, s_k_scale, key + (token0 * kv_heads + h) * kHeadDim,
+        load_phi_rows<float, false>(s_k, s_k_scale, key + (token0 * kv_heads + h) * kHeadDim,
             static_cast<long long>(kv_heads) * kHeadDim, n, 1.0f, warp, lane);
         for (int idx = tid; idx < kChunk * kBlockCols; idx += kThreads) {
             const int u = idx / kBlockCols;
@@ -254,13 +263,13 @@ extern "C" __global__ void __launch_bounds__(kThreads) linear_attention_prefill(
         for (int g = 0; g < kGroup; ++g) {
             const int qh = h * kGroup + g;
             // Phase 2: phi(Q) of query head qh.
-            load_phi_rows(s_q, s_q_scale, query + (token0 * q_heads + qh) * kHeadDim,
+            load_phi_rows<act_t, true>(s_q, s_q_scale, query + (token0 * q_heads + qh) * kHeadDim,
                 static_cast<long long>(q_heads) * kHeadDim, n, scale, warp, lane);
             __syncthreads();
             if (g == 0) {
-                // Needs every row's scale from phase 1 (hence after the barrier); read in phase 6.
+                // Read in phase 6, after later barriers.
                 for (int u = tid; u < kChunk; u += kThreads) {
-                    s_k_weight[u] = u < n ? s_k_scale[u] * s_pow[n - 1 - u] : 0.0f;
+                    s_k_weight[u] = u < n ? s_pow[n - 1 - u] : 0.0f;
                 }
             }
 
@@ -304,8 +313,10 @@ extern "C" __global__ void __launch_bounds__(kThreads) linear_attention_prefill(
                                 const act_t* q0 = s_q + t0 * kQkStride + kb * 16 + 2 * tq;
                                 const act_t* q1 = q0 + 8 * kQkStride;
                                 const unsigned int a[4] = {load_pair(q0), load_pair(q1), load_pair(q0 + 8), load_pair(q1 + 8)};
-                                const act_t* k0 = s_k + (nb * 8 + gr) * kQkStride + kb * 16 + 2 * tq;
-                                const unsigned int bf[2] = {load_pair(k0), load_pair(k0 + 8)};
+                                const float* k0 = s_k + (nb * 8 + gr) * kQkStride + kb * 16 + 2 * tq;
+                                const float k_inverse = 1.0f / s_k_scale[nb * 8 + gr];
+                                const unsigned int bf[2] = {oa::pack2(k0[0] * k_inverse, k0[1] * k_inverse),
+                                    oa::pack2(k0[8] * k_inverse, k0[9] * k_inverse)};
                                 oa::mma_16816(d, a, bf);
                             }
                         }
@@ -442,7 +453,7 @@ extern "C" __global__ void __launch_bounds__(kThreads) linear_attention_prefill(
                 float acc = 0.0f;
 #pragma unroll
                 for (int u = 0; u < kChunk; ++u) {
-                    acc += oa::to_float(s_k[u * kQkStride + i]) * wv[u];
+                    acc += s_k[u * kQkStride + i] * wv[u];
                 }
                 s_state[i * kBlockCols + my_col] = decay_n * s_state[i * kBlockCols + my_col] + acc;
             }
@@ -450,7 +461,7 @@ extern "C" __global__ void __launch_bounds__(kThreads) linear_attention_prefill(
                 for (int i = tid; i < kHeadDim; i += kThreads) {
                     float acc = 0.0f;
                     for (int u = 0; u < n; ++u) {
-                        acc += oa::to_float(s_k[u * kQkStride + i]) * s_k_weight[u];
+                        acc += s_k[u * kQkStride + i] * s_k_weight[u];
                     }
                     s_nu[i] = decay_n * s_nu[i] + acc;
                 }

@@ -63,7 +63,8 @@ public sealed record LinearAttentionPrefillSpecialization : KernelSpecialization
                 + 5 * Align(4 * Chunk)                      // denominators, q/k/A row scales, state-update weights
                 + Align(4 * Chunk * (Chunk + 8))            // A
                 + Align(4 * Chunk * (BlockColumns + 8))     // intra-chunk result
-                + 2 * Align(act * Chunk * qkStride)         // phi(K), phi(Q)
+                + Align(4 * Chunk * qkStride)               // phi(K), float32
+                + Align(act * Chunk * qkStride)             // phi(Q), activation type
                 + Align(act * BlockColumns * vtStride);     // V^T
         }
     }
