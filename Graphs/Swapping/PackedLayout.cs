@@ -35,6 +35,22 @@ internal static class PackedLayout
         return bhsd;
     }
 
+    /// <summary>Our operators' packed output [B, T, H*d] in the layout the model's attention gave its output.</summary>
+    public static string ToLayout(Graph g, string packed, KeyLayout layout, int heads, int headDim, string hint)
+    {
+        switch (layout)
+        {
+            case KeyLayout.Packed:
+                return packed;
+            case KeyLayout.Bhsd:
+                return Unpack(g, packed, heads, headDim, hint);
+            default:
+                var bshd = g.FreshName(hint + "_bshd");
+                g.Add(Node("Reshape", [packed, ShapeConstant(g, hint + "_unpack_shape", 0, 0, heads, headDim)], bshd));
+                return bshd;
+        }
+    }
+
     /// <summary>[B, T, H, d] to [B, H, T, d] (the same perm maps back).</summary>
     public static string Transpose(Graph g, string value, string hint)
     {
