@@ -116,7 +116,7 @@ public sealed record AttentionMatch(
         (LocalWindow > 0 ? $", local window of {LocalWindow} keys" : "") +
         (KeyLengthsReads is not null ? $", key lengths from graph input '{KeyLengthsReads}'" : "") +
         (OwnCache is not null ? $", own KV cache '{OwnCache}'" + (OwnCacheWhy is null ? "" : $" (kept: {OwnCacheWhy})") : "") +
-        (Cache is not null ? $", KV cache '{Cache.PastKey}'/'{Cache.PastValue}' -> '{Cache.PresentKey}'/'{Cache.PresentValue}' (becomes state)" : "") +
+        (Cache is not null ? $", KV cache '{Cache.PastKey}'/'{Cache.PastValue}' -> '{Cache.PresentKey}'/'{Cache.PresentValue}' (can become state)" : "") +
         (ScoresOutput is not null ? $", scores output '{ScoresOutput}'" : "");
 }
 

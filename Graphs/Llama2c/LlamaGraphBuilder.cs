@@ -37,7 +37,8 @@ public static class LlamaGraphBuilder
 
     public static ModelProto Build(Llama2cCheckpoint w, LlamaGraphOptions options)
     {
-        if ((options.AttentionMaskInput || options.PositionIdsInput) && !options.KvCache)
+        var maskInput = options.AttentionMaskInput || options.PastLengthFromAttentionMask;
+        if ((maskInput || options.PositionIdsInput) && !options.KvCache)
         {
             throw new ArgumentException("attention_mask and position_ids inputs are only written in the KV-cache form");
         }
@@ -70,7 +71,7 @@ public static class LlamaGraphBuilder
         b.Input(InputIds, I64, "batch", "sequence");
         if (options.KvCache)
         {
-            if (options.AttentionMaskInput) b.Input(AttentionMask, I64, "batch", "total_sequence");
+            if (maskInput) b.Input(AttentionMask, I64, "batch", "total_sequence");
             if (options.PositionIdsInput) b.Input(PositionIds, I64, "batch", "sequence");
             for (var l = 0; l < c.Layers; l++)
             {
@@ -93,7 +94,10 @@ public static class LlamaGraphBuilder
         // (read from the shape of layer 0's past keys, as Hugging Face exports do) plus the ids' length, or from inputs.
         var seqLen1D = Op("Shape", [InputIds], "seq_len_1d", Attr.Int("start", 1), Attr.Int("end", 2));
         var seqLen = Op("Squeeze", [seqLen1D, "axes_0"], "seq_len");
-        var pastLen = options.KvCache ? Op("Squeeze", [Op("Shape", [PastKey(0)], "past_len_1d", Attr.Int("start", 2), Attr.Int("end", 3)), "axes_0"], "past_len") : "zero";
+        var pastLen = !options.KvCache ? "zero"
+            : options.PastLengthFromAttentionMask
+                ? Op("Sub", [Op("Squeeze", [Op("Shape", [AttentionMask], "mask_len_1d", Attr.Int("start", 1), Attr.Int("end", 2)), "axes_0"], "mask_len"), seqLen], "past_len")
+                : Op("Squeeze", [Op("Shape", [PastKey(0)], "past_len_1d", Attr.Int("start", 2), Attr.Int("end", 3)), "axes_0"], "past_len");
         var totalLen = options.KvCache ? Op("Add", [pastLen, seqLen], "total_len") : seqLen;
         var positions = options.PositionIdsInput ? PositionIds : Op("Range", [pastLen, totalLen, "one"], "positions");
         // Positions [S] broadcast over the batch; a position_ids input [B, S] has a row per batch entry.

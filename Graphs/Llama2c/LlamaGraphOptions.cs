@@ -13,6 +13,12 @@ public sealed record LlamaGraphOptions
     /// <summary>An attention_mask input [batch, past + S] (1 attend, 0 padding) added to the causal mask (KV-cache form only).</summary>
     public bool AttentionMaskInput { get; init; }
 
+    /// <summary>
+    /// The past length read as Shape(attention_mask)[1] - S instead of from the past keys' shape; the mask's values
+    /// are not read unless <see cref="AttentionMaskInput"/> (KV-cache form only).
+    /// </summary>
+    public bool PastLengthFromAttentionMask { get; init; }
+
     /// <summary>A position_ids input [batch, S] instead of positions computed from the past length (KV-cache form only).</summary>
     public bool PositionIdsInput { get; init; }
 }

@@ -116,6 +116,9 @@ public static class AttentionSwapper
         return new SwapReport(rule, accepted, skipped, states, counts, removed, hasPosition) { OpsetChange = opsetChange, InterfaceChanges = interfaceChanges };
     }
 
+    /// <summary>Why <paramref name="rule"/> would leave <paramref name="match"/> as it is; null when it would replace it.</summary>
+    public static string? Refusal(AttentionRule rule, AttentionMatch match) => Create(rule).Refusal(match);
+
     private static IAttentionReplacement Create(AttentionRule rule) => rule switch
     {
         LinearRule linear => new LinearReplacement(linear),

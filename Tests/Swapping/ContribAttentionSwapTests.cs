@@ -199,6 +199,6 @@ public class ContribAttentionSwapTests
         var (model, _, _, _, _, _, _) = OwnCacheModel("gqa");
         var m = OnnxAttention.Graphs.Attention.AttentionFinder.Find(new Graph(model.Graph), new ValueShapes(model.Graph)).Matches.Single();
         Assert.That(m.Describe(), Is.EqualTo("com.microsoft.GroupQueryAttention: 4 query heads, 2 KV heads, head dim 16, scale 0.25, causal, mask: causal, " +
-            "rotary from 'cos_cache'/'sin_cache', KV cache 'past_k'/'past_v' -> 'present_k'/'present_v' (becomes state)"));
+            "rotary from 'cos_cache'/'sin_cache', KV cache 'past_k'/'past_v' -> 'present_k'/'present_v' (can become state)"));
     }
 }
