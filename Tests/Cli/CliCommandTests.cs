@@ -154,4 +154,15 @@ public class CliCommandTests
         Assert.That(text, Does.Contain("5 attention layers -> linear-elu"));
         Assert.That(text, Does.Contain("decode: 8 tokens"));
     }
+
+    [Test]
+    public void BenchMemoryWritesItsTableCsvAndPlot()
+    {
+        var (code, text, error) = Invoke(BenchMemoryCommand.Create(), "--tokens", "300", "--softmax-tokens", "200", "--out", _dir);
+        Assert.That(code, Is.Zero, error);
+        Assert.That(File.Exists(Path.Combine(_dir, "bench-memory.png")), Is.True);
+        var csv = File.ReadAllLines(Path.Combine(_dir, "bench-memory.csv"));
+        Assert.That(csv.Any(l => l.StartsWith("linear-elu,300,", StringComparison.Ordinal)), Is.True, string.Join("\n", csv));
+        Assert.That(csv.Any(l => l.StartsWith("softmax,200,", StringComparison.Ordinal)), Is.True, string.Join("\n", csv));
+    }
 }
