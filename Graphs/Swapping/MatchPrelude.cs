@@ -51,12 +51,12 @@ internal static class MatchPrelude
 
     private static string AddSlice(Graph g, string x, string bias, int start, int width, string hint)
     {
-        var starts = Ints(g, hint + "_start", start);
-        var ends = Ints(g, hint + "_end", start + width);
+        var starts = g.AddInt64Constant(hint + "_start", start);
+        var ends = g.AddInt64Constant(hint + "_end", start + width);
         var part = g.FreshName(hint + "_part");
-        g.Add(Node("Slice", [bias, starts, ends], part));
+        g.Add(GraphEdits.Node("Slice", [bias, starts, ends], part));
         var sum = g.FreshName(hint);
-        g.Add(Node("Add", [x, part], sum));
+        g.Add(GraphEdits.Node("Add", [x, part], sum));
         return sum;
     }
 
@@ -65,50 +65,34 @@ internal static class MatchPrelude
     {
         PositionOffset.EnsureInput(g);
         var batch = g.FreshName(hint + ".batch");
-        g.Add(Node("Shape", [packedQuery], batch, Attr.Int("start", 0), Attr.Int("end", 1)));
+        g.Add(GraphEdits.Node("Shape", [packedQuery], batch, Attr.Int("start", 0), Attr.Int("end", 1)));
         var length1 = g.FreshName(hint + ".length_1d");
-        g.Add(Node("Shape", [packedQuery], length1, Attr.Int("start", 1), Attr.Int("end", 2)));
+        g.Add(GraphEdits.Node("Shape", [packedQuery], length1, Attr.Int("start", 1), Attr.Int("end", 2)));
         var length = g.FreshName(hint + ".length");
-        g.Add(Node("Squeeze", [length1, Ints(g, hint + ".axis0", 0)], length));
+        g.Add(GraphEdits.Node("Squeeze", [length1, g.AddInt64Constant(hint + ".axis0", 0)], length));
         var limit = g.FreshName(hint + ".position_limit");
-        g.Add(Node("Add", [PositionOffset.InputName, length], limit));
+        g.Add(GraphEdits.Node("Add", [PositionOffset.InputName, length], limit));
         var one = g.FreshName(hint + ".one");
         g.AddInitializer(Tensors.Int64(one, [1]));
         var range = g.FreshName(hint + ".position_range");
-        g.Add(Node("Range", [PositionOffset.InputName, limit, one], range));
+        g.Add(GraphEdits.Node("Range", [PositionOffset.InputName, limit, one], range));
         var row = g.FreshName(hint + ".position_row");
-        g.Add(Node("Unsqueeze", [range, Ints(g, hint + ".axis0", 0)], row));
+        g.Add(GraphEdits.Node("Unsqueeze", [range, g.AddInt64Constant(hint + ".axis0", 0)], row));
         var shape = g.FreshName(hint + ".position_shape");
-        g.Add(Node("Concat", [batch, length1], shape, Attr.Int("axis", 0)));
+        g.Add(GraphEdits.Node("Concat", [batch, length1], shape, Attr.Int("axis", 0)));
         var positions = g.FreshName(hint + ".positions");
-        g.Add(Node("Expand", [row, shape], positions));
+        g.Add(GraphEdits.Node("Expand", [row, shape], positions));
         return positions;
     }
 
     private static string Rotate(Graph g, string x, string positions, RotarySpec rotary, int heads, string hint)
     {
         var rotated = g.FreshName(hint);
-        var node = Node("RotaryEmbedding", [x, positions, rotary.CosCache, rotary.SinCache], rotated,
+        var node = GraphEdits.Node("RotaryEmbedding", [x, positions, rotary.CosCache, rotary.SinCache], rotated,
             Attr.Int("interleaved", rotary.Interleaved ? 1 : 0), Attr.Int("num_heads", heads));
         if (rotary.RotaryDim > 0) node.Attribute.Add(Attr.Int("rotary_embedding_dim", rotary.RotaryDim));
         node.Domain = MicrosoftDomain;
         g.Add(node);
         return rotated;
-    }
-
-    private static string Ints(Graph g, string hint, params long[] values)
-    {
-        var name = g.FreshName(hint);
-        g.AddInitializer(Tensors.Int64(name, values, values.Length));
-        return name;
-    }
-
-    private static NodeProto Node(string op, string[] inputs, string output, params AttributeProto[] attributes)
-    {
-        var n = new NodeProto { OpType = op, Name = output };
-        n.Input.AddRange(inputs);
-        n.Output.Add(output);
-        n.Attribute.AddRange(attributes);
-        return n;
     }
 }

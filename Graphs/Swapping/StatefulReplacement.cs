@@ -62,27 +62,17 @@ internal abstract class StatefulReplacement : IAttentionReplacement
     private string PositionFeed(Graph graph, string packedQuery, string hint)
     {
         PositionOffset.EnsureInput(graph);
-        var one = graph.FreshName(hint + ".position_shape");
-        graph.AddInitializer(Tensors.Int64(one, [1], 1));
+        var one = graph.AddInt64Constant(hint + ".position_shape", 1);
         var position = graph.FreshName(hint + ".position");
-        graph.Add(Node("Reshape", [PositionOffset.InputName, one], position));
+        graph.Add(GraphEdits.Node("Reshape", [PositionOffset.InputName, one], position));
         if (!PositionPerRow) return position;
         var batch = graph.FreshName(hint + ".batch");
-        graph.Add(Node("Shape", [packedQuery], batch, Attr.Int("start", 0), Attr.Int("end", 1)));
+        graph.Add(GraphEdits.Node("Shape", [packedQuery], batch, Attr.Int("start", 0), Attr.Int("end", 1)));
         var perRow = graph.FreshName(hint + ".position_rows");
-        graph.Add(Node("Expand", [position, batch], perRow));
+        graph.Add(GraphEdits.Node("Expand", [position, batch], perRow));
         return perRow;
     }
 
     protected static StateTensor Float(string name, int layer, params Dim[] shape) =>
         new($"past_{name}.{layer}", $"present_{name}.{layer}", TensorProto.Types.DataType.Float, shape);
-
-    private static NodeProto Node(string op, string[] inputs, string output, params AttributeProto[] attributes)
-    {
-        var n = new NodeProto { OpType = op, Name = output };
-        n.Input.AddRange(inputs);
-        n.Output.Add(output);
-        n.Attribute.AddRange(attributes);
-        return n;
-    }
 }
