@@ -10,6 +10,8 @@ public static class AttentionFinder
     [
         new MatMulSoftmaxPattern(),
         new OnnxAttentionOpPattern(),
+        new MultiHeadAttentionPattern(),
+        new GroupQueryAttentionPattern(),
     ];
 
     public sealed record Findings(IReadOnlyList<AttentionMatch> Matches, IReadOnlyList<AttentionMiss> Misses);

@@ -57,8 +57,32 @@ public sealed record AttentionMatch(
     /// <summary>The graph input whose values <see cref="MaskValue"/> reads (a padding mask), if any.</summary>
     public string? MaskReads { get; init; }
 
-    /// <summary>Set when the attention already keeps a KV cache (a past_key input or a used present output).</summary>
+    /// <summary>
+    /// Set when the attention keeps a KV cache of its own that cannot become the replacement's state (a past_key
+    /// input without present outputs, a present output without past inputs, ...): it is left as it is.
+    /// </summary>
     public string? OwnCache { get; init; }
+
+    /// <summary>Why <see cref="OwnCache"/> cannot become state, for messages; null when there is no more to say.</summary>
+    public string? OwnCacheWhy { get; init; }
+
+    /// <summary>
+    /// The model's KV cache of this attention, as graph inputs and outputs a swap turns into the replacement's state.
+    /// <see cref="Key"/> and <see cref="Value"/> are then the new tokens' keys and values only.
+    /// </summary>
+    public KvCache? Cache { get; init; }
+
+    /// <summary>A bias the attention adds to the projected query, key and value before attending (MultiHeadAttention's bias input).</summary>
+    public QkvBias? Bias { get; init; }
+
+    /// <summary>A rotary embedding the attention applies to query and key itself (GroupQueryAttention's do_rotary).</summary>
+    public RotarySpec? Rotary { get; init; }
+
+    /// <summary>Keys per query, the query's own included, of a causal local (sliding-window) attention; 0 = unbounded.</summary>
+    public int LocalWindow { get; init; }
+
+    /// <summary>The graph input whose values give per-row key lengths (GroupQueryAttention's seqlens_k from an attention mask), if any.</summary>
+    public string? KeyLengthsReads { get; init; }
 
     /// <summary>The opset-24 nonpad_kv_seqlen input of an Attention operator, if given.</summary>
     public string? NonPadKvSeqLen { get; init; }
@@ -87,7 +111,12 @@ public sealed record AttentionMatch(
         (ValueHeadDim != HeadDim ? $" (value {ValueHeadDim})" : "") +
         $", scale {EffectiveScale:G6}" + (Softcap > 0 ? $", softcap {Softcap:G6}" : "") +
         $", {(Causal ? "causal" : "not causal")}, mask: {Mask}" +
-        (OwnCache is not null ? $", own KV cache '{OwnCache}'" : "") +
+        (Bias is not null ? $", q/k/v bias '{Bias.Value}'" : "") +
+        (Rotary is not null ? $", rotary {(Rotary.Interleaved ? "interleaved " : "")}from '{Rotary.CosCache}'/'{Rotary.SinCache}'" : "") +
+        (LocalWindow > 0 ? $", local window of {LocalWindow} keys" : "") +
+        (KeyLengthsReads is not null ? $", key lengths from graph input '{KeyLengthsReads}'" : "") +
+        (OwnCache is not null ? $", own KV cache '{OwnCache}'" + (OwnCacheWhy is null ? "" : $" (kept: {OwnCacheWhy})") : "") +
+        (Cache is not null ? $", KV cache '{Cache.PastKey}'/'{Cache.PastValue}' -> '{Cache.PresentKey}'/'{Cache.PresentValue}' (can become state)" : "") +
         (ScoresOutput is not null ? $", scores output '{ScoresOutput}'" : "");
 }
 

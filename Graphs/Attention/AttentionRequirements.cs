@@ -12,7 +12,12 @@ public static class AttentionRequirements
     {
         if (m.OwnCache is { } cache)
         {
-            return $"the attention already keeps its own KV cache ('{cache}'), which a fixed-size memory does not replace";
+            return $"the attention already keeps its own KV cache ('{cache}'), which a fixed-size memory does not replace" +
+                (m.OwnCacheWhy is { } why ? $" (it cannot become state: {why})" : "");
+        }
+        if (m.KeyLengthsReads is { } lengths)
+        {
+            return $"the attention takes per-row key lengths from the values of graph input '{lengths}' (padding), which the fixed-size memories cannot keep";
         }
         if (m.NonPadKvSeqLen is { } nonPad)
         {
@@ -40,12 +45,13 @@ public static class AttentionRequirements
     }
 
     /// <summary>
-    /// For replacements written before the ONNX Attention operator was matched: query, value and output per head
-    /// ([batch, heads, seq, dim]), as the MatMul/Softmax pattern gives them. Null when so.
+    /// A model that keeps its KV cache as graph inputs and outputs is run by a host that feeds only the ids, the
+    /// past length and the state; a mask computed from the values of a graph input (an attention_mask with padding)
+    /// would have nothing to read. Null when <paramref name="m"/> has no such cache or no such mask.
     /// </summary>
-    public static string? PerHeadLayouts(AttentionMatch m) =>
-        m.QueryLayout != KeyLayout.Bhsd || m.ValueLayout != KeyLayout.Bhsd || m.OutputLayout != KeyLayout.Bhsd
-            ? "the attention works on packed [batch, seq, heads*dim] tensors, which this rule does not take"
+    public static string? CacheWithoutDataMask(AttentionMatch m) =>
+        m.Cache is not null && m.MaskReads is { } input
+            ? $"the mask reads the values of graph input '{input}' (padding); a model whose KV cache becomes state is fed ids and the past length only, so padding cannot be carried"
             : null;
 
     /// <summary>Softmax-based memories (windows, segments, summaries) apply no softcap to their scores. Null when none is needed.</summary>

@@ -59,11 +59,22 @@ public static class AttentionSwapper
             throw new GraphException($"no attention to replace in the model: {string.Join("; ", skipped.Select(m => $"{m.Anchor}: {m.Reason}"))}");
         }
 
-        var states = new List<StateTensor>();
+        // A model that carries a KV cache between calls is swapped whole: a layer left with its own cache beside
+        // layers whose cache became state could not be run by a host of swapped models.
+        if (accepted.Any(m => m.Cache is not null) && skipped.Count > 0)
+        {
+            throw new GraphException("the model keeps a KV cache, so every attention must be replaced or none, but some cannot be: " +
+                string.Join("; ", skipped.Select(m => $"{m.Anchor}: {m.Reason}")));
+        }
+
+        var readBefore = graph.Inputs.Where(i => graph.Consumers(i.Name).Count > 0).Select(i => i.Name).ToHashSet();
         var batch = BatchDim(model.Graph);
+        var interfaceChanges = CacheAbsorption.Apply(graph, accepted);
+        var states = new List<StateTensor>();
         for (var layer = 0; layer < accepted.Count; layer++)
         {
-            foreach (var s in replacement.Replace(graph, accepted[layer], layer, batch))
+            var match = MatchPrelude.Apply(graph, accepted[layer], layer);
+            foreach (var s in replacement.Replace(graph, match, layer, batch))
             {
                 states.Add(s);
                 graph.Inputs.Add(ValueInfo(s.Past, s, present: false));
@@ -74,6 +85,16 @@ public static class AttentionSwapper
         var offsets = PositionOffset.Apply(graph);
         // The offset Ranges no longer read their constant start.
         removed += graph.RemoveDeadCode();
+        // Inputs only the replaced attention read (a GroupQueryAttention's seqlens_k, say) are not fed any more.
+        foreach (var unread in graph.Inputs.Where(i => readBefore.Contains(i.Name) && graph.Consumers(i.Name).Count == 0).ToList())
+        {
+            graph.Inputs.Remove(unread);
+            interfaceChanges.Add($"input '{unread.Name}' removed: only the replaced attention read it");
+        }
+        if (accepted.Any(m => m.Cache is not null))
+        {
+            CacheAbsorption.CheckFed(graph);
+        }
         model.Graph = graph.ToProto();
         var opsetChange = OpsetUpgrade.Apply(model, accepted.Max(replacement.RequiredOpset));
 
@@ -92,8 +113,11 @@ public static class AttentionSwapper
         var counts = accepted.GroupBy(m => m.Pattern).ToDictionary(g => $"{g.Key} -> {rule.Spelling}", g => g.Count());
         if (offsets > 0) counts["position Range offset"] = offsets;
         var hasPosition = model.Graph.Input.Any(i => i.Name == PositionOffset.InputName);
-        return new SwapReport(rule, accepted, skipped, states, counts, removed, hasPosition) { OpsetChange = opsetChange };
+        return new SwapReport(rule, accepted, skipped, states, counts, removed, hasPosition) { OpsetChange = opsetChange, InterfaceChanges = interfaceChanges };
     }
+
+    /// <summary>Why <paramref name="rule"/> would leave <paramref name="match"/> as it is; null when it would replace it.</summary>
+    public static string? Refusal(AttentionRule rule, AttentionMatch match) => Create(rule).Refusal(match);
 
     private static IAttentionReplacement Create(AttentionRule rule) => rule switch
     {

@@ -9,11 +9,11 @@ internal interface IAttentionReplacement
 {
     /// <summary>
     /// Null when this replacement can stand in for <paramref name="match"/>, else why not. By default the
-    /// requirements of a fixed-size memory (causal self-attention with no other mask) on per-head tensors, with
-    /// scores that are not soft-capped.
+    /// requirements of a fixed-size memory (causal self-attention with no other mask), with scores that are not
+    /// soft-capped.
     /// </summary>
     string? Refusal(AttentionMatch match) =>
-        AttentionRequirements.CausalMemory(match) ?? AttentionRequirements.PerHeadLayouts(match) ?? AttentionRequirements.NoSoftcap(match);
+        AttentionRequirements.CausalMemory(match) ?? AttentionRequirements.NoSoftcap(match);
 
     /// <summary>The lowest default-domain (ai.onnx) opset the replacement's nodes need; 0 when any will do.</summary>
     int RequiredOpset(AttentionMatch match) => 0;

@@ -43,12 +43,7 @@ internal sealed class LinearReplacement(LinearRule rule) : IAttentionReplacement
             Attr.Float(LinearAttentionAttributes.ScaleAttr.Name, 1f),
         ]);
         graph.Add(node);
-        graph.ReplaceUses(m.Output, m.OutputLayout switch
-        {
-            KeyLayout.Packed => y,
-            KeyLayout.Bhsd => PackedLayout.Unpack(graph, y, m.QueryHeads, m.ValueHeadDim, hint + ".y"),
-            var other => throw new GraphException($"LinearAttention output cannot be written in {other} layout"),
-        });
+        graph.ReplaceUses(m.Output, PackedLayout.ToLayout(graph, y, m.OutputLayout, m.QueryHeads, m.ValueHeadDim, hint + ".y"));
         return [state, normalizer];
     }
 }

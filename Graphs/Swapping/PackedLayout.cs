@@ -18,10 +18,10 @@ internal static class PackedLayout
         if (layout == KeyLayout.Bhsd)
         {
             bshd = g.FreshName(hint + "_bshd");
-            g.Add(Node("Transpose", [value], bshd, Attr.Ints("perm", 0, 2, 1, 3)));
+            g.Add(GraphEdits.Node("Transpose", [value], bshd, Attr.Ints("perm", 0, 2, 1, 3)));
         }
         var packed = g.FreshName(hint + "_packed");
-        g.Add(Node("Reshape", [bshd, ShapeConstant(g, hint + "_pack_shape", 0, 0, -1)], packed));
+        g.Add(GraphEdits.Node("Reshape", [bshd, g.AddInt64Constant(hint + "_pack_shape", 0, 0, -1)], packed));
         return packed;
     }
 
@@ -29,33 +29,33 @@ internal static class PackedLayout
     public static string Unpack(Graph g, string packed, int heads, int headDim, string hint)
     {
         var bshd = g.FreshName(hint + "_bshd");
-        g.Add(Node("Reshape", [packed, ShapeConstant(g, hint + "_unpack_shape", 0, 0, heads, headDim)], bshd));
+        g.Add(GraphEdits.Node("Reshape", [packed, g.AddInt64Constant(hint + "_unpack_shape", 0, 0, heads, headDim)], bshd));
         var bhsd = g.FreshName(hint + "_bhsd");
-        g.Add(Node("Transpose", [bshd], bhsd, Attr.Ints("perm", 0, 2, 1, 3)));
+        g.Add(GraphEdits.Node("Transpose", [bshd], bhsd, Attr.Ints("perm", 0, 2, 1, 3)));
         return bhsd;
+    }
+
+    /// <summary>Our operators' packed output [B, T, H*d] in the layout the model's attention gave its output.</summary>
+    public static string ToLayout(Graph g, string packed, KeyLayout layout, int heads, int headDim, string hint)
+    {
+        switch (layout)
+        {
+            case KeyLayout.Packed:
+                return packed;
+            case KeyLayout.Bhsd:
+                return Unpack(g, packed, heads, headDim, hint);
+            default:
+                var bshd = g.FreshName(hint + "_bshd");
+                g.Add(GraphEdits.Node("Reshape", [packed, g.AddInt64Constant(hint + "_unpack_shape", 0, 0, heads, headDim)], bshd));
+                return bshd;
+        }
     }
 
     /// <summary>[B, T, H, d] to [B, H, T, d] (the same perm maps back).</summary>
     public static string Transpose(Graph g, string value, string hint)
     {
         var swapped = g.FreshName(hint + "_bhsd");
-        g.Add(Node("Transpose", [value], swapped, Attr.Ints("perm", 0, 2, 1, 3)));
+        g.Add(GraphEdits.Node("Transpose", [value], swapped, Attr.Ints("perm", 0, 2, 1, 3)));
         return swapped;
-    }
-
-    private static string ShapeConstant(Graph g, string hint, params long[] dims)
-    {
-        var name = g.FreshName(hint);
-        g.AddInitializer(Tensors.Int64(name, dims, dims.Length));
-        return name;
-    }
-
-    private static NodeProto Node(string op, string[] inputs, string output, params AttributeProto[] attributes)
-    {
-        var n = new NodeProto { OpType = op, Name = output };
-        n.Input.AddRange(inputs);
-        n.Output.Add(output);
-        n.Attribute.AddRange(attributes);
-        return n;
     }
 }

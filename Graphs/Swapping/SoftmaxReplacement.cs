@@ -19,9 +19,22 @@ internal sealed class SoftmaxReplacement : IAttentionReplacement
     /// <summary>nonpad_kv_seqlen is an opset-24 input.</summary>
     public const int OpsetWithNonPad = 24;
 
-    public string? Refusal(AttentionMatch m) => m.OwnCache is { } cache
-        ? $"the attention already keeps its own KV cache ('{cache}'); it is left as it is"
-        : null;
+    public string? Refusal(AttentionMatch m)
+    {
+        if (m.OwnCache is { } cache)
+        {
+            return $"the attention already keeps its own KV cache ('{cache}'); it is left as it is" + (m.OwnCacheWhy is { } why ? $" ({why})" : "");
+        }
+        if (m.LocalWindow > 0)
+        {
+            return $"the attention is a local window of {m.LocalWindow} keys, which ONNX's Attention with a growing cache does not restrict; window:{m.LocalWindow} reproduces it";
+        }
+        if (m.KeyLengthsReads is { } lengths)
+        {
+            return $"the attention takes per-row key lengths from the values of graph input '{lengths}' (padding), which this rule does not carry";
+        }
+        return AttentionRequirements.CacheWithoutDataMask(m);
+    }
 
     public int RequiredOpset(AttentionMatch m) => m.NonPadKvSeqLen is null ? Opset : OpsetWithNonPad;
 

@@ -7,9 +7,10 @@ using OnnxAttention.Operators.Registration;
 namespace OnnxAttention.Graphs.Swapping;
 
 /// <summary>
-/// The common shape of every replacement: pack Q, K, V into [B, T, H*d], run one of our operators with per-layer
+/// The common shape of every replacement: pack Q, K, V into [B, T, H*d] (whatever layout the model's attention had), run one of our operators with per-layer
 /// float state tensors (and, where the operator wants it, the position taken from the model-wide
-/// <see cref="PositionOffset.InputName"/> input instead of a per-layer counter), unpack the output, reroute.
+/// <see cref="PositionOffset.InputName"/> input instead of a per-layer counter), write the output back in the
+/// model's layout, reroute.
 /// </summary>
 internal abstract class StatefulReplacement : IAttentionReplacement
 {
@@ -29,9 +30,9 @@ internal abstract class StatefulReplacement : IAttentionReplacement
     public IReadOnlyList<StateTensor> Replace(Graph graph, AttentionMatch m, int layer, Dim batch)
     {
         var hint = $"layers.{layer}.attention";
-        var q = PackedLayout.Pack(graph, m.Query, KeyLayout.Bhsd, hint + ".q");
+        var q = PackedLayout.Pack(graph, m.Query, m.QueryLayout, hint + ".q");
         var k = PackedLayout.Pack(graph, m.Key, m.KeyLayout, hint + ".k");
-        var v = PackedLayout.Pack(graph, m.Value, KeyLayout.Bhsd, hint + ".v");
+        var v = PackedLayout.Pack(graph, m.Value, m.ValueLayout, hint + ".v");
         var slots = Slots(m, layer, batch);
         var node = new NodeProto { OpType = OpName, Domain = OperatorRegistry.Domain, Name = $"{hint}.{OpName}" };
         node.Input.AddRange([q, k, v]);
@@ -53,7 +54,7 @@ internal abstract class StatefulReplacement : IAttentionReplacement
         while (node.Output.Count > 1 && node.Output[^1].Length == 0) node.Output.RemoveAt(node.Output.Count - 1);
         node.Attribute.AddRange(Attributes(m));
         graph.Add(node);
-        graph.ReplaceUses(m.Output, PackedLayout.Unpack(graph, y, m.QueryHeads, m.ValueHeadDim, hint + ".y"));
+        graph.ReplaceUses(m.Output, PackedLayout.ToLayout(graph, y, m.OutputLayout, m.QueryHeads, m.ValueHeadDim, hint + ".y"));
         return slots.Where(s => s.State is not null).Select(s => s.State!).ToList();
     }
 
@@ -61,27 +62,17 @@ internal abstract class StatefulReplacement : IAttentionReplacement
     private string PositionFeed(Graph graph, string packedQuery, string hint)
     {
         PositionOffset.EnsureInput(graph);
-        var one = graph.FreshName(hint + ".position_shape");
-        graph.AddInitializer(Tensors.Int64(one, [1], 1));
+        var one = graph.AddInt64Constant(hint + ".position_shape", 1);
         var position = graph.FreshName(hint + ".position");
-        graph.Add(Node("Reshape", [PositionOffset.InputName, one], position));
+        graph.Add(GraphEdits.Node("Reshape", [PositionOffset.InputName, one], position));
         if (!PositionPerRow) return position;
         var batch = graph.FreshName(hint + ".batch");
-        graph.Add(Node("Shape", [packedQuery], batch, Attr.Int("start", 0), Attr.Int("end", 1)));
+        graph.Add(GraphEdits.Node("Shape", [packedQuery], batch, Attr.Int("start", 0), Attr.Int("end", 1)));
         var perRow = graph.FreshName(hint + ".position_rows");
-        graph.Add(Node("Expand", [position, batch], perRow));
+        graph.Add(GraphEdits.Node("Expand", [position, batch], perRow));
         return perRow;
     }
 
     protected static StateTensor Float(string name, int layer, params Dim[] shape) =>
         new($"past_{name}.{layer}", $"present_{name}.{layer}", TensorProto.Types.DataType.Float, shape);
-
-    private static NodeProto Node(string op, string[] inputs, string output, params AttributeProto[] attributes)
-    {
-        var n = new NodeProto { OpType = op, Name = output };
-        n.Input.AddRange(inputs);
-        n.Output.Add(output);
-        n.Attribute.AddRange(attributes);
-        return n;
-    }
 }

@@ -14,4 +14,7 @@ public sealed record SwapReport(
 {
     /// <summary>Set when the swap raised the model's default-domain opset (the softmax rule needs Attention-23).</summary>
     public string? OpsetChange { get; init; }
+
+    /// <summary>Inputs and outputs of the model that were removed or rewired (a KV cache that became state, positions fed from the past length).</summary>
+    public IReadOnlyList<string> InterfaceChanges { get; init; } = [];
 }

@@ -10,7 +10,7 @@ namespace OnnxAttention.Operators.HybridAttention;
 /// every token that has left the window: a normalised linear-attention state mixed in by a count gate, or
 /// the mean evicted key and value as one extra softmax slot. See docs/operators/HybridAttention.md.
 /// </summary>
-public sealed class HybridAttentionOperator : CustomOperator
+public sealed class HybridAttentionOperator : AttentionOperator
 {
     public const string OpName = "HybridAttention";
 
@@ -31,28 +31,16 @@ public sealed class HybridAttentionOperator : CustomOperator
     public const int OutputPresentCompressedValue = 5;
 
     /// <param name="activationType">Element type of query, key, value and output (float32 or float16); state is float32.</param>
-    public HybridAttentionOperator(OrtElementType activationType = OrtElementType.Float)
+    public HybridAttentionOperator(OrtElementType activationType = OrtElementType.Float) : base(activationType)
     {
-        if (!FloatIO.IsSupported(activationType))
-        {
-            throw new ArgumentOutOfRangeException(nameof(activationType), activationType, "float32 or float16");
-        }
-        ActivationType = activationType;
-        Schema = BuildSchema(activationType);
     }
 
-    public OrtElementType ActivationType { get; }
-
-    public override OperatorSchema Schema { get; }
-
-    private static OperatorSchema BuildSchema(OrtElementType t) => new(
+    protected override OperatorSchema BuildSchema(OrtElementType t) => new(
         OpName,
         OperatorRegistry.Domain,
         Inputs:
         [
-            new("query", t, Doc: "[batch, sequence, q_num_heads * head_dim]"),
-            new("key", t, Doc: "[batch, sequence, kv_num_heads * head_dim]"),
-            new("value", t, Doc: "[batch, sequence, kv_num_heads * v_head_dim]"),
+            .. QueryKeyValue(t),
             new("past_key", OrtElementType.Float, Optional: true,
                 Doc: "[batch, kv_num_heads, window, head_dim]: ring buffer, position p in row p mod window"),
             new("past_value", OrtElementType.Float, Optional: true,
@@ -65,7 +53,7 @@ public sealed class HybridAttentionOperator : CustomOperator
         ],
         Outputs:
         [
-            new("output", t, Doc: "[batch, sequence, q_num_heads * v_head_dim]"),
+            Output(t),
             new("present_key", OrtElementType.Float, Optional: true, Doc: "past_key after the last token"),
             new("present_value", OrtElementType.Float, Optional: true, Doc: "past_value after the last token"),
             new("present_position", OrtElementType.Int64, Optional: true, Doc: "past_position + sequence"),

@@ -1,3 +1,4 @@
+using OnnxAttention.Operators.AttentionCommon;
 using OnnxAttention.Operators.Runtime;
 
 namespace OnnxAttention.Operators.LinearAttention;
@@ -14,8 +15,9 @@ internal sealed unsafe class LinearAttentionKernel(LinearAttentionAttributes att
         int b = shapes.Batch, t = shapes.SequenceLength, dk = shapes.KeyDim, dv = shapes.ValueDim;
 
         var y = context.Output(LinearAttentionOperator.OutputY, [b, t, (long)a.QueryHeads * dv]);
-        var state = context.Output(LinearAttentionOperator.OutputPresentState, [b, a.KvHeads, dk, dv]);
-        var normalizer = context.Output(LinearAttentionOperator.OutputPresentNormalizer, [b, a.KvHeads, dk]);
+        // A node may leave the state outputs out (it wants only y): the state then lives in scratch for this call.
+        using var state = StateBuffer.For(context, LinearAttentionOperator.OutputPresentState, [b, a.KvHeads, dk, dv], sizeof(float));
+        using var normalizer = StateBuffer.For(context, LinearAttentionOperator.OutputPresentNormalizer, [b, a.KvHeads, dk], sizeof(float));
 
         using var query = FloatIO.Read(context.Input(LinearAttentionOperator.InputQuery));
         using var key = FloatIO.Read(context.Input(LinearAttentionOperator.InputKey));

@@ -11,7 +11,7 @@ namespace OnnxAttention.Operators.LinearAttention;
 /// y = phi(q) S, divided by phi(q) . nu + epsilon when normalised. docs/operators/LinearAttention.md has the exact maths.
 /// A sequence of length 1 is a decode step; a longer one is a prefill starting from the given state.
 /// </summary>
-public sealed class LinearAttentionOperator : CustomOperator
+public sealed class LinearAttentionOperator : AttentionOperator
 {
     public const string OpName = "LinearAttention";
 
@@ -28,28 +28,16 @@ public sealed class LinearAttentionOperator : CustomOperator
     public const int OutputPresentNormalizer = 2;
 
     /// <param name="activationType">Element type of query, key, value and output (float32 or float16); state is float32.</param>
-    public LinearAttentionOperator(OrtElementType activationType = OrtElementType.Float)
+    public LinearAttentionOperator(OrtElementType activationType = OrtElementType.Float) : base(activationType)
     {
-        if (!FloatIO.IsSupported(activationType))
-        {
-            throw new ArgumentOutOfRangeException(nameof(activationType), activationType, "float32 or float16");
-        }
-        ActivationType = activationType;
-        Schema = BuildSchema(activationType);
     }
 
-    public OrtElementType ActivationType { get; }
-
-    public override OperatorSchema Schema { get; }
-
-    private static OperatorSchema BuildSchema(OrtElementType t) => new(
+    protected override OperatorSchema BuildSchema(OrtElementType t) => new(
         OpName,
         OperatorRegistry.Domain,
         Inputs:
         [
-            new("query", t, Doc: "[batch, sequence, q_num_heads * head_dim]"),
-            new("key", t, Doc: "[batch, sequence, kv_num_heads * head_dim]"),
-            new("value", t, Doc: "[batch, sequence, kv_num_heads * v_head_dim]"),
+            .. QueryKeyValue(t),
             new("past_state", OrtElementType.Float, Optional: true, Doc: "mu, [batch, kv_num_heads, head_dim, v_head_dim]; zeros when absent"),
             new("past_normalizer", OrtElementType.Float, Optional: true, Doc: "nu, [batch, kv_num_heads, head_dim]; zeros when absent"),
             new("decay", t, Optional: true,
@@ -59,7 +47,7 @@ public sealed class LinearAttentionOperator : CustomOperator
         ],
         Outputs:
         [
-            new("output", t, Doc: "[batch, sequence, q_num_heads * v_head_dim]"),
+            Output(t),
             new("present_state", OrtElementType.Float, Optional: true, Doc: "S after the last token"),
             new("present_normalizer", OrtElementType.Float, Optional: true, Doc: "nu after the last token"),
         ],

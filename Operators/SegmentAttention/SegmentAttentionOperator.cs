@@ -10,7 +10,7 @@ namespace OnnxAttention.Operators.SegmentAttention;
 /// causal softmax to every token of the previous segment (the cached memory) and to its own segment up to itself.
 /// See docs/operators/SegmentAttention.md.
 /// </summary>
-public sealed class SegmentAttentionOperator : CustomOperator
+public sealed class SegmentAttentionOperator : AttentionOperator
 {
     public const string OpName = "SegmentAttention";
 
@@ -31,28 +31,16 @@ public sealed class SegmentAttentionOperator : CustomOperator
     public const int OutputPresentPosition = 5;
 
     /// <param name="activationType">Element type of query, key, value and output (float32 or float16); state is float32.</param>
-    public SegmentAttentionOperator(OrtElementType activationType = OrtElementType.Float)
+    public SegmentAttentionOperator(OrtElementType activationType = OrtElementType.Float) : base(activationType)
     {
-        if (!FloatIO.IsSupported(activationType))
-        {
-            throw new ArgumentOutOfRangeException(nameof(activationType), activationType, "float32 or float16");
-        }
-        ActivationType = activationType;
-        Schema = BuildSchema(activationType);
     }
 
-    public OrtElementType ActivationType { get; }
-
-    public override OperatorSchema Schema { get; }
-
-    private static OperatorSchema BuildSchema(OrtElementType t) => new(
+    protected override OperatorSchema BuildSchema(OrtElementType t) => new(
         OpName,
         OperatorRegistry.Domain,
         Inputs:
         [
-            new("query", t, Doc: "[batch, sequence, q_num_heads * head_dim]"),
-            new("key", t, Doc: "[batch, sequence, kv_num_heads * head_dim]"),
-            new("value", t, Doc: "[batch, sequence, kv_num_heads * v_head_dim]"),
+            .. QueryKeyValue(t),
             new("past_memory_key", OrtElementType.Float, Optional: true,
                 Doc: "[batch, kv_num_heads, segment_length, head_dim]: the previous segment's keys, position p in row p mod L"),
             new("past_memory_value", OrtElementType.Float, Optional: true,
@@ -65,7 +53,7 @@ public sealed class SegmentAttentionOperator : CustomOperator
         ],
         Outputs:
         [
-            new("output", t, Doc: "[batch, sequence, q_num_heads * v_head_dim]"),
+            Output(t),
             new("present_memory_key", OrtElementType.Float, Optional: true, Doc: "past_memory_key after the last token"),
             new("present_memory_value", OrtElementType.Float, Optional: true, Doc: "past_memory_value after the last token"),
             new("present_segment_key", OrtElementType.Float, Optional: true, Doc: "past_segment_key after the last token"),

@@ -10,7 +10,7 @@ namespace OnnxAttention.Operators.SummaryAttention;
 /// absorbed and over the token's own (k_i, v_i). The summaries are running means, moving means over the last
 /// <c>window</c> tokens, or bias-corrected EMAs. See docs/operators/SummaryAttention.md for the exact rules.
 /// </summary>
-public sealed class SummaryAttentionOperator : CustomOperator
+public sealed class SummaryAttentionOperator : AttentionOperator
 {
     public const string OpName = "SummaryAttention";
 
@@ -31,28 +31,16 @@ public sealed class SummaryAttentionOperator : CustomOperator
     public const int OutputPresentValueWindow = 5;
 
     /// <param name="activationType">Element type of query, key, value and output (float32 or float16); state is float32.</param>
-    public SummaryAttentionOperator(OrtElementType activationType = OrtElementType.Float)
+    public SummaryAttentionOperator(OrtElementType activationType = OrtElementType.Float) : base(activationType)
     {
-        if (!FloatIO.IsSupported(activationType))
-        {
-            throw new ArgumentOutOfRangeException(nameof(activationType), activationType, "float32 or float16");
-        }
-        ActivationType = activationType;
-        Schema = BuildSchema(activationType);
     }
 
-    public OrtElementType ActivationType { get; }
-
-    public override OperatorSchema Schema { get; }
-
-    private static OperatorSchema BuildSchema(OrtElementType t) => new(
+    protected override OperatorSchema BuildSchema(OrtElementType t) => new(
         OpName,
         OperatorRegistry.Domain,
         Inputs:
         [
-            new("query", t, Doc: "[batch, sequence, q_num_heads * head_dim]"),
-            new("key", t, Doc: "[batch, sequence, kv_num_heads * head_dim]"),
-            new("value", t, Doc: "[batch, sequence, kv_num_heads * v_head_dim]"),
+            .. QueryKeyValue(t),
             new("past_key_summary", OrtElementType.Float, Optional: true,
                 Doc: "[batch, kv_num_heads, num_slots, head_dim]: key sums (cumulative, moving) or uncorrected EMAs (ema)"),
             new("past_value_summary", OrtElementType.Float, Optional: true,
@@ -65,7 +53,7 @@ public sealed class SummaryAttentionOperator : CustomOperator
         ],
         Outputs:
         [
-            new("output", t, Doc: "[batch, sequence, q_num_heads * v_head_dim]"),
+            Output(t),
             new("present_key_summary", OrtElementType.Float, Optional: true, Doc: "past_key_summary after the last token"),
             new("present_value_summary", OrtElementType.Float, Optional: true, Doc: "past_value_summary after the last token"),
             new("present_count", OrtElementType.Int64, Optional: true, Doc: "past_count + sequence"),

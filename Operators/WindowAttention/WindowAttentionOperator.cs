@@ -11,7 +11,7 @@ namespace OnnxAttention.Operators.WindowAttention;
 /// 0 .. sinks-1, then a ring buffer of <c>window</c> rows holding position p in row sinks + (p mod window).
 /// See docs/operators/WindowAttention.md.
 /// </summary>
-public sealed class WindowAttentionOperator : CustomOperator
+public sealed class WindowAttentionOperator : AttentionOperator
 {
     public const string OpName = "WindowAttention";
 
@@ -28,28 +28,16 @@ public sealed class WindowAttentionOperator : CustomOperator
     public const int OutputPresentPosition = 3;
 
     /// <param name="activationType">Element type of query, key, value and output (float32 or float16); state is float32.</param>
-    public WindowAttentionOperator(OrtElementType activationType = OrtElementType.Float)
+    public WindowAttentionOperator(OrtElementType activationType = OrtElementType.Float) : base(activationType)
     {
-        if (!FloatIO.IsSupported(activationType))
-        {
-            throw new ArgumentOutOfRangeException(nameof(activationType), activationType, "float32 or float16");
-        }
-        ActivationType = activationType;
-        Schema = BuildSchema(activationType);
     }
 
-    public OrtElementType ActivationType { get; }
-
-    public override OperatorSchema Schema { get; }
-
-    private static OperatorSchema BuildSchema(OrtElementType t) => new(
+    protected override OperatorSchema BuildSchema(OrtElementType t) => new(
         OpName,
         OperatorRegistry.Domain,
         Inputs:
         [
-            new("query", t, Doc: "[batch, sequence, q_num_heads * head_dim]"),
-            new("key", t, Doc: "[batch, sequence, kv_num_heads * head_dim]"),
-            new("value", t, Doc: "[batch, sequence, kv_num_heads * v_head_dim]"),
+            .. QueryKeyValue(t),
             new("past_key_cache", OrtElementType.Float, Optional: true,
                 Doc: "[batch, kv_num_heads, sinks + window, head_dim]: rows 0..sinks-1 hold positions 0..sinks-1, position p is also in row sinks + p mod window"),
             new("past_value_cache", OrtElementType.Float, Optional: true,
@@ -58,7 +46,7 @@ public sealed class WindowAttentionOperator : CustomOperator
         ],
         Outputs:
         [
-            new("output", t, Doc: "[batch, sequence, q_num_heads * v_head_dim]"),
+            Output(t),
             new("present_key_cache", OrtElementType.Float, Optional: true, Doc: "past_key_cache after the last token"),
             new("present_value_cache", OrtElementType.Float, Optional: true, Doc: "past_value_cache after the last token"),
             new("present_position", OrtElementType.Int64, Optional: true, Doc: "past_position + sequence, shaped as past_position ([batch] when absent)"),

@@ -67,6 +67,43 @@ public class CliCommandTests
     }
 
     [Test]
+    public void InspectShowsContribOperatorsAndWhyRulesWouldLeaveThem()
+    {
+        var gqa = Path.Combine(_dir, "gqa.onnx");
+        File.WriteAllBytes(gqa, Swapping.ContribAttentionModels.GroupQueryAttention(new Swapping.ContribAttentionModels.Gqa { LocalWindowSize = 3 }).ToByteArray());
+        var (code, output, _) = Invoke(InspectCommand.Create(), gqa);
+        Assert.That(code, Is.Zero);
+        Assert.That(output, Does.Contain("layer 0: com.microsoft.GroupQueryAttention: 4 query heads, 2 KV heads, head dim 8, scale 0.353553, causal, mask: causal, " +
+            "local window of 3 keys at com.microsoft.GroupQueryAttention 'gqa'"));
+        Assert.That(output, Does.Contain("  softmax would leave it as it is: the attention is a local window of 3 keys"));
+        Assert.That(output, Does.Not.Contain("linear-* would leave it"));
+
+        var mha = Path.Combine(_dir, "mha.onnx");
+        File.WriteAllBytes(mha, Swapping.ContribAttentionModels.MultiHeadAttention(new Swapping.ContribAttentionModels.Mha { PaddingMask = true }).ToByteArray());
+        (code, output, _) = Invoke(InspectCommand.Create(), mha);
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(output, Does.Contain("not attention we can replace: com.microsoft.MultiHeadAttention 'mha': a key_padding_mask ('key_padding_mask') is not supported"));
+    }
+
+    [Test]
+    public void InspectShowsAKvCacheThatBecomesStateAndAPaddingMaskThatCannot()
+    {
+        var checkpoint = OnnxAttention.Graphs.Llama2c.Llama2cCheckpoint.Load(Llama2c.LlamaGraphTests.CheckpointPath);
+        var path = Path.Combine(_dir, "kv.onnx");
+        File.WriteAllBytes(path, OnnxAttention.Graphs.Llama2c.LlamaGraphBuilder.Build(checkpoint, new OnnxAttention.Graphs.Llama2c.LlamaGraphOptions { KvCache = true }).ToByteArray());
+        var (code, output, _) = Invoke(InspectCommand.Create(), path);
+        Assert.That(code, Is.Zero);
+        Assert.That(output, Does.Contain("layer 4: MatMul/Softmax attention: 8 query heads, 4 KV heads, head dim 8, scale 0.353553, causal, mask: causal (computed from shapes only), " +
+            "KV cache 'past_key_values.4.key'/'past_key_values.4.value' -> 'present.4.key'/'present.4.value' (can become state)"));
+        Assert.That(output, Does.Not.Contain("would leave it"));
+
+        File.WriteAllBytes(path, OnnxAttention.Graphs.Llama2c.LlamaGraphBuilder.Build(checkpoint, new OnnxAttention.Graphs.Llama2c.LlamaGraphOptions { KvCache = true, AttentionMaskInput = true }).ToByteArray());
+        (code, output, _) = Invoke(InspectCommand.Create(), path);
+        Assert.That(output, Does.Contain("  softmax would leave it as it is: the mask reads the values of graph input 'attention_mask' (padding)"));
+        Assert.That(output, Does.Contain("  linear-* would leave it as it is: the mask reads the values of graph input 'attention_mask' (a padding mask)"));
+    }
+
+    [Test]
     public void InspectRefusesGarbageWithAMessage()
     {
         var path = Path.Combine(_dir, "garbage.onnx");
@@ -116,5 +153,16 @@ public class CliCommandTests
         Assert.That(code, Is.Zero, error);
         Assert.That(text, Does.Contain("5 attention layers -> linear-elu"));
         Assert.That(text, Does.Contain("decode: 8 tokens"));
+    }
+
+    [Test]
+    public void BenchMemoryWritesItsTableCsvAndPlot()
+    {
+        var (code, text, error) = Invoke(BenchMemoryCommand.Create(), "--tokens", "300", "--softmax-tokens", "200", "--out", _dir);
+        Assert.That(code, Is.Zero, error);
+        Assert.That(File.Exists(Path.Combine(_dir, "bench-memory.png")), Is.True);
+        var csv = File.ReadAllLines(Path.Combine(_dir, "bench-memory.csv"));
+        Assert.That(csv.Any(l => l.StartsWith("linear-elu,300,", StringComparison.Ordinal)), Is.True, string.Join("\n", csv));
+        Assert.That(csv.Any(l => l.StartsWith("softmax,200,", StringComparison.Ordinal)), Is.True, string.Join("\n", csv));
     }
 }

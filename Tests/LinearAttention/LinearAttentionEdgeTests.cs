@@ -1,3 +1,4 @@
+using OnnxAttention.Graphs.Building;
 using NUnit.Framework;
 using OnnxAttention.Tests.Support;
 
@@ -25,5 +26,27 @@ public class LinearAttentionEdgeTests
         using var session = new LinearAttentionSession(c.Options, withPast: false);
         var got = session.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value);
         TensorAssert.Close(got.Y, c.Reference(withPast: false).Output, Tolerance.Float32, "output from zero state");
+    }
+}
+
+[TestFixture]
+public class LinearAttentionOptionalOutputTests
+{
+    [Test]
+    public void ANodeThatWantsOnlyTheOutputGetsIt()
+    {
+        var c = new LinearAttentionCase(2, 9, 4, 2, 8, 6);
+        const OnnxAttention.Graphs.Onnx.TensorProto.Types.DataType F = OnnxAttention.Graphs.Onnx.TensorProto.Types.DataType.Float;
+        var model = new OnnxAttention.Graphs.Building.ModelBuilder("y_only")
+            .Input("q", F, "b", "t", 32).Input("k", F, "b", "t", 16).Input("v", F, "b", "t", 12)
+            .LinearAttention(c.Options, "q", "k", "v", "", "", "y", "", "")
+            .Output("y", F, "b", "t", 24)
+            .Build();
+        using var runner = new ModelRunner(model);
+        var got = runner.Run(new Dictionary<string, FloatTensor>
+        {
+            ["q"] = FloatTensor.Of(c.Query, 2, 9, 32), ["k"] = FloatTensor.Of(c.Key, 2, 9, 16), ["v"] = FloatTensor.Of(c.Value, 2, 9, 12),
+        }, "y");
+        TensorAssert.Close(got["y"].Data, c.Reference(withPast: false).Output, Tolerance.Float32, "y only");
     }
 }

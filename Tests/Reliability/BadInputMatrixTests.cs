@@ -84,4 +84,26 @@ public class BadInputMatrixTests
         foreach (var o in all.Outputs.Where(o => o != output)) Assert.That(poisoned[o].Data, Is.EqualTo(good[o].Data), $"{opName}: {o}");
         AssertSame(Run(runner, all, all.Inputs), good, $"{opName}: after NaN");
     }
+
+    /// <summary>Zero-size dimensions: an empty batch gives empty outputs; an empty head dimension is refused by name.</summary>
+    [TestCaseSource(nameof(Operators))]
+    public void ZeroSizeDimensionsAreHandled(string opName)
+    {
+        var (runner, all) = Open(opName);
+        using var _ = runner;
+        var good = Run(runner, all, all.Inputs);
+
+        // Batch 0 everywhere: nothing to compute, every output has batch 0.
+        var emptyBatch = all.Inputs.ToDictionary(kv => kv.Key, kv => kv.Value with { Data = Array.CreateInstance(kv.Value.Data.GetType().GetElementType()!, 0), Shape = [0, .. kv.Value.Shape[1..]] });
+        var result = Run(runner, all, emptyBatch);
+        foreach (var o in all.Outputs) Assert.That(result[o].Shape[0], Is.Zero, $"{opName}: {o} batch");
+
+        // Head dimension 0 in the query: refused, naming the query.
+        var queryName = all.Inputs.Keys.First(k => k.EndsWith("_query", StringComparison.Ordinal));
+        var q = all.Inputs[queryName];
+        var noWidth = new Dictionary<string, TypedTensor>(all.Inputs) { [queryName] = q with { Data = Array.Empty<float>(), Shape = [q.Shape[0], q.Shape[1], 0] } };
+        var e = Assert.Throws<OnnxRuntimeException>(() => Run(runner, all, noWidth));
+        Assert.That(e!.Message, Does.Contain("query"), opName);
+        AssertSame(Run(runner, all, all.Inputs), good, $"{opName}: after zero sizes");
+    }
 }

@@ -8,6 +8,7 @@ var root = new RootCommand("onnx-attention: constant-memory attention operators 
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(BenchOpsCommand.Create());
+root.Subcommands.Add(BenchMemoryCommand.Create());
 root.Subcommands.Add(GraphCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(ConvertCommand.Create());

@@ -28,8 +28,8 @@ public sealed class MatMulSoftmaxPattern : IAttentionPattern
         }
     }
 
-    /// <summary>A key made by concatenating a graph input (past_key) with the new keys: the model's own KV cache.</summary>
-    private static string? OwnCache(Graph g, string key) =>
+    /// <summary>A key made by concatenating a graph input (past_key) with the new keys, not in the form a swap turns into state.</summary>
+    private static string? OtherConcatCache(Graph g, string key) =>
         g.Producer(key) is { } concat && concat.Is("Concat") ? concat.Inputs.FirstOrDefault(g.IsGraphInput) : null;
 
     private OneOf Analyse(Graph g, StaticEvaluator eval, GraphNode softmax)
@@ -82,6 +82,14 @@ public sealed class MatMulSoftmaxPattern : IAttentionPattern
         var keyValue = key.Layout == KeyLayout.Bhsd ? PassThroughMatcher.Peel(g, RepeatKvMatcher.Peel(g, key.Key)) : key.Key;
         var value = PassThroughMatcher.Peel(g, RepeatKvMatcher.Peel(g, pv.Input(1)));
 
+        // A KV cache kept as graph inputs joined onto the new keys and values: the replacement takes the new ones.
+        var cache = CacheMatcher.Outcome.None;
+        if (CacheMatcher.ForConcat(g, keyValue, value, key.Layout) is { } joined)
+        {
+            cache = joined.Outcome;
+            if (cache.Cache is not null) (keyValue, value) = (joined.NewKey, joined.NewValue);
+        }
+
         // Head counts and sizes from the recorded or inferred shapes.
         var hq = eval.Dim(query, 1);
         var dk = eval.Dim(query, 3);
@@ -107,7 +115,9 @@ public sealed class MatMulSoftmaxPattern : IAttentionPattern
             Softcap = softcap,
             MaskValue = mask.MaskValue,
             MaskReads = mask.MaskReads,
-            OwnCache = OwnCache(g, keyValue),
+            OwnCache = cache.Own ?? (cache.Cache is null ? OtherConcatCache(g, keyValue) : null),
+            OwnCacheWhy = cache.Why,
+            Cache = cache.Cache,
             QueryLength = eval.Dim(query, 2),
             KeyLength = eval.Dim(keyValue, key.Layout == KeyLayout.Bhsd ? 2 : 1),
             ElementType = eval.ElementType(keyValue) is var t && t != Onnx.TensorProto.Types.DataType.Undefined ? t : Onnx.TensorProto.Types.DataType.Float,

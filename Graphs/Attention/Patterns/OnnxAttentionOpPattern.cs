@@ -9,7 +9,8 @@ namespace OnnxAttention.Graphs.Attention.Patterns;
 /// nonpad_kv_seqlen; outputs Y, present_key, present_value, qk_matmul_output. Q/K/V are either 4-D
 /// [batch, heads, sequence, head_dim] or 3-D packed [batch, sequence, heads*head_dim] with q_num_heads and
 /// kv_num_heads. Attributes is_causal, scale (default 1/sqrt(head_dim)), softcap, qk_matmul_output_mode and
-/// softmax_precision carry over into the match.
+/// softmax_precision carry over into the match. A past_key/past_value pair fed from graph inputs, whose presents
+/// are graph outputs, is the model's KV cache and becomes the replacement's state (see <see cref="CacheMatcher"/>).
 /// </summary>
 public sealed class OnnxAttentionOpPattern : IAttentionPattern
 {
@@ -71,7 +72,7 @@ public sealed class OnnxAttentionOpPattern : IAttentionPattern
             : (causal ? "causal + " : "") + (reads is null ? $"attn_mask '{mask}'" : $"attn_mask from graph input '{reads}'");
         string? Used(int output) =>
             node.Outputs.Count > output && node.Outputs[output] is { Length: > 0 } o && (g.Consumers(o).Count > 0 || g.IsGraphOutput(o)) ? o : null;
-        var ownCache = node.Input(4) is { Length: > 0 } pastKey ? pastKey : Used(1) ?? Used(2);
+        var cache = CacheMatcher.ForOperator(g, node, 4, 5, 1, 2);
         var scale = node.Attribute("scale") is { } s ? (double?)s.F : null;
         var type = eval.ElementType(q);
         return new AttentionMatch(Name, node, q, k, layout, v, node.Outputs[0], scale, causal, description, (int)hq, (int)hkv, (int)d, (int)dv)
@@ -82,7 +83,9 @@ public sealed class OnnxAttentionOpPattern : IAttentionPattern
             Softcap = node.FloatAttribute("softcap", 0),
             MaskValue = mask.Length > 0 ? mask : null,
             MaskReads = reads,
-            OwnCache = ownCache,
+            OwnCache = cache.Own,
+            OwnCacheWhy = cache.Why,
+            Cache = cache.Cache,
             NonPadKvSeqLen = node.Input(6) is { Length: > 0 } nonPad ? nonPad : null,
             ScoresOutput = Used(3),
             ScoresOutputMode = node.IntAttribute("qk_matmul_output_mode", 0),

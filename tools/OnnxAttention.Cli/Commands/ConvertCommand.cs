@@ -43,6 +43,7 @@ public static class ConvertCommand
         foreach (var miss in report.Skipped) Console.WriteLine($"left as it is: {miss.Anchor}: {miss.Reason}");
         foreach (var (rule, count) in report.RuleCounts) Console.WriteLine($"rule '{rule}': {count} change(s)");
         if (report.OpsetChange is { } opset) Console.WriteLine(opset);
+        foreach (var change in report.InterfaceChanges) Console.WriteLine(change);
         Console.WriteLine($"removed {report.RemovedNodes} nodes that no longer contribute to the outputs");
         Console.WriteLine($"state per layer carried between calls: {string.Join(", ", report.State.Select(s => $"{s.Past} [{string.Join(", ", s.Declared(present: false).Select(d => d.Value?.ToString() ?? d.Symbol))}]"))}" +
             (report.State.Any(s => s.GrowingAxis is not null) ? $" (a KV cache: the {StateTensor.PastLength} axis grows by the tokens of each call)" : ""));

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using OnnxAttention.Graphs.Ir;
 using OnnxAttention.Graphs.Swapping;
 using OnnxAttention.Host.Generation;
+using OnnxAttention.Host.Tokenization;
 
 namespace OnnxAttention.Cli.Commands;
 
@@ -21,10 +22,12 @@ public static class GenerateCommand
         var topP = new Option<float>("--top-p") { Description = "keep the smallest set reaching this probability", DefaultValueFactory = _ => 1f };
         var seed = new Option<int>("--seed") { Description = "sampling seed", DefaultValueFactory = _ => 0 };
         var stop = new Option<string>("--stop") { Description = "stop token ids, space separated", DefaultValueFactory = _ => "" };
+        var tokenizer = new Option<FileInfo?>("--tokenizer") { Description = "the model's tokenizer: a folder with vocab.json + merges.txt, or a SentencePiece .model" };
+        var text = new Option<string?>("--text") { Description = "prompt text (needs --tokenizer); replaces --prompt" };
         var threads = new Option<int>("--threads") { Description = "ORT intra-op threads (0: ORT's default)", DefaultValueFactory = _ => 0 };
         var command = new Command("generate", "Generate token ids with constant-memory attention swapped into a decoder at load time.")
         {
-            rule, maxTokens, model, prompt, batch, temperature, topK, topP, seed, stop, threads,
+            rule, maxTokens, model, prompt, batch, temperature, topK, topP, seed, stop, tokenizer, text, threads,
         };
         command.SetAction(parse =>
         {
@@ -36,7 +39,10 @@ public static class GenerateCommand
                     ? DecoderModel.Load(file.FullName, attention, parse.GetValue(threads))
                     : DecoderModel.Default(attention, parse.GetValue(threads));
                 var load = clock.Elapsed.TotalMilliseconds;
-                var ids = Ints(parse.GetValue(prompt)!);
+                var words = parse.GetValue(tokenizer) is { } tokenizerPath ? TokenizerLoader.Load(tokenizerPath.FullName) : null;
+                var promptText = parse.GetValue(text);
+                if (promptText is not null && words is null) throw new ArgumentException("--text needs --tokenizer");
+                var ids = promptText is not null ? TokenizerLoader.Encode(words!, promptText, decoder.Vocab).ToArray() : Ints(parse.GetValue(prompt)!);
                 var rows = Math.Max(1, parse.GetValue(batch));
                 var parameters = new GeneratorParams(parse.GetValue(maxTokens), Ints(parse.GetValue(stop)!).ToHashSet(),
                     new SamplingOptions(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(seed)));
@@ -47,7 +53,18 @@ public static class GenerateCommand
                                       : $"state {decoder.StateBytesPerSequence:N0} bytes per sequence (constant)") + $"; loaded in {load:F0} ms");
                 Console.WriteLine($"prompt: {string.Join(' ', ids)}");
                 using var generator = new Generator(decoder, parameters, Enumerable.Repeat<IReadOnlyList<int>>(ids, rows).ToList());
-                if (rows == 1) generator.TokenGenerated += (_, t) => Console.Write($"{t} ");
+                if (rows == 1 && words is null) generator.TokenGenerated += (_, t) => Console.Write($"{t} ");
+                if (rows == 1 && words is not null)
+                {
+                    // Decode what has been generated so far and print only the new part: a token may change how its neighbours render.
+                    var shown = "";
+                    generator.TokenGenerated += (_, _) =>
+                    {
+                        var textSoFar = words.Decode(generator.Sequence(0).Skip(ids.Length)) ?? "";
+                        if (textSoFar.StartsWith(shown, StringComparison.Ordinal)) Console.Write(textSoFar[shown.Length..]);
+                        shown = textSoFar;
+                    };
+                }
                 clock.Restart();
                 generator.Prefill();
                 var prefill = clock.Elapsed.TotalSeconds;
@@ -57,7 +74,11 @@ public static class GenerateCommand
                 Console.WriteLine();
                 if (rows > 1)
                 {
-                    for (var r = 0; r < rows; r++) Console.WriteLine($"[{r}] {string.Join(' ', generator.Sequence(r).Skip(ids.Length))}");
+                    for (var r = 0; r < rows; r++)
+                    {
+                        var generated = generator.Sequence(r).Skip(ids.Length).ToList();
+                        Console.WriteLine($"[{r}] {(words is null ? string.Join(' ', generated) : words.Decode(generated))}");
+                    }
                 }
                 var tokens = generator.GeneratedTokens * rows;
                 Console.WriteLine($"prefill: {ids.Length * rows} tokens in {prefill * 1e3:F1} ms ({ids.Length * rows / prefill:F0} tokens/s); " +

@@ -2,6 +2,7 @@ using System.CommandLine;
 using OnnxAttention.Graphs.Attention;
 using OnnxAttention.Graphs.Io;
 using OnnxAttention.Graphs.Ir;
+using OnnxAttention.Graphs.Swapping;
 
 namespace OnnxAttention.Cli.Commands;
 
@@ -18,7 +19,7 @@ public static class InspectCommand
             try
             {
                 var proto = ModelFile.Load(path);
-                if (proto.MetadataProps.FirstOrDefault(p => p.Key == Graphs.Swapping.AttentionSwapper.MetadataRule) is { } swapped)
+                if (proto.MetadataProps.FirstOrDefault(p => p.Key == AttentionSwapper.MetadataRule) is { } swapped)
                 {
                     Console.WriteLine($"{path}: already swapped by OnnxAttention (rule {swapped.Value}); its attention runs on com.onnxattention operators");
                     return 0;
@@ -30,6 +31,10 @@ public static class InspectCommand
                 {
                     var m = findings.Matches[i];
                     Console.WriteLine($"layer {i}: {m.Describe()} at {m.Anchor}");
+                    foreach (var (rules, reason) in Refusals(m))
+                    {
+                        Console.WriteLine($"  {rules} would leave it as it is: {reason}");
+                    }
                 }
                 foreach (var miss in findings.Misses)
                 {
@@ -52,4 +57,15 @@ public static class InspectCommand
         });
         return command;
     }
+
+    /// <summary>Rule families sharing a verdict: softmax, linear-*, and the softmax-based memories (which refuse alike).</summary>
+    private static readonly (string Rules, AttentionRule Sample)[] Families =
+    [
+        ("softmax", new SoftmaxRule()),
+        ("linear-*", new LinearRule("elu_plus_one")),
+        ("window, hybrid, segment, summary", new WindowRule(64, 0)),
+    ];
+
+    private static IEnumerable<(string Rules, string Reason)> Refusals(AttentionMatch m) =>
+        Families.Select(f => (f.Rules, Reason: AttentionSwapper.Refusal(f.Sample, m))).Where(r => r.Reason is not null).Select(r => (r.Rules, r.Reason!));
 }

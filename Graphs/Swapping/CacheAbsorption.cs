@@ -1,0 +1,167 @@
+using OnnxAttention.Graphs.Attention;
+using OnnxAttention.Graphs.Building;
+using OnnxAttention.Graphs.Ir;
+using OnnxAttention.Graphs.Onnx;
+
+namespace OnnxAttention.Graphs.Swapping;
+
+/// <summary>
+/// Turns a model's own KV cache (past inputs joined with the new keys and values, presents as outputs; see
+/// <see cref="KvCache"/>) into the interface of a swapped model: the past inputs and present outputs go (the
+/// replacement's state takes their place), and what the model derived from the cache's length is fed from
+/// <see cref="PositionOffset.InputName"/> instead:
+/// <list type="bullet">
+/// <item>Shape(past) becomes [batch, kv_heads, past_sequence_length, d] (in the past's layout), batch read from the ids;</item>
+/// <item>a position_ids input becomes past_sequence_length + 0 .. S - 1 on every row;</item>
+/// <item>an attention_mask input read only for its shape becomes a shape [batch, past_sequence_length + S].</item>
+/// </list>
+/// An attention_mask whose values are read (padding) cannot be fed and is refused by the rules (see
+/// <see cref="AttentionRequirements.CacheWithoutDataMask"/>), and one whose values are read elsewhere is an error.
+/// </summary>
+internal static class CacheAbsorption
+{
+    public const string PositionIds = "position_ids", AttentionMask = "attention_mask";
+
+    /// <summary>Rewires the graph before the replacements are built; returns what changed in the model's interface.</summary>
+    public static List<string> Apply(Graph g, IReadOnlyList<AttentionMatch> matches)
+    {
+        var caches = matches.Where(m => m.Cache is not null).ToList();
+        if (caches.Count == 0) return [];
+        var pasts = caches.SelectMany(m => new[] { m.Cache!.PastKey, m.Cache.PastValue }).ToHashSet();
+        var ids = g.Inputs.FirstOrDefault(i => !pasts.Contains(i.Name) && i.Name is not PositionIds and not AttentionMask && !g.Initializers.ContainsKey(i.Name))?.Name
+            ?? throw new GraphException("the model has no input besides its KV cache to read the batch size and sequence length from");
+        PositionOffset.EnsureInput(g);
+        var changes = new List<string>();
+        var b = new Builder(g, ids);
+
+        foreach (var m in caches)
+        {
+            var c = m.Cache!;
+            foreach (var (past, dim) in new[] { (c.PastKey, m.HeadDim), (c.PastValue, m.ValueHeadDim) })
+            {
+                Dim[] pastShape = c.PastLayout == KeyLayout.Bshd ? [b.Batch, b.Past, m.KvHeads, dim] : [b.Batch, m.KvHeads, b.Past, dim];
+                foreach (var shape in g.Consumers(past).Where(n => n.Is("Shape")).ToList())
+                {
+                    g.ReplaceUses(shape.Outputs[0], b.Shape(shape, pastShape, $"{past}.shape"));
+                }
+            }
+            Remove(g.Inputs, c.PastKey, c.PastValue);
+            Remove(g.Outputs, c.PresentKey, c.PresentValue);
+        }
+        changes.Add($"KV cache inputs {string.Join(", ", caches.SelectMany(m => new[] { m.Cache!.PastKey, m.Cache.PastValue }))} and outputs " +
+            $"{string.Join(", ", caches.SelectMany(m => new[] { m.Cache!.PresentKey, m.Cache.PresentValue }))} removed: the replacement's state carries the sequence; " +
+            $"their length comes from '{PositionOffset.InputName}'");
+
+        if (g.Inputs.FirstOrDefault(i => i.Name == PositionIds) is { } positionIds && g.Consumers(PositionIds).Count > 0)
+        {
+            var type = (TensorProto.Types.DataType)positionIds.Type.TensorType.ElemType;
+            g.ReplaceUses(PositionIds, b.Positions(type));
+            Remove(g.Inputs, PositionIds);
+            changes.Add($"input '{PositionIds}' removed: positions are {PositionOffset.InputName} + 0 .. S - 1 on every row (no padding)");
+        }
+        if (g.Inputs.Any(i => i.Name == AttentionMask) && g.Consumers(AttentionMask) is { Count: > 0 } readers && readers.All(r => r.Is("Shape")))
+        {
+            foreach (var shape in readers.ToList())
+            {
+                g.ReplaceUses(shape.Outputs[0], b.Shape(shape, [b.Batch, b.Total], "attention_mask.shape"));
+            }
+            Remove(g.Inputs, AttentionMask);
+            changes.Add($"input '{AttentionMask}' removed: only its shape was read, now [batch, {PositionOffset.InputName} + S]");
+        }
+        return changes;
+    }
+
+    /// <summary>
+    /// After the swap of a model whose cache became state: an attention_mask whose values the model still reads
+    /// (for positions, say) would have to be fed by a host that knows nothing of it.
+    /// </summary>
+    public static void CheckFed(Graph g)
+    {
+        if (g.Inputs.Any(i => i.Name == AttentionMask) && g.Consumers(AttentionMask).FirstOrDefault(r => !r.Is("Shape")) is { } reader)
+        {
+            throw new GraphException($"the model still reads the values of graph input '{AttentionMask}' (in {reader}) after its KV cache became state; " +
+                $"a swapped model is fed ids, '{PositionOffset.InputName}' and the state, so padding cannot be carried");
+        }
+    }
+
+    private static void Remove(IList<ValueInfoProto> list, params string[] names)
+    {
+        foreach (var v in list.Where(v => names.Contains(v.Name)).ToList()) list.Remove(v);
+    }
+
+    /// <summary>Nodes for the int64 values the rewiring needs, each made once.</summary>
+    private sealed class Builder(Graph g, string ids)
+    {
+        private string? _batch, _length, _past, _total;
+
+        /// <summary>Symbolic parts of a shape: the batch, the past length, past + new.</summary>
+        public Dim Batch => "batch";
+
+        public Dim Past => "past";
+
+        public Dim Total => "total";
+
+        /// <summary>The value a Shape node (with its start and end) would give for a tensor of shape <paramref name="dims"/>.</summary>
+        public string Shape(GraphNode shapeNode, Dim[] dims, string hint)
+        {
+            var rank = dims.Length;
+            long Clamp(long axis) => Math.Clamp(axis < 0 ? axis + rank : axis, 0, rank);
+            var start = Clamp(shapeNode.IntAttribute("start", 0));
+            var end = Clamp(shapeNode.IntAttribute("end", rank));
+            var parts = new List<string>();
+            for (var a = start; a < end; a++)
+            {
+                var d = dims[a];
+                parts.Add(d.Value is { } fixedSize ? Ints(hint + $".dim{a}", fixedSize)
+                    : d.Symbol == "batch" ? BatchVector() : d.Symbol == "past" ? PastVector() : TotalVector());
+            }
+            if (parts.Count == 0) return Ints(hint + ".empty");
+            if (parts.Count == 1) return parts[0];
+            return Add("Concat", parts.ToArray(), hint, Attr.Int("axis", 0));
+        }
+
+        /// <summary>[B, S] of the given integer type: past + 0 .. S - 1 on every row.</summary>
+        public string Positions(TensorProto.Types.DataType type)
+        {
+            var length = Add("Squeeze", [LengthVector(), Ints("axis0", 0)], "sequence_length");
+            var limit = Add("Add", [PositionOffset.InputName, length], "position_limit");
+            var range = Add("Range", [PositionOffset.InputName, limit, Scalar("one", 1)], "position_range");
+            var row = Add("Unsqueeze", [range, Ints("axis0", 0)], "position_row");
+            var positions = Add("Expand", [row, Add("Concat", [BatchVector(), LengthVector()], "position_shape", Attr.Int("axis", 0))], PositionIds);
+            return type == TensorProto.Types.DataType.Int64 ? positions : Add("Cast", [positions], "position_ids_cast", Attr.Int("to", (long)type));
+        }
+
+        private string BatchVector() => _batch ??= Add("Shape", [ids], "batch", Attr.Int("start", 0), Attr.Int("end", 1));
+
+        private string LengthVector() => _length ??= Add("Shape", [ids], "sequence_length_1d", Attr.Int("start", 1), Attr.Int("end", 2));
+
+        private string PastVector() => _past ??= Add("Reshape", [PositionOffset.InputName, Ints("shape_1", 1)], "past_length");
+
+        private string TotalVector() => _total ??= Add("Add", [PastVector(), LengthVector()], "total_length");
+
+        private string Ints(string hint, params long[] values)
+        {
+            var name = g.FreshName(hint);
+            g.AddInitializer(Tensors.Int64(name, values, values.Length));
+            return name;
+        }
+
+        private string Scalar(string hint, long value)
+        {
+            var name = g.FreshName(hint);
+            g.AddInitializer(Tensors.Int64(name, [value]));
+            return name;
+        }
+
+        private string Add(string op, string[] inputs, string hint, params AttributeProto[] attributes)
+        {
+            var output = g.FreshName(hint);
+            var n = new NodeProto { OpType = op, Name = output };
+            n.Input.AddRange(inputs);
+            n.Output.Add(output);
+            n.Attribute.AddRange(attributes);
+            g.Add(n);
+            return output;
+        }
+    }
+}

@@ -1,0 +1,98 @@
+using OnnxAttention.Graphs.Attention;
+using OnnxAttention.Graphs.Building;
+using OnnxAttention.Graphs.Ir;
+using OnnxAttention.Graphs.Onnx;
+
+namespace OnnxAttention.Graphs.Swapping;
+
+/// <summary>
+/// What an attention operator does to its inputs before attending, written out as plain nodes so every
+/// replacement starts from the same query, key and value: MultiHeadAttention's q/k/v bias becomes three Adds,
+/// GroupQueryAttention's do_rotary becomes com.microsoft.RotaryEmbedding on query and key at positions
+/// past_sequence_length + 0 .. S - 1 (the positions the operator uses when rows are not padded).
+/// </summary>
+internal static class MatchPrelude
+{
+    public const string MicrosoftDomain = "com.microsoft";
+
+    public static AttentionMatch Apply(Graph g, AttentionMatch m, int layer)
+    {
+        var hint = $"layers.{layer}.attention";
+        if (m.Bias is { } bias)
+        {
+            if (m.QueryLayout != KeyLayout.Packed || m.KeyLayout != KeyLayout.Packed || m.ValueLayout != KeyLayout.Packed)
+            {
+                throw new GraphException($"{m.Anchor}: a q/k/v bias is only applied to packed [batch, seq, heads*dim] tensors");
+            }
+            m = m with
+            {
+                Query = AddSlice(g, m.Query, bias.Value, 0, bias.QueryWidth, hint + ".q_bias"),
+                Key = AddSlice(g, m.Key, bias.Value, bias.QueryWidth, bias.KeyWidth, hint + ".k_bias"),
+                Value = AddSlice(g, m.Value, bias.Value, bias.QueryWidth + bias.KeyWidth, bias.ValueWidth, hint + ".v_bias"),
+                Bias = null,
+            };
+        }
+        if (m.Rotary is { } rotary)
+        {
+            if (m.QueryLayout != KeyLayout.Packed || m.KeyLayout != KeyLayout.Packed)
+            {
+                throw new GraphException($"{m.Anchor}: a rotary embedding is only applied to packed [batch, seq, heads*dim] tensors");
+            }
+            var positions = Positions(g, m.Query, hint);
+            m = m with
+            {
+                Query = Rotate(g, m.Query, positions, rotary, m.QueryHeads, hint + ".q_rotary"),
+                Key = Rotate(g, m.Key, positions, rotary, m.KvHeads, hint + ".k_rotary"),
+                Rotary = null,
+            };
+        }
+        return m;
+    }
+
+    private static string AddSlice(Graph g, string x, string bias, int start, int width, string hint)
+    {
+        var starts = g.AddInt64Constant(hint + "_start", start);
+        var ends = g.AddInt64Constant(hint + "_end", start + width);
+        var part = g.FreshName(hint + "_part");
+        g.Add(GraphEdits.Node("Slice", [bias, starts, ends], part));
+        var sum = g.FreshName(hint);
+        g.Add(GraphEdits.Node("Add", [x, part], sum));
+        return sum;
+    }
+
+    /// <summary>int64 [B, S]: past_sequence_length + 0 .. S - 1 on every row, S and B read from the packed query.</summary>
+    private static string Positions(Graph g, string packedQuery, string hint)
+    {
+        PositionOffset.EnsureInput(g);
+        var batch = g.FreshName(hint + ".batch");
+        g.Add(GraphEdits.Node("Shape", [packedQuery], batch, Attr.Int("start", 0), Attr.Int("end", 1)));
+        var length1 = g.FreshName(hint + ".length_1d");
+        g.Add(GraphEdits.Node("Shape", [packedQuery], length1, Attr.Int("start", 1), Attr.Int("end", 2)));
+        var length = g.FreshName(hint + ".length");
+        g.Add(GraphEdits.Node("Squeeze", [length1, g.AddInt64Constant(hint + ".axis0", 0)], length));
+        var limit = g.FreshName(hint + ".position_limit");
+        g.Add(GraphEdits.Node("Add", [PositionOffset.InputName, length], limit));
+        var one = g.FreshName(hint + ".one");
+        g.AddInitializer(Tensors.Int64(one, [1]));
+        var range = g.FreshName(hint + ".position_range");
+        g.Add(GraphEdits.Node("Range", [PositionOffset.InputName, limit, one], range));
+        var row = g.FreshName(hint + ".position_row");
+        g.Add(GraphEdits.Node("Unsqueeze", [range, g.AddInt64Constant(hint + ".axis0", 0)], row));
+        var shape = g.FreshName(hint + ".position_shape");
+        g.Add(GraphEdits.Node("Concat", [batch, length1], shape, Attr.Int("axis", 0)));
+        var positions = g.FreshName(hint + ".positions");
+        g.Add(GraphEdits.Node("Expand", [row, shape], positions));
+        return positions;
+    }
+
+    private static string Rotate(Graph g, string x, string positions, RotarySpec rotary, int heads, string hint)
+    {
+        var rotated = g.FreshName(hint);
+        var node = GraphEdits.Node("RotaryEmbedding", [x, positions, rotary.CosCache, rotary.SinCache], rotated,
+            Attr.Int("interleaved", rotary.Interleaved ? 1 : 0), Attr.Int("num_heads", heads));
+        if (rotary.RotaryDim > 0) node.Attribute.Add(Attr.Int("rotary_embedding_dim", rotary.RotaryDim));
+        node.Domain = MicrosoftDomain;
+        g.Add(node);
+        return rotated;
+    }
+}

@@ -1,0 +1,39 @@
+using OnnxAttention.Operators.Interop;
+
+namespace OnnxAttention.Operators.Runtime;
+
+/// <summary>
+/// What every attention operator shares: one instance per activation element type (float32 or float16; state
+/// tensors stay float32), and the query/key/value inputs and the output typed with it. ORT picks the instance by
+/// the types of a node's inputs.
+/// </summary>
+public abstract class AttentionOperator : CustomOperator
+{
+    protected AttentionOperator(OrtElementType activationType)
+    {
+        if (!FloatIO.IsSupported(activationType))
+        {
+            throw new ArgumentOutOfRangeException(nameof(activationType), activationType, "float32 or float16");
+        }
+        ActivationType = activationType;
+        Schema = BuildSchema(activationType);
+    }
+
+    /// <summary>Element type of query, key, value and output.</summary>
+    public OrtElementType ActivationType { get; }
+
+    public override OperatorSchema Schema { get; }
+
+    /// <summary>Called once from the constructor: must depend on <paramref name="activation"/> only.</summary>
+    protected abstract OperatorSchema BuildSchema(OrtElementType activation);
+
+    /// <summary>query, key, value in the packed layout shared by every operator.</summary>
+    protected static TensorSpec[] QueryKeyValue(OrtElementType t) =>
+    [
+        new("query", t, Doc: "[batch, sequence, q_num_heads * head_dim]"),
+        new("key", t, Doc: "[batch, sequence, kv_num_heads * head_dim]"),
+        new("value", t, Doc: "[batch, sequence, kv_num_heads * v_head_dim]"),
+    ];
+
+    protected static TensorSpec Output(OrtElementType t) => new("output", t, Doc: "[batch, sequence, q_num_heads * v_head_dim]");
+}
