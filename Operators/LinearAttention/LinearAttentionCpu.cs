@@ -10,7 +10,8 @@ namespace OnnxAttention.Operators.LinearAttention;
 /// The float32 CPU recurrence. Work is split by (batch, KV head): each item owns its slice of the state, so the
 /// items never write the same memory and need no locks. Query heads of one group share their KV head's state
 /// and are read out in the same item. Each token sweeps the state once (decay, write and read-out fused), or twice
-/// for the delta rules, whose write needs the retrieval S'^T phi(k) from the whole decayed state first.
+/// for the delta rules, whose write needs the retrieval S'^T phi(k) from the whole decayed state first; the rules
+/// without retrieval take four tokens per sweep in a prefill (<see cref="LinearAttentionTokenBlock"/>).
 /// </summary>
 internal static unsafe class LinearAttentionCpu
 {
