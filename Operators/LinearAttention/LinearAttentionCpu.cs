@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
 using OnnxAttention.Operators.Runtime;
 using OnnxAttention.Operators.Simd;
@@ -91,36 +92,7 @@ internal static unsafe class LinearAttentionCpu
 
         if (UsesChunks(a))
         {
-            var chunkScratch = LinearAttentionChunked.AllocateScratch(dk, dv);
-            try
-            {
-                var t = s.SequenceLength;
-                LinearAttentionChunked.Run(new LinearAttentionChunked.Item
-                {
-                    Query = a.Query + (long)b * t * a.QueryHeads * dk + (long)kvHead * group * dk,
-                    Key = a.Key + (long)b * t * a.KvHeads * dk + (long)kvHead * dk,
-                    Value = a.Value + (long)b * t * a.KvHeads * dv + (long)kvHead * dv,
-                    Output = a.Output + (long)b * t * a.QueryHeads * dv + (long)kvHead * group * dv,
-                    State = a.State + stateOffset,
-                    Normalizer = a.Normalizer + normOffset,
-                    QueryStride = (long)a.QueryHeads * dk,
-                    KeyStride = (long)a.KvHeads * dk,
-                    ValueStride = (long)a.KvHeads * dv,
-                    OutputStride = (long)a.QueryHeads * dv,
-                    Tokens = t,
-                    KeyDim = dk,
-                    ValueDim = dv,
-                    GroupSize = group,
-                    Map = a.FeatureMap,
-                    Scale = a.Scale,
-                    Epsilon = a.Epsilon,
-                    Normalize = a.Normalize,
-                }, chunkScratch);
-            }
-            finally
-            {
-                System.Runtime.InteropServices.NativeMemory.Free(chunkScratch);
-            }
+            RunChunked(a, b, kvHead, a.State + stateOffset, a.Normalizer + normOffset);
             return;
         }
 
@@ -176,6 +148,42 @@ internal static unsafe class LinearAttentionCpu
             {
                 ArrayPool<float>.Shared.Return(rented);
             }
+        }
+    }
+
+    /// <summary>The whole sequence of one item in the chunked form (state and normaliser already hold the past).</summary>
+    private static void RunChunked(in Job a, int b, int kvHead, float* state, float* normalizer)
+    {
+        var s = a.Shapes;
+        int dk = s.KeyDim, dv = s.ValueDim, group = a.GroupSize, t = s.SequenceLength;
+        var scratch = LinearAttentionChunked.AllocateScratch(dk, dv);
+        try
+        {
+            LinearAttentionChunked.Run(new LinearAttentionChunked.Item
+            {
+                Query = a.Query + (long)b * t * a.QueryHeads * dk + (long)kvHead * group * dk,
+                Key = a.Key + (long)b * t * a.KvHeads * dk + (long)kvHead * dk,
+                Value = a.Value + (long)b * t * a.KvHeads * dv + (long)kvHead * dv,
+                Output = a.Output + (long)b * t * a.QueryHeads * dv + (long)kvHead * group * dv,
+                State = state,
+                Normalizer = normalizer,
+                QueryStride = (long)a.QueryHeads * dk,
+                KeyStride = (long)a.KvHeads * dk,
+                ValueStride = (long)a.KvHeads * dv,
+                OutputStride = (long)a.QueryHeads * dv,
+                Tokens = t,
+                KeyDim = dk,
+                ValueDim = dv,
+                GroupSize = group,
+                Map = a.FeatureMap,
+                Scale = a.Scale,
+                Epsilon = a.Epsilon,
+                Normalize = a.Normalize,
+            }, scratch);
+        }
+        finally
+        {
+            NativeMemory.Free(scratch);
         }
     }
 
