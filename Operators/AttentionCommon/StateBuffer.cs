@@ -45,6 +45,19 @@ internal unsafe struct StateBuffer : IDisposable
         past.AsReadOnlySpan<T>().CopyTo(AsSpan<T>());
     }
 
+    /// <summary>The state a call starts from: the past input when the node got one, else zeros.</summary>
+    public readonly void Seed<T>(in KernelContext context, int pastInput, bool hasPast) where T : unmanaged
+    {
+        if (hasPast)
+        {
+            SeedFrom<T>(context.Input(pastInput));
+        }
+        else
+        {
+            AsSpan<T>().Clear();
+        }
+    }
+
     public void Dispose()
     {
         if (_owned)

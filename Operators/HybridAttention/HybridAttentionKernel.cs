@@ -25,22 +25,11 @@ internal sealed unsafe class HybridAttentionKernel(HybridAttentionAttributes att
         using var compressedKey = StateBuffer.For(context, HybridAttentionOperator.OutputPresentCompressedKey, [b, h, dk], sizeof(float));
         using var compressedValue = StateBuffer.For(context, HybridAttentionOperator.OutputPresentCompressedValue, [b, h, rows, dv], sizeof(float));
 
-        if (shapes.HasPast)
-        {
-            keyCache.SeedFrom<float>(context.Input(HybridAttentionOperator.InputPastKey));
-            valueCache.SeedFrom<float>(context.Input(HybridAttentionOperator.InputPastValue));
-            position.SeedFrom<long>(context.Input(HybridAttentionOperator.InputPastPosition));
-            compressedKey.SeedFrom<float>(context.Input(HybridAttentionOperator.InputPastCompressedKey));
-            compressedValue.SeedFrom<float>(context.Input(HybridAttentionOperator.InputPastCompressedValue));
-        }
-        else
-        {
-            keyCache.AsSpan<float>().Clear();
-            valueCache.AsSpan<float>().Clear();
-            position.AsSpan<long>().Clear();
-            compressedKey.AsSpan<float>().Clear();
-            compressedValue.AsSpan<float>().Clear();
-        }
+        keyCache.Seed<float>(context, HybridAttentionOperator.InputPastKey, shapes.HasPast);
+        valueCache.Seed<float>(context, HybridAttentionOperator.InputPastValue, shapes.HasPast);
+        position.Seed<long>(context, HybridAttentionOperator.InputPastPosition, shapes.HasPast);
+        compressedKey.Seed<float>(context, HybridAttentionOperator.InputPastCompressedKey, shapes.HasPast);
+        compressedValue.Seed<float>(context, HybridAttentionOperator.InputPastCompressedValue, shapes.HasPast);
 
         using var query = FloatIO.Read(context.Input(HybridAttentionOperator.InputQuery));
         using var key = FloatIO.Read(context.Input(HybridAttentionOperator.InputKey));

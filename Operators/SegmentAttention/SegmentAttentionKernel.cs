@@ -25,23 +25,12 @@ internal sealed unsafe class SegmentAttentionKernel(SegmentAttentionAttributes a
         using var segmentValue = StateBuffer.For(context, SegmentAttentionOperator.OutputPresentSegmentValue, [b, h, l, dv], sizeof(float));
         using var position = StateBuffer.For(context, SegmentAttentionOperator.OutputPresentPosition, [b], sizeof(long));
 
-        if (shapes.HasPast)
-        {
-            // Rows that hold no token are cleared per item by the CPU code, so stale input rows never leak out.
-            memoryKey.SeedFrom<float>(context.Input(SegmentAttentionOperator.InputPastMemoryKey));
-            memoryValue.SeedFrom<float>(context.Input(SegmentAttentionOperator.InputPastMemoryValue));
-            segmentKey.SeedFrom<float>(context.Input(SegmentAttentionOperator.InputPastSegmentKey));
-            segmentValue.SeedFrom<float>(context.Input(SegmentAttentionOperator.InputPastSegmentValue));
-            position.SeedFrom<long>(context.Input(SegmentAttentionOperator.InputPastPosition));
-        }
-        else
-        {
-            memoryKey.AsSpan<float>().Clear();
-            memoryValue.AsSpan<float>().Clear();
-            segmentKey.AsSpan<float>().Clear();
-            segmentValue.AsSpan<float>().Clear();
-            position.AsSpan<long>().Clear();
-        }
+        // Rows that hold no token are cleared per item by the CPU code, so stale input rows never leak out.
+        memoryKey.Seed<float>(context, SegmentAttentionOperator.InputPastMemoryKey, shapes.HasPast);
+        memoryValue.Seed<float>(context, SegmentAttentionOperator.InputPastMemoryValue, shapes.HasPast);
+        segmentKey.Seed<float>(context, SegmentAttentionOperator.InputPastSegmentKey, shapes.HasPast);
+        segmentValue.Seed<float>(context, SegmentAttentionOperator.InputPastSegmentValue, shapes.HasPast);
+        position.Seed<long>(context, SegmentAttentionOperator.InputPastPosition, shapes.HasPast);
 
         using var query = FloatIO.Read(context.Input(SegmentAttentionOperator.InputQuery));
         using var key = FloatIO.Read(context.Input(SegmentAttentionOperator.InputKey));
