@@ -33,32 +33,12 @@ public sealed class SegmentAttentionSession : IDisposable
     public static ModelProto BuildModel(SegmentAttentionNode.Options options, int pastInputs = 5, int presentOutputs = 5,
         bool declareShapes = true, TensorProto.Types.DataType activation = TensorProto.Types.DataType.Float)
     {
-        const TensorProto.Types.DataType F = TensorProto.Types.DataType.Float;
-        const TensorProto.Types.DataType I = TensorProto.Types.DataType.Int64;
-        var b = new ModelBuilder("segment_attention_test");
-        void Declare(string name, TensorProto.Types.DataType type, params Dim[] shape)
-        {
-            if (declareShapes) b.Input(name, type, shape);
-            else b.InputOfAnyShape(name, type);
-        }
-        Declare("query", activation, "batch", "seq", "q_hidden");
-        Declare("key", activation, "batch", "seq", "k_hidden");
-        Declare("value", activation, "batch", "seq", "v_hidden");
-        Dim[][] stateShapes = [["batch", "kv_heads", "segment", "dk"], ["batch", "kv_heads", "segment", "dv"],
+        Dim[][] shapes = [["batch", "kv_heads", "segment", "dk"], ["batch", "kv_heads", "segment", "dv"],
             ["batch", "kv_heads", "segment", "dk"], ["batch", "kv_heads", "segment", "dv"], ["batch"]];
-        for (var i = 0; i < pastInputs; i++)
-        {
-            Declare(PastNames[i], i == 4 ? I : F, stateShapes[i]);
-        }
-        var outputs = new List<string> { "output" };
-        outputs.AddRange(PresentNames.Take(presentOutputs));
-        b.SegmentAttention(options, ["query", "key", "value", .. PastNames.Take(pastInputs)], outputs);
-        b.Output("output", activation, "batch", "seq", "o_hidden");
-        for (var i = 0; i < presentOutputs; i++)
-        {
-            b.Output(PresentNames[i], i == 4 ? I : F, stateShapes[i]);
-        }
-        return b.Build();
+        var state = PastNames.Select((past, i) => new StatefulOpModel.StateSlot(past, PresentNames[i],
+            i == 4 ? TensorProto.Types.DataType.Int64 : TensorProto.Types.DataType.Float, shapes[i])).ToList();
+        return StatefulOpModel.Build("segment_attention_test", state, pastInputs, presentOutputs, declareShapes, activation,
+            (b, inputs, outputs) => b.SegmentAttention(options, inputs, outputs));
     }
 
     public Outputs Run(SegmentAttentionCase c, int seq, float[] q, float[] k, float[] v, SegmentState? past,

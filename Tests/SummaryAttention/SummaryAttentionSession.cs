@@ -33,34 +33,12 @@ public sealed class SummaryAttentionSession : IDisposable
     public static ModelProto BuildModel(SummaryAttentionNode.Options options, int pastInputs, int presentOutputs = 5,
         bool declareShapes = true, TensorProto.Types.DataType activation = TensorProto.Types.DataType.Float)
     {
-        const TensorProto.Types.DataType F = TensorProto.Types.DataType.Float;
-        const TensorProto.Types.DataType I = TensorProto.Types.DataType.Int64;
-        var b = new ModelBuilder("summary_attention_test");
-        void Declare(string name, TensorProto.Types.DataType type, params Dim[] shape)
-        {
-            if (declareShapes) b.Input(name, type, shape);
-            else b.InputOfAnyShape(name, type);
-        }
-        Declare("query", activation, "batch", "seq", "q_hidden");
-        Declare("key", activation, "batch", "seq", "k_hidden");
-        Declare("value", activation, "batch", "seq", "v_hidden");
-        Dim[][] pastShapes = [["batch", "kv_heads", "slots", "dk"], ["batch", "kv_heads", "slots", "dv"], ["batch"],
+        Dim[][] shapes = [["batch", "kv_heads", "slots", "dk"], ["batch", "kv_heads", "slots", "dv"], ["batch"],
             ["batch", "kv_heads", "window", "dk"], ["batch", "kv_heads", "window", "dv"]];
-        for (var i = 0; i < pastInputs; i++)
-        {
-            Declare(PastNames[i], i == 2 ? I : F, pastShapes[i]);
-        }
-        var inputs = new List<string> { "query", "key", "value" };
-        inputs.AddRange(PastNames.Take(pastInputs));
-        var outputs = new List<string> { "output" };
-        outputs.AddRange(PresentNames.Take(presentOutputs));
-        b.SummaryAttention(options, inputs, outputs);
-        b.Output("output", activation, "batch", "seq", "o_hidden");
-        for (var i = 0; i < presentOutputs; i++)
-        {
-            b.Output(PresentNames[i], i == 2 ? I : F, pastShapes[i]);
-        }
-        return b.Build();
+        var state = PastNames.Select((past, i) => new StatefulOpModel.StateSlot(past, PresentNames[i],
+            i == 2 ? TensorProto.Types.DataType.Int64 : TensorProto.Types.DataType.Float, shapes[i])).ToList();
+        return StatefulOpModel.Build("summary_attention_test", state, pastInputs, presentOutputs, declareShapes, activation,
+            (b, inputs, outputs) => b.SummaryAttention(options, inputs, outputs));
     }
 
     public Outputs Run(SummaryAttentionCase c, int seq, float[] q, float[] k, float[] v, SummaryState? past,

@@ -30,32 +30,12 @@ public sealed class WindowAttentionSession : IDisposable
     public static ModelProto BuildModel(WindowAttentionNode.Options options, int pastInputs = 3, int presentOutputs = 3,
         bool declareShapes = true, TensorProto.Types.DataType activation = TensorProto.Types.DataType.Float)
     {
-        const TensorProto.Types.DataType F = TensorProto.Types.DataType.Float;
-        const TensorProto.Types.DataType I = TensorProto.Types.DataType.Int64;
-        var b = new ModelBuilder("window_attention_test");
-        void Declare(string name, TensorProto.Types.DataType type, params Dim[] shape)
-        {
-            if (declareShapes) b.Input(name, type, shape);
-            else b.InputOfAnyShape(name, type);
-        }
-        Declare("query", activation, "batch", "seq", "q_hidden");
-        Declare("key", activation, "batch", "seq", "k_hidden");
-        Declare("value", activation, "batch", "seq", "v_hidden");
         // past_position is declared [positions] so that both [batch] and [1] can be fed.
-        Dim[][] pastShapes = [["batch", "kv_heads", "rows", "dk"], ["batch", "kv_heads", "rows", "dv"], ["positions"]];
-        for (var i = 0; i < pastInputs; i++)
-        {
-            Declare(PastNames[i], i == 2 ? I : F, pastShapes[i]);
-        }
-        var outputs = new List<string> { "output" };
-        outputs.AddRange(PresentNames.Take(presentOutputs));
-        b.WindowAttention(options, ["query", "key", "value", .. PastNames.Take(pastInputs)], outputs);
-        b.Output("output", activation, "batch", "seq", "o_hidden");
-        for (var i = 0; i < presentOutputs; i++)
-        {
-            b.Output(PresentNames[i], i == 2 ? I : F, pastShapes[i]);
-        }
-        return b.Build();
+        Dim[][] shapes = [["batch", "kv_heads", "rows", "dk"], ["batch", "kv_heads", "rows", "dv"], ["positions"]];
+        var state = PastNames.Select((past, i) => new StatefulOpModel.StateSlot(past, PresentNames[i],
+            i == 2 ? TensorProto.Types.DataType.Int64 : TensorProto.Types.DataType.Float, shapes[i])).ToList();
+        return StatefulOpModel.Build("window_attention_test", state, pastInputs, presentOutputs, declareShapes, activation,
+            (b, inputs, outputs) => b.WindowAttention(options, inputs, outputs));
     }
 
     public Outputs Run(WindowAttentionCase c, int seq, float[] q, float[] k, float[] v, WindowState? past,
