@@ -24,8 +24,22 @@ namespace OnnxAttention.Tests.Native;
 /// </summary>
 public sealed class AllOperatorsModel
 {
-    /// <summary>A node's seeded inputs in schema order (float32 or int64; converted to the schema's types) and its output ranks.</summary>
-    private sealed record Sample(TypedTensor[] Inputs, int[] OutputRanks, Action<ModelBuilder, List<string>, List<string>> AddNode);
+    /// <summary>
+    /// A node's seeded inputs in schema order (float32 or int64; converted to the schema's types). Its outputs are
+    /// the attention output (rank 3) and one present per past input, shaped like that past.
+    /// </summary>
+    private sealed record Sample(TypedTensor[] Inputs, Action<ModelBuilder, List<string>, List<string>> AddNode)
+    {
+        public int[] OutputRanks => [3, .. Inputs.Skip(3).Select(t => t.Shape.Length)];
+    }
+
+    /// <summary>query, key and value of a case, packed [batch, seq, heads * dim].</summary>
+    private static TypedTensor[] Qkv(float[] q, float[] k, float[] v, int batch, int seq, int qHeads, int kvHeads, int dk, int dv) =>
+    [
+        TypedTensor.Of(q, batch, seq, qHeads * dk),
+        TypedTensor.Of(k, batch, seq, kvHeads * dk),
+        TypedTensor.Of(v, batch, seq, kvHeads * dv),
+    ];
 
     private AllOperatorsModel(ModelProto model, Dictionary<string, TypedTensor> inputs, List<string> outputs,
         List<CustomOperator> covered, List<CustomOperator> missing)
@@ -111,13 +125,10 @@ public sealed class AllOperatorsModel
         var c = new LinearAttentionCase(2, 5, 4, 2, 8, 6);
         return new Sample(
             [
-                TypedTensor.Of(c.Query, c.Batch, c.Seq, c.QHeads * c.Dk),
-                TypedTensor.Of(c.Key, c.Batch, c.Seq, c.KvHeads * c.Dk),
-                TypedTensor.Of(c.Value, c.Batch, c.Seq, c.KvHeads * c.Dv),
+                .. Qkv(c.Query, c.Key, c.Value, c.Batch, c.Seq, c.QHeads, c.KvHeads, c.Dk, c.Dv),
                 TypedTensor.Of(c.PastState, c.StateShape),
                 TypedTensor.Of(c.PastNormalizer, c.NormalizerShape),
             ],
-            [3, 4, 3],
             (b, i, o) => b.LinearAttention(c.Options, i[0], i[1], i[2], i[3], i[4], o[0], o[1], o[2]));
     }
 
@@ -128,16 +139,13 @@ public sealed class AllOperatorsModel
         var p = c.Past;
         return new Sample(
             [
-                TypedTensor.Of(c.Query, c.Batch, c.Seq, c.QHeads * c.Dk),
-                TypedTensor.Of(c.Key, c.Batch, c.Seq, c.KvHeads * c.Dk),
-                TypedTensor.Of(c.Value, c.Batch, c.Seq, c.KvHeads * c.Dv),
+                .. Qkv(c.Query, c.Key, c.Value, c.Batch, c.Seq, c.QHeads, c.KvHeads, c.Dk, c.Dv),
                 TypedTensor.Of(p.KeySummary, c.KeySummaryShape),
                 TypedTensor.Of(p.ValueSummary, c.ValueSummaryShape),
                 TypedTensor.Of(p.Count, c.Batch),
                 TypedTensor.Of(p.KeyWindow, c.KeyWindowShape),
                 TypedTensor.Of(p.ValueWindow, c.ValueWindowShape),
             ],
-            [3, 4, 4, 1, 4, 4],
             (b, i, o) => b.SummaryAttention(c.Options, i, o));
     }
 
@@ -147,16 +155,13 @@ public sealed class AllOperatorsModel
         var p = c.Past;
         return new Sample(
             [
-                TypedTensor.Of(c.Query, c.Batch, c.Seq, c.QHeads * c.Dk),
-                TypedTensor.Of(c.Key, c.Batch, c.Seq, c.KvHeads * c.Dk),
-                TypedTensor.Of(c.Value, c.Batch, c.Seq, c.KvHeads * c.Dv),
+                .. Qkv(c.Query, c.Key, c.Value, c.Batch, c.Seq, c.QHeads, c.KvHeads, c.Dk, c.Dv),
                 TypedTensor.Of(p.Key, c.CacheKeyShape),
                 TypedTensor.Of(p.Value, c.CacheValueShape),
                 TypedTensor.Of(p.Position, c.Batch),
                 TypedTensor.Of(p.CompressedKey, c.CompressedKeyShape),
                 TypedTensor.Of(p.CompressedValue, c.CompressedValueShape),
             ],
-            [3, 4, 4, 1, 3, 4],
             (b, i, o) => b.HybridAttention(c.Options, i, o));
     }
 
@@ -167,16 +172,13 @@ public sealed class AllOperatorsModel
         var p = c.Past;
         return new Sample(
             [
-                TypedTensor.Of(c.Query, c.Batch, c.Seq, c.QHeads * c.Dk),
-                TypedTensor.Of(c.Key, c.Batch, c.Seq, c.KvHeads * c.Dk),
-                TypedTensor.Of(c.Value, c.Batch, c.Seq, c.KvHeads * c.Dv),
+                .. Qkv(c.Query, c.Key, c.Value, c.Batch, c.Seq, c.QHeads, c.KvHeads, c.Dk, c.Dv),
                 TypedTensor.Of(p.MemoryKey, c.KeyStateShape),
                 TypedTensor.Of(p.MemoryValue, c.ValueStateShape),
                 TypedTensor.Of(p.SegmentKey, c.KeyStateShape),
                 TypedTensor.Of(p.SegmentValue, c.ValueStateShape),
                 TypedTensor.Of(p.Position, c.Batch),
             ],
-            [3, 4, 4, 4, 4, 1],
             (b, i, o) => b.SegmentAttention(c.Options, i, o));
     }
 
@@ -186,14 +188,11 @@ public sealed class AllOperatorsModel
         var p = c.Past;
         return new Sample(
             [
-                TypedTensor.Of(c.Query, c.Batch, c.Seq, c.QHeads * c.Dk),
-                TypedTensor.Of(c.Key, c.Batch, c.Seq, c.KvHeads * c.Dk),
-                TypedTensor.Of(c.Value, c.Batch, c.Seq, c.KvHeads * c.Dv),
+                .. Qkv(c.Query, c.Key, c.Value, c.Batch, c.Seq, c.QHeads, c.KvHeads, c.Dk, c.Dv),
                 TypedTensor.Of(p.Key, c.CacheKeyShape),
                 TypedTensor.Of(p.Value, c.CacheValueShape),
                 TypedTensor.Of(p.Position, c.Batch),
             ],
-            [3, 4, 4, 1],
             (b, i, o) => b.WindowAttention(c.Options, i, o));
     }
 
