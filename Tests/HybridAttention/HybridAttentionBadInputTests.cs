@@ -12,12 +12,6 @@ public class HybridAttentionBadInputTests
 {
     private static readonly HybridAttentionCase Good = new(2, 5, 4, 2, 8, 6, 3, "linear", History: 4);
 
-    private static void AssertRunFails(Action run, string expectedFragment)
-    {
-        var e = Assert.Throws<OnnxRuntimeException>(() => run());
-        Assert.That(e!.Message, Does.Contain(expectedFragment));
-    }
-
     private static void AssertStillWorks(HybridAttentionSession session, HybridAttentionCase? c = null)
     {
         c ??= Good;
@@ -26,19 +20,15 @@ public class HybridAttentionBadInputTests
         TensorAssert.Close(got.Y, c.Reference(past).Output, Tolerance.Float32, "run after a failure");
     }
 
-    private static void AssertSessionCreationFails(HybridAttentionNode.Options options, string expectedFragment)
-    {
-        var model = HybridAttentionSession.BuildModel(options, pastInputs: 0);
-        var e = Assert.Throws<OnnxRuntimeException>(() => SessionFactory.Create(model).Dispose());
-        Assert.That(e!.Message, Does.Contain(expectedFragment));
-    }
+    private static void AssertSessionCreationFails(HybridAttentionNode.Options options, string expectedFragment) =>
+        OrtAssert.SessionCreationFails(HybridAttentionSession.BuildModel(options, pastInputs: 0), expectedFragment);
 
     [Test]
     public void QueryOfWrongRank()
     {
         using var s = new HybridAttentionSession(Good.Options, declareShapes: false);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, queryShape: [c.Batch * c.Seq, c.QHeads * c.Dk]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, queryShape: [c.Batch * c.Seq, c.QHeads * c.Dk]),
             "query must have rank 3 [batch, sequence, q_num_heads * head_dim], got shape [10, 32]");
         AssertStillWorks(s);
     }
@@ -48,7 +38,7 @@ public class HybridAttentionBadInputTests
     {
         using var s = new HybridAttentionSession(Good.Options);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, new float[c.Batch * (c.Seq + 1) * c.KvHeads * c.Dv], c.Past,
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, new float[c.Batch * (c.Seq + 1) * c.KvHeads * c.Dv], c.Past,
                 valueShape: [c.Batch, c.Seq + 1, c.KvHeads * c.Dv]),
             "must agree on batch and sequence length");
         AssertStillWorks(s);
@@ -60,7 +50,7 @@ public class HybridAttentionBadInputTests
         using var s = new HybridAttentionSession(Good.Options);
         var c = Good;
         var badKey = new float[c.Batch * c.Seq * c.KvHeads * (c.Dk + 1)];
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, badKey, c.Value, c.Past, keyShape: [c.Batch, c.Seq, c.KvHeads * (c.Dk + 1)]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, badKey, c.Value, c.Past, keyShape: [c.Batch, c.Seq, c.KvHeads * (c.Dk + 1)]),
             "key's last dimension 18 must be kv_num_heads * head_dim = 2 * 8 = 16");
         AssertStillWorks(s);
     }
@@ -70,7 +60,7 @@ public class HybridAttentionBadInputTests
     {
         using var s = new HybridAttentionSession(Good.Options);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, new float[c.Batch * c.Seq * 7], c.Past, valueShape: [c.Batch, c.Seq, 7]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, new float[c.Batch * c.Seq * 7], c.Past, valueShape: [c.Batch, c.Seq, 7]),
             "value's last dimension 7 is not a positive multiple of kv_num_heads=2");
         AssertStillWorks(s);
     }
@@ -81,7 +71,7 @@ public class HybridAttentionBadInputTests
         using var s = new HybridAttentionSession(Good.Options);
         var c = Good;
         var past = c.Past with { Key = new float[c.Batch * c.KvHeads * 4 * c.Dk] };
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, pastKeyShape: [c.Batch, c.KvHeads, 4, c.Dk]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, pastKeyShape: [c.Batch, c.KvHeads, 4, c.Dk]),
             "past_key has shape [2, 2, 4, 8]; expected [batch, kv_num_heads, window, head_dim] = [2, 2, 3, 8]");
         AssertStillWorks(s);
     }
@@ -91,7 +81,7 @@ public class HybridAttentionBadInputTests
     {
         using var s = new HybridAttentionSession(Good.Options, declareShapes: false);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, pastKeyShape: [c.Batch * c.KvHeads, 3, c.Dk]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, pastKeyShape: [c.Batch * c.KvHeads, 3, c.Dk]),
             "past_key has shape [4, 3, 8]");
         AssertStillWorks(s);
     }
@@ -103,7 +93,7 @@ public class HybridAttentionBadInputTests
         using var s = new HybridAttentionSession(Good.Options);
         var c = Good;
         var past = c.Past with { CompressedValue = new float[c.Batch * c.KvHeads * c.Dv] };
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, compressedValueShape: [c.Batch, c.KvHeads, 1, c.Dv]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, compressedValueShape: [c.Batch, c.KvHeads, 1, c.Dv]),
             "past_compressed_value has shape [2, 2, 1, 6]; expected [batch, kv_num_heads, head_dim, v_head_dim] (compress=linear) = [2, 2, 8, 6]");
         AssertStillWorks(s);
     }
@@ -114,7 +104,7 @@ public class HybridAttentionBadInputTests
         var c = Good with { Compress = "mean" };
         using var s = new HybridAttentionSession(c.Options);
         var past = c.Past with { CompressedKey = new float[c.Batch * c.KvHeads * c.Dv] };
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, compressedKeyShape: [c.Batch, c.KvHeads, c.Dv]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, compressedKeyShape: [c.Batch, c.KvHeads, c.Dv]),
             "past_compressed_key has shape [2, 2, 6]; expected [batch, kv_num_heads, head_dim] = [2, 2, 8]");
         AssertStillWorks(s, c);
     }
@@ -124,9 +114,9 @@ public class HybridAttentionBadInputTests
     {
         using var s = new HybridAttentionSession(Good.Options);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past with { Position = [4] }, positionShape: [1]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past with { Position = [4] }, positionShape: [1]),
             "past_position has shape [1]; expected [batch] = [2]");
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past with { Position = [-2, 5] }),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past with { Position = [-2, 5] }),
             "past_position[0] is -2; token counts cannot be negative");
         AssertStillWorks(s);
     }
@@ -136,7 +126,7 @@ public class HybridAttentionBadInputTests
     {
         using var s = new HybridAttentionSession(Good.Options, pastInputs: 3);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past),
             "got past_key, past_value, past_position but not past_compressed_key, past_compressed_value");
         using var full = new HybridAttentionSession(Good.Options);
         AssertStillWorks(full);

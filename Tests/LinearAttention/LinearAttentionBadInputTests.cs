@@ -12,12 +12,6 @@ public class LinearAttentionBadInputTests
 {
     private static readonly LinearAttentionCase Good = new(2, 5, 4, 2, 8, 6);
 
-    private static void AssertRunFails(Action run, string expectedFragment)
-    {
-        var e = Assert.Throws<OnnxRuntimeException>(() => run());
-        Assert.That(e!.Message, Does.Contain(expectedFragment));
-    }
-
     private static void AssertStillWorks(LinearAttentionSession session)
     {
         var c = Good;
@@ -30,7 +24,7 @@ public class LinearAttentionBadInputTests
     {
         using var s = new LinearAttentionSession(Good.Options, withPast: true, declareShapes: false);
         var c = Good;
-        AssertRunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, c.PastState, c.PastNormalizer, c.StateShape, c.NormalizerShape,
+        OrtAssert.RunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, c.PastState, c.PastNormalizer, c.StateShape, c.NormalizerShape,
                 queryShape: [c.Batch * c.Seq, c.QHeads * c.Dk]),
             "query must have rank 3 [batch, sequence, q_num_heads * head_dim], got shape [10, 32]");
         AssertStillWorks(s);
@@ -41,7 +35,7 @@ public class LinearAttentionBadInputTests
     {
         using var s = new LinearAttentionSession(Good.Options, withPast: true);
         var c = Good;
-        AssertRunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, c.PastState, c.PastNormalizer, c.StateShape, c.NormalizerShape,
+        OrtAssert.RunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, c.PastState, c.PastNormalizer, c.StateShape, c.NormalizerShape,
                 queryShape: [1, c.Batch * c.Seq, c.QHeads * c.Dk]),
             "must agree on batch and sequence length");
         AssertStillWorks(s);
@@ -53,7 +47,7 @@ public class LinearAttentionBadInputTests
         using var s = new LinearAttentionSession(Good.Options, withPast: true);
         var c = Good;
         var badKey = new float[c.Batch * c.Seq * c.KvHeads * (c.Dk + 1)];
-        AssertRunFails(() => s.Run(c.Batch, c.Seq, c.Query, badKey, c.Value, c.PastState, c.PastNormalizer, c.StateShape, c.NormalizerShape),
+        OrtAssert.RunFails(() => s.Run(c.Batch, c.Seq, c.Query, badKey, c.Value, c.PastState, c.PastNormalizer, c.StateShape, c.NormalizerShape),
             "key's last dimension 18 must be kv_num_heads * head_dim = 2 * 8 = 16");
         AssertStillWorks(s);
     }
@@ -64,7 +58,7 @@ public class LinearAttentionBadInputTests
         using var s = new LinearAttentionSession(Good.Options, withPast: true);
         var c = Good;
         var badQuery = new float[c.Batch * c.Seq * 30];
-        AssertRunFails(() => s.Run(c.Batch, c.Seq, badQuery, c.Key, c.Value, c.PastState, c.PastNormalizer, c.StateShape, c.NormalizerShape),
+        OrtAssert.RunFails(() => s.Run(c.Batch, c.Seq, badQuery, c.Key, c.Value, c.PastState, c.PastNormalizer, c.StateShape, c.NormalizerShape),
             "query's last dimension 30 is not a positive multiple of q_num_heads=4");
         AssertStillWorks(s);
     }
@@ -75,7 +69,7 @@ public class LinearAttentionBadInputTests
         using var s = new LinearAttentionSession(Good.Options, withPast: true);
         var c = Good;
         var badState = new float[c.Batch * c.KvHeads * c.Dk * (c.Dv + 1)];
-        AssertRunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, badState, c.PastNormalizer, [c.Batch, c.KvHeads, c.Dk, c.Dv + 1], c.NormalizerShape),
+        OrtAssert.RunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, badState, c.PastNormalizer, [c.Batch, c.KvHeads, c.Dk, c.Dv + 1], c.NormalizerShape),
             "past_state has shape [2, 2, 8, 7]; expected [batch, kv_num_heads, head_dim, v_head_dim] = [2, 2, 8, 6]");
         AssertStillWorks(s);
     }
@@ -85,7 +79,7 @@ public class LinearAttentionBadInputTests
     {
         using var s = new LinearAttentionSession(Good.Options, withPast: true);
         var c = Good;
-        AssertRunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, c.PastState, new float[c.Batch * c.Dk * c.KvHeads], c.StateShape, [c.Batch, c.Dk, c.KvHeads]),
+        OrtAssert.RunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, c.PastState, new float[c.Batch * c.Dk * c.KvHeads], c.StateShape, [c.Batch, c.Dk, c.KvHeads]),
             "past_normalizer has shape [2, 8, 2]");
         AssertStillWorks(s);
     }
@@ -95,7 +89,7 @@ public class LinearAttentionBadInputTests
     {
         using var s = new LinearAttentionSession(Good.Options, withPast: true, declareShapes: false);
         var c = Good;
-        AssertRunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, c.PastState, c.PastNormalizer, [c.Batch * c.KvHeads, c.Dk, c.Dv], c.NormalizerShape),
+        OrtAssert.RunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, c.PastState, c.PastNormalizer, [c.Batch * c.KvHeads, c.Dk, c.Dv], c.NormalizerShape),
             "past_state has shape [4, 8, 6]");
         AssertStillWorks(s);
     }

@@ -11,12 +11,6 @@ public class LinearAttentionUpdateRuleBadInputTests
 {
     private static readonly LinearAttentionCase Good = new(2, 5, 4, 2, 8, 6, "identity", false, UpdateRule: "gated_delta");
 
-    private static void AssertRunFails(Action run, string expectedFragment)
-    {
-        var e = Assert.Throws<OnnxRuntimeException>(() => run());
-        Assert.That(e!.Message, Does.Contain(expectedFragment));
-    }
-
     private static void AssertStillWorks(LinearAttentionSession session, LinearAttentionCase c)
     {
         var got = c.Run(session, withPast: false);
@@ -38,7 +32,7 @@ public class LinearAttentionUpdateRuleBadInputTests
     {
         var c = Good;
         using var s = new LinearAttentionSession(c.Options, withPast: false);
-        AssertRunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, decay: new float[2 * 5 * 7], beta: c.Beta),
+        OrtAssert.RunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, decay: new float[2 * 5 * 7], beta: c.Beta),
             "decay has shape [2, 5, 7]; expected [batch, sequence, kv_num_heads * head_dim] = [2, 5, 16] (per key dimension) "
             + "or [batch, sequence, kv_num_heads] = [2, 5, 2] (per head)");
         AssertStillWorks(s, c);
@@ -49,9 +43,9 @@ public class LinearAttentionUpdateRuleBadInputTests
     {
         var c = Good;
         using var s = new LinearAttentionSession(c.Options, withPast: false, declareShapes: false);
-        AssertRunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, decay: c.Decay, decayShape: [10, 16], beta: c.Beta),
+        OrtAssert.RunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, decay: c.Decay, decayShape: [10, 16], beta: c.Beta),
             "decay has shape [10, 16]; expected");
-        AssertRunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, decay: new float[2 * 4 * 16], decayShape: [2, 4, 16], beta: c.Beta),
+        OrtAssert.RunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, decay: new float[2 * 4 * 16], decayShape: [2, 4, 16], beta: c.Beta),
             "decay has shape [2, 4, 16]; expected");
         AssertStillWorks(s, c);
     }
@@ -61,9 +55,9 @@ public class LinearAttentionUpdateRuleBadInputTests
     {
         var c = Good;
         using var s = new LinearAttentionSession(c.Options, withPast: false, declareShapes: false);
-        AssertRunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, decay: c.Decay, beta: new float[2 * 5 * 3]),
+        OrtAssert.RunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, decay: c.Decay, beta: new float[2 * 5 * 3]),
             "beta has shape [2, 5, 3]; expected [batch, sequence, kv_num_heads] = [2, 5, 2] or [batch, sequence, 1] = [2, 5, 1]");
-        AssertRunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, decay: c.Decay, beta: new float[2 * 5 * 2], betaShape: [2, 5, 2, 1]),
+        OrtAssert.RunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, decay: c.Decay, beta: new float[2 * 5 * 2], betaShape: [2, 5, 2, 1]),
             "beta has shape [2, 5, 2, 1]; expected");
         AssertStillWorks(s, c);
     }
@@ -75,8 +69,8 @@ public class LinearAttentionUpdateRuleBadInputTests
         var c = Good with { UpdateRule = rule };
         using var s = new LinearAttentionSession(c.Options, withPast: false, withDecay: false);
         // The model itself lacks the input, so every run fails the same clean way; the session is not left broken.
-        AssertRunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, beta: c.Beta), message);
-        AssertRunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, beta: c.Beta), message);
+        OrtAssert.RunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, beta: c.Beta), message);
+        OrtAssert.RunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, beta: c.Beta), message);
         using var good = new LinearAttentionSession(c.Options, withPast: false);
         AssertStillWorks(good, c);
     }
@@ -87,8 +81,8 @@ public class LinearAttentionUpdateRuleBadInputTests
     {
         var c = Good with { UpdateRule = rule };
         using var s = new LinearAttentionSession(c.Options, withPast: false, withBeta: false);
-        AssertRunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, decay: c.Decay), message);
-        AssertRunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, decay: c.Decay), message);
+        OrtAssert.RunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, decay: c.Decay), message);
+        OrtAssert.RunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, decay: c.Decay), message);
         using var good = new LinearAttentionSession(c.Options, withPast: false);
         AssertStillWorks(good, c);
     }
@@ -102,7 +96,7 @@ public class LinearAttentionUpdateRuleBadInputTests
         // Silently ignoring it (as ORT's contrib op does) would hide a model built for another rule; ONNX rejects it too.
         var c = Good with { UpdateRule = rule };
         using var s = new LinearAttentionSession(c.Options, withPast: false, withDecay: withDecay, withBeta: withBeta);
-        AssertRunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value,
+        OrtAssert.RunFails(() => s.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value,
             decay: new float[c.Batch * c.Seq * c.KvHeads], beta: new float[c.Batch * c.Seq * c.KvHeads]), message);
         using var good = new LinearAttentionSession(c.Options, withPast: false);
         AssertStillWorks(good, c);

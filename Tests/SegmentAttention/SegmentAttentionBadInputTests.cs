@@ -12,12 +12,6 @@ public class SegmentAttentionBadInputTests
 {
     private static readonly SegmentAttentionCase Good = new(2, 5, 4, 2, 8, 6, 3, History: 4);
 
-    private static void AssertRunFails(Action run, string expectedFragment)
-    {
-        var e = Assert.Throws<OnnxRuntimeException>(() => run());
-        Assert.That(e!.Message, Does.Contain(expectedFragment));
-    }
-
     private static void AssertStillWorks(SegmentAttentionSession session)
     {
         var c = Good;
@@ -26,19 +20,15 @@ public class SegmentAttentionBadInputTests
         TensorAssert.Close(got.Y, c.Reference(past).Output, Tolerance.Float32, "run after a failure");
     }
 
-    private static void AssertSessionCreationFails(SegmentAttentionNode.Options options, string expectedFragment)
-    {
-        var model = SegmentAttentionSession.BuildModel(options, pastInputs: 0);
-        var e = Assert.Throws<OnnxRuntimeException>(() => SessionFactory.Create(model).Dispose());
-        Assert.That(e!.Message, Does.Contain(expectedFragment));
-    }
+    private static void AssertSessionCreationFails(SegmentAttentionNode.Options options, string expectedFragment) =>
+        OrtAssert.SessionCreationFails(SegmentAttentionSession.BuildModel(options, pastInputs: 0), expectedFragment);
 
     [Test]
     public void QueryOfWrongRank()
     {
         using var s = new SegmentAttentionSession(Good.Options, declareShapes: false);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, queryShape: [c.Batch * c.Seq, c.QHeads * c.Dk]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, queryShape: [c.Batch * c.Seq, c.QHeads * c.Dk]),
             "query must have rank 3 [batch, sequence, q_num_heads * head_dim], got shape [10, 32]");
         AssertStillWorks(s);
     }
@@ -48,7 +38,7 @@ public class SegmentAttentionBadInputTests
     {
         using var s = new SegmentAttentionSession(Good.Options, declareShapes: false);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, keyShape: [c.Batch, c.Seq, c.KvHeads, c.Dk]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, keyShape: [c.Batch, c.Seq, c.KvHeads, c.Dk]),
             "key must have rank 3 [batch, sequence, kv_num_heads * head_dim], got shape [2, 5, 2, 8]");
         AssertStillWorks(s);
     }
@@ -58,7 +48,7 @@ public class SegmentAttentionBadInputTests
     {
         using var s = new SegmentAttentionSession(Good.Options);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, new float[c.Batch * (c.Seq + 1) * c.KvHeads * c.Dv], c.Past,
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, new float[c.Batch * (c.Seq + 1) * c.KvHeads * c.Dv], c.Past,
                 valueShape: [c.Batch, c.Seq + 1, c.KvHeads * c.Dv]),
             "must agree on batch and sequence length");
         AssertStillWorks(s);
@@ -69,7 +59,7 @@ public class SegmentAttentionBadInputTests
     {
         using var s = new SegmentAttentionSession(Good.Options);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, new float[c.Batch * c.Seq * 30], c.Key, c.Value, c.Past, queryShape: [c.Batch, c.Seq, 30]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, new float[c.Batch * c.Seq * 30], c.Key, c.Value, c.Past, queryShape: [c.Batch, c.Seq, 30]),
             "query's last dimension 30 is not a positive multiple of q_num_heads=4");
         AssertStillWorks(s);
     }
@@ -80,7 +70,7 @@ public class SegmentAttentionBadInputTests
         using var s = new SegmentAttentionSession(Good.Options);
         var c = Good;
         var badKey = new float[c.Batch * c.Seq * c.KvHeads * (c.Dk + 1)];
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, badKey, c.Value, c.Past, keyShape: [c.Batch, c.Seq, c.KvHeads * (c.Dk + 1)]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, badKey, c.Value, c.Past, keyShape: [c.Batch, c.Seq, c.KvHeads * (c.Dk + 1)]),
             "key's last dimension 18 must be kv_num_heads * head_dim = 2 * 8 = 16");
         AssertStillWorks(s);
     }
@@ -90,7 +80,7 @@ public class SegmentAttentionBadInputTests
     {
         using var s = new SegmentAttentionSession(Good.Options);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, new float[c.Batch * c.Seq * 7], c.Past, valueShape: [c.Batch, c.Seq, 7]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, new float[c.Batch * c.Seq * 7], c.Past, valueShape: [c.Batch, c.Seq, 7]),
             "value's last dimension 7 is not a positive multiple of kv_num_heads=2");
         AssertStillWorks(s);
     }
@@ -101,7 +91,7 @@ public class SegmentAttentionBadInputTests
         using var s = new SegmentAttentionSession(Good.Options);
         var c = Good;
         var past = c.Past with { MemoryKey = new float[c.Batch * c.KvHeads * 4 * c.Dk] };
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, memoryKeyShape: [c.Batch, c.KvHeads, 4, c.Dk]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, memoryKeyShape: [c.Batch, c.KvHeads, 4, c.Dk]),
             "past_memory_key has shape [2, 2, 4, 8]; expected [batch, kv_num_heads, segment_length, head_dim] = [2, 2, 3, 8]");
         AssertStillWorks(s);
     }
@@ -111,7 +101,7 @@ public class SegmentAttentionBadInputTests
     {
         using var s = new SegmentAttentionSession(Good.Options, declareShapes: false);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, memoryKeyShape: [c.Batch * c.KvHeads, 3, c.Dk]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, memoryKeyShape: [c.Batch * c.KvHeads, 3, c.Dk]),
             "past_memory_key has shape [4, 3, 8]");
         AssertStillWorks(s);
     }
@@ -122,7 +112,7 @@ public class SegmentAttentionBadInputTests
         using var s = new SegmentAttentionSession(Good.Options);
         var c = Good;
         var past = c.Past with { SegmentValue = new float[c.Batch * c.KvHeads * c.SegmentLength * c.Dk] };
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, segmentValueShape: [c.Batch, c.KvHeads, c.SegmentLength, c.Dk]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, segmentValueShape: [c.Batch, c.KvHeads, c.SegmentLength, c.Dk]),
             "past_segment_value has shape [2, 2, 3, 8]; expected [batch, kv_num_heads, segment_length, v_head_dim] = [2, 2, 3, 6]");
         AssertStillWorks(s);
     }
@@ -132,11 +122,11 @@ public class SegmentAttentionBadInputTests
     {
         using var s = new SegmentAttentionSession(Good.Options);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past with { Position = [4] }, positionShape: [1]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past with { Position = [4] }, positionShape: [1]),
             "past_position has shape [1]; expected [batch] = [2]");
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past with { Position = [4, -1] }),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past with { Position = [4, -1] }),
             "past_position[1] is -1; token counts cannot be negative");
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past with { Position = [long.MaxValue - 2, 5] }),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past with { Position = [long.MaxValue - 2, 5] }),
             "past_position[0] is 9223372036854775805; adding the sequence length 5 overflows int64");
         AssertStillWorks(s);
     }
@@ -147,7 +137,7 @@ public class SegmentAttentionBadInputTests
     {
         using var s = new SegmentAttentionSession(Good.Options, pastInputs: given);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past),
             given == 1
                 ? "got past_memory_key but not past_memory_value, past_segment_key, past_segment_value, past_position"
                 : "got past_memory_key, past_memory_value, past_segment_key, past_segment_value but not past_position");

@@ -12,12 +12,6 @@ public class SummaryAttentionBadInputTests
 {
     private static readonly SummaryAttentionCase Good = new(2, 5, 4, 2, 8, 6, "moving", Window: 3, History: 4);
 
-    private static void AssertRunFails(Action run, string expectedFragment)
-    {
-        var e = Assert.Throws<OnnxRuntimeException>(() => run());
-        Assert.That(e!.Message, Does.Contain(expectedFragment));
-    }
-
     private static void AssertStillWorks(SummaryAttentionSession session)
     {
         var c = Good;
@@ -26,19 +20,15 @@ public class SummaryAttentionBadInputTests
         TensorAssert.Close(got.Y, c.Reference(past).Output, Tolerance.Float32, "run after a failure");
     }
 
-    private static void AssertSessionCreationFails(SummaryAttentionNode.Options options, string expectedFragment)
-    {
-        var model = SummaryAttentionSession.BuildModel(options, pastInputs: 0);
-        var e = Assert.Throws<OnnxRuntimeException>(() => SessionFactory.Create(model).Dispose());
-        Assert.That(e!.Message, Does.Contain(expectedFragment));
-    }
+    private static void AssertSessionCreationFails(SummaryAttentionNode.Options options, string expectedFragment) =>
+        OrtAssert.SessionCreationFails(SummaryAttentionSession.BuildModel(options, pastInputs: 0), expectedFragment);
 
     [Test]
     public void QueryOfWrongRank()
     {
         using var s = new SummaryAttentionSession(Good.Options, 5, declareShapes: false);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, queryShape: [c.Batch * c.Seq, c.QHeads * c.Dk]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, queryShape: [c.Batch * c.Seq, c.QHeads * c.Dk]),
             "query must have rank 3 [batch, sequence, q_num_heads * head_dim], got shape [10, 32]");
         AssertStillWorks(s);
     }
@@ -48,7 +38,7 @@ public class SummaryAttentionBadInputTests
     {
         using var s = new SummaryAttentionSession(Good.Options, 5);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, queryShape: [1, c.Batch * c.Seq, c.QHeads * c.Dk]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, queryShape: [1, c.Batch * c.Seq, c.QHeads * c.Dk]),
             "must agree on batch and sequence length");
         AssertStillWorks(s);
     }
@@ -59,7 +49,7 @@ public class SummaryAttentionBadInputTests
         using var s = new SummaryAttentionSession(Good.Options, 5);
         var c = Good;
         var badKey = new float[c.Batch * c.Seq * c.KvHeads * (c.Dk + 1)];
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, badKey, c.Value, c.Past, keyShape: [c.Batch, c.Seq, c.KvHeads * (c.Dk + 1)]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, badKey, c.Value, c.Past, keyShape: [c.Batch, c.Seq, c.KvHeads * (c.Dk + 1)]),
             "key's last dimension 18 must be kv_num_heads * head_dim = 2 * 8 = 16");
         AssertStillWorks(s);
     }
@@ -69,7 +59,7 @@ public class SummaryAttentionBadInputTests
     {
         using var s = new SummaryAttentionSession(Good.Options, 5);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, new float[c.Batch * c.Seq * 30], c.Key, c.Value, c.Past, queryShape: [c.Batch, c.Seq, 30]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, new float[c.Batch * c.Seq * 30], c.Key, c.Value, c.Past, queryShape: [c.Batch, c.Seq, 30]),
             "query's last dimension 30 is not a positive multiple of q_num_heads=4");
         AssertStillWorks(s);
     }
@@ -80,7 +70,7 @@ public class SummaryAttentionBadInputTests
         using var s = new SummaryAttentionSession(Good.Options, 5);
         var c = Good;
         var past = c.Past with { KeySummary = new float[c.Batch * c.KvHeads * 2 * c.Dk] };
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, keySummaryShape: [c.Batch, c.KvHeads, 2, c.Dk]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, keySummaryShape: [c.Batch, c.KvHeads, 2, c.Dk]),
             "past_key_summary has shape [2, 2, 2, 8]; expected [batch, kv_num_heads, num_slots, head_dim] = [2, 2, 1, 8]");
         AssertStillWorks(s);
     }
@@ -90,7 +80,7 @@ public class SummaryAttentionBadInputTests
     {
         using var s = new SummaryAttentionSession(Good.Options, 5, declareShapes: false);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, keySummaryShape: [c.Batch, c.KvHeads, c.Dk]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, keySummaryShape: [c.Batch, c.KvHeads, c.Dk]),
             "past_key_summary has shape [2, 2, 8]");
         AssertStillWorks(s);
     }
@@ -101,7 +91,7 @@ public class SummaryAttentionBadInputTests
         using var s = new SummaryAttentionSession(Good.Options, 5);
         var c = Good;
         var past = c.Past with { KeyWindow = new float[c.Batch * c.KvHeads * 4 * c.Dk] };
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, keyWindowShape: [c.Batch, c.KvHeads, 4, c.Dk]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, keyWindowShape: [c.Batch, c.KvHeads, 4, c.Dk]),
             "past_key_window has shape [2, 2, 4, 8]; expected [batch, kv_num_heads, window, head_dim] = [2, 2, 3, 8]");
         AssertStillWorks(s);
     }
@@ -112,7 +102,7 @@ public class SummaryAttentionBadInputTests
         var c = new SummaryAttentionCase(2, 5, 4, 2, 8, 6, "cumulative", History: 2);
         using var s = new SummaryAttentionSession(c.Options, 5);
         var past = c.Past with { KeyWindow = new float[c.Batch * c.KvHeads * 3 * c.Dk] };
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, keyWindowShape: [c.Batch, c.KvHeads, 3, c.Dk]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, keyWindowShape: [c.Batch, c.KvHeads, 3, c.Dk]),
             "expected [batch, kv_num_heads, 0, head_dim] (summary=cumulative keeps no window)");
         var ok = s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past);
         TensorAssert.Close(ok.Y, c.Reference(c.Past).Output, Tolerance.Float32, "run after a failure");
@@ -124,7 +114,7 @@ public class SummaryAttentionBadInputTests
         using var s = new SummaryAttentionSession(Good.Options, 5);
         var c = Good;
         var past = c.Past with { Count = [4, 5, 6] };
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, countShape: [3]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, countShape: [3]),
             "past_count has shape [3]; expected [batch] = [2]");
         AssertStillWorks(s);
     }
@@ -135,7 +125,7 @@ public class SummaryAttentionBadInputTests
         using var s = new SummaryAttentionSession(Good.Options, 5);
         var c = Good;
         var past = c.Past with { Count = [4, -1] };
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past), "past_count[1] is -1; token counts cannot be negative");
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past), "past_count[1] is -1; token counts cannot be negative");
         AssertStillWorks(s);
     }
 
@@ -145,7 +135,7 @@ public class SummaryAttentionBadInputTests
         // A moving summary without its ring buffers would average over zeros: refused.
         using var s = new SummaryAttentionSession(Good.Options, 3);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past),
             "got past_key_summary, past_value_summary, past_count but not past_key_window, past_value_window");
         using var full = new SummaryAttentionSession(Good.Options, 5);
         AssertStillWorks(full);

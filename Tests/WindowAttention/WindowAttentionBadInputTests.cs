@@ -12,12 +12,6 @@ public class WindowAttentionBadInputTests
 {
     private static readonly WindowAttentionCase Good = new(2, 5, 4, 2, 8, 6, 3, Sinks: 2, History: 4);
 
-    private static void AssertRunFails(Action run, string expectedFragment)
-    {
-        var e = Assert.Throws<OnnxRuntimeException>(() => run());
-        Assert.That(e!.Message, Does.Contain(expectedFragment));
-    }
-
     private static void AssertStillWorks(WindowAttentionSession session)
     {
         var c = Good;
@@ -26,19 +20,15 @@ public class WindowAttentionBadInputTests
         TensorAssert.Close(got.Y, c.Reference(past).Output, Tolerance.Float32, "run after a failure");
     }
 
-    private static void AssertSessionCreationFails(WindowAttentionNode.Options options, string expectedFragment)
-    {
-        var model = WindowAttentionSession.BuildModel(options, pastInputs: 0);
-        var e = Assert.Throws<OnnxRuntimeException>(() => SessionFactory.Create(model).Dispose());
-        Assert.That(e!.Message, Does.Contain(expectedFragment));
-    }
+    private static void AssertSessionCreationFails(WindowAttentionNode.Options options, string expectedFragment) =>
+        OrtAssert.SessionCreationFails(WindowAttentionSession.BuildModel(options, pastInputs: 0), expectedFragment);
 
     [Test]
     public void QueryOfWrongRank()
     {
         using var s = new WindowAttentionSession(Good.Options, declareShapes: false);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, queryShape: [c.Batch * c.Seq, c.QHeads * c.Dk]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, queryShape: [c.Batch * c.Seq, c.QHeads * c.Dk]),
             "query must have rank 3 [batch, sequence, q_num_heads * head_dim], got shape [10, 32]");
         AssertStillWorks(s);
     }
@@ -48,7 +38,7 @@ public class WindowAttentionBadInputTests
     {
         using var s = new WindowAttentionSession(Good.Options, declareShapes: false);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, keyShape: [c.Batch, c.Seq, c.KvHeads, c.Dk]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, keyShape: [c.Batch, c.Seq, c.KvHeads, c.Dk]),
             "key must have rank 3 [batch, sequence, kv_num_heads * head_dim], got shape [2, 5, 2, 8]");
         AssertStillWorks(s);
     }
@@ -58,7 +48,7 @@ public class WindowAttentionBadInputTests
     {
         using var s = new WindowAttentionSession(Good.Options);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, new float[c.Batch * (c.Seq + 1) * c.KvHeads * c.Dv], c.Past,
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, new float[c.Batch * (c.Seq + 1) * c.KvHeads * c.Dv], c.Past,
                 valueShape: [c.Batch, c.Seq + 1, c.KvHeads * c.Dv]),
             "must agree on batch and sequence length");
         AssertStillWorks(s);
@@ -69,7 +59,7 @@ public class WindowAttentionBadInputTests
     {
         using var s = new WindowAttentionSession(Good.Options);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, new float[c.Batch * c.Seq * 30], c.Key, c.Value, c.Past, queryShape: [c.Batch, c.Seq, 30]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, new float[c.Batch * c.Seq * 30], c.Key, c.Value, c.Past, queryShape: [c.Batch, c.Seq, 30]),
             "query's last dimension 30 is not a positive multiple of q_num_heads=4");
         AssertStillWorks(s);
     }
@@ -80,7 +70,7 @@ public class WindowAttentionBadInputTests
         using var s = new WindowAttentionSession(Good.Options);
         var c = Good;
         var badKey = new float[c.Batch * c.Seq * c.KvHeads * (c.Dk + 1)];
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, badKey, c.Value, c.Past, keyShape: [c.Batch, c.Seq, c.KvHeads * (c.Dk + 1)]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, badKey, c.Value, c.Past, keyShape: [c.Batch, c.Seq, c.KvHeads * (c.Dk + 1)]),
             "key's last dimension 18 must be kv_num_heads * head_dim = 2 * 8 = 16");
         AssertStillWorks(s);
     }
@@ -90,7 +80,7 @@ public class WindowAttentionBadInputTests
     {
         using var s = new WindowAttentionSession(Good.Options);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, new float[c.Batch * c.Seq * 7], c.Past, valueShape: [c.Batch, c.Seq, 7]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, new float[c.Batch * c.Seq * 7], c.Past, valueShape: [c.Batch, c.Seq, 7]),
             "value's last dimension 7 is not a positive multiple of kv_num_heads=2");
         AssertStillWorks(s);
     }
@@ -102,7 +92,7 @@ public class WindowAttentionBadInputTests
         using var s = new WindowAttentionSession(Good.Options);
         var c = Good;
         var past = c.Past with { Key = new float[c.Batch * c.KvHeads * c.Window * c.Dk] };
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, pastKeyShape: [c.Batch, c.KvHeads, c.Window, c.Dk]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, pastKeyShape: [c.Batch, c.KvHeads, c.Window, c.Dk]),
             "past_key_cache has shape [2, 2, 3, 8]; expected [batch, kv_num_heads, sinks + window, head_dim] = [2, 2, 5, 8]");
         AssertStillWorks(s);
     }
@@ -113,7 +103,7 @@ public class WindowAttentionBadInputTests
         using var s = new WindowAttentionSession(Good.Options);
         var c = Good;
         var past = c.Past with { Value = new float[c.Batch * c.KvHeads * c.Rows * c.Dk] };
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, pastValueShape: [c.Batch, c.KvHeads, c.Rows, c.Dk]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, pastValueShape: [c.Batch, c.KvHeads, c.Rows, c.Dk]),
             "past_value_cache has shape [2, 2, 5, 8]; expected [batch, kv_num_heads, sinks + window, v_head_dim] = [2, 2, 5, 6]");
         AssertStillWorks(s);
     }
@@ -123,7 +113,7 @@ public class WindowAttentionBadInputTests
     {
         using var s = new WindowAttentionSession(Good.Options, declareShapes: false);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, pastKeyShape: [c.Batch * c.KvHeads, c.Rows, c.Dk]),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, pastKeyShape: [c.Batch * c.KvHeads, c.Rows, c.Dk]),
             "past_key_cache has shape [4, 5, 8]");
         AssertStillWorks(s);
     }
@@ -133,11 +123,11 @@ public class WindowAttentionBadInputTests
     {
         using var s = new WindowAttentionSession(Good.Options);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past with { Position = [4, 4, 4] }),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past with { Position = [4, 4, 4] }),
             "past_position has shape [3]; expected [batch] (or [1]) = [2]");
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past with { Position = [-2, 5] }),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past with { Position = [-2, 5] }),
             "past_position[0] is -2; token counts cannot be negative");
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past with { Position = [long.MaxValue - 2, 5] }),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past with { Position = [long.MaxValue - 2, 5] }),
             "overflows int64");
         AssertStillWorks(s);
     }
@@ -147,7 +137,7 @@ public class WindowAttentionBadInputTests
     {
         using var s = new WindowAttentionSession(Good.Options, pastInputs: 2);
         var c = Good;
-        AssertRunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past),
+        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past),
             "got past_key_cache, past_value_cache but not past_position");
         using var full = new WindowAttentionSession(Good.Options);
         AssertStillWorks(full);
