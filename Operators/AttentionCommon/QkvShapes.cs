@@ -49,6 +49,9 @@ public readonly record struct QkvShapes(int Batch, int SequenceLength, int KeyDi
                 $"value's last dimension {v.Dim(2)} is not a positive multiple of kv_num_heads={heads.KvHeads}");
         }
         var dv = v.Dim(2) / heads.KvHeads;
+        // Head dims are returned as int: refuse, rather than truncate, one that does not fit.
+        RequireSize(dk, "head_dim");
+        RequireSize(dv, "v_head_dim");
         RequireSize(q.ElementCount, "query");
         RequireSize(k.ElementCount, "key");
         RequireSize(v.ElementCount, "value");

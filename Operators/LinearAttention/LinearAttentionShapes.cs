@@ -1,3 +1,4 @@
+using OnnxAttention.Operators.AttentionCommon;
 using OnnxAttention.Operators.Interop;
 using OnnxAttention.Operators.Runtime;
 
@@ -32,51 +33,13 @@ public enum BetaLayout : byte
 public readonly record struct LinearAttentionShapes(int Batch, int SequenceLength, int KeyDim, int ValueDim, bool HasPastState, bool HasPastNormalizer,
     GateLayout Gate = GateLayout.None, BetaLayout Beta = BetaLayout.None)
 {
-    /// <summary>Largest element count of any tensor we index with int arithmetic.</summary>
-    private const long MaxElements = int.MaxValue;
-
     internal static LinearAttentionShapes From(in KernelContext context, LinearAttentionAttributes a)
     {
-        var q = context.Input(LinearAttentionOperator.InputQuery);
-        var k = context.Input(LinearAttentionOperator.InputKey);
-        var v = context.Input(LinearAttentionOperator.InputValue);
-        RequireRank(q, 3, "query", "[batch, sequence, q_num_heads * head_dim]");
-        RequireRank(k, 3, "key", "[batch, sequence, kv_num_heads * head_dim]");
-        RequireRank(v, 3, "value", "[batch, sequence, kv_num_heads * v_head_dim]");
-        if (!FloatIO.IsSupported(q.ElementType) || k.ElementType != q.ElementType || v.ElementType != q.ElementType)
-        {
-            throw OrtException.InvalidArgument(
-                $"query, key and value must all be float32 or all float16, got {q.ElementType}, {k.ElementType}, {v.ElementType}");
-        }
-
-        long batch = q.Dim(0), seq = q.Dim(1);
-        if (k.Dim(0) != batch || v.Dim(0) != batch || k.Dim(1) != seq || v.Dim(1) != seq)
-        {
-            throw OrtException.InvalidArgument(
-                $"query {q.ShapeText}, key {k.ShapeText} and value {v.ShapeText} must agree on batch and sequence length");
-        }
-        if (q.Dim(2) <= 0 || q.Dim(2) % a.QueryHeads != 0)
-        {
-            throw OrtException.InvalidArgument(
-                $"query's last dimension {q.Dim(2)} is not a positive multiple of q_num_heads={a.QueryHeads}");
-        }
-        var dk = q.Dim(2) / a.QueryHeads;
-        if (k.Dim(2) != a.KvHeads * dk)
-        {
-            throw OrtException.InvalidArgument(
-                $"key's last dimension {k.Dim(2)} must be kv_num_heads * head_dim = {a.KvHeads} * {dk} = {a.KvHeads * dk} (query {q.ShapeText}, q_num_heads={a.QueryHeads})");
-        }
-        if (v.Dim(2) <= 0 || v.Dim(2) % a.KvHeads != 0)
-        {
-            throw OrtException.InvalidArgument(
-                $"value's last dimension {v.Dim(2)} is not a positive multiple of kv_num_heads={a.KvHeads}");
-        }
-        var dv = v.Dim(2) / a.KvHeads;
-        RequireSize(q, "query");
-        RequireSize(k, "key");
-        RequireSize(v, "value");
-        CheckedSize(batch * a.QueryHeads * seq * dv, "output");
-        CheckedSize(batch * a.KvHeads * dk * dv, "state");
+        var qkv = QkvShapes.From(context, new HeadAttributes(a.QueryHeads, a.KvHeads, a.Scale),
+            LinearAttentionOperator.InputQuery, LinearAttentionOperator.InputKey, LinearAttentionOperator.InputValue);
+        long batch = qkv.Batch, seq = qkv.SequenceLength, dk = qkv.KeyDim, dv = qkv.ValueDim;
+        var activation = context.Input(LinearAttentionOperator.InputQuery).ElementType;
+        QkvShapes.RequireSize(batch * a.KvHeads * dk * dv, "state");
 
         var hasState = context.HasInput(LinearAttentionOperator.InputPastState);
         var hasNorm = context.HasInput(LinearAttentionOperator.InputPastNormalizer);
@@ -109,8 +72,8 @@ public readonly record struct LinearAttentionShapes(int Batch, int SequenceLengt
             // Starting nu at zero while mu carries history would silently give wrong outputs.
             throw OrtException.InvalidArgument("past_state was given without past_normalizer, which normalize=1 needs");
         }
-        var gate = GateFrom(context, a, q.ElementType, batch, seq, dk);
-        var beta = BetaFrom(context, a, q.ElementType, batch, seq);
+        var gate = GateFrom(context, a, activation, batch, seq, dk);
+        var beta = BetaFrom(context, a, activation, batch, seq);
         return new LinearAttentionShapes((int)batch, (int)seq, (int)dk, (int)dv, hasState, hasNorm, gate, beta);
     }
 
@@ -181,14 +144,6 @@ public readonly record struct LinearAttentionShapes(int Batch, int SequenceLengt
         }
     }
 
-    private static void RequireRank(in Tensor t, int rank, string name, string layout)
-    {
-        if (t.Rank != rank)
-        {
-            throw OrtException.InvalidArgument($"{name} must have rank {rank} {layout}, got shape {t.ShapeText}");
-        }
-    }
-
     private static void RequireFloat(in Tensor t, string name)
     {
         if (t.ElementType != OrtElementType.Float)
@@ -197,13 +152,4 @@ public readonly record struct LinearAttentionShapes(int Batch, int SequenceLengt
         }
     }
 
-    private static void RequireSize(in Tensor t, string name) => CheckedSize(t.ElementCount, name);
-
-    private static void CheckedSize(long elements, string name)
-    {
-        if (elements > MaxElements)
-        {
-            throw OrtException.InvalidArgument($"{name} would hold {elements} elements; at most {MaxElements} are supported");
-        }
-    }
 }
