@@ -7,7 +7,9 @@ namespace OnnxAttention.Operators.HybridAttention;
 /// <summary>The sizes of one HybridAttention call and whether it continues from a given state, all checked.</summary>
 public readonly record struct HybridAttentionShapes(QkvShapes Qkv, int CompressedValueRows, bool HasPast)
 {
-    internal static HybridAttentionShapes From(in KernelContext context, HybridAttentionAttributes a)
+    /// <param name="valuesOnHost">False on the CUDA execution provider: past_position is device memory there, so its values are
+    /// not read (only its shape and type are checked).</param>
+    internal static HybridAttentionShapes From(in KernelContext context, HybridAttentionAttributes a, bool valuesOnHost = true)
     {
         var qkv = QkvShapes.From(context, a.Heads, HybridAttentionOperator.InputQuery, HybridAttentionOperator.InputKey,
             HybridAttentionOperator.InputValue);
@@ -32,7 +34,10 @@ public readonly record struct HybridAttentionShapes(QkvShapes Qkv, int Compresse
                 OrtElementType.Float, [b, h, w, dv], "[batch, kv_num_heads, window, v_head_dim]");
             var position = context.Input(HybridAttentionOperator.InputPastPosition);
             StateChecks.RequireShape(position, "past_position", OrtElementType.Int64, [b], "[batch]");
-            StateChecks.RequireNonNegative(position, "past_position");
+            if (valuesOnHost)
+            {
+                StateChecks.RequireNonNegative(position, "past_position");
+            }
             StateChecks.RequireShape(context.Input(HybridAttentionOperator.InputPastCompressedKey), "past_compressed_key",
                 OrtElementType.Float, [b, h, dk], "[batch, kv_num_heads, head_dim]");
             StateChecks.RequireShape(context.Input(HybridAttentionOperator.InputPastCompressedValue), "past_compressed_value",

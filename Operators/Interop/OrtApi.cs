@@ -122,4 +122,8 @@ public readonly unsafe struct OrtApi
 
     public nint GetTensorElementTypeAndShapeDataReference(nint value, int* elementType, long** dims, nuint* dimCount) =>
         ((delegate* unmanaged<nint, int*, long**, nuint*, nint>)Slot(OrtApiSlot.GetTensorElementTypeAndShapeDataReference))(value, elementType, dims, dimCount);
+
+    /// <summary>The execution provider's compute stream for this call (a cudaStream_t on the CUDA EP; null on CPU).</summary>
+    public nint KernelContextGetGpuComputeStream(nint context, nint* stream) =>
+        ((delegate* unmanaged<nint, nint*, nint>)Slot(OrtApiSlot.KernelContext_GetGPUComputeStream))(context, stream);
 }

@@ -30,4 +30,5 @@ public enum OrtApiSlot
     KernelContext_ParallelFor = 274,
     GetTensorData = 378,
     GetTensorElementTypeAndShapeDataReference = 414,
+    KernelContext_GetGPUComputeStream = 193,
 }

@@ -1,4 +1,5 @@
 using System.Text;
+using OnnxAttention.Operators.Cuda.Ops;
 using OnnxAttention.Operators.Interop;
 using OnnxAttention.Operators.HybridAttention;
 using OnnxAttention.Operators.LinearAttention;
@@ -35,6 +36,16 @@ public static unsafe class OperatorRegistry
         new SegmentAttentionOperator(OrtElementType.Float16),
         new WindowAttentionOperator(OrtElementType.Float),
         new WindowAttentionOperator(OrtElementType.Float16),
+        new LinearAttentionCudaOperator(OrtElementType.Float),
+        new LinearAttentionCudaOperator(OrtElementType.Float16),
+        new SummaryAttentionCudaOperator(OrtElementType.Float),
+        new SummaryAttentionCudaOperator(OrtElementType.Float16),
+        new HybridAttentionCudaOperator(OrtElementType.Float),
+        new HybridAttentionCudaOperator(OrtElementType.Float16),
+        new SegmentAttentionCudaOperator(OrtElementType.Float),
+        new SegmentAttentionCudaOperator(OrtElementType.Float16),
+        new WindowAttentionCudaOperator(OrtElementType.Float),
+        new WindowAttentionCudaOperator(OrtElementType.Float16),
     ];
 
     /// <summary>The table used at registration; a fallback for reporting errors where no other is at hand.</summary>

@@ -7,7 +7,9 @@ namespace OnnxAttention.Operators.SegmentAttention;
 /// <summary>The sizes of one SegmentAttention call and whether it continues from a given state, all checked.</summary>
 public readonly record struct SegmentAttentionShapes(QkvShapes Qkv, bool HasPast)
 {
-    internal static unsafe SegmentAttentionShapes From(in KernelContext context, SegmentAttentionAttributes a)
+    /// <param name="valuesOnHost">False on the CUDA execution provider: past_position is device memory there, so its values are
+    /// not read (only its shape and type are checked).</param>
+    internal static unsafe SegmentAttentionShapes From(in KernelContext context, SegmentAttentionAttributes a, bool valuesOnHost = true)
     {
         var qkv = QkvShapes.From(context, a.Heads, SegmentAttentionOperator.InputQuery, SegmentAttentionOperator.InputKey,
             SegmentAttentionOperator.InputValue);
@@ -34,8 +36,11 @@ public readonly record struct SegmentAttentionShapes(QkvShapes Qkv, bool HasPast
                 OrtElementType.Float, [b, h, l, dv], "[batch, kv_num_heads, segment_length, v_head_dim]");
             var position = context.Input(SegmentAttentionOperator.InputPastPosition);
             StateChecks.RequireShape(position, "past_position", OrtElementType.Int64, [b], "[batch]");
-            StateChecks.RequireNonNegative(position, "past_position");
-            var values = new ReadOnlySpan<long>(position.Data, (int)b);
+            var values = valuesOnHost ? new ReadOnlySpan<long>(position.Data, (int)b) : [];
+            if (valuesOnHost)
+            {
+                StateChecks.RequireNonNegative(position, "past_position");
+            }
             for (var i = 0; i < values.Length; i++)
             {
                 if (values[i] > long.MaxValue - qkv.SequenceLength)

@@ -7,7 +7,9 @@ namespace OnnxAttention.Operators.SummaryAttention;
 /// <summary>The sizes of one SummaryAttention call and whether it continues from a given state, all checked.</summary>
 public readonly record struct SummaryAttentionShapes(QkvShapes Qkv, int SummaryRows, int WindowRows, bool HasPast)
 {
-    internal static SummaryAttentionShapes From(in KernelContext context, SummaryAttentionAttributes a)
+    /// <param name="valuesOnHost">False on the CUDA execution provider: past_count is device memory there, so its values are
+    /// not read (only its shape and type are checked).</param>
+    internal static SummaryAttentionShapes From(in KernelContext context, SummaryAttentionAttributes a, bool valuesOnHost = true)
     {
         var qkv = QkvShapes.From(context, a.Heads, SummaryAttentionOperator.InputQuery, SummaryAttentionOperator.InputKey,
             SummaryAttentionOperator.InputValue);
@@ -39,7 +41,10 @@ public readonly record struct SummaryAttentionShapes(QkvShapes Qkv, int SummaryR
                 OrtElementType.Float, [b, h, s, dv], "[batch, kv_num_heads, num_slots, v_head_dim]");
             var count = context.Input(SummaryAttentionOperator.InputPastCount);
             StateChecks.RequireShape(count, "past_count", OrtElementType.Int64, [b], "[batch]");
-            StateChecks.RequireNonNegative(count, "past_count");
+            if (valuesOnHost)
+            {
+                StateChecks.RequireNonNegative(count, "past_count");
+            }
         }
         // Ring buffers are checked whenever given: for the kinds without one they must be empty (0 rows), so a
         // graph written for moving summaries can carry them uniformly.

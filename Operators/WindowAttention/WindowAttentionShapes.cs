@@ -10,7 +10,9 @@ namespace OnnxAttention.Operators.WindowAttention;
 /// </summary>
 public readonly record struct WindowAttentionShapes(QkvShapes Qkv, bool HasPast, bool SharedPosition)
 {
-    internal static WindowAttentionShapes From(in KernelContext context, WindowAttentionAttributes a)
+    /// <param name="valuesOnHost">False on the CUDA execution provider: past_position is device memory there, so its values are
+    /// not read (only its shape and type are checked).</param>
+    internal static WindowAttentionShapes From(in KernelContext context, WindowAttentionAttributes a, bool valuesOnHost = true)
     {
         var qkv = QkvShapes.From(context, a.Heads, WindowAttentionOperator.InputQuery, WindowAttentionOperator.InputKey,
             WindowAttentionOperator.InputValue);
@@ -42,12 +44,15 @@ public readonly record struct WindowAttentionShapes(QkvShapes Qkv, bool HasPast,
             {
                 StateChecks.RequireShape(position, "past_position", OrtElementType.Int64, [1], "[1] (or [batch])");
             }
-            StateChecks.RequireNonNegative(position, "past_position");
-            foreach (var p in position.AsReadOnlySpan<long>())
+            if (valuesOnHost)
             {
-                if (p > long.MaxValue - qkv.SequenceLength)
+                StateChecks.RequireNonNegative(position, "past_position");
+                foreach (var p in position.AsReadOnlySpan<long>())
                 {
-                    throw OrtException.InvalidArgument($"past_position {p} + sequence {qkv.SequenceLength} overflows int64");
+                    if (p > long.MaxValue - qkv.SequenceLength)
+                    {
+                        throw OrtException.InvalidArgument($"past_position {p} + sequence {qkv.SequenceLength} overflows int64");
+                    }
                 }
             }
         }

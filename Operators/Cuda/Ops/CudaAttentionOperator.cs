@@ -1,0 +1,73 @@
+using OnnxAttention.Operators.Cuda.Driver;
+using OnnxAttention.Operators.Cuda.Launch;
+using OnnxAttention.Operators.Cuda.Specializations;
+using OnnxAttention.Operators.Interop;
+using OnnxAttention.Operators.Runtime;
+
+namespace OnnxAttention.Operators.Cuda.Ops;
+
+/// <summary>
+/// The CUDA execution provider's variant of an attention operator: the CPU variant's schema (same name, domain,
+/// inputs, outputs, attributes and element types) with the execution provider set, so ORT places a node on it only
+/// in a session with the CUDA EP, and CPU sessions are untouched. Attributes are read and checked by the CPU
+/// variant's code; the CUDA driver is loaded when the first such kernel is created (never at registration), and a
+/// machine without it fails session creation with a message saying so. NOT RUN ON A GPU YET.
+/// </summary>
+public abstract class CudaAttentionOperator : CustomOperator
+{
+    /// <summary>ORT's name for the CUDA execution provider.</summary>
+    public const string CudaExecutionProvider = "CUDAExecutionProvider";
+
+    protected CudaAttentionOperator(AttentionOperator cpuVariant)
+    {
+        CpuVariant = cpuVariant;
+        Schema = cpuVariant.Schema with { ExecutionProvider = CudaExecutionProvider };
+        Activation = CudaCall.ActivationOf(cpuVariant.ActivationType);
+    }
+
+    /// <summary>The CPU operator this one mirrors (its schema, attribute reading and shape checks).</summary>
+    public AttentionOperator CpuVariant { get; }
+
+    public CudaActivation Activation { get; }
+
+    public sealed override OperatorSchema Schema { get; }
+
+    public sealed override IKernel CreateKernel(in KernelInfo info)
+    {
+        var kernel = CreateCudaKernel(info);
+        _ = CudaDriver.Library;
+        return kernel;
+    }
+
+    /// <summary>Reads the node's attributes (through the CPU variant's code) into a kernel.</summary>
+    protected abstract IKernel CreateCudaKernel(in KernelInfo info);
+}
+
+/// <summary>What every CUDA kernel's Compute needs from ORT: device pointers, the stream, the launcher.</summary>
+internal static unsafe class CudaCall
+{
+    public static CudaActivation ActivationOf(OrtElementType type) => type switch
+    {
+        OrtElementType.Float => CudaActivation.Float32,
+        OrtElementType.Float16 => CudaActivation.Float16,
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "the CUDA kernels take float32 or float16 activations here"),
+    };
+
+    /// <summary>The input's device pointer, or 0 when the node leaves it out.</summary>
+    public static nint Input(in KernelContext context, int index) => context.HasInput(index) ? (nint)context.Input(index).Data : 0;
+
+    /// <summary>A past-state input's device pointer when the call continues from a state (<paramref name="hasPast"/>), else 0.</summary>
+    public static nint Input(in KernelContext context, int index, bool hasPast) => hasPast ? Input(context, index) : 0;
+
+    /// <summary>Allocates the output and returns its device pointer, or 0 when the node leaves it out.</summary>
+    public static nint Output(in KernelContext context, int index, ReadOnlySpan<long> shape) =>
+        context.TryOutput(index, shape, out var tensor) ? (nint)tensor.Data : 0;
+
+    /// <summary>The real launcher on ORT's compute stream for this call.</summary>
+    public static ICudaLauncher Launcher(in KernelContext context)
+    {
+        nint stream = 0;
+        StatusBoundary.ThrowIfError(context.Api, context.Api.KernelContextGetGpuComputeStream(context.Handle, &stream));
+        return new DriverLauncher(stream);
+    }
+}

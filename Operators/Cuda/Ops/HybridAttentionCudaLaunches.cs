@@ -1,0 +1,110 @@
+using OnnxAttention.Operators.AttentionCommon;
+using OnnxAttention.Operators.Cuda.Launch;
+using OnnxAttention.Operators.Cuda.Specializations;
+using OnnxAttention.Operators.HybridAttention;
+
+namespace OnnxAttention.Operators.Cuda.Ops;
+
+/// <summary>Device pointers of one HybridAttention call (0: input absent / output left out).</summary>
+public readonly record struct HybridAttentionDevice(
+    nint Query, nint Key, nint Value, nint PastKey, nint PastValue, nint PastPosition, nint PastCompressedKey,
+    nint PastCompressedValue, nint Output, nint PresentKey, nint PresentValue, nint PresentPosition,
+    nint PresentCompressedKey, nint PresentCompressedValue);
+
+/// <summary>
+/// HybridAttention on CUDA, once per token (<see cref="TokenSteps"/>): hybrid_attention_decode over the ring (and the
+/// mean slot), hybrid_attention_combine with split-K, and for compress=linear hybrid_attention_linear, which evicts
+/// the past ring's row into the linear state and mixes the two outputs. Present buffers never alias past ones
+/// (<see cref="ChainedState"/> alternates them). NOT RUN ON A GPU YET.
+/// </summary>
+public static class HybridAttentionCudaLaunches
+{
+    public static void Run(ICudaLauncher launcher, HybridAttentionAttributes a, QkvShapes s, CudaActivation activation,
+        in HybridAttentionDevice d)
+    {
+        var heads = a.Heads;
+        var spec = new HybridAttentionDecodeSpecialization(s.KeyDim, s.ValueDim, heads.GroupSize, a.Compress, activation);
+        var steps = new TokenSteps(s, heads.QueryHeads, heads.KvHeads, activation);
+        int t = s.SequenceLength, w = a.Window, perLaunch = steps.BatchPerLaunch, compressedRows = a.CompressedValueRows(s.KeyDim);
+        var linear = a.Compress == CompressKind.Linear;
+        long kvHeadsTotal = (long)s.Batch * heads.KvHeads;
+
+        using var scratch = new DeviceScratch(launcher);
+        ChainedState Chain(nint past, nint present, long bytes, bool required) =>
+            new(scratch, past, present, bytes, t, mayAlias: false, required);
+        var ringKey = Chain(d.PastKey, d.PresentKey, kvHeadsTotal * w * s.KeyDim * 4, true);
+        var ringValue = Chain(d.PastValue, d.PresentValue, kvHeadsTotal * w * s.ValueDim * 4, true);
+        var position = Chain(d.PastPosition, d.PresentPosition, (long)s.Batch * sizeof(long), false);
+        var compressedKey = Chain(d.PastCompressedKey, d.PresentCompressedKey, kvHeadsTotal * s.KeyDim * 4, true);
+        var compressedValue = Chain(d.PastCompressedValue, d.PresentCompressedValue, kvHeadsTotal * compressedRows * s.ValueDim * 4, true);
+
+        var splits = CacheDecodeSplits.Choose(spec.Rows(w), perLaunch * heads.KvHeads, launcher.MultiprocessorCount);
+        var partials = SplitPartials.Allocate(scratch, splits, perLaunch * heads.QueryHeads, s.ValueDim);
+        // compress=linear: y_window, float32 [batch per launch * q_heads, d_v], read by hybrid_attention_linear.
+        var windowOutput = linear ? scratch.Allocate((long)perLaunch * heads.QueryHeads * s.ValueDim * 4) : 0;
+        for (var token = 0; token < t; token++)
+        {
+            for (var row = 0; row < s.Batch; row += perLaunch)
+            {
+                long keyRing = steps.State(row, (long)w * s.KeyDim), valueRing = steps.State(row, (long)w * s.ValueDim);
+                long nu = steps.State(row, s.KeyDim), mu = steps.State(row, (long)compressedRows * s.ValueDim);
+                var positionAt = row * sizeof(long);
+                var output = TokenSteps.At(d.Output, steps.Output(row, token));
+                launcher.Launch(new KernelLaunch(spec, "hybrid_attention_decode",
+                    HybridAttentionDecodeSpecialization.Grid(perLaunch, heads.KvHeads, splits), spec.ThreadsPerBlock, 0,
+                [
+                    KernelArgument.Pointer("query", TokenSteps.At(d.Query, steps.Query(row, token))),
+                    KernelArgument.Pointer("key", TokenSteps.At(d.Key, steps.Key(row, token))),
+                    KernelArgument.Pointer("value", TokenSteps.At(d.Value, steps.Value(row, token))),
+                    KernelArgument.Pointer("past_key", TokenSteps.At(ringKey.Source(token), keyRing)),
+                    KernelArgument.Pointer("past_value", TokenSteps.At(ringValue.Source(token), valueRing)),
+                    KernelArgument.Pointer("past_position", TokenSteps.At(position.Source(token), positionAt)),
+                    KernelArgument.Pointer("past_compressed_key", TokenSteps.At(compressedKey.Source(token), nu)),
+                    KernelArgument.Pointer("past_compressed_value", linear ? 0 : TokenSteps.At(compressedValue.Source(token), mu)),
+                    KernelArgument.Pointer("output", !linear && splits == 1 ? output : 0),
+                    KernelArgument.Pointer("window_output", linear && splits == 1 ? windowOutput : 0),
+                    KernelArgument.Pointer("present_key", TokenSteps.At(ringKey.Destination(token), keyRing)),
+                    KernelArgument.Pointer("present_value", TokenSteps.At(ringValue.Destination(token), valueRing)),
+                    KernelArgument.Pointer("present_position", TokenSteps.At(position.Destination(token), positionAt)),
+                    KernelArgument.Pointer("present_compressed_key", linear ? 0 : TokenSteps.At(compressedKey.Destination(token), nu)),
+                    KernelArgument.Pointer("present_compressed_value", linear ? 0 : TokenSteps.At(compressedValue.Destination(token), mu)),
+                    .. partials.Arguments(),
+                    KernelArgument.Int("kv_heads", heads.KvHeads),
+                    KernelArgument.Int("window", w),
+                    KernelArgument.Float("scale", heads.ScaleFor(s.KeyDim)),
+                ]));
+                if (splits > 1)
+                {
+                    launcher.Launch(new KernelLaunch(spec, "hybrid_attention_combine", spec.CombineGrid(perLaunch, heads.KvHeads),
+                        HybridAttentionDecodeSpecialization.Threads, 0,
+                    [
+                        .. partials.Arguments(),
+                        KernelArgument.Pointer("output", linear ? 0 : output),
+                        KernelArgument.Pointer("window_output", linear ? windowOutput : 0),
+                        KernelArgument.Int("splits", splits),
+                    ]));
+                }
+                if (linear)
+                {
+                    launcher.Launch(new KernelLaunch(spec, "hybrid_attention_linear", spec.LinearGrid(perLaunch, heads.KvHeads),
+                        HybridAttentionDecodeSpecialization.Threads, 0,
+                    [
+                        KernelArgument.Pointer("query", TokenSteps.At(d.Query, steps.Query(row, token))),
+                        KernelArgument.Pointer("past_key", TokenSteps.At(ringKey.Source(token), keyRing)),
+                        KernelArgument.Pointer("past_value", TokenSteps.At(ringValue.Source(token), valueRing)),
+                        KernelArgument.Pointer("past_position", TokenSteps.At(position.Source(token), positionAt)),
+                        KernelArgument.Pointer("past_compressed_key", TokenSteps.At(compressedKey.Source(token), nu)),
+                        KernelArgument.Pointer("past_compressed_value", TokenSteps.At(compressedValue.Source(token), mu)),
+                        KernelArgument.Pointer("window_output", windowOutput),
+                        KernelArgument.Pointer("output", output),
+                        KernelArgument.Pointer("present_compressed_key", TokenSteps.At(compressedKey.Destination(token), nu)),
+                        KernelArgument.Pointer("present_compressed_value", TokenSteps.At(compressedValue.Destination(token), mu)),
+                        KernelArgument.Int("kv_heads", heads.KvHeads),
+                        KernelArgument.Int("window", w),
+                        KernelArgument.Float("epsilon", a.Epsilon),
+                    ]));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+using OnnxAttention.Operators.Cuda.Specializations;
+using OnnxAttention.Operators.HybridAttention;
+using OnnxAttention.Operators.Interop;
+using OnnxAttention.Operators.Runtime;
+
+namespace OnnxAttention.Operators.Cuda.Ops;
+
+/// <summary>HybridAttention on ORT's CUDA execution provider (<see cref="HybridAttentionCudaLaunches"/>). NOT RUN ON A GPU YET.</summary>
+public sealed class HybridAttentionCudaOperator(OrtElementType activationType = OrtElementType.Float)
+    : CudaAttentionOperator(new HybridAttentionOperator(activationType))
+{
+    protected override IKernel CreateCudaKernel(in KernelInfo info) => new Kernel(HybridAttentionAttributes.Read(info), Activation);
+
+    private sealed class Kernel(HybridAttentionAttributes a, CudaActivation activation) : IKernel
+    {
+        public void Compute(in KernelContext context)
+        {
+            var shapes = HybridAttentionShapes.From(context, a, valuesOnHost: false);
+            var s = shapes.Qkv;
+            long b = s.Batch, h = a.Heads.KvHeads, w = a.Window;
+            var past = shapes.HasPast;
+            var device = new HybridAttentionDevice(
+                CudaCall.Input(context, HybridAttentionOperator.InputQuery),
+                CudaCall.Input(context, HybridAttentionOperator.InputKey),
+                CudaCall.Input(context, HybridAttentionOperator.InputValue),
+                CudaCall.Input(context, HybridAttentionOperator.InputPastKey, past),
+                CudaCall.Input(context, HybridAttentionOperator.InputPastValue, past),
+                CudaCall.Input(context, HybridAttentionOperator.InputPastPosition, past),
+                CudaCall.Input(context, HybridAttentionOperator.InputPastCompressedKey, past),
+                CudaCall.Input(context, HybridAttentionOperator.InputPastCompressedValue, past),
+                CudaCall.Output(context, HybridAttentionOperator.OutputY, [b, s.SequenceLength, (long)a.Heads.QueryHeads * s.ValueDim]),
+                CudaCall.Output(context, HybridAttentionOperator.OutputPresentKey, [b, h, w, s.KeyDim]),
+                CudaCall.Output(context, HybridAttentionOperator.OutputPresentValue, [b, h, w, s.ValueDim]),
+                CudaCall.Output(context, HybridAttentionOperator.OutputPresentPosition, [b]),
+                CudaCall.Output(context, HybridAttentionOperator.OutputPresentCompressedKey, [b, h, s.KeyDim]),
+                CudaCall.Output(context, HybridAttentionOperator.OutputPresentCompressedValue, [b, h, shapes.CompressedValueRows, s.ValueDim]));
+            HybridAttentionCudaLaunches.Run(CudaCall.Launcher(context), a, s, activation, device);
+        }
+    }
+}

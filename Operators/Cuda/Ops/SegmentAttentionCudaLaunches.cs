@@ -1,0 +1,78 @@
+using OnnxAttention.Operators.AttentionCommon;
+using OnnxAttention.Operators.Cuda.Launch;
+using OnnxAttention.Operators.Cuda.Specializations;
+using OnnxAttention.Operators.SegmentAttention;
+
+namespace OnnxAttention.Operators.Cuda.Ops;
+
+/// <summary>Device pointers of one SegmentAttention call (0: input absent / output left out).</summary>
+public readonly record struct SegmentAttentionDevice(
+    nint Query, nint Key, nint Value, nint PastMemoryKey, nint PastMemoryValue, nint PastSegmentKey, nint PastSegmentValue,
+    nint PastPosition, nint Output, nint PresentMemoryKey, nint PresentMemoryValue, nint PresentSegmentKey,
+    nint PresentSegmentValue, nint PresentPosition);
+
+/// <summary>
+/// SegmentAttention on CUDA: segment_attention_decode (+ segment_attention_combine with split-K) once per token, per
+/// <see cref="TokenSteps"/>. The kernel forbids present buffers that alias past ones, so the states alternate
+/// between the outputs and spare buffers (<see cref="ChainedState"/>). NOT RUN ON A GPU YET.
+/// </summary>
+public static class SegmentAttentionCudaLaunches
+{
+    public static void Run(ICudaLauncher launcher, SegmentAttentionAttributes a, QkvShapes s, CudaActivation activation,
+        in SegmentAttentionDevice d)
+    {
+        var heads = a.Heads;
+        var spec = new SegmentAttentionDecodeSpecialization(s.KeyDim, s.ValueDim, heads.GroupSize, activation);
+        var steps = new TokenSteps(s, heads.QueryHeads, heads.KvHeads, activation);
+        int t = s.SequenceLength, l = a.SegmentLength, perLaunch = steps.BatchPerLaunch;
+        long keyBytes = (long)s.Batch * heads.KvHeads * l * s.KeyDim * 4, valueBytes = (long)s.Batch * heads.KvHeads * l * s.ValueDim * 4;
+
+        using var scratch = new DeviceScratch(launcher);
+        ChainedState Chain(nint past, nint present, long bytes, bool required) =>
+            new(scratch, past, present, bytes, t, mayAlias: false, required);
+        var memoryKey = Chain(d.PastMemoryKey, d.PresentMemoryKey, keyBytes, true);
+        var memoryValue = Chain(d.PastMemoryValue, d.PresentMemoryValue, valueBytes, true);
+        var segmentKey = Chain(d.PastSegmentKey, d.PresentSegmentKey, keyBytes, true);
+        var segmentValue = Chain(d.PastSegmentValue, d.PresentSegmentValue, valueBytes, true);
+        var position = Chain(d.PastPosition, d.PresentPosition, (long)s.Batch * sizeof(long), false);
+
+        var splits = CacheDecodeSplits.Choose(2 * l, perLaunch * heads.KvHeads, launcher.MultiprocessorCount);
+        var partials = SplitPartials.Allocate(scratch, splits, perLaunch * heads.QueryHeads, s.ValueDim);
+        for (var token = 0; token < t; token++)
+        {
+            for (var row = 0; row < s.Batch; row += perLaunch)
+            {
+                long keyRow = steps.State(row, (long)l * s.KeyDim), valueRow = steps.State(row, (long)l * s.ValueDim);
+                var output = TokenSteps.At(d.Output, steps.Output(row, token));
+                launcher.Launch(new KernelLaunch(spec, "segment_attention_decode",
+                    SegmentAttentionDecodeSpecialization.Grid(perLaunch, heads.KvHeads, splits), spec.ThreadsPerBlock, 0,
+                [
+                    KernelArgument.Pointer("query", TokenSteps.At(d.Query, steps.Query(row, token))),
+                    KernelArgument.Pointer("key", TokenSteps.At(d.Key, steps.Key(row, token))),
+                    KernelArgument.Pointer("value", TokenSteps.At(d.Value, steps.Value(row, token))),
+                    KernelArgument.Pointer("past_memory_key", TokenSteps.At(memoryKey.Source(token), keyRow)),
+                    KernelArgument.Pointer("past_memory_value", TokenSteps.At(memoryValue.Source(token), valueRow)),
+                    KernelArgument.Pointer("past_segment_key", TokenSteps.At(segmentKey.Source(token), keyRow)),
+                    KernelArgument.Pointer("past_segment_value", TokenSteps.At(segmentValue.Source(token), valueRow)),
+                    KernelArgument.Pointer("past_position", TokenSteps.At(position.Source(token), row * sizeof(long))),
+                    KernelArgument.Pointer("output", splits == 1 ? output : 0),
+                    KernelArgument.Pointer("present_memory_key", TokenSteps.At(memoryKey.Destination(token), keyRow)),
+                    KernelArgument.Pointer("present_memory_value", TokenSteps.At(memoryValue.Destination(token), valueRow)),
+                    KernelArgument.Pointer("present_segment_key", TokenSteps.At(segmentKey.Destination(token), keyRow)),
+                    KernelArgument.Pointer("present_segment_value", TokenSteps.At(segmentValue.Destination(token), valueRow)),
+                    KernelArgument.Pointer("present_position", TokenSteps.At(position.Destination(token), row * sizeof(long))),
+                    .. partials.Arguments(),
+                    KernelArgument.Int("kv_heads", heads.KvHeads),
+                    KernelArgument.Int("segment_length", l),
+                    KernelArgument.Float("scale", heads.ScaleFor(s.KeyDim)),
+                ]));
+                if (splits > 1)
+                {
+                    launcher.Launch(new KernelLaunch(spec, "segment_attention_combine", spec.CombineGrid(perLaunch, heads.KvHeads),
+                        SegmentAttentionDecodeSpecialization.Threads, 0,
+                        [.. partials.Arguments(), KernelArgument.Pointer("output", output), KernelArgument.Int("splits", splits)]));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+using OnnxAttention.Operators.Cuda.Specializations;
+using OnnxAttention.Operators.Interop;
+using OnnxAttention.Operators.Runtime;
+using OnnxAttention.Operators.SegmentAttention;
+
+namespace OnnxAttention.Operators.Cuda.Ops;
+
+/// <summary>SegmentAttention on ORT's CUDA execution provider (<see cref="SegmentAttentionCudaLaunches"/>). NOT RUN ON A GPU YET.</summary>
+public sealed class SegmentAttentionCudaOperator(OrtElementType activationType = OrtElementType.Float)
+    : CudaAttentionOperator(new SegmentAttentionOperator(activationType))
+{
+    protected override IKernel CreateCudaKernel(in KernelInfo info) => new Kernel(SegmentAttentionAttributes.Read(info), Activation);
+
+    private sealed class Kernel(SegmentAttentionAttributes a, CudaActivation activation) : IKernel
+    {
+        public void Compute(in KernelContext context)
+        {
+            var shapes = SegmentAttentionShapes.From(context, a, valuesOnHost: false);
+            var s = shapes.Qkv;
+            long b = s.Batch, h = a.Heads.KvHeads, l = a.SegmentLength;
+            var past = shapes.HasPast;
+            var device = new SegmentAttentionDevice(
+                CudaCall.Input(context, SegmentAttentionOperator.InputQuery),
+                CudaCall.Input(context, SegmentAttentionOperator.InputKey),
+                CudaCall.Input(context, SegmentAttentionOperator.InputValue),
+                CudaCall.Input(context, SegmentAttentionOperator.InputPastMemoryKey, past),
+                CudaCall.Input(context, SegmentAttentionOperator.InputPastMemoryValue, past),
+                CudaCall.Input(context, SegmentAttentionOperator.InputPastSegmentKey, past),
+                CudaCall.Input(context, SegmentAttentionOperator.InputPastSegmentValue, past),
+                CudaCall.Input(context, SegmentAttentionOperator.InputPastPosition, past),
+                CudaCall.Output(context, SegmentAttentionOperator.OutputY, [b, s.SequenceLength, (long)a.Heads.QueryHeads * s.ValueDim]),
+                CudaCall.Output(context, SegmentAttentionOperator.OutputPresentMemoryKey, [b, h, l, s.KeyDim]),
+                CudaCall.Output(context, SegmentAttentionOperator.OutputPresentMemoryValue, [b, h, l, s.ValueDim]),
+                CudaCall.Output(context, SegmentAttentionOperator.OutputPresentSegmentKey, [b, h, l, s.KeyDim]),
+                CudaCall.Output(context, SegmentAttentionOperator.OutputPresentSegmentValue, [b, h, l, s.ValueDim]),
+                CudaCall.Output(context, SegmentAttentionOperator.OutputPresentPosition, [b]));
+            SegmentAttentionCudaLaunches.Run(CudaCall.Launcher(context), a, s, activation, device);
+        }
+    }
+}

@@ -1,0 +1,41 @@
+using OnnxAttention.Operators.Cuda.Specializations;
+using OnnxAttention.Operators.Interop;
+using OnnxAttention.Operators.Runtime;
+using OnnxAttention.Operators.SummaryAttention;
+
+namespace OnnxAttention.Operators.Cuda.Ops;
+
+/// <summary>SummaryAttention on ORT's CUDA execution provider (<see cref="SummaryAttentionCudaLaunches"/>). NOT RUN ON A GPU YET.</summary>
+public sealed class SummaryAttentionCudaOperator(OrtElementType activationType = OrtElementType.Float)
+    : CudaAttentionOperator(new SummaryAttentionOperator(activationType))
+{
+    protected override IKernel CreateCudaKernel(in KernelInfo info) => new Kernel(SummaryAttentionAttributes.Read(info), Activation);
+
+    private sealed class Kernel(SummaryAttentionAttributes a, CudaActivation activation) : IKernel
+    {
+        public void Compute(in KernelContext context)
+        {
+            var shapes = SummaryAttentionShapes.From(context, a, valuesOnHost: false);
+            var s = shapes.Qkv;
+            long b = s.Batch, h = a.Heads.KvHeads;
+            var past = shapes.HasPast;
+            var moving = a.Kind == SummaryKind.Moving;
+            var device = new SummaryAttentionDevice(
+                CudaCall.Input(context, SummaryAttentionOperator.InputQuery),
+                CudaCall.Input(context, SummaryAttentionOperator.InputKey),
+                CudaCall.Input(context, SummaryAttentionOperator.InputValue),
+                CudaCall.Input(context, SummaryAttentionOperator.InputPastKeySummary, past),
+                CudaCall.Input(context, SummaryAttentionOperator.InputPastValueSummary, past),
+                CudaCall.Input(context, SummaryAttentionOperator.InputPastCount, past),
+                moving ? CudaCall.Input(context, SummaryAttentionOperator.InputPastKeyWindow, past) : 0,
+                moving ? CudaCall.Input(context, SummaryAttentionOperator.InputPastValueWindow, past) : 0,
+                CudaCall.Output(context, SummaryAttentionOperator.OutputY, [b, s.SequenceLength, (long)a.Heads.QueryHeads * s.ValueDim]),
+                CudaCall.Output(context, SummaryAttentionOperator.OutputPresentKeySummary, [b, h, shapes.SummaryRows, s.KeyDim]),
+                CudaCall.Output(context, SummaryAttentionOperator.OutputPresentValueSummary, [b, h, shapes.SummaryRows, s.ValueDim]),
+                CudaCall.Output(context, SummaryAttentionOperator.OutputPresentCount, [b]),
+                CudaCall.Output(context, SummaryAttentionOperator.OutputPresentKeyWindow, [b, h, shapes.WindowRows, s.KeyDim]),
+                CudaCall.Output(context, SummaryAttentionOperator.OutputPresentValueWindow, [b, h, shapes.WindowRows, s.ValueDim]));
+            SummaryAttentionCudaLaunches.Run(CudaCall.Launcher(context), a, s, activation, device);
+        }
+    }
+}

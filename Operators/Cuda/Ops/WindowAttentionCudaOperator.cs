@@ -1,0 +1,36 @@
+using OnnxAttention.Operators.Cuda.Specializations;
+using OnnxAttention.Operators.Interop;
+using OnnxAttention.Operators.Runtime;
+using OnnxAttention.Operators.WindowAttention;
+
+namespace OnnxAttention.Operators.Cuda.Ops;
+
+/// <summary>WindowAttention on ORT's CUDA execution provider (<see cref="WindowAttentionCudaLaunches"/>). NOT RUN ON A GPU YET.</summary>
+public sealed class WindowAttentionCudaOperator(OrtElementType activationType = OrtElementType.Float)
+    : CudaAttentionOperator(new WindowAttentionOperator(activationType))
+{
+    protected override IKernel CreateCudaKernel(in KernelInfo info) => new Kernel(WindowAttentionAttributes.Read(info), Activation);
+
+    private sealed class Kernel(WindowAttentionAttributes a, CudaActivation activation) : IKernel
+    {
+        public void Compute(in KernelContext context)
+        {
+            var shapes = WindowAttentionShapes.From(context, a, valuesOnHost: false);
+            var s = shapes.Qkv;
+            long b = s.Batch, h = a.Heads.KvHeads, r = a.CacheRows;
+            var past = shapes.HasPast;
+            var device = new WindowAttentionDevice(
+                CudaCall.Input(context, WindowAttentionOperator.InputQuery),
+                CudaCall.Input(context, WindowAttentionOperator.InputKey),
+                CudaCall.Input(context, WindowAttentionOperator.InputValue),
+                past ? CudaCall.Input(context, WindowAttentionOperator.InputPastKeyCache) : 0,
+                past ? CudaCall.Input(context, WindowAttentionOperator.InputPastValueCache) : 0,
+                past ? CudaCall.Input(context, WindowAttentionOperator.InputPastPosition) : 0,
+                CudaCall.Output(context, WindowAttentionOperator.OutputY, [b, s.SequenceLength, (long)a.Heads.QueryHeads * s.ValueDim]),
+                CudaCall.Output(context, WindowAttentionOperator.OutputPresentKeyCache, [b, h, r, s.KeyDim]),
+                CudaCall.Output(context, WindowAttentionOperator.OutputPresentValueCache, [b, h, r, s.ValueDim]),
+                CudaCall.Output(context, WindowAttentionOperator.OutputPresentPosition, [shapes.SharedPosition ? 1 : b]));
+            WindowAttentionCudaLaunches.Run(CudaCall.Launcher(context), a, s, shapes.SharedPosition, activation, device);
+        }
+    }
+}
