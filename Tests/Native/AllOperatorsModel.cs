@@ -19,7 +19,7 @@ using OnnxAttention.Tests.Support;
 namespace OnnxAttention.Tests.Native;
 
 /// <summary>
-/// One model with a node for every entry of <see cref="OperatorRegistry.Operators"/> (each element-type binding),
+/// One model with a node for every CPU entry of <see cref="OperatorRegistry.Operators"/> (each element-type binding),
 /// every optional input and output wired, and seeded inputs. Graph names are "{op}_{type}_{tensor}".
 /// </summary>
 public sealed class AllOperatorsModel
@@ -67,6 +67,12 @@ public sealed class AllOperatorsModel
 
     /// <param name="operators">The registry entries to include (default: all).</param>
     /// <param name="declareShapes">false: inputs carry no shape, so wrong ranks reach our kernels instead of ORT's checks.</param>
+    /// <summary>
+    /// The registered operators a CPU session runs: the CUDA execution provider's variants share their names and
+    /// schemas, and ORT never places a node on them without that provider.
+    /// </summary>
+    public static IEnumerable<CustomOperator> CpuOperators => OperatorRegistry.Operators.Where(o => o.Schema.RunsOnCpu);
+
     public static AllOperatorsModel Build(IEnumerable<CustomOperator>? operators = null, bool declareShapes = true)
     {
         var b = new ModelBuilder("all_onnxattention_operators");
@@ -74,7 +80,7 @@ public sealed class AllOperatorsModel
         var outputs = new List<string>();
         var covered = new List<CustomOperator>();
         var missing = new List<CustomOperator>();
-        foreach (var op in operators ?? OperatorRegistry.Operators)
+        foreach (var op in operators ?? CpuOperators)
         {
             var sample = SampleFor(op.Schema.Name);
             if (sample is null)

@@ -18,7 +18,7 @@
 // Required defines: HEAD_DIM (d_k, [1, 256]), VALUE_DIM (d_v, [1, 4096]), GROUP ([1, 64]), FEATURE_MAP, NORMALIZE,
 // ACT_TYPE. Optional: RULE (only 0, linear, is implemented here), CHUNK (tokens per chunk, 16, 32 or 64; default 64
 // for 16-bit activations, 32 for float32), BLOCK_COLS (value columns per block: 16, 32, 64 or 128; default
-// min(round_up(d_v, 16), 64)), EXPECTED_THREADS / EXPECTED_SHARED_BYTES (compile-time checks of the host's formulas).
+// the smallest of 16, 32, 64 holding d_v, else 64), EXPECTED_THREADS / EXPECTED_SHARED_BYTES (compile-time checks of the host's formulas).
 //
 // Launch contract (entry point linear_attention_prefill):
 //   grid   (batch * kv_heads, ceil(d_v / BLOCK_COLS), 1)
@@ -53,7 +53,7 @@
 #endif
 #endif
 #ifndef BLOCK_COLS
-#define BLOCK_COLS (((VALUE_DIM + 15) / 16 * 16) < 64 ? ((VALUE_DIM + 15) / 16 * 16) : 64)
+#define BLOCK_COLS (VALUE_DIM <= 16 ? 16 : VALUE_DIM <= 32 ? 32 : 64)
 #endif
 
 namespace {

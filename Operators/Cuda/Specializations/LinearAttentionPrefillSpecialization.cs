@@ -21,7 +21,8 @@ public sealed record LinearAttentionPrefillSpecialization : KernelSpecialization
         {
             throw new ArgumentOutOfRangeException(nameof(chunk), c, "chunk must be 16, 32 or 64");
         }
-        var columns = blockColumns ?? Math.Min(RoundUp(valueDim, 16), 64);
+        // The kernel takes 16, 32, 64 or 128 columns; a narrower d_v leaves part of its one column block idle.
+        var columns = blockColumns ?? (valueDim <= 16 ? 16 : valueDim <= 32 ? 32 : 64);
         if (columns is not (16 or 32 or 64 or 128) || c % (Threads / columns) != 0)
         {
             throw new ArgumentOutOfRangeException(nameof(blockColumns), columns,

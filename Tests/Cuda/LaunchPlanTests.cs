@@ -1,0 +1,358 @@
+using NUnit.Framework;
+using OnnxAttention.Operators.Cuda.Launch;
+using OnnxAttention.Operators.Cuda.Specializations;
+using OnnxAttention.Operators.HybridAttention;
+using OnnxAttention.Operators.LinearAttention;
+using OnnxAttention.Operators.SummaryAttention;
+
+namespace OnnxAttention.Tests.Cuda;
+
+/// <summary>
+/// The CUDA operators' launch plans, run on a recording launcher (no GPU, no driver): argument lists against the
+/// kernel signatures parsed from the .cu files, launch geometry against the contracts worked by hand, the token
+/// loop of the decode-only kernels, state chaining and in-place aliasing, and scratch freed.
+/// </summary>
+[TestFixture]
+public class LaunchPlanTests
+{
+    private static readonly string[] NoAliasKernels = ["segment_attention_decode", "hybrid_attention_decode", "hybrid_attention_linear"];
+
+    public static IEnumerable<TestCaseData> Matrix() =>
+        LaunchScenarios.Matrix().Select(s => new TestCaseData(s.Launcher).SetArgDisplayNames(s.Name));
+
+    [TestCaseSource(nameof(Matrix))]
+    public void EveryLaunchPacksItsKernelsParametersInOrderWithTheirKinds(RecordingLauncher launcher)
+    {
+        Assert.That(launcher.Launches, Is.Not.Empty);
+        foreach (var launch in launcher.Launches)
+        {
+            Assert.That(launch.Specialization.Source.EntryPoints, Does.Contain(launch.EntryPoint), launch.ToString());
+            var parameters = KernelSignatures.Of(launch.EntryPoint);
+            Assert.That(launch.Arguments.Select(a => (a.Name, a.Kind)), Is.EqualTo(parameters.Select(p => (p.Name, p.Kind))),
+                $"{launch.EntryPoint}: packed arguments vs the .cu signature ({string.Join(", ", parameters.Select(p => p.Declaration))})");
+            Assert.That(launch.Grid.X, Is.InRange(1, int.MaxValue), launch.ToString());
+            Assert.That(launch.Grid.Y, Is.InRange(1, 65535), launch.ToString());
+            Assert.That(launch.Threads, Is.InRange(32, 1024), launch.ToString());
+            Assert.That(launch.Threads % 32, Is.Zero, launch.ToString());
+        }
+    }
+
+    [TestCaseSource(nameof(Matrix))]
+    public void KernelsThatForbidAliasingNeverReadWhatTheyWrite(RecordingLauncher launcher)
+    {
+        foreach (var launch in launcher.Launches)
+        {
+            var byName = launch.Arguments.ToDictionary(a => a.Name);
+            foreach (var present in launch.Arguments.Where(a => a.Name.StartsWith("present_", StringComparison.Ordinal)))
+            {
+                var pastName = "past_" + present.Name["present_".Length..];
+                if (!byName.TryGetValue(pastName, out var past) || present.PointerValue == 0)
+                {
+                    continue;
+                }
+                // Positions and counts are written by one block while the others still read them: never aliased.
+                var mayAlias = !NoAliasKernels.Contains(launch.EntryPoint) && !pastName.EndsWith("position", StringComparison.Ordinal)
+                    && pastName != "past_count" && !(pastName == "past_normalizer" && launch.Grid.Y > 1);
+                if (!mayAlias)
+                {
+                    Assert.That(past.PointerValue, Is.Not.EqualTo(present.PointerValue), $"{launch}: {pastName} aliases {present.Name}");
+                }
+            }
+        }
+    }
+
+    [TestCaseSource(nameof(Matrix))]
+    public void EveryScratchAllocationIsFreedOnceAfterTheLastLaunch(RecordingLauncher launcher)
+    {
+        var allocated = launcher.Log.OfType<RecordingLauncher.Allocated>().Select(a => a.Pointer).ToList();
+        var freed = launcher.Log.OfType<RecordingLauncher.Freed>().Select(f => f.Pointer).ToList();
+        Assert.That(freed, Is.EquivalentTo(allocated));
+        var lastLaunch = launcher.Log.FindLastIndex(o => o is RecordingLauncher.Launched);
+        var firstFree = launcher.Log.FindIndex(o => o is RecordingLauncher.Freed);
+        if (firstFree >= 0)
+        {
+            Assert.That(firstFree, Is.GreaterThan(lastLaunch));
+        }
+    }
+
+    [Test]
+    public void LinearDecodeGeometryFollowsTheContract()
+    {
+        // d_k = d_v = 128: BLOCK_COLS 128, 4 column warps, ROW_SPLITS = min(4, max(1, 16 / 4)) = 4: 512 threads.
+        var launch = LaunchScenarios.Linear(UpdateRule.Linear, 2, 1, 128, 128, qHeads: 6, kvHeads: 3).Launcher.Launches.Single();
+        Assert.That((launch.EntryPoint, launch.Grid, launch.Threads, launch.DynamicSharedBytes),
+            Is.EqualTo(("linear_attention_decode", (6, 1), 512, 0)));
+        // d_k = 64, d_v = 256: BLOCK_COLS 128 -> 2 column blocks; ROW_SPLITS = min(2, 4) = 2: 256 threads.
+        launch = LaunchScenarios.Linear(UpdateRule.Delta, 3, 1, 64, 256).Launcher.Launches.Single();
+        Assert.That((launch.Grid, launch.Threads), Is.EqualTo(((6, 2), 256)));
+        var scalars = launch.Arguments.Where(a => a.Kind != KernelArgumentKind.Pointer).ToDictionary(a => a.Name);
+        Assert.That(scalars["seq_len"].IntValue, Is.EqualTo(1));
+        Assert.That(scalars["kv_heads"].IntValue, Is.EqualTo(2));
+        Assert.That(scalars["scale"].FloatValue, Is.EqualTo(0.125f), "scale 0 resolves to 1/sqrt(64)");
+        Assert.That(scalars["gamma"].FloatValue, Is.EqualTo(0.9f));
+        Assert.That(scalars["epsilon"].FloatValue, Is.EqualTo(1e-6f));
+    }
+
+    [Test]
+    public void APromptWithTheLinearRuleUsesThePrefillKernelWithItsDynamicSharedMemory()
+    {
+        var launch = LaunchScenarios.Linear(UpdateRule.Linear, 2, 100, 128, 128, act: CudaActivation.Float16).Launcher.Launches.Single();
+        // 133 136 bytes for d_k = d_v = 128, float16 (docs/cuda-kernels.md); BLOCK_COLS 64 -> 2 column blocks.
+        Assert.That((launch.EntryPoint, launch.Grid, launch.Threads, launch.DynamicSharedBytes),
+            Is.EqualTo(("linear_attention_prefill", (4, 2), 128, 133136)));
+        Assert.That(launch.Arguments.Single(a => a.Name == "seq_len").IntValue, Is.EqualTo(100));
+    }
+
+    [Test]
+    public void ThePrefillFallsBackToTheRecurrenceWhenItsSharedMemoryDoesNotFitTheDevice()
+    {
+        var launch = LaunchScenarios.Linear(UpdateRule.Linear, 2, 100, 128, 128, act: CudaActivation.Float16, maxShared: 100 * 1024)
+            .Launcher.Launches.Single();
+        Assert.That((launch.EntryPoint, launch.DynamicSharedBytes), Is.EqualTo(("linear_attention_decode", 0)));
+    }
+
+    [TestCase(UpdateRule.Gated)]
+    [TestCase(UpdateRule.Delta)]
+    [TestCase(UpdateRule.GatedDelta)]
+    public void RulesWithoutAPrefillKernelRunThePromptThroughTheRecurrenceInOneLaunch(UpdateRule rule)
+    {
+        var launch = LaunchScenarios.Linear(rule, 2, 100, 64, 64).Launcher.Launches.Single();
+        Assert.That(launch.EntryPoint, Is.EqualTo("linear_attention_decode"));
+        Assert.That(launch.Arguments.Single(a => a.Name == "seq_len").IntValue, Is.EqualTo(100));
+        var defines = launch.Specialization.Defines.ToDictionary(d => d.Name, d => d.Value);
+        Assert.That(defines["RULE"], Is.EqualTo(((int)rule).ToString()));
+    }
+
+    [Test]
+    public void TheGateAndBetaLayoutsReachTheDefines()
+    {
+        var launch = LaunchScenarios.Linear(UpdateRule.GatedDelta, 2, 3, 32, 32, gate: GateLayout.PerHead, beta: BetaLayout.Shared)
+            .Launcher.Launches.Single();
+        var defines = launch.Specialization.Defines.ToDictionary(d => d.Name, d => d.Value);
+        Assert.That((defines["GATE_PER_KEY"], defines["BETA_PER_HEAD"]), Is.EqualTo(("0", "0")));
+    }
+
+    [Test]
+    public void AnAliasedNormaliserIsCopiedAsideOnlyWithSeveralColumnBlocks()
+    {
+        // d_v = 256: two column blocks, so block y = 1 could read nu after block y = 0 wrote it.
+        var (split, d) = LaunchScenarios.Linear(UpdateRule.Linear, 1, 1, 64, 256, inPlace: true);
+        var copy = split.Log.OfType<RecordingLauncher.Copied>().Single();
+        Assert.That(copy.Source, Is.EqualTo(d.PastNormalizer));
+        var args = split.Launches.Single().Pointers();
+        Assert.That((args["past_normalizer"], args["present_normalizer"]), Is.EqualTo((copy.Destination, d.PresentNormalizer)));
+        Assert.That((args["past_state"], args["present_state"]), Is.EqualTo((d.PastState, d.PastState)), "the state is updated in place");
+
+        var (single, _) = LaunchScenarios.Linear(UpdateRule.Linear, 1, 1, 64, 64, inPlace: true);
+        Assert.That(single.Log.OfType<RecordingLauncher.Copied>(), Is.Empty);
+    }
+
+    [Test]
+    public void LeftOutStateOutputsAreNullForTheLinearKernels()
+    {
+        var (l, _) = LaunchScenarios.Linear(UpdateRule.Linear, 2, 40, 60, 40, past: false, stateOutputs: false);
+        var args = l.Launches.Single().Pointers();
+        Assert.That(new[] { args["past_state"], args["past_normalizer"], args["present_state"], args["present_normalizer"] }, Is.All.EqualTo((nint)0));
+        Assert.That(l.Log.OfType<RecordingLauncher.Allocated>(), Is.Empty);
+    }
+
+    [Test]
+    public void AWindowDecodeStepSplitsLongCachesWhenTheBatchCannotFillTheGpu()
+    {
+        // rows = 4 + 1020 = 1024 -> at most 16 tiles; batch 1 x 2 KV heads = 2 blocks, 264 wanted: 16 splits.
+        var (l, d) = LaunchScenarios.Window(1, 1, 64, 64, 1020, 4, qHeads: 8, kvHeads: 2);
+        var launches = l.Launches.ToArray();
+        Assert.That(launches.Select(x => (x.EntryPoint, x.Grid, x.Threads)),
+            Is.EqualTo(new[] { ("window_attention_decode", (2, 16), 128), ("window_attention_combine", (8, 1), 128) }));
+        var decode = launches[0].Arguments.ToDictionary(a => a.Name);
+        Assert.That((long)decode["output"].PointerValue, Is.Zero, "with splits the decode kernel writes partials only");
+        var allocations = l.Log.OfType<RecordingLauncher.Allocated>().ToArray();
+        Assert.That(allocations.Select(a => a.Bytes), Is.EqualTo(new long[] { 1 * 8 * 16 * 64 * 4, 8 * 16 * 4, 8 * 16 * 4 }),
+            "partial_acc [B*Hq, splits, d_v], partial_max and partial_sum [B*Hq, splits]");
+        var combine = launches[1].Arguments.ToDictionary(a => a.Name);
+        Assert.That(combine["output"].PointerValue, Is.EqualTo(d.Output));
+        Assert.That(combine["splits"].IntValue, Is.EqualTo(16));
+        Assert.That(combine["partial_acc"].PointerValue, Is.EqualTo(decode["partial_acc"].PointerValue));
+    }
+
+    [Test]
+    public void ABatchThatFillsTheGpuRunsOneSplit()
+    {
+        var (l, d) = LaunchScenarios.Window(64, 1, 64, 64, 1020, 4, qHeads: 8, kvHeads: 8);
+        var launch = l.Launches.Single();
+        Assert.That((launch.Grid, launch.Arguments.Single(a => a.Name == "output").PointerValue), Is.EqualTo(((512, 1), d.Output)));
+    }
+
+    [Test]
+    public void APromptRunsTheDecodeKernelOncePerTokenAndRowWithTheirOffsets()
+    {
+        // B = 2, T = 3, H_q = 4, H_kv = 2, d_k = 8, d_v = 6, float16 (2 bytes), W = 10, S = 2 -> 12 rows.
+        var (l, d) = LaunchScenarios.Window(2, 3, 8, 6, 10, 2);
+        var launches = l.Launches.ToArray();
+        Assert.That(launches, Has.Length.EqualTo(6));
+        var position = new List<(nint Past, nint Present)>();
+        for (var t = 0; t < 3; t++)
+        {
+            for (var b = 0; b < 2; b++)
+            {
+                var launch = launches[t * 2 + b];
+                var args = launch.Arguments.ToDictionary(a => a.Name);
+                Assert.That(launch.Grid, Is.EqualTo((2, 1)), "batch 1 per launch, 2 KV heads");
+                Assert.That((long)(args["query"].PointerValue - d.Query), Is.EqualTo((long)(b * 3 + t) * 4 * 8 * 2));
+                Assert.That((long)(args["key"].PointerValue - d.Key), Is.EqualTo((long)(b * 3 + t) * 2 * 8 * 2));
+                Assert.That((long)(args["value"].PointerValue - d.Value), Is.EqualTo((long)(b * 3 + t) * 2 * 6 * 2));
+                Assert.That((long)(args["output"].PointerValue - d.Output), Is.EqualTo((long)(b * 3 + t) * 4 * 6 * 2));
+                Assert.That((long)(args["present_key_cache"].PointerValue - d.PresentKeyCache), Is.EqualTo((long)b * 2 * 12 * 8 * 4));
+                Assert.That((long)(args["present_value_cache"].PointerValue - d.PresentValueCache), Is.EqualTo((long)b * 2 * 12 * 6 * 4));
+                var pastKey = t == 0 ? d.PastKeyCache : d.PresentKeyCache;
+                Assert.That((long)(args["past_key_cache"].PointerValue - pastKey), Is.EqualTo((long)b * 2 * 12 * 8 * 4), "token 0 reads the past, later ones the present");
+                Assert.That(args["position_stride"].IntValue, Is.EqualTo(1));
+                position.Add((args["past_position"].PointerValue - b * 8, args["present_position"].PointerValue - b * 8));
+            }
+        }
+        Assert.That(position[0].Past, Is.EqualTo(d.PastPosition));
+        Assert.That(position[^1].Present, Is.EqualTo(d.PresentPosition));
+        for (var t = 1; t < 3; t++)
+        {
+            Assert.That(position[t * 2].Past, Is.EqualTo(position[t * 2 - 1].Present), "token t starts where token t - 1 ended");
+            Assert.That(position[t * 2].Past, Is.Not.EqualTo(position[t * 2].Present));
+        }
+    }
+
+    [Test]
+    public void ASharedPositionHasStrideZeroAndIsNeverOffset()
+    {
+        var (l, d) = LaunchScenarios.Window(3, 1, 32, 16, 40, 0, sharedPosition: true);
+        var args = l.Launches.Single().Arguments.ToDictionary(a => a.Name);
+        Assert.That((args["position_stride"].IntValue, args["past_position"].PointerValue, args["present_position"].PointerValue),
+            Is.EqualTo((0, d.PastPosition, d.PresentPosition)));
+    }
+
+    [Test]
+    public void AWindowCacheBoundAsPastAndPresentIsUpdatedInPlaceButItsPositionIsCopiedAside()
+    {
+        var (l, d) = LaunchScenarios.Window(2, 1, 32, 16, 40, 0, inPlace: true);
+        var copy = l.Log.OfType<RecordingLauncher.Copied>().Single();
+        Assert.That((copy.Source, copy.Bytes), Is.EqualTo((d.PastPosition, 2 * 8L)));
+        var args = l.Launches.Single().Pointers();
+        Assert.That((args["past_key_cache"], args["present_key_cache"]), Is.EqualTo((d.PastKeyCache, d.PastKeyCache)));
+        Assert.That((args["past_position"], args["present_position"]), Is.EqualTo((copy.Destination, d.PresentPosition)));
+    }
+
+    [Test]
+    public void LeftOutWindowCachesBecomeScratchBecauseTheKernelWritesThem()
+    {
+        var (l, _) = LaunchScenarios.Window(2, 1, 32, 16, 40, 2, cacheOutputs: false);
+        var args = l.Launches.Single().Pointers();
+        var scratch = l.Log.OfType<RecordingLauncher.Allocated>().ToDictionary(a => a.Pointer, a => a.Bytes);
+        Assert.That(scratch[args["present_key_cache"]], Is.EqualTo(2L * 2 * 42 * 32 * 4));
+        Assert.That(scratch[args["present_value_cache"]], Is.EqualTo(2L * 2 * 42 * 16 * 4));
+    }
+
+    [Test]
+    public void SegmentStatesBoundInPlaceAreCopiedAsideBeforeTheStep()
+    {
+        var (l, d) = LaunchScenarios.Segment(2, 1, 16, 16, 8, inPlace: true);
+        var copies = l.Log.OfType<RecordingLauncher.Copied>().ToDictionary(c => c.Source, c => c.Destination);
+        Assert.That(copies.Keys, Is.EquivalentTo(new[] { d.PastMemoryKey, d.PastMemoryValue, d.PastSegmentKey, d.PastSegmentValue, d.PastPosition }));
+        var args = l.Launches.Single().Pointers();
+        Assert.That(args["past_memory_key"], Is.EqualTo(copies[d.PastMemoryKey]));
+        Assert.That(args["present_memory_key"], Is.EqualTo(d.PresentMemoryKey));
+        Assert.That(args["past_position"], Is.EqualTo(copies[d.PastPosition]));
+        Assert.That(l.Log.FindIndex(o => o is RecordingLauncher.Copied), Is.LessThan(l.Log.FindIndex(o => o is RecordingLauncher.Launched)));
+    }
+
+    [TestCase(1)]
+    [TestCase(2)]
+    [TestCase(3)]
+    [TestCase(4)]
+    public void SegmentTokensAlternateBuffersAndTheLastOneLandsInTheOutputs(int tokens)
+    {
+        var (l, d) = LaunchScenarios.Segment(1, tokens, 16, 16, 8);
+        var launches = l.Launches.Select(x => x.Pointers()).ToArray();
+        Assert.That(launches, Has.Length.EqualTo(tokens));
+        Assert.That(launches[0]["past_segment_key"], Is.EqualTo(d.PastSegmentKey));
+        Assert.That(launches[^1]["present_segment_key"], Is.EqualTo(d.PresentSegmentKey));
+        Assert.That(launches[^1]["present_position"], Is.EqualTo(d.PresentPosition));
+        for (var t = 1; t < tokens; t++)
+        {
+            Assert.That(launches[t]["past_segment_key"], Is.EqualTo(launches[t - 1]["present_segment_key"]));
+            Assert.That(launches[t]["past_memory_value"], Is.EqualTo(launches[t - 1]["present_memory_value"]));
+        }
+    }
+
+    [Test]
+    public void HybridLinearRunsTheWindowThenTheLinearPartThroughAFloat32WindowOutput()
+    {
+        var (l, d) = LaunchScenarios.Hybrid(CompressKind.Linear, 2, 1, 64, 40, 16);
+        var launches = l.Launches.ToArray();
+        Assert.That(launches.Select(x => (x.EntryPoint, x.Grid)),
+            Is.EqualTo(new[] { ("hybrid_attention_decode", (4, 1)), ("hybrid_attention_linear", (4, 2)) }), "ceil(40 / 32) = 2 column blocks");
+        var decode = launches[0].Pointers();
+        var linear = launches[1].Pointers();
+        Assert.That((long)decode["output"], Is.Zero);
+        Assert.That((long)decode["window_output"], Is.Not.Zero);
+        Assert.That(linear["window_output"], Is.EqualTo(decode["window_output"]));
+        Assert.That(l.Log.OfType<RecordingLauncher.Allocated>().Single(a => a.Pointer == decode["window_output"]).Bytes, Is.EqualTo(2L * 4 * 40 * 4));
+        Assert.That(linear["output"], Is.EqualTo(d.Output));
+        Assert.That((linear["past_key"], linear["past_position"]), Is.EqualTo((d.PastKey, d.PastPosition)), "the evicted row comes from the past ring");
+        Assert.That((decode["present_compressed_key"], decode["present_compressed_value"], decode["past_compressed_value"]), Is.EqualTo(((nint)0, (nint)0, (nint)0)));
+        Assert.That((linear["present_compressed_key"], linear["present_compressed_value"]), Is.EqualTo((d.PresentCompressedKey, d.PresentCompressedValue)));
+    }
+
+    [Test]
+    public void HybridMeanWritesTheOutputAndTheCompressedSumsFromTheDecodeKernel()
+    {
+        var (l, d) = LaunchScenarios.Hybrid(CompressKind.Mean, 2, 1, 64, 40, 16);
+        var launch = l.Launches.Single();
+        var args = launch.Pointers();
+        Assert.That((args["output"], args["window_output"]), Is.EqualTo((d.Output, (nint)0)));
+        Assert.That((args["present_compressed_key"], args["present_compressed_value"]), Is.EqualTo((d.PresentCompressedKey, d.PresentCompressedValue)));
+        var defines = launch.Specialization.Defines.ToDictionary(x => x.Name, x => x.Value);
+        Assert.That(defines["COMPRESS"], Is.EqualTo("1"));
+    }
+
+    [TestCase(SummaryKind.Cumulative)]
+    [TestCase(SummaryKind.Moving)]
+    [TestCase(SummaryKind.Ema)]
+    public void SummaryRunsEveryTokenInOneLaunchAndUpdatesInPlaceExceptTheCount(SummaryKind kind)
+    {
+        var (l, d) = LaunchScenarios.Summary(kind, 3, 7, 32, 48, inPlace: true);
+        var launch = l.Launches.Single();
+        var args = launch.Arguments.ToDictionary(a => a.Name);
+        Assert.That((launch.Grid, launch.Threads), Is.EqualTo(((6, 1), 128)));
+        Assert.That(args["seq_len"].IntValue, Is.EqualTo(7));
+        Assert.That(args["present_key_summary"].PointerValue, Is.EqualTo(d.PastKeySummary));
+        Assert.That(args["past_key_summary"].PointerValue, Is.EqualTo(d.PastKeySummary));
+        Assert.That(args["past_count"].PointerValue, Is.Not.EqualTo(args["present_count"].PointerValue));
+        Assert.That(args["window"].IntValue, Is.EqualTo(kind == SummaryKind.Moving ? 5 : 0));
+        Assert.That(args["present_key_window"].PointerValue != 0, Is.EqualTo(kind == SummaryKind.Moving));
+        var defines = launch.Specialization.Defines.ToDictionary(x => x.Name, x => x.Value);
+        Assert.That((defines["SUMMARY_KIND"], defines["SLOTS"]), Is.EqualTo((((int)kind).ToString(), kind == SummaryKind.Ema ? "3" : "1")));
+    }
+
+    [Test]
+    public void AnEmptySequenceLaunchesNothingAndCarriesThePastStateOver()
+    {
+        var (l, d) = LaunchScenarios.Segment(2, 0, 16, 16, 8);
+        Assert.That(l.Launches, Is.Empty);
+        var copies = l.Log.OfType<RecordingLauncher.Copied>().Select(c => (c.Destination, c.Source)).ToArray();
+        Assert.That(copies, Is.EquivalentTo(new[]
+        {
+            (d.PresentMemoryKey, d.PastMemoryKey), (d.PresentMemoryValue, d.PastMemoryValue), (d.PresentSegmentKey, d.PastSegmentKey),
+            (d.PresentSegmentValue, d.PastSegmentValue), (d.PresentPosition, d.PastPosition),
+        }));
+        var (fresh, e) = LaunchScenarios.Segment(2, 0, 16, 16, 8, past: false);
+        Assert.That(fresh.Log.OfType<RecordingLauncher.Zeroed>().Select(z => z.Destination),
+            Is.EquivalentTo(new[] { e.PresentMemoryKey, e.PresentMemoryValue, e.PresentSegmentKey, e.PresentSegmentValue, e.PresentPosition }));
+    }
+
+    [Test]
+    public void SplitCountsFollowTheRule()
+    {
+        Assert.That(CacheDecodeSplits.Choose(64, 1, 132), Is.EqualTo(1), "one tile");
+        Assert.That(CacheDecodeSplits.Choose(65, 1, 132), Is.EqualTo(2), "two tiles at most");
+        Assert.That(CacheDecodeSplits.Choose(100_000, 8, 132), Is.EqualTo(33), "ceil(264 / 8)");
+        Assert.That(CacheDecodeSplits.Choose(100_000, 264, 132), Is.EqualTo(1), "the batch fills the GPU");
+    }
+}
