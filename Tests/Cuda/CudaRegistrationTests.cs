@@ -1,0 +1,83 @@
+using System.Runtime.InteropServices;
+using NUnit.Framework;
+using OnnxAttention.Operators.Cuda.Ops;
+using OnnxAttention.Operators.Interop;
+using OnnxAttention.Operators.Registration;
+using OnnxAttention.Operators.Runtime;
+using OnnxAttention.Tests.Native;
+using OnnxAttention.Tests.Support;
+
+namespace OnnxAttention.Tests.Cuda;
+
+/// <summary>
+/// The CUDA variants next to the CPU operators in the registry: same schemas but for the execution provider, seen
+/// by ORT through the native struct, and CPU sessions untouched by them.
+/// </summary>
+[TestFixture]
+public class CudaRegistrationTests
+{
+    private static IEnumerable<CudaAttentionOperator> CudaVariants => OperatorRegistry.Operators.OfType<CudaAttentionOperator>();
+
+    [Test]
+    public void EveryCpuOperatorHasExactlyOneCudaTwinWithTheSameSchema()
+    {
+        var cpu = OperatorRegistry.Operators.Where(o => o.Schema.RunsOnCpu).ToList();
+        Assert.That(cpu.Select(o => o.Schema.Name).Distinct(), Is.EquivalentTo(new[]
+            { "LinearAttention", "WindowAttention", "SummaryAttention", "HybridAttention", "SegmentAttention" }));
+        Assert.That(CudaVariants.Count(), Is.EqualTo(cpu.Count));
+        foreach (var op in cpu)
+        {
+            var twin = CudaVariants.Single(c => c.Schema.Name == op.Schema.Name && c.Schema.Inputs[0].ElementType == op.Schema.Inputs[0].ElementType);
+            var (a, b) = (op.Schema, twin.Schema);
+            var what = $"{a.Name} {a.Inputs[0].ElementType}";
+            Assert.That(b.ExecutionProvider, Is.EqualTo("CUDAExecutionProvider"), what);
+            Assert.That(b.RunsOnCpu, Is.False, what);
+            Assert.That(b.Domain, Is.EqualTo(a.Domain), what);
+            Assert.That(b.Inputs, Is.EqualTo(a.Inputs), what);
+            Assert.That(b.Outputs, Is.EqualTo(a.Outputs), what);
+            Assert.That(b.Attributes, Is.EqualTo(a.Attributes), what);
+            Assert.That(op.GetType(), Is.EqualTo(twin.CpuVariant.GetType()), what);
+        }
+    }
+
+    [Test]
+    public void TheCudaVariantsTakeFloat32AndFloat16ActivationsWithFloat32State()
+    {
+        foreach (var op in CudaVariants)
+        {
+            Assert.That(op.Schema.Inputs[0].ElementType, Is.AnyOf(OrtElementType.Float, OrtElementType.Float16));
+            Assert.That(op.Schema.Inputs.Concat(op.Schema.Outputs)
+                    .Where(t => t.Name.StartsWith("past_", StringComparison.Ordinal) || t.Name.StartsWith("present_", StringComparison.Ordinal))
+                    .Select(t => t.ElementType),
+                Is.All.AnyOf(OrtElementType.Float, OrtElementType.Int64), $"{op.Schema.Name}: state tensors");
+        }
+    }
+
+    [Test]
+    public unsafe void OrtIsToldTheExecutionProviderThroughTheNativeStruct()
+    {
+        var cuda = CudaVariants.First();
+        var cpu = cuda.CpuVariant;
+        // The blocks are never freed (as at registration): two small leaks per test run.
+        var cudaBlock = NativeCustomOp.Create(cuda);
+        var cpuBlock = NativeCustomOp.Create(cpu);
+        var cudaProvider = ((OrtCustomOpStruct*)cudaBlock)->GetExecutionProviderType(cudaBlock);
+        var cpuProvider = ((OrtCustomOpStruct*)cpuBlock)->GetExecutionProviderType(cpuBlock);
+        Assert.That(Marshal.PtrToStringUTF8((nint)cudaProvider), Is.EqualTo("CUDAExecutionProvider"));
+        Assert.That((nint)cpuProvider, Is.EqualTo((nint)0), "NULL means the CPU execution provider");
+        Assert.That(Marshal.PtrToStringUTF8((nint)((OrtCustomOpStruct*)cudaBlock)->GetName(cudaBlock)), Is.EqualTo(cuda.Schema.Name));
+    }
+
+    [Test]
+    public void ACpuSessionWithEveryOperatorNeverCreatesACudaKernel()
+    {
+        // Creating a CUDA kernel loads libcuda, which this machine lacks: had ORT placed any node on a CUDA variant,
+        // session creation would fail with CudaUnavailableException. Float32 and float16 nodes of every operator.
+        var all = AllOperatorsModel.Build();
+        Assert.That(all.Missing, Is.Empty);
+        Assert.That(all.Covered, Has.Count.EqualTo(10));
+        using var runner = new TypedModelRunner(all.Model);
+        var results = runner.Run(all.Inputs, all.Outputs.ToArray());
+        Assert.That(results.Keys, Is.EquivalentTo(all.Outputs));
+    }
+}
