@@ -348,6 +348,16 @@ public class LaunchPlanTests
     }
 
     [Test]
+    public void AnEmptyBatchLaunchesNothing()
+    {
+        Assert.That(LaunchScenarios.Linear(UpdateRule.Linear, 0, 5, 16, 16).Launcher.Log, Is.Empty);
+        Assert.That(LaunchScenarios.Window(0, 1, 16, 16, 8, 0).Launcher.Log, Is.Empty);
+        Assert.That(LaunchScenarios.Segment(0, 3, 16, 16, 8).Launcher.Log, Is.Empty);
+        Assert.That(LaunchScenarios.Hybrid(CompressKind.Linear, 0, 1, 16, 16, 8).Launcher.Log, Is.Empty);
+        Assert.That(LaunchScenarios.Summary(SummaryKind.Ema, 0, 2, 16, 16).Launcher.Log, Is.Empty);
+    }
+
+    [Test]
     public void SplitCountsFollowTheRule()
     {
         Assert.That(CacheDecodeSplits.Choose(64, 1, 132), Is.EqualTo(1), "one tile");

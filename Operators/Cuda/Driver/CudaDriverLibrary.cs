@@ -21,7 +21,8 @@ public sealed unsafe class CudaDriverLibrary
     /// <summary>The exported names bound, in one place so a test can list them.</summary>
     public static IReadOnlyList<string> EntryPoints { get; } =
     [
-        "cuInit", "cuGetErrorName", "cuGetErrorString", "cuCtxGetCurrent", "cuCtxGetDevice", "cuDeviceGetAttribute",
+        "cuInit", "cuGetErrorName", "cuGetErrorString", "cuCtxGetCurrent", "cuCtxSetCurrent", "cuCtxGetDevice", "cuStreamGetCtx",
+        "cuDeviceGetAttribute",
         "cuModuleLoadData", "cuModuleGetFunction", "cuFuncSetAttribute", "cuLaunchKernel", "cuMemAllocAsync",
         "cuMemFreeAsync", "cuMemcpyDtoDAsync_v2", "cuMemsetD8Async",
     ];
@@ -30,6 +31,8 @@ public sealed unsafe class CudaDriverLibrary
     private readonly delegate* unmanaged<int, byte**, int> _getErrorName;
     private readonly delegate* unmanaged<int, byte**, int> _getErrorString;
     private readonly delegate* unmanaged<nint*, int> _ctxGetCurrent;
+    private readonly delegate* unmanaged<nint, int> _ctxSetCurrent;
+    private readonly delegate* unmanaged<nint, nint*, int> _streamGetCtx;
     private readonly delegate* unmanaged<int*, int> _ctxGetDevice;
     private readonly delegate* unmanaged<int*, int, int, int> _deviceGetAttribute;
     private readonly delegate* unmanaged<nint*, void*, int> _moduleLoadData;
@@ -48,6 +51,8 @@ public sealed unsafe class CudaDriverLibrary
         _getErrorName = (delegate* unmanaged<int, byte**, int>)Export(handle, "cuGetErrorName");
         _getErrorString = (delegate* unmanaged<int, byte**, int>)Export(handle, "cuGetErrorString");
         _ctxGetCurrent = (delegate* unmanaged<nint*, int>)Export(handle, "cuCtxGetCurrent");
+        _ctxSetCurrent = (delegate* unmanaged<nint, int>)Export(handle, "cuCtxSetCurrent");
+        _streamGetCtx = (delegate* unmanaged<nint, nint*, int>)Export(handle, "cuStreamGetCtx");
         _ctxGetDevice = (delegate* unmanaged<int*, int>)Export(handle, "cuCtxGetDevice");
         _deviceGetAttribute = (delegate* unmanaged<int*, int, int, int>)Export(handle, "cuDeviceGetAttribute");
         _moduleLoadData = (delegate* unmanaged<nint*, void*, int>)Export(handle, "cuModuleLoadData");
@@ -97,15 +102,29 @@ public sealed unsafe class CudaDriverLibrary
         }
     }
 
-    /// <summary>The context current on the calling thread (the CUDA EP makes its device's primary context current).</summary>
-    public nint CurrentContext()
+    /// <summary>
+    /// The context work for <paramref name="stream"/> must run in, made current on the calling thread: the stream's
+    /// own context (cuStreamGetCtx), since ORT's thread may not have touched the CUDA runtime yet (the runtime makes
+    /// the primary context current lazily); for the default stream (0), the context already current.
+    /// </summary>
+    public nint ContextFor(nint stream)
     {
-        nint context;
-        Check(_ctxGetCurrent(&context), "cuCtxGetCurrent");
-        if (context == 0)
+        nint current;
+        Check(_ctxGetCurrent(&current), "cuCtxGetCurrent");
+        if (stream == 0)
         {
-            throw new InvalidOperationException(
-                "no CUDA context is current on this thread (cuCtxGetCurrent gave null): CUDA kernels run only inside ORT's CUDA execution provider");
+            if (current == 0)
+            {
+                throw new InvalidOperationException(
+                    "no CUDA context is current on this thread and ORT gave no stream: CUDA kernels run only inside ORT's CUDA execution provider");
+            }
+            return current;
+        }
+        nint context;
+        Check(_streamGetCtx(stream, &context), "cuStreamGetCtx");
+        if (context != current)
+        {
+            Check(_ctxSetCurrent(context), "cuCtxSetCurrent");
         }
         return context;
     }

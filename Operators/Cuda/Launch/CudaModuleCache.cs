@@ -16,7 +16,7 @@ internal static class CudaModuleCache
     public const string PtxCacheVariable = "ONNXATTENTION_PTX_CACHE";
 
     private static readonly ConcurrentDictionary<(nint Context, KernelSpecialization Specialization), Lazy<Module>> Modules = new();
-    private static readonly ConcurrentDictionary<nint, int> ComputeCapabilities = new();
+    private static readonly ConcurrentDictionary<(nint Context, int Attribute), int> Attributes = new();
     private static readonly Lazy<KernelCompiler> Compiler = new(() => new KernelCompiler(PtxCacheDirectory()));
 
     public sealed class Module(nint handle)
@@ -50,9 +50,12 @@ internal static class CudaModuleCache
 
     /// <summary>major * 10 + minor of the context's device.</summary>
     public static int ComputeCapability(CudaDriverLibrary driver, nint context) =>
-        ComputeCapabilities.GetOrAdd(context, _ =>
-            driver.DeviceAttribute(CudaDriverLibrary.AttributeComputeCapabilityMajor) * 10 +
-            driver.DeviceAttribute(CudaDriverLibrary.AttributeComputeCapabilityMinor));
+        DeviceAttribute(driver, context, CudaDriverLibrary.AttributeComputeCapabilityMajor) * 10 +
+        DeviceAttribute(driver, context, CudaDriverLibrary.AttributeComputeCapabilityMinor);
+
+    /// <summary>A device attribute of the context's device (the context is current on the calling thread), read once.</summary>
+    public static int DeviceAttribute(CudaDriverLibrary driver, nint context, int attribute) =>
+        Attributes.GetOrAdd((context, attribute), key => driver.DeviceAttribute(key.Attribute));
 
     private static string? PtxCacheDirectory()
     {

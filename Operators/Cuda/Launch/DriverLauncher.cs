@@ -17,13 +17,13 @@ internal sealed unsafe class DriverLauncher : ICudaLauncher
     public DriverLauncher(nint stream)
     {
         _driver = CudaDriver.Library;
-        _context = _driver.CurrentContext();
+        _context = _driver.ContextFor(stream);
         _stream = stream;
     }
 
-    public int MultiprocessorCount => _driver.DeviceAttribute(CudaDriverLibrary.AttributeMultiprocessorCount);
+    public int MultiprocessorCount => CudaModuleCache.DeviceAttribute(_driver, _context, CudaDriverLibrary.AttributeMultiprocessorCount);
 
-    public int MaxDynamicSharedBytes => _driver.DeviceAttribute(CudaDriverLibrary.AttributeMaxSharedMemoryPerBlockOptin);
+    public int MaxDynamicSharedBytes => CudaModuleCache.DeviceAttribute(_driver, _context, CudaDriverLibrary.AttributeMaxSharedMemoryPerBlockOptin);
 
     public void Launch(KernelLaunch launch)
     {

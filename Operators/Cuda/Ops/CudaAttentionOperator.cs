@@ -35,7 +35,10 @@ public abstract class CudaAttentionOperator : CustomOperator
     public sealed override IKernel CreateKernel(in KernelInfo info)
     {
         var kernel = CreateCudaKernel(info);
+        // Both libraries load here, so a machine without them fails session creation with their own messages
+        // rather than the first Run.
         _ = CudaDriver.Library;
+        _ = Nvrtc.Version;
         return kernel;
     }
 

@@ -22,6 +22,10 @@ public static class HybridAttentionCudaLaunches
     public static void Run(ICudaLauncher launcher, HybridAttentionAttributes a, QkvShapes s, CudaActivation activation,
         in HybridAttentionDevice d)
     {
+        if (s.Batch == 0)
+        {
+            return; // every tensor is empty: nothing to launch (a grid of 0 blocks is a launch error)
+        }
         var heads = a.Heads;
         var spec = new HybridAttentionDecodeSpecialization(s.KeyDim, s.ValueDim, heads.GroupSize, a.Compress, activation);
         var steps = new TokenSteps(s, heads.QueryHeads, heads.KvHeads, activation);

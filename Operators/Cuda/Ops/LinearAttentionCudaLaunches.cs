@@ -37,6 +37,10 @@ public static class LinearAttentionCudaLaunches
     public static void Run(ICudaLauncher launcher, LinearAttentionAttributes a, LinearAttentionShapes s, CudaActivation activation,
         in LinearAttentionDevice d)
     {
+        if (s.Batch == 0)
+        {
+            return; // every tensor is empty: nothing to launch (a grid of 0 blocks is a launch error)
+        }
         var prefill = PrefillFor(a, s, activation, launcher.MaxDynamicSharedBytes);
         var decode = prefill == null ? DecodeFor(a, s, activation) : null;
         KernelSpecialization spec = (KernelSpecialization?)prefill ?? decode!;

@@ -21,6 +21,10 @@ public static class SegmentAttentionCudaLaunches
     public static void Run(ICudaLauncher launcher, SegmentAttentionAttributes a, QkvShapes s, CudaActivation activation,
         in SegmentAttentionDevice d)
     {
+        if (s.Batch == 0)
+        {
+            return; // every tensor is empty: nothing to launch (a grid of 0 blocks is a launch error)
+        }
         var heads = a.Heads;
         var spec = new SegmentAttentionDecodeSpecialization(s.KeyDim, s.ValueDim, heads.GroupSize, activation);
         var steps = new TokenSteps(s, heads.QueryHeads, heads.KvHeads, activation);

@@ -21,6 +21,10 @@ public static class SummaryAttentionCudaLaunches
     public static void Run(ICudaLauncher launcher, SummaryAttentionAttributes a, QkvShapes s, CudaActivation activation,
         in SummaryAttentionDevice d)
     {
+        if (s.Batch == 0)
+        {
+            return; // every tensor is empty: nothing to launch (a grid of 0 blocks is a launch error)
+        }
         var heads = a.Heads;
         var spec = new SummaryAttentionDecodeSpecialization(s.KeyDim, s.ValueDim, heads.GroupSize, a.Kind, a.NumSlots, activation);
         long kvHeadsTotal = (long)s.Batch * heads.KvHeads;

@@ -20,6 +20,10 @@ public static class WindowAttentionCudaLaunches
     public static void Run(ICudaLauncher launcher, WindowAttentionAttributes a, QkvShapes s, bool sharedPosition,
         CudaActivation activation, in WindowAttentionDevice d)
     {
+        if (s.Batch == 0)
+        {
+            return; // every tensor is empty: nothing to launch (a grid of 0 blocks is a launch error)
+        }
         var heads = a.Heads;
         var spec = new WindowAttentionDecodeSpecialization(s.KeyDim, s.ValueDim, heads.GroupSize, activation);
         var steps = new TokenSteps(s, heads.QueryHeads, heads.KvHeads, activation);
