@@ -193,6 +193,50 @@ public unsafe class EmulatedLaunchTests
         TensorAssert.Close(Floats(d.PresentNormalizer, want.Normalizer.Length), want.Normalizer, Tolerance.Float32, "present_normalizer");
     }
 
+    [Test]
+    public void Float16ActivationsTakeTheirOwnOffsetsThroughTheTokenLoopAndThePrefill()
+    {
+        // Window: 2 rows x 3 tokens of 2-byte activations, launched one (token, row) at a time.
+        const int batch = 2, seq = 3, hkv = 2, dk = 16, dv = 8;
+        var w = WindowAttentionAttributes.Validate(HeadAttributes.Validate(4, hkv, 0f), 6, 1, 0f);
+        var (q, k, v) = Qkv(batch, seq, 4, hkv, dk, dv, 7);
+        (q, k, v) = (Half(q), Half(k), Half(v));
+        var pastK = Seeded.Uniform(71, batch * hkv * w.CacheRows * dk);
+        var pastV = Seeded.Uniform(72, batch * hkv * w.CacheRows * dv);
+        long[] position = [2, 9];
+        var want = WindowAttentionReference.Run(w, batch, seq, dk, dv, q, k, v, pastK, pastV, position);
+        var d = new WindowAttentionDevice(PutHalf(q), PutHalf(k), PutHalf(v), Put(pastK), Put(pastV), Put(position),
+            Garbage(batch * seq * 4 * dv * 2), Garbage(pastK.Length * 4), Garbage(pastV.Length * 4), Garbage(batch * 8));
+        using (var launcher = new EmulatorLauncher())
+        {
+            WindowAttentionCudaLaunches.Run(launcher, w, new QkvShapes(batch, seq, dk, dv), false, CudaActivation.Float16, d);
+        }
+        TensorAssert.Close(HalfFloats(d.Output, want.Output.Length), want.Output, Tolerance.Float16, "window output");
+        TensorAssert.Close(Floats(d.PresentKeyCache, want.KeyCache.Length), want.KeyCache, Tolerance.Float32, "window present_key_cache");
+
+        // LinearAttention prefill on the tensor-core path (float16 mma.sync, emulated).
+        const int tokens = 70, ldv = 32;
+        var a = LinearAttentionAttributes.Validate(4, hkv, FeatureMap.EluPlusOne, 1, 1e-6f, 0f, UpdateRule.Linear, 0.95f);
+        var (lq, lk, lv) = Qkv(1, tokens, 4, hkv, dk, ldv, 8);
+        (lq, lk, lv) = (Half(lq), Half(lk), Half(lv));
+        var wantLinear = LinearAttentionReference.Run(a, 1, tokens, dk, ldv, lq, lk, lv);
+        var ld = new LinearAttentionDevice(PutHalf(lq), PutHalf(lk), PutHalf(lv), 0, 0, 0, 0, Garbage(tokens * 4 * ldv * 2),
+            Garbage(hkv * dk * ldv * 4), Garbage(hkv * dk * 4));
+        using (var launcher = new EmulatorLauncher())
+        {
+            LinearAttentionCudaLaunches.Run(launcher, a, new LinearAttentionShapes(1, tokens, dk, ldv, false, false), CudaActivation.Float16, ld);
+        }
+        TensorAssert.Close(HalfFloats(ld.Output, wantLinear.Output.Length), wantLinear.Output, Tolerance.Float16, "linear output");
+        TensorAssert.Close(Floats(ld.PresentState, wantLinear.State.Length), wantLinear.State, Tolerance.Float32, "linear present_state");
+    }
+
+    private static float[] Half(float[] x) => x.Select(e => (float)(Half)e).ToArray();
+
+    private nint PutHalf(float[] x) => Put(x.Select(e => BitConverter.HalfToUInt16Bits((Half)e)).ToArray());
+
+    private static float[] HalfFloats(nint p, int count) =>
+        new ReadOnlySpan<ushort>((void*)p, count).ToArray().Select(b => (float)BitConverter.UInt16BitsToHalf(b)).ToArray();
+
     private static (float[] Q, float[] K, float[] V) Qkv(int batch, int seq, int qHeads, int kvHeads, int dk, int dv, int seed) =>
         (Seeded.Uniform(seed * 100 + 1, batch * seq * qHeads * dk), Seeded.Uniform(seed * 100 + 2, batch * seq * kvHeads * dk),
             Seeded.Uniform(seed * 100 + 3, batch * seq * kvHeads * dv));
