@@ -1,3 +1,5 @@
+using OnnxAttention.Graphs.Onnx;
+
 namespace OnnxAttention.Tests.Reliability;
 
 /// <summary>The generator of one seeded case.</summary>
@@ -33,12 +35,15 @@ public sealed record DrawnShape(int Batch, int Seq, int QHeads, int KvHeads, int
 
 /// <summary>
 /// How a drawn case is run: float16 activations for about one seed in six, the cut of the split run (0 and seq
-/// included: an empty call), and how many leading tokens are decoded one call each (all of a sequence of up to
-/// 16 tokens).
+/// included: an empty call), how many leading tokens are decoded one call each (all of a sequence of up to 16
+/// tokens), and ORT's intra-op threads (2 for one seed in four, so the work items also run in parallel).
 /// </summary>
-public sealed record DrawnPlan(bool Half, int Cut, int DecodeTokens)
+public sealed record DrawnPlan(bool Half, int Cut, int DecodeTokens, int Threads)
 {
-    public static DrawnPlan Draw(Random r, int seq) => new(r.Next(6) == 0, r.Next(0, seq + 1), seq <= 16 ? seq : r.Next(1, 9));
+    public static DrawnPlan Draw(Random r, int seq) =>
+        new(r.Next(6) == 0, r.Next(0, seq + 1), seq <= 16 ? seq : r.Next(1, 9), r.Next(4) == 0 ? 2 : 1);
 
-    public override string ToString() => $"{(Half ? "float16" : "float32")}, cut {Cut}, decode {DecodeTokens}";
+    public TensorProto.Types.DataType Activation => Half ? TensorProto.Types.DataType.Float16 : TensorProto.Types.DataType.Float;
+
+    public override string ToString() => $"{(Half ? "float16" : "float32")}, cut {Cut}, decode {DecodeTokens}" + (Threads > 1 ? $", {Threads} threads" : "");
 }

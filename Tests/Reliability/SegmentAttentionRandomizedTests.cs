@@ -1,5 +1,4 @@
 using NUnit.Framework;
-using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Operators.Reference;
 using OnnxAttention.Tests.SegmentAttention;
 using OnnxAttention.Tests.Support;
@@ -72,7 +71,7 @@ public class SegmentAttentionRandomizedTests
         float[] q = c.Query, k = c.Key, v = c.Value;
         if (plan.Half) (q, k, v) = (ActivationTensors.RoundToHalf(q), ActivationTensors.RoundToHalf(k), ActivationTensors.RoundToHalf(v));
         using var session = new SegmentAttentionSession(c.Options,
-            activation: plan.Half ? TensorProto.Types.DataType.Float16 : TensorProto.Types.DataType.Float);
+            intraOpThreads: plan.Threads, activation: plan.Activation);
 
         var got = session.Run(c, c.Seq, q, k, v, start);
         var want = SegmentAttentionReference.Run(c.Attributes, c.Batch, c.Seq, c.Dk, c.Dv, q, k, v,

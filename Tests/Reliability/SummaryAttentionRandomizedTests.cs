@@ -1,5 +1,4 @@
 using NUnit.Framework;
-using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Operators.Reference;
 using OnnxAttention.Tests.Support;
 using OnnxAttention.Tests.SummaryAttention;
@@ -42,7 +41,7 @@ public class SummaryAttentionRandomizedTests
         float[] q = c.Query, k = c.Key, v = c.Value;
         if (plan.Half) (q, k, v) = (ActivationTensors.RoundToHalf(q), ActivationTensors.RoundToHalf(k), ActivationTensors.RoundToHalf(v));
         using var session = new SummaryAttentionSession(c.Options, c.PastInputs,
-            activation: plan.Half ? TensorProto.Types.DataType.Float16 : TensorProto.Types.DataType.Float);
+            intraOpThreads: plan.Threads, activation: plan.Activation);
 
         var got = session.Run(c, c.Seq, q, k, v, start);
         var want = SummaryAttentionReference.Run(c.Attributes, c.Batch, c.Seq, c.Dk, c.Dv, q, k, v,

@@ -1,5 +1,4 @@
 using NUnit.Framework;
-using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Operators.Reference;
 using OnnxAttention.Tests.Support;
 using OnnxAttention.Tests.WindowAttention;
@@ -79,7 +78,7 @@ public class WindowAttentionRandomizedTests
         float[] q = c.Query, k = c.Key, v = c.Value;
         if (d.Plan.Half) (q, k, v) = (ActivationTensors.RoundToHalf(q), ActivationTensors.RoundToHalf(k), ActivationTensors.RoundToHalf(v));
         using var session = new WindowAttentionSession(c.Options,
-            activation: d.Plan.Half ? TensorProto.Types.DataType.Float16 : TensorProto.Types.DataType.Float);
+            intraOpThreads: d.Plan.Threads, activation: d.Plan.Activation);
 
         var got = session.Run(c, c.Seq, q, k, v, start);
         var want = WindowAttentionReference.Run(c.Attributes, c.Batch, c.Seq, c.Dk, c.Dv, q, k, v, start.Key, start.Value, start.Position);
