@@ -30,6 +30,13 @@ public class WindowAttentionRandomizedTests
         var s = DrawnShape.Draw(r);
         // A window longer than everything seen (plain causal attention) for one seed in four, else one that wraps.
         var window = r.Next(4) == 0 ? r.Next(s.Seq, 300) : r.Next(1, 40);
+        if (r.Next(6) == 0)
+        {
+            // A prefill long enough, with a window wide enough, for the kernel's blocked path (at least 128
+            // queries, the last seeing at least 256 keys).
+            s = s with { Seq = r.Next(256, 300) };
+            window = r.Next(256, 400);
+        }
         var sinks = r.Next(3) == 0 ? 0 : r.Next(0, 12);
         var softcap = r.Next(3) == 0 ? (float)Math.Round(0.2 + 3 * r.NextDouble(), 3) : 0f;
         var c = new WindowAttentionCase(s.Batch, s.Seq, s.QHeads, s.KvHeads, s.Dk, s.Dv, window, sinks, s.Scale, softcap,
