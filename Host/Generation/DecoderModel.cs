@@ -74,11 +74,20 @@ public sealed class DecoderModel : IDisposable
     public static DecoderModel Load(string path, AttentionRule rule, int intraOpThreads = 0) =>
         Path.GetExtension(path).Equals(".onnx", StringComparison.OrdinalIgnoreCase)
             ? FromExported(ModelFile.Load(path), rule, intraOpThreads, path)
-            : FromExported(LlamaGraphBuilder.Build(Llama2cCheckpoint.Load(path)), rule, intraOpThreads, path);
+            : FromCheckpoint(Llama2cCheckpoint.Load(path), rule, intraOpThreads, path);
 
     /// <summary>The model the project builds itself: a small Llama with seeded weights (see <see cref="DefaultCheckpoint"/>).</summary>
     public static DecoderModel Default(AttentionRule rule, int intraOpThreads = 0) =>
-        FromExported(LlamaGraphBuilder.Build(DefaultCheckpoint.Create()), rule, intraOpThreads, "built-in tiny Llama (seeded weights)");
+        FromCheckpoint(DefaultCheckpoint.Create(), rule, intraOpThreads, "built-in tiny Llama (seeded weights)");
+
+    /// <summary>
+    /// A llama2.c checkpoint, written in the KV-cache form with a position_ids input (as Hugging Face exports are):
+    /// the swap turns position_ids into each row's own positions, so the rows of a batch may be at different
+    /// positions (prompts of different lengths). The form without cache computes positions from one Range for all
+    /// rows, which the swap can only offset by one shared position.
+    /// </summary>
+    public static DecoderModel FromCheckpoint(Llama2cCheckpoint checkpoint, AttentionRule rule, int intraOpThreads = 0, string source = "checkpoint") =>
+        FromExported(LlamaGraphBuilder.Build(checkpoint, new LlamaGraphOptions { KvCache = true, PositionIdsInput = true }), rule, intraOpThreads, source);
 
     public void Dispose() => _session.Dispose();
 }
