@@ -114,6 +114,7 @@ public class GeneratorTests
     }
 
     [Test]
+    [NonParallelizable] // counts the allocations of every thread, so tests running beside it would be counted too
     public void DecodeStepsDoNotAllocateMoreAsTheSequenceGrows()
     {
         using var model = Model("linear-elu");
