@@ -1,5 +1,4 @@
 using Microsoft.ML.OnnxRuntime;
-using OnnxAttention.Graphs.Io;
 using OnnxAttention.Graphs.Llama2c;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
@@ -71,23 +70,22 @@ public sealed class DecoderModel : IDisposable
     }
 
     /// <summary>A .bin (llama2.c checkpoint) or .onnx (exported decoder) file.</summary>
-    public static DecoderModel Load(string path, AttentionRule rule, int intraOpThreads = 0) =>
-        Path.GetExtension(path).Equals(".onnx", StringComparison.OrdinalIgnoreCase)
-            ? FromExported(ModelFile.Load(path), rule, intraOpThreads, path)
-            : FromCheckpoint(Llama2cCheckpoint.Load(path), rule, intraOpThreads, path);
+    public static DecoderModel Load(string path, AttentionRule rule, int intraOpThreads = 0)
+    {
+        var (model, source) = DecoderSource.Read(path);
+        return FromExported(model, rule, intraOpThreads, source);
+    }
 
     /// <summary>The model the project builds itself: a small Llama with seeded weights (see <see cref="DefaultCheckpoint"/>).</summary>
-    public static DecoderModel Default(AttentionRule rule, int intraOpThreads = 0) =>
-        FromCheckpoint(DefaultCheckpoint.Create(), rule, intraOpThreads, "built-in tiny Llama (seeded weights)");
+    public static DecoderModel Default(AttentionRule rule, int intraOpThreads = 0)
+    {
+        var (model, source) = DecoderSource.Read(null);
+        return FromExported(model, rule, intraOpThreads, source);
+    }
 
-    /// <summary>
-    /// A llama2.c checkpoint, written in the KV-cache form with a position_ids input (as Hugging Face exports are):
-    /// the swap turns position_ids into each row's own positions, so the rows of a batch may be at different
-    /// positions (prompts of different lengths). The form without cache computes positions from one Range for all
-    /// rows, which the swap can only offset by one shared position.
-    /// </summary>
+    /// <summary>A llama2.c checkpoint, in the form <see cref="DecoderSource.Build"/> writes (rows may be at different positions).</summary>
     public static DecoderModel FromCheckpoint(Llama2cCheckpoint checkpoint, AttentionRule rule, int intraOpThreads = 0, string source = "checkpoint") =>
-        FromExported(LlamaGraphBuilder.Build(checkpoint, new LlamaGraphOptions { KvCache = true, PositionIdsInput = true }), rule, intraOpThreads, source);
+        FromExported(DecoderSource.Build(checkpoint), rule, intraOpThreads, source);
 
     public void Dispose() => _session.Dispose();
 }
