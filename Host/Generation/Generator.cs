@@ -7,10 +7,11 @@ namespace OnnxAttention.Host.Generation;
 /// GenerateNextToken until IsDone. Prompts of different lengths are prefilled one row at a time (batch 1, on that
 /// row's slice of the state buffers) and then decoded together, each row at its own position; that needs a model
 /// whose rows may be at different positions (<see cref="SwappedModelInfo.PositionsPerRow"/>: the state-based rules
-/// on a model with per-row positions; not the softmax rule, whose KV cache has one length for the batch). Every input and output is an OrtValue created once and bound
-/// with IO binding; the recurrent state lives in one buffer per tensor bound as both past and present (our
-/// operators update it in place), or where that is not safe in two buffers that swap roles each step, so a decode
-/// step allocates nothing and memory does not grow with the number of tokens. A growing state (the softmax rule's KV
+/// on a model with per-row positions; not the softmax rule, whose KV cache has one length for the batch).
+/// Every input and output of a decode step is an OrtValue created once and bound with IO binding; the recurrent state
+/// lives in one buffer per tensor bound as both past and present (our operators update it in place), or where that
+/// is not safe in two buffers that swap roles each step, so a decode step allocates nothing and memory does not grow
+/// with the number of tokens. A growing state (the softmax rule's KV
 /// cache) cannot live in fixed buffers: ORT allocates each present and it becomes the next past.
 /// </summary>
 public sealed class Generator : IDisposable
