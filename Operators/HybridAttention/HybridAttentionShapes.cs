@@ -37,6 +37,7 @@ public readonly record struct HybridAttentionShapes(QkvShapes Qkv, int Compresse
             if (valuesOnHost)
             {
                 StateChecks.RequireNonNegative(position, "past_position");
+                StateChecks.RequireRoomFor(position, "past_position", qkv.SequenceLength);
             }
             StateChecks.RequireShape(context.Input(HybridAttentionOperator.InputPastCompressedKey), "past_compressed_key",
                 OrtElementType.Float, [b, h, dk], "[batch, kv_num_heads, head_dim]");

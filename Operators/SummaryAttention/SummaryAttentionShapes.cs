@@ -44,6 +44,7 @@ public readonly record struct SummaryAttentionShapes(QkvShapes Qkv, int SummaryR
             if (valuesOnHost)
             {
                 StateChecks.RequireNonNegative(count, "past_count");
+                StateChecks.RequireRoomFor(count, "past_count", qkv.SequenceLength);
             }
         }
         // Ring buffers are checked whenever given: for the kinds without one they must be empty (0 rows), so a
