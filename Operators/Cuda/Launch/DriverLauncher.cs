@@ -32,7 +32,8 @@ internal sealed unsafe class DriverLauncher : ICudaLauncher
         module.EnsureDynamicShared(_driver, function, launch.DynamicSharedBytes);
 
         // cuLaunchKernel takes an array of pointers to each argument's value; every value here is 4 or 8 bytes
-        // and the driver copies them before returning.
+        // and the driver copies them before returning. Each sits in an 8-byte slot: on the little-endian targets
+        // .NET runs CUDA on (x64, arm64) a 4-byte int or float is the slot's first 4 bytes, as KernelArgument stores it.
         var count = launch.Arguments.Count;
         var values = stackalloc long[count];
         var pointers = stackalloc void*[count];
