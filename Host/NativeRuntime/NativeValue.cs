@@ -18,6 +18,8 @@ public class NativeValue : IDisposable
 
     public long[] Shape => _api.GetShape(Handle);
 
+    public OrtElementType ElementType => _api.GetElementType(Handle);
+
     public virtual void Dispose()
     {
         if (Handle != 0)
@@ -59,7 +61,7 @@ public sealed unsafe class HostTensor<T> : NativeValue where T : unmanaged
         NativeMemory.Clear(data, bytes);
         try
         {
-            return api.CreateTensorWithData(memoryInfo, data, (nuint)(length * sizeof(T)), shape, ElementType);
+            return api.CreateTensorWithData(memoryInfo, data, (nuint)(length * sizeof(T)), shape, TypeOfT);
         }
         catch
         {
@@ -68,10 +70,11 @@ public sealed unsafe class HostTensor<T> : NativeValue where T : unmanaged
         }
     }
 
-    private static OrtElementType ElementType =>
+    private static OrtElementType TypeOfT =>
         typeof(T) == typeof(float) ? OrtElementType.Float
         : typeof(T) == typeof(long) ? OrtElementType.Int64
         : typeof(T) == typeof(int) ? OrtElementType.Int32
+        : typeof(T) == typeof(Half) ? OrtElementType.Float16
         : throw new NotSupportedException($"host tensors of {typeof(T).Name}");
 
     public override void Dispose()

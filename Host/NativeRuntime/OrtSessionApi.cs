@@ -181,6 +181,22 @@ public readonly unsafe struct OrtSessionApi
         }
     }
 
+    public OrtElementType GetElementType(nint value)
+    {
+        nint info = 0;
+        Check(((delegate* unmanaged<nint, nint*, nint>)Slot(OrtSessionApiSlot.GetTensorTypeAndShape))(value, &info));
+        try
+        {
+            int type = 0;
+            Check(((delegate* unmanaged<nint, int*, nint>)Slot(OrtSessionApiSlot.GetTensorElementType))(info, &type));
+            return (OrtElementType)type;
+        }
+        finally
+        {
+            ((delegate* unmanaged<nint, void>)Slot(OrtSessionApiSlot.ReleaseTensorTypeAndShapeInfo))(info);
+        }
+    }
+
     public void ReleaseValue(nint value) => ((delegate* unmanaged<nint, void>)Slot(OrtSessionApiSlot.ReleaseValue))(value);
 
     // ---- IO binding ----

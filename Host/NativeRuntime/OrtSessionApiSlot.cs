@@ -18,6 +18,7 @@ public enum OrtSessionApiSlot
     CreateTensorAsOrtValue = 48,
     CreateTensorWithDataAsOrtValue = 49,
     GetTensorMutableData = 51,
+    GetTensorElementType = 60,
     GetDimensionsCount = 61,
     GetDimensions = 62,
     GetTensorTypeAndShape = 65,

@@ -23,7 +23,7 @@ tgz="$work/$package-$version.tgz"
 [ -f "$tgz" ] || { echo "npm pack did not produce $tgz" >&2; exit 1; }
 # The Linux package ships no headers of its own; the iOS simulator framework's are the same 1.29 C API.
 headers='package/Plugins/iOS~/onnxruntime.xcframework/ios-arm64_x86_64-simulator/onnxruntime.framework/Headers'
-tar xzf "$tgz" -C "$work" package/Plugins/Linux/x64/libonnxruntime.so \
+tar xzf "$tgz" --no-same-owner -C "$work" package/Plugins/Linux/x64/libonnxruntime.so \
   package/Plugins/Linux/x64/libonnxruntime_providers_shared.so "$headers"
 rm -rf "$out.tmp" && mkdir -p "$out.tmp/lib" "$out.tmp/include"
 mv "$work"/package/Plugins/Linux/x64/*.so "$out.tmp/lib/"
