@@ -114,7 +114,8 @@ public sealed unsafe class NativeSession : IDisposable
         catch (OrtException e)
         {
             throw new OrtException(e.Code,
-                $"ONNX Runtime {Library.Version} ({Library.Path}) cannot append the CUDA execution provider (SessionOptionsAppendExecutionProvider_CUDA_V2): {e.Message}");
+                $"ONNX Runtime {Library.Version} ({Library.Path}) cannot append the CUDA execution provider (SessionOptionsAppendExecutionProvider_CUDA_V2): {e.Message} " +
+                "(a CPU core that loads plugin EPs, such as ORT 1.29 from npm, takes CUDA through its plugin library: --cuda-plugin PATH)");
         }
         return 0;
     }
