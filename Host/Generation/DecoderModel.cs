@@ -1,6 +1,4 @@
 using Microsoft.ML.OnnxRuntime;
-using OnnxAttention.Graphs.Io;
-using OnnxAttention.Graphs.Llama2c;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
 using OnnxAttention.Host.Sessions;
@@ -71,14 +69,18 @@ public sealed class DecoderModel : IDisposable
     }
 
     /// <summary>A .bin (llama2.c checkpoint) or .onnx (exported decoder) file.</summary>
-    public static DecoderModel Load(string path, AttentionRule rule, int intraOpThreads = 0) =>
-        Path.GetExtension(path).Equals(".onnx", StringComparison.OrdinalIgnoreCase)
-            ? FromExported(ModelFile.Load(path), rule, intraOpThreads, path)
-            : FromExported(LlamaGraphBuilder.Build(Llama2cCheckpoint.Load(path)), rule, intraOpThreads, path);
+    public static DecoderModel Load(string path, AttentionRule rule, int intraOpThreads = 0)
+    {
+        var (model, source) = DecoderSource.Read(path);
+        return FromExported(model, rule, intraOpThreads, source);
+    }
 
     /// <summary>The model the project builds itself: a small Llama with seeded weights (see <see cref="DefaultCheckpoint"/>).</summary>
-    public static DecoderModel Default(AttentionRule rule, int intraOpThreads = 0) =>
-        FromExported(LlamaGraphBuilder.Build(DefaultCheckpoint.Create()), rule, intraOpThreads, "built-in tiny Llama (seeded weights)");
+    public static DecoderModel Default(AttentionRule rule, int intraOpThreads = 0)
+    {
+        var (model, source) = DecoderSource.Read(null);
+        return FromExported(model, rule, intraOpThreads, source);
+    }
 
     public void Dispose() => _session.Dispose();
 }
