@@ -1,6 +1,4 @@
 using Google.Protobuf;
-using OnnxAttention.Graphs.Io;
-using OnnxAttention.Graphs.Llama2c;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
 using OnnxAttention.Host.Generation;
@@ -51,15 +49,16 @@ public sealed class NativeDecoder : IDisposable
         return new NativeDecoder(exported, report, library, settings, source);
     }
 
-    /// <summary>A .bin (llama2.c checkpoint) or .onnx (exported decoder) file.</summary>
-    public static NativeDecoder Load(OrtLibrary library, string path, AttentionRule rule, NativeSessionSettings settings) =>
-        Path.GetExtension(path).Equals(".onnx", StringComparison.OrdinalIgnoreCase)
-            ? FromExported(library, ModelFile.Load(path), rule, settings, path)
-            : FromExported(library, LlamaGraphBuilder.Build(Llama2cCheckpoint.Load(path)), rule, settings, path);
+    /// <summary>A .bin (llama2.c checkpoint) or .onnx (exported decoder) file; null: the built-in tiny Llama (<see cref="DecoderSource"/>).</summary>
+    public static NativeDecoder Load(OrtLibrary library, string? path, AttentionRule rule, NativeSessionSettings settings)
+    {
+        var (model, source) = DecoderSource.Read(path);
+        return FromExported(library, model, rule, settings, source);
+    }
 
     /// <summary>The built-in tiny Llama with seeded weights (<see cref="DefaultCheckpoint"/>).</summary>
     public static NativeDecoder Default(OrtLibrary library, AttentionRule rule, NativeSessionSettings settings) =>
-        FromExported(library, LlamaGraphBuilder.Build(DefaultCheckpoint.Create()), rule, settings, "built-in tiny Llama (seeded weights)");
+        Load(library, null, rule, settings);
 
     public void Dispose() => Session.Dispose();
 }

@@ -25,9 +25,7 @@ public static class NativeGenerate
             var settings = NativeSessionSettings.Parse(request.Ep, request.CudaPlugin, request.Threads);
             var library = OrtLibrary.Load(request.OrtLibrary);
             var clock = Stopwatch.StartNew();
-            using var decoder = request.Model is { } file
-                ? NativeDecoder.Load(library, file, request.Rule, settings)
-                : NativeDecoder.Default(library, request.Rule, settings);
+            using var decoder = NativeDecoder.Load(library, request.Model, request.Rule, settings);
             var load = clock.Elapsed.TotalMilliseconds;
             Console.WriteLine($"model: {decoder.Source}; {decoder.Report.Replaced.Count} attention layers -> {request.Rule.Spelling}; " +
                               (decoder.CacheBytesPerToken > 0
