@@ -21,7 +21,7 @@ public sealed unsafe class OrtLibrary
     private static readonly Dictionary<nint, OrtLibrary> Loaded = [];
 
     private readonly Lock _envGate = new();
-    private readonly HashSet<string> _registeredEpLibraries = [];
+    private readonly Dictionary<string, string> _registeredEpLibraries = [];
     private nint _env;
 
     private OrtLibrary(string path, nint handle, nint apiBase, string version)
@@ -110,15 +110,17 @@ public sealed unsafe class OrtLibrary
         {
             lock (_envGate)
             {
-                // ORT_LOGGING_LEVEL_WARNING
-                return _env != 0 ? _env : _env = Api.CreateEnv(2, "onnxattention-native");
+                return EnvLocked();
             }
         }
     }
 
+    // ORT_LOGGING_LEVEL_WARNING (2).
+    private nint EnvLocked() => _env != 0 ? _env : _env = Api.CreateEnv(2, "onnxattention-native");
+
     /// <summary>
     /// Registers a plugin execution-provider library (e.g. the CUDA EP's libonnxruntime_providers_cuda.so) with this
-    /// library's env once; later calls with the same name do nothing.
+    /// library's env once; a later call with the same name and path does nothing, with another path it is refused.
     /// </summary>
     public void RegisterExecutionProviderLibrary(string registrationName, string path)
     {
@@ -129,20 +131,24 @@ public sealed unsafe class OrtLibrary
         }
         lock (_envGate)
         {
-            if (_registeredEpLibraries.Contains(registrationName))
+            if (_registeredEpLibraries.TryGetValue(registrationName, out var registered))
             {
-                return;
+                if (registered == full)
+                {
+                    return;
+                }
+                throw new InvalidOperationException(
+                    $"execution provider library '{registrationName}' is already registered from {registered}; cannot register {full} under the same name");
             }
-            var env = _env != 0 ? _env : _env = Api.CreateEnv(2, "onnxattention-native");
             try
             {
-                Api.RegisterExecutionProviderLibrary(env, registrationName, full);
+                Api.RegisterExecutionProviderLibrary(EnvLocked(), registrationName, full);
             }
             catch (OrtException e)
             {
                 throw new OrtException(e.Code, $"ONNX Runtime {Version} could not register the execution provider library {full}: {e.Message}");
             }
-            _registeredEpLibraries.Add(registrationName);
+            _registeredEpLibraries.Add(registrationName, full);
         }
     }
 

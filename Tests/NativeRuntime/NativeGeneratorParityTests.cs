@@ -124,5 +124,10 @@ public class NativeGeneratorParityTests
         }
         Assert.That(b.Sequence(0), Is.EqualTo(a.Sequence(0)));
         Assert.That(Operators.Registration.OperatorRegistry.DomainCount, Is.GreaterThanOrEqualTo(2));
+        // Exactly two ORT libraries are mapped: the C-API path on 1.31.1 used the managed binding's own copy, not a third.
+        var mapped = File.ReadAllLines("/proc/self/maps").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(f => f.Length >= 6 && Path.GetFileName(f[5]) == "libonnxruntime.so").Select(f => Path.GetFullPath(f[5])).Distinct().ToList();
+        Assert.That(mapped, Has.Count.EqualTo(2), string.Join("\n", mapped));
+        Assert.That(mapped, Does.Contain(Path.GetFullPath(OrtCores.Ort129Library)));
     }
 }

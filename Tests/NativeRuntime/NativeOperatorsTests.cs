@@ -17,9 +17,9 @@ namespace OnnxAttention.Tests.NativeRuntime;
 public class NativeOperatorsTests
 {
     /// <summary>A C-API session of one model; runs it on named inputs, outputs allocated by ORT in host memory.</summary>
-    private sealed unsafe class NativeRunner(OrtLibrary library, AllOperatorsModel all) : IDisposable
+    private sealed unsafe class NativeRunner(OrtLibrary library, AllOperatorsModel all, int threads = 1) : IDisposable
     {
-        private readonly NativeSession _session = new(library, all.Model.ToByteArray(), NativeSessionSettings.Cpu(intraOpThreads: 1));
+        private readonly NativeSession _session = new(library, all.Model.ToByteArray(), NativeSessionSettings.Cpu(intraOpThreads: threads));
 
         public Dictionary<string, TypedTensor> Run(IReadOnlyDictionary<string, TypedTensor> feeds)
         {
@@ -74,16 +74,18 @@ public class NativeOperatorsTests
         return tensor;
     }
 
-    [TestCase(OrtCores.Fetched)]
-    [TestCase(OrtCores.Managed)]
-    public void EveryOperatorGivesTheInProcessResults(string core)
+    // Two threads: the kernels' ParallelFor runs on the 1.29 core's own intra-op pool, reached through its table.
+    [TestCase(OrtCores.Fetched, 1)]
+    [TestCase(OrtCores.Fetched, 2)]
+    [TestCase(OrtCores.Managed, 1)]
+    public void EveryOperatorGivesTheInProcessResults(string core, int threads)
     {
         var library = OrtCores.Load(core);
         var all = AllOperatorsModel.Build();
         Assert.That(all.Missing, Is.Empty);
         using var inProcess = new TypedModelRunner(all.Model, intraOpThreads: 1);
         var want = inProcess.Run(all.Inputs, [.. all.Outputs]);
-        using var native = new NativeRunner(library, all);
+        using var native = new NativeRunner(library, all, threads);
         var got = native.Run(all.Inputs);
         Assert.That(got.Keys, Is.EquivalentTo(all.Outputs));
         foreach (var name in all.Outputs)
