@@ -18,7 +18,8 @@ command -v npm >/dev/null || { echo "npm is not on PATH: cannot fetch $package@$
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # npm pack downloads the package tarball without installing anything (about 150 MB).
-(cd "$work" && npm pack --silent "$package@$version" >/dev/null)
+(cd "$work" && npm pack --silent "$package@$version" >/dev/null) ||
+  { echo "npm pack $package@$version failed (is the npm registry reachable?)" >&2; exit 1; }
 tgz="$work/$package-$version.tgz"
 [ -f "$tgz" ] || { echo "npm pack did not produce $tgz" >&2; exit 1; }
 # The Linux package ships no headers of its own; the iOS simulator framework's are the same 1.29 C API.
