@@ -18,6 +18,9 @@ public static class AttentionSwapper
     public const string MetadataLayers = "onnx_attention.layers";
     public const string MetadataState = "onnx_attention.state";
 
+    /// <summary>"per_row" when the rows of a batch may be at different positions (see <see cref="PositionOffset"/>), else "shared".</summary>
+    public const string MetadataPositions = "onnx_attention.positions";
+
     /// <summary>
     /// One entry of <see cref="MetadataState"/>: names, shape (numbers, or symbols for the batch and a growing
     /// axis), element type, and the axis that grows by the tokens of each call (absent for fixed-size state).
@@ -95,6 +98,8 @@ public static class AttentionSwapper
         {
             CacheAbsorption.CheckFed(graph);
         }
+        // A growing KV cache has one length for the whole batch, so its rows cannot be at different positions either.
+        var perRow = !PositionOffset.SharedIsRead(graph) && states.All(s => s.GrowingAxis is null);
         model.Graph = graph.ToProto();
         var opsetChange = OpsetUpgrade.Apply(model, accepted.Max(replacement.RequiredOpset));
 
@@ -110,10 +115,11 @@ public static class AttentionSwapper
             Value = JsonSerializer.Serialize(states.Select(s => new StateMetadata(s.Past, s.Present,
                 s.Shape.Select(d => d.Value?.ToString() ?? d.Symbol ?? "").ToArray(), s.ElementType.ToString().ToLowerInvariant(), s.GrowingAxis))),
         });
+        model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataPositions, Value = perRow ? "per_row" : "shared" });
         var counts = accepted.GroupBy(m => m.Pattern).ToDictionary(g => $"{g.Key} -> {rule.Spelling}", g => g.Count());
         if (offsets > 0) counts["position Range offset"] = offsets;
         var hasPosition = model.Graph.Input.Any(i => i.Name == PositionOffset.InputName);
-        return new SwapReport(rule, accepted, skipped, states, counts, removed, hasPosition) { OpsetChange = opsetChange, InterfaceChanges = interfaceChanges };
+        return new SwapReport(rule, accepted, skipped, states, counts, removed, hasPosition) { OpsetChange = opsetChange, InterfaceChanges = interfaceChanges, PositionsPerRow = perRow };
     }
 
     /// <summary>Why <paramref name="rule"/> would leave <paramref name="match"/> as it is; null when it would replace it.</summary>

@@ -57,7 +57,7 @@ internal static class CacheAbsorption
             var type = (TensorProto.Types.DataType)positionIds.Type.TensorType.ElemType;
             g.ReplaceUses(PositionIds, b.Positions(type));
             Remove(g.Inputs, PositionIds);
-            changes.Add($"input '{PositionIds}' removed: positions are {PositionOffset.InputName} + 0 .. S - 1 on every row (no padding)");
+            changes.Add($"input '{PositionIds}' removed: positions are {PositionOffset.InputName} + 0 .. S - 1, per row (no padding)");
         }
         if (g.Inputs.Any(i => i.Name == AttentionMask) && g.Consumers(AttentionMask) is { Count: > 0 } readers && readers.All(r => r.Is("Shape")))
         {
@@ -120,14 +120,10 @@ internal static class CacheAbsorption
             return Add("Concat", parts.ToArray(), hint, Attr.Int("axis", 0));
         }
 
-        /// <summary>[B, S] of the given integer type: past + 0 .. S - 1 on every row.</summary>
+        /// <summary>[B, S] of the given integer type: each row's past + 0 .. S - 1.</summary>
         public string Positions(TensorProto.Types.DataType type)
         {
-            var length = Add("Squeeze", [LengthVector(), Ints("axis0", 0)], "sequence_length");
-            var limit = Add("Add", [PositionOffset.InputName, length], "position_limit");
-            var range = Add("Range", [PositionOffset.InputName, limit, Scalar("one", 1)], "position_range");
-            var row = Add("Unsqueeze", [range, Ints("axis0", 0)], "position_row");
-            var positions = Add("Expand", [row, Add("Concat", [BatchVector(), LengthVector()], "position_shape", Attr.Int("axis", 0))], PositionIds);
+            var positions = PositionOffset.PerRowPositions(g, BatchVector(), LengthVector(), PositionIds);
             return type == TensorProto.Types.DataType.Int64 ? positions : Add("Cast", [positions], "position_ids_cast", Attr.Int("to", (long)type));
         }
 
@@ -135,7 +131,7 @@ internal static class CacheAbsorption
 
         private string LengthVector() => _length ??= Add("Shape", [ids], "sequence_length_1d", Attr.Int("start", 1), Attr.Int("end", 2));
 
-        private string PastVector() => _past ??= Add("Reshape", [PositionOffset.InputName, Ints("shape_1", 1)], "past_length");
+        private string PastVector() => _past ??= Add("Reshape", [PositionOffset.Shared(g), Ints("shape_1", 1)], "past_length");
 
         private string TotalVector() => _total ??= Add("Add", [PastVector(), LengthVector()], "total_length");
 
@@ -143,13 +139,6 @@ internal static class CacheAbsorption
         {
             var name = g.FreshName(hint);
             g.AddInitializer(Tensors.Int64(name, values, values.Length));
-            return name;
-        }
-
-        private string Scalar(string hint, long value)
-        {
-            var name = g.FreshName(hint);
-            g.AddInitializer(Tensors.Int64(name, [value]));
             return name;
         }
 

@@ -60,29 +60,14 @@ internal static class MatchPrelude
         return sum;
     }
 
-    /// <summary>int64 [B, S]: past_sequence_length + 0 .. S - 1 on every row, S and B read from the packed query.</summary>
+    /// <summary>int64 [B, S]: each row's past_sequence_length + 0 .. S - 1, S and B read from the packed query.</summary>
     private static string Positions(Graph g, string packedQuery, string hint)
     {
-        PositionOffset.EnsureInput(g);
         var batch = g.FreshName(hint + ".batch");
         g.Add(GraphEdits.Node("Shape", [packedQuery], batch, Attr.Int("start", 0), Attr.Int("end", 1)));
         var length1 = g.FreshName(hint + ".length_1d");
         g.Add(GraphEdits.Node("Shape", [packedQuery], length1, Attr.Int("start", 1), Attr.Int("end", 2)));
-        var length = g.FreshName(hint + ".length");
-        g.Add(GraphEdits.Node("Squeeze", [length1, g.AddInt64Constant(hint + ".axis0", 0)], length));
-        var limit = g.FreshName(hint + ".position_limit");
-        g.Add(GraphEdits.Node("Add", [PositionOffset.InputName, length], limit));
-        var one = g.FreshName(hint + ".one");
-        g.AddInitializer(Tensors.Int64(one, [1]));
-        var range = g.FreshName(hint + ".position_range");
-        g.Add(GraphEdits.Node("Range", [PositionOffset.InputName, limit, one], range));
-        var row = g.FreshName(hint + ".position_row");
-        g.Add(GraphEdits.Node("Unsqueeze", [range, g.AddInt64Constant(hint + ".axis0", 0)], row));
-        var shape = g.FreshName(hint + ".position_shape");
-        g.Add(GraphEdits.Node("Concat", [batch, length1], shape, Attr.Int("axis", 0)));
-        var positions = g.FreshName(hint + ".positions");
-        g.Add(GraphEdits.Node("Expand", [row, shape], positions));
-        return positions;
+        return PositionOffset.PerRowPositions(g, batch, length1, hint);
     }
 
     private static string Rotate(Graph g, string x, string positions, RotarySpec rotary, int heads, string hint)

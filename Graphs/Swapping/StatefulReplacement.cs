@@ -24,7 +24,7 @@ internal abstract class StatefulReplacement : IAttentionReplacement
 
     protected abstract AttributeProto[] Attributes(AttentionMatch m);
 
-    /// <summary>How the position input is shaped: [1] (all rows alike) or [batch].</summary>
+    /// <summary>Whether the operator needs the position as [batch] (a [1] input is expanded), or takes [1] as it is.</summary>
     protected virtual bool PositionPerRow => true;
 
     public IReadOnlyList<StateTensor> Replace(Graph graph, AttentionMatch m, int layer, Dim batch)
@@ -61,15 +61,12 @@ internal abstract class StatefulReplacement : IAttentionReplacement
     /// <summary>The tokens already seen, int64 [batch] (or [1]), from the model-wide position input.</summary>
     private string PositionFeed(Graph graph, string packedQuery, string hint)
     {
-        PositionOffset.EnsureInput(graph);
-        var one = graph.AddInt64Constant(hint + ".position_shape", 1);
-        var position = graph.FreshName(hint + ".position");
-        graph.Add(GraphEdits.Node("Reshape", [PositionOffset.InputName, one], position));
-        if (!PositionPerRow) return position;
+        var rows = PositionOffset.Rows(graph);
+        if (!PositionPerRow) return rows;
         var batch = graph.FreshName(hint + ".batch");
         graph.Add(GraphEdits.Node("Shape", [packedQuery], batch, Attr.Int("start", 0), Attr.Int("end", 1)));
         var perRow = graph.FreshName(hint + ".position_rows");
-        graph.Add(GraphEdits.Node("Expand", [position, batch], perRow));
+        graph.Add(GraphEdits.Node("Expand", [rows, batch], perRow));
         return perRow;
     }
 

@@ -17,4 +17,11 @@ public sealed record SwapReport(
 
     /// <summary>Inputs and outputs of the model that were removed or rewired (a KV cache that became state, positions fed from the past length).</summary>
     public IReadOnlyList<string> InterfaceChanges { get; init; } = [];
+
+    /// <summary>
+    /// Whether the rows of a batch may be at different positions: the position input may then be [batch], and
+    /// nothing in the model reads one position for all rows (see <see cref="PositionOffset"/>). False for a growing
+    /// KV cache, whose length is the batch's.
+    /// </summary>
+    public bool PositionsPerRow { get; init; }
 }

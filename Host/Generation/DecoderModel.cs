@@ -1,4 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
+using OnnxAttention.Graphs.Llama2c;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
 using OnnxAttention.Host.Sessions;
@@ -81,6 +82,10 @@ public sealed class DecoderModel : IDisposable
         var (model, source) = DecoderSource.Read(null);
         return FromExported(model, rule, intraOpThreads, source);
     }
+
+    /// <summary>A llama2.c checkpoint, in the form <see cref="DecoderSource.Build"/> writes (rows may be at different positions).</summary>
+    public static DecoderModel FromCheckpoint(Llama2cCheckpoint checkpoint, AttentionRule rule, int intraOpThreads = 0, string source = "checkpoint") =>
+        FromExported(DecoderSource.Build(checkpoint), rule, intraOpThreads, source);
 
     public void Dispose() => _session.Dispose();
 }

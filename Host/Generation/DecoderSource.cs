@@ -10,9 +10,18 @@ public static class DecoderSource
     /// <summary>The unswapped decoder graph of a .bin (llama2.c) or .onnx file, or of the built-in model when <paramref name="path"/> is null.</summary>
     public static (ModelProto Model, string Description) Read(string? path)
     {
-        if (path is null) return (LlamaGraphBuilder.Build(DefaultCheckpoint.Create()), "built-in tiny Llama (seeded weights)");
+        if (path is null) return (Build(DefaultCheckpoint.Create()), "built-in tiny Llama (seeded weights)");
         return Path.GetExtension(path).Equals(".onnx", StringComparison.OrdinalIgnoreCase)
             ? (ModelFile.Load(path), path)
-            : (LlamaGraphBuilder.Build(Llama2cCheckpoint.Load(path)), path);
+            : (Build(Llama2cCheckpoint.Load(path)), path);
     }
+
+    /// <summary>
+    /// A llama2.c checkpoint's graph in the KV-cache form with a position_ids input (as Hugging Face exports are):
+    /// the swap turns position_ids into each row's own positions, so the rows of a batch may be at different
+    /// positions (prompts of different lengths). The form without cache computes positions from one Range for all
+    /// rows, which the swap can only offset by one shared position.
+    /// </summary>
+    public static ModelProto Build(Llama2cCheckpoint checkpoint) =>
+        LlamaGraphBuilder.Build(checkpoint, new LlamaGraphOptions { KvCache = true, PositionIdsInput = true });
 }

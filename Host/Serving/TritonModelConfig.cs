@@ -38,7 +38,9 @@ public static class TritonModelConfig
         {
             var value = list[i];
             var tensor = value.Type?.TensorType ?? throw new ArgumentException($"{section} '{value.Name}' is not a tensor; Triton's onnxruntime backend takes tensors only");
-            var dims = tensor.Shape?.Dim.Select(d => d.HasDimValue ? d.DimValue.ToString(CultureInfo.InvariantCulture) : "-1").ToList()
+            // The position input declares no shape (a scalar or one position per row); Triton gets the scalar form.
+            var dims = value.Name == Graphs.Swapping.PositionOffset.InputName && tensor.Shape is null ? []
+                : tensor.Shape?.Dim.Select(d => d.HasDimValue ? d.DimValue.ToString(CultureInfo.InvariantCulture) : "-1").ToList()
                 ?? throw new ArgumentException($"{section} '{value.Name}' has no declared rank; Triton needs one");
             text.Append("  { name: ").Append(Quote(value.Name)).Append(" data_type: ").Append(DataType(value.Name, tensor.ElemType));
             // Triton has no rank-0 tensors: a scalar travels as [1] and is reshaped to [] for the model.

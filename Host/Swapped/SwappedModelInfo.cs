@@ -19,6 +19,12 @@ public sealed record StateEntry(string Past, string Present, long[] TailShape, i
 /// <summary>The input/output contract of a model swapped by <see cref="AttentionSwapper"/>, read from its metadata.</summary>
 public sealed record SwappedModelInfo(string IdsInput, string LogitsOutput, IReadOnlyList<StateEntry> State, bool HasPositionInput, string Rule)
 {
+    /// <summary>
+    /// Rows of one batch may be at different positions (<see cref="PositionOffset.InputName"/> fed as [batch]); false
+    /// for models swapped before this was recorded, and where the model reads one position for all rows.
+    /// </summary>
+    public bool PositionsPerRow { get; init; }
+
     public static SwappedModelInfo From(ModelProto swapped)
     {
         var json = swapped.MetadataProps.FirstOrDefault(p => p.Key == AttentionSwapper.MetadataState)?.Value
@@ -29,7 +35,8 @@ public sealed record SwappedModelInfo(string IdsInput, string LogitsOutput, IRea
         var ids = swapped.Graph.Input.First(i => !pastNames.Contains(i.Name)).Name;
         var logits = swapped.Graph.Output.First(o => state.All(s => s.Present != o.Name)).Name;
         var hasPosition = swapped.Graph.Input.Any(i => i.Name == PositionOffset.InputName);
-        return new SwappedModelInfo(ids, logits, state, hasPosition, rule);
+        var perRow = swapped.MetadataProps.FirstOrDefault(p => p.Key == AttentionSwapper.MetadataPositions)?.Value == "per_row";
+        return new SwappedModelInfo(ids, logits, state, hasPosition, rule) { PositionsPerRow = perRow };
     }
 
     private static StateEntry Entry(JsonElement e)

@@ -1,10 +1,11 @@
+using Google.Protobuf;
 using Microsoft.ML.Tokenizers;
 
 namespace OnnxAttention.Host.Tokenization;
 
 /// <summary>
 /// Loads a model's tokenizer with Microsoft.ML.Tokenizers: a folder with vocab.json and merges.txt (BPE, the
-/// GPT-2 family) or a SentencePiece .model file (Llama family).
+/// GPT-2 family) or a SentencePiece .model file (BPE as in the Llama family, or unigram).
 /// </summary>
 public static class TokenizerLoader
 {
@@ -26,10 +27,33 @@ public static class TokenizerLoader
         }
         if (path.EndsWith(".model", StringComparison.OrdinalIgnoreCase))
         {
-            using var stream = File.OpenRead(path);
-            return LlamaTokenizer.Create(stream);
+            return LoadSentencePiece(path);
         }
         throw new InvalidDataException($"tokenizer '{path}': expected a folder with vocab.json and merges.txt, or a SentencePiece .model file");
+    }
+
+    private static Tokenizer LoadSentencePiece(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        try
+        {
+            var spec = SentencePieceSpec.Read(bytes);
+            if (spec.ModelType == SentencePieceSpec.Unigram && spec.ByteFallback)
+            {
+                // Seen with Microsoft.ML.Tokenizers 2.0.1: a unigram model's byte pieces come out as byte + 258
+                // instead of the ids of the <0xNN> pieces, so the model would be fed other tokens than the text's.
+                throw new InvalidDataException($"tokenizer '{path}': a unigram SentencePiece model with byte fallback is not supported " +
+                    "(Microsoft.ML.Tokenizers gives its byte pieces wrong ids); BPE models (Llama's) and unigram models without byte fallback are");
+            }
+            // SentencePieceTokenizer reads BPE models (Llama's) and unigram ones; LlamaTokenizer only the former.
+            // Like Llama, the encoding starts with <s>.
+            using var stream = new MemoryStream(bytes, writable: false);
+            return SentencePieceTokenizer.Create(stream, addBeginningOfSentence: true, addEndOfSentence: false);
+        }
+        catch (Exception e) when (e is InvalidProtocolBufferException or ArgumentException or NotSupportedException)
+        {
+            throw new InvalidDataException($"tokenizer '{path}' is not a SentencePiece model this loader can read (BPE or unigram): {e.Message}", e);
+        }
     }
 
     /// <summary>Refuses a tokenizer whose ids the model cannot read.</summary>

@@ -47,6 +47,6 @@ public static class ConvertCommand
         Console.WriteLine($"removed {report.RemovedNodes} nodes that no longer contribute to the outputs");
         Console.WriteLine($"state per layer carried between calls: {string.Join(", ", report.State.Select(s => $"{s.Past} [{string.Join(", ", s.Declared(present: false).Select(d => d.Value?.ToString() ?? d.Symbol))}]"))}" +
             (report.State.Any(s => s.GrowingAxis is not null) ? $" (a KV cache: the {StateTensor.PastLength} axis grows by the tokens of each call)" : ""));
-        if (report.HasPositionInput) Console.WriteLine($"added input '{PositionOffset.InputName}' (int64 scalar): tokens already processed");
+        if (report.HasPositionInput) Console.WriteLine($"added input '{PositionOffset.InputName}' (int64, scalar or [batch]): tokens already processed" + (report.PositionsPerRow ? ", per row" : ", one value for all rows"));
     }
 }

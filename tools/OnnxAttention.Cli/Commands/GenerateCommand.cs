@@ -7,7 +7,10 @@ using OnnxAttention.Host.Tokenization;
 
 namespace OnnxAttention.Cli.Commands;
 
-/// <summary><c>onnx-attention generate --attention RULE --max-tokens N [--model PATH]</c>: the main job.</summary>
+/// <summary>
+/// <c>onnx-attention generate --attention RULE --max-tokens N [--model PATH] [--prompt IDS ...]</c>: the main job. Several
+/// --prompt (or --text) options make one batch; prompts of different lengths need a state-based rule.
+/// </summary>
 public static class GenerateCommand
 {
     public static Command Create()
@@ -15,15 +18,15 @@ public static class GenerateCommand
         var rule = new Option<string>("--attention") { Description = AttentionRule.Known, DefaultValueFactory = _ => "linear-elu" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "tokens to generate per prompt", DefaultValueFactory = _ => 64 };
         var model = new Option<FileInfo?>("--model") { Description = "a llama2.c checkpoint (.bin) or an exported decoder (.onnx); default: the built-in tiny Llama" };
-        var prompt = new Option<string>("--prompt") { Description = "prompt token ids, space separated", DefaultValueFactory = _ => "1 403 407 261 378 293" };
-        var batch = new Option<int>("--batch") { Description = "copies of the prompt generated side by side (each with its own seed)", DefaultValueFactory = _ => 1 };
+        var prompt = new Option<string[]>("--prompt") { Description = "prompt token ids, space separated; repeat the option for a batch of prompts (lengths may differ)", DefaultValueFactory = _ => ["1 403 407 261 378 293"] };
+        var batch = new Option<int>("--batch") { Description = "copies of each prompt generated side by side (each row with its own seed)", DefaultValueFactory = _ => 1 };
         var temperature = new Option<float>("--temperature") { Description = "0: greedy", DefaultValueFactory = _ => 0f };
         var topK = new Option<int>("--top-k") { Description = "keep the k most likely tokens (0: all)", DefaultValueFactory = _ => 0 };
         var topP = new Option<float>("--top-p") { Description = "keep the smallest set reaching this probability", DefaultValueFactory = _ => 1f };
         var seed = new Option<int>("--seed") { Description = "sampling seed", DefaultValueFactory = _ => 0 };
         var stop = new Option<string>("--stop") { Description = "stop token ids, space separated", DefaultValueFactory = _ => "" };
         var tokenizer = new Option<FileInfo?>("--tokenizer") { Description = "the model's tokenizer: a folder with vocab.json + merges.txt, or a SentencePiece .model" };
-        var text = new Option<string?>("--text") { Description = "prompt text (needs --tokenizer); replaces --prompt" };
+        var text = new Option<string[]>("--text") { Description = "prompt text (needs --tokenizer); replaces --prompt; repeat for a batch" };
         var threads = new Option<int>("--threads") { Description = "ORT intra-op threads (0: ORT's default)", DefaultValueFactory = _ => 0 };
         var ortLibrary = new Option<FileInfo?>("--ort-library") { Description = "run through the C API of this libonnxruntime.so (e.g. ORT 1.29 for CUDA) instead of the managed binding" };
         var ep = new Option<string>("--ep") { Description = "with --ort-library: cpu or cuda", DefaultValueFactory = _ => "cpu" };
@@ -53,10 +56,15 @@ public static class GenerateCommand
                     : DecoderModel.Default(attention, parse.GetValue(threads));
                 var load = clock.Elapsed.TotalMilliseconds;
                 var words = parse.GetValue(tokenizer) is { } tokenizerPath ? TokenizerLoader.Load(tokenizerPath.FullName) : null;
-                var promptText = parse.GetValue(text);
-                if (promptText is not null && words is null) throw new ArgumentException("--text needs --tokenizer");
-                var ids = promptText is not null ? TokenizerLoader.Encode(words!, promptText, decoder.Vocab).ToArray() : Ints(parse.GetValue(prompt)!);
-                var rows = Math.Max(1, parse.GetValue(batch));
+                var promptTexts = parse.GetValue(text) ?? [];
+                if (promptTexts.Length > 0 && words is null) throw new ArgumentException("--text needs --tokenizer");
+                var prompts = promptTexts.Length > 0
+                    ? promptTexts.Select(t => TokenizerLoader.Encode(words!, t, decoder.Vocab).ToArray()).ToArray()
+                    : parse.GetValue(prompt)!.Select(Ints).ToArray();
+                var copies = Math.Max(1, parse.GetValue(batch));
+                // Each prompt's copies side by side: rows p * copies .. p * copies + copies - 1.
+                var rowPrompts = prompts.SelectMany(p => Enumerable.Repeat(p, copies)).ToArray();
+                var rows = rowPrompts.Length;
                 var parameters = new GeneratorParams(parse.GetValue(maxTokens), Ints(parse.GetValue(stop)!).ToHashSet(),
                     new SamplingOptions(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(seed)));
 
@@ -64,8 +72,9 @@ public static class GenerateCommand
                                   (decoder.CacheBytesPerToken > 0
                                       ? $"KV cache {decoder.CacheBytesPerToken:N0} bytes per token per sequence (grows with the length)"
                                       : $"state {decoder.StateBytesPerSequence:N0} bytes per sequence (constant)") + $"; loaded in {load:F0} ms");
-                Console.WriteLine($"prompt: {string.Join(' ', ids)}");
-                using var generator = new Generator(decoder, parameters, Enumerable.Repeat<IReadOnlyList<int>>(ids, rows).ToList());
+                for (var p = 0; p < prompts.Length; p++) Console.WriteLine($"prompt{(prompts.Length > 1 ? $" {p}" : "")}: {string.Join(' ', prompts[p])}");
+                var ids = rowPrompts[0];
+                using var generator = new Generator(decoder, parameters, rowPrompts);
                 if (rows == 1 && words is null) generator.TokenGenerated += (_, t) => Console.Write($"{t} ");
                 if (rows == 1 && words is not null)
                 {
@@ -89,12 +98,13 @@ public static class GenerateCommand
                 {
                     for (var r = 0; r < rows; r++)
                     {
-                        var generated = generator.Sequence(r).Skip(ids.Length).ToList();
+                        var generated = generator.Sequence(r).Skip(rowPrompts[r].Length).ToList();
                         Console.WriteLine($"[{r}] {(words is null ? string.Join(' ', generated) : words.Decode(generated))}");
                     }
                 }
                 var tokens = generator.GeneratedTokens * rows;
-                Console.WriteLine($"prefill: {ids.Length * rows} tokens in {prefill * 1e3:F1} ms ({ids.Length * rows / prefill:F0} tokens/s); " +
+                var promptTokens = rowPrompts.Sum(p => p.Length);
+                Console.WriteLine($"prefill: {promptTokens} tokens in {prefill * 1e3:F1} ms ({promptTokens / prefill:F0} tokens/s); " +
                                   $"decode: {tokens} tokens in {decode * 1e3:F1} ms ({(decode > 0 ? tokens / decode : 0):F0} tokens/s)");
                 return 0;
             }
