@@ -42,9 +42,9 @@ public static class GenerateCommand
                 var attention = AttentionRule.Parse(parse.GetValue(rule)!);
                 if (parse.GetValue(ortLibrary) is { } ort)
                 {
-                    if (parse.GetValue(text) is not null) throw new ArgumentException("--text is not supported with --ort-library; give --prompt token ids");
+                    if (parse.GetValue(text) is { Length: > 0 }) throw new ArgumentException("--text is not supported with --ort-library; give --prompt token ids");
                     return NativeGenerate.Run(new NativeGenerate.Request(ort.FullName, parse.GetValue(ep)!, parse.GetValue(cudaPlugin)?.FullName, attention,
-                        parse.GetValue(model)?.FullName, Ints(parse.GetValue(prompt)!), Math.Max(1, parse.GetValue(batch)),
+                        parse.GetValue(model)?.FullName, parse.GetValue(prompt)!.Select(Ints).ToArray(), Math.Max(1, parse.GetValue(batch)),
                         new GeneratorParams(parse.GetValue(maxTokens), Ints(parse.GetValue(stop)!).ToHashSet(),
                             new SamplingOptions(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(seed))),
                         parse.GetValue(threads)));

@@ -15,7 +15,7 @@ namespace OnnxAttention.Cli.Commands;
 public static class NativeGenerate
 {
     public sealed record Request(
-        string OrtLibrary, string Ep, string? CudaPlugin, AttentionRule Rule, string? Model, int[] Prompt, int Rows,
+        string OrtLibrary, string Ep, string? CudaPlugin, AttentionRule Rule, string? Model, int[][] Prompts, int Copies,
         GeneratorParams Parameters, int Threads);
 
     public static int Run(Request request)
@@ -31,11 +31,16 @@ public static class NativeGenerate
                               (decoder.CacheBytesPerToken > 0
                                   ? $"KV cache {decoder.CacheBytesPerToken:N0} bytes per token per sequence (grows with the length)"
                                   : $"state {decoder.StateBytesPerSequence:N0} bytes per sequence (constant)") + $"; loaded in {load:F0} ms");
-            using var generator = new NativeGenerator(decoder, request.Parameters,
-                Enumerable.Repeat<IReadOnlyList<int>>(request.Prompt, request.Rows).ToList());
+            // Each prompt's copies side by side, as the managed path does; this generator needs equal prompt lengths.
+            var rowPrompts = request.Prompts.SelectMany(p => Enumerable.Repeat<IReadOnlyList<int>>(p, request.Copies)).ToList();
+            var rows = rowPrompts.Count;
+            using var generator = new NativeGenerator(decoder, request.Parameters, rowPrompts);
             Console.WriteLine($"runtime: ONNX Runtime {library.Version} through its C API ({library.Path}); {settings.Provider}; state in {generator.StateMemory} memory");
-            Console.WriteLine($"prompt: {string.Join(' ', request.Prompt)}");
-            if (request.Rows == 1) generator.TokenGenerated += (_, t) => Console.Write($"{t} ");
+            for (var p = 0; p < request.Prompts.Length; p++)
+            {
+                Console.WriteLine($"prompt{(request.Prompts.Length > 1 ? $" {p}" : "")}: {string.Join(' ', request.Prompts[p])}");
+            }
+            if (rows == 1) generator.TokenGenerated += (_, t) => Console.Write($"{t} ");
             clock.Restart();
             generator.Prefill();
             var prefill = clock.Elapsed.TotalSeconds;
@@ -43,15 +48,15 @@ public static class NativeGenerate
             while (!generator.IsDone) generator.GenerateNextToken();
             var decode = clock.Elapsed.TotalSeconds;
             Console.WriteLine();
-            if (request.Rows > 1)
+            if (rows > 1)
             {
-                for (var r = 0; r < request.Rows; r++)
+                for (var r = 0; r < rows; r++)
                 {
-                    Console.WriteLine($"[{r}] {string.Join(' ', generator.Sequence(r).Skip(request.Prompt.Length))}");
+                    Console.WriteLine($"[{r}] {string.Join(' ', generator.Sequence(r).Skip(rowPrompts[r].Count))}");
                 }
             }
-            var tokens = generator.GeneratedTokens * request.Rows;
-            var prompted = request.Prompt.Length * request.Rows;
+            var tokens = generator.GeneratedTokens * rows;
+            var prompted = rowPrompts.Sum(p => p.Count);
             Console.WriteLine($"prefill: {prompted} tokens in {prefill * 1e3:F1} ms ({prompted / prefill:F0} tokens/s); " +
                               $"decode: {tokens} tokens in {decode * 1e3:F1} ms ({(decode > 0 ? tokens / decode : 0):F0} tokens/s)");
             return 0;
