@@ -81,6 +81,26 @@ public class NativeGenerateCliTests
     }
 
     [Test]
+    public void PromptsOfDifferentLengthsAreRefusedWithTheReason()
+    {
+        OrtCores.Require129();
+        var (code, _, error) = Generate("--max-tokens", "2", "--ort-library", OrtCores.Ort129Library, "--prompt", "1 2 3", "--prompt", "1 2");
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.Contain("prompts in one batch must have the same length"));
+    }
+
+    [Test]
+    public void RepeatedPromptsAndCopiesGiveOneRowEach()
+    {
+        OrtCores.Require129();
+        var (code, output, error) = Generate("--max-tokens", "3", "--threads", "1", "--ort-library", OrtCores.Ort129Library,
+            "--prompt", "1 403 407", "--prompt", "1 296 285", "--batch", "2");
+        Assert.That(code, Is.Zero, error);
+        Assert.That(output, Does.Contain("prompt 0: 1 403 407").And.Contain("prompt 1: 1 296 285"));
+        Assert.That(output, Does.Contain("[3] ").And.Contain("decode: 12 tokens"));
+    }
+
+    [Test]
     public void EpWithoutOrtLibraryIsRefused()
     {
         var (code, _, error) = Generate("--max-tokens", "2", "--ep", "cuda");
