@@ -52,6 +52,23 @@ internal static class StateChecks
         }
     }
 
+    /// <summary>
+    /// Token counts carried as state must leave room for this call's tokens: the present count (and the position
+    /// of the call's last token) must still be an int64, not wrap to a negative count.
+    /// </summary>
+    public static unsafe void RequireRoomFor(in Tensor t, string name, long sequenceLength)
+    {
+        var values = new ReadOnlySpan<long>(t.Data, checked((int)t.ElementCount));
+        for (var i = 0; i < values.Length; i++)
+        {
+            if (values[i] > long.MaxValue - sequenceLength)
+            {
+                throw OrtException.InvalidArgument(
+                    $"{name}[{i}] is {values[i]}; adding the sequence length {sequenceLength} overflows int64");
+            }
+        }
+    }
+
     private static string TypeName(OrtElementType type) => type switch
     {
         OrtElementType.Float => "float32 (state is always float32)",

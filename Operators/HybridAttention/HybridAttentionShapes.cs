@@ -33,6 +33,7 @@ public readonly record struct HybridAttentionShapes(QkvShapes Qkv, int Compresse
             var position = context.Input(HybridAttentionOperator.InputPastPosition);
             StateChecks.RequireShape(position, "past_position", OrtElementType.Int64, [b], "[batch]");
             StateChecks.RequireNonNegative(position, "past_position");
+            StateChecks.RequireRoomFor(position, "past_position", qkv.SequenceLength);
             StateChecks.RequireShape(context.Input(HybridAttentionOperator.InputPastCompressedKey), "past_compressed_key",
                 OrtElementType.Float, [b, h, dk], "[batch, kv_num_heads, head_dim]");
             StateChecks.RequireShape(context.Input(HybridAttentionOperator.InputPastCompressedValue), "past_compressed_value",

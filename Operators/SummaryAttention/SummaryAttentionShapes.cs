@@ -40,6 +40,7 @@ public readonly record struct SummaryAttentionShapes(QkvShapes Qkv, int SummaryR
             var count = context.Input(SummaryAttentionOperator.InputPastCount);
             StateChecks.RequireShape(count, "past_count", OrtElementType.Int64, [b], "[batch]");
             StateChecks.RequireNonNegative(count, "past_count");
+            StateChecks.RequireRoomFor(count, "past_count", qkv.SequenceLength);
         }
         // Ring buffers are checked whenever given: for the kinds without one they must be empty (0 rows), so a
         // graph written for moving summaries can carry them uniformly.

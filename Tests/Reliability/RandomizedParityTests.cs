@@ -18,7 +18,7 @@ public class RandomizedParityTests
 
     private static LinearAttentionCase Draw(int seed)
     {
-        var r = new Random(seed);
+        var r = Draws.For(seed);
         var kv = r.Next(1, 4);
         var rule = Rules[r.Next(Rules.Length)];
         var delta = rule.Contains("delta", StringComparison.Ordinal);
@@ -44,7 +44,7 @@ public class RandomizedParityTests
         TensorAssert.Close(whole.Y, want.Output, Tolerance.Float32, $"seed {seed} ({c}): output");
         TensorAssert.Close(whole.State, want.State, Tolerance.Float32, $"seed {seed} ({c}): state");
 
-        var cut = new Random(seed).Next(0, c.Seq + 1);
+        var cut = Draws.For(seed + 1).Next(0, c.Seq + 1);
         int qw = c.QHeads * c.Dk, kw = c.KvHeads * c.Dk, vw = c.KvHeads * c.Dv;
         float[]? Part(float[]? x, int width, int start, int count) => x is null ? null : SequenceSlices.Slice(x, c.Batch, c.Seq, width, start, count);
         long[]? Shape(float[]? x, int count, int width) => x is null ? null : [c.Batch, count, width];
