@@ -53,7 +53,7 @@ public sealed class DecoderModel : IDisposable
     public long CacheBytesPerToken => Info.State.Where(s => s.Grows)
         .Sum(s => s.TailShape.Where((_, i) => i + 1 != s.GrowingAxis).Aggregate(1L, (a, d) => a * d)) * sizeof(float);
 
-    private static HashSet<string> StatesUpdatableInPlace(ModelProto swapped, SwappedModelInfo info)
+    internal static HashSet<string> StatesUpdatableInPlace(ModelProto swapped, SwappedModelInfo info)
     {
         var nodes = swapped.Graph.Node;
         return info.State.Where(s => !s.Grows)

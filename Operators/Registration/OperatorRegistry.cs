@@ -11,8 +11,11 @@ using OnnxAttention.Operators.Runtime;
 namespace OnnxAttention.Operators.Registration;
 
 /// <summary>
-/// Builds the OnnxAttention custom-op domain once per process and adds it to session options.
-/// The domain and its ops are never released: ORT requires them to outlive every session that used them.
+/// Builds the OnnxAttention custom-op domain once per ORT library (keyed by its OrtApi table) and adds it to session
+/// options. One process may hold two ONNX Runtimes (the managed binding's 1.31 and a 1.29 core driven through its C
+/// API, see Host/NativeRuntime): a domain belongs to the library that created it, so each table gets its own, and the
+/// kernels of a session call back through the table ORT hands to CreateKernelV2 (its own).
+/// Domains and their ops are never released: ORT requires them to outlive every session that used them.
 /// </summary>
 public static unsafe class OperatorRegistry
 {
@@ -20,7 +23,7 @@ public static unsafe class OperatorRegistry
     public const string Domain = "com.onnxattention";
 
     private static readonly Lock Gate = new();
-    private static nint s_domain;
+    private static readonly Dictionary<nint, nint> s_domains = [];
     private static OrtApi s_api;
 
     /// <summary>Every operator this library provides (one entry per element-type binding).</summary>
@@ -48,7 +51,10 @@ public static unsafe class OperatorRegistry
         new WindowAttentionCudaOperator(OrtElementType.Float16),
     ];
 
-    /// <summary>The table used at registration; a fallback for reporting errors where no other is at hand.</summary>
+    /// <summary>
+    /// The first table used at registration; a fallback for reporting errors where no other is at hand (only when a
+    /// kernel's own handle cannot be read, which does not happen in practice).
+    /// </summary>
     internal static OrtApi Api => s_api;
 
     /// <summary>Adds the domain to the native <c>OrtSessionOptions*</c>.</summary>
@@ -61,15 +67,26 @@ public static unsafe class OperatorRegistry
         StatusBoundary.ThrowIfError(api, api.AddCustomOpDomain(sessionOptions, GetOrCreateDomain(api)));
     }
 
+    /// <summary>How many ORT tables (libraries) have a domain in this process.</summary>
+    internal static int DomainCount
+    {
+        get
+        {
+            lock (Gate)
+            {
+                return s_domains.Count;
+            }
+        }
+    }
+
     private static nint GetOrCreateDomain(OrtApi api)
     {
         lock (Gate)
         {
-            if (s_domain != 0)
+            if (s_domains.TryGetValue(api.Handle, out var existing))
             {
-                return s_domain;
+                return existing;
             }
-            s_api = api;
             nint domain = 0;
             var name = Encoding.UTF8.GetBytes(Domain + "\0");
             fixed (byte* p = name)
@@ -80,7 +97,11 @@ public static unsafe class OperatorRegistry
             {
                 StatusBoundary.ThrowIfError(api, api.CustomOpDomainAdd(domain, NativeCustomOp.Create(op)));
             }
-            s_domain = domain;
+            s_domains.Add(api.Handle, domain);
+            if (s_api.IsNull)
+            {
+                s_api = api;
+            }
             return domain;
         }
     }

@@ -31,9 +31,9 @@ public partial class OrtApiSlotHeaderTests
     private static partial Regex PlainMember();
 
     /// <summary>Member names of <c>struct OrtApi</c>, in declaration order (= slot order).</summary>
-    private static List<string> HeaderMembers()
+    internal static List<string> HeaderMembers(string? header = null)
     {
-        var text = File.ReadAllText(TestPaths.OrtCApiHeader);
+        var text = File.ReadAllText(header ?? TestPaths.OrtCApiHeader);
         var start = text.IndexOf("struct OrtApi {", StringComparison.Ordinal);
         Assert.That(start, Is.GreaterThanOrEqualTo(0), "struct OrtApi not found in the header");
         var open = text.IndexOf('{', start);

@@ -77,16 +77,28 @@ public sealed class NativeBuild : IDisposable
         return library;
     }
 
-    private static string CompileHost(string gcc, string workDir)
+    private static string CompileHost(string gcc, string workDir) =>
+        CompileHost(gcc, workDir, Path.Combine(TestPaths.OrtPackage, "runtimes", "linux-x64", "native", "libonnxruntime.so"),
+            Path.Combine(TestPaths.OrtPackage, "build", "native", "include"), "onnxattention-host");
+
+    /// <summary>
+    /// The C host compiled against another ONNX Runtime (its libonnxruntime.so and C headers), e.g. the 1.29 core
+    /// from tools/ort-1.29/fetch.sh: the same library, loaded by that runtime.
+    /// </summary>
+    public string HostFor(string ortLibrary, string include, string name)
     {
-        var ortNative = Path.Combine(TestPaths.OrtPackage, "runtimes", "linux-x64", "native", "libonnxruntime.so");
-        var include = Path.Combine(TestPaths.OrtPackage, "build", "native", "include");
-        Assert.That(File.Exists(ortNative), Is.True, $"the ORT package's native library is missing: {ortNative}");
+        var gcc = ExternalProcess.Find("gcc") ?? throw new AssertionException("gcc is not on PATH");
+        return CompileHost(gcc, Directory.CreateDirectory(Path.Combine(WorkDir, name)).FullName, ortLibrary, include, name);
+    }
+
+    private static string CompileHost(string gcc, string workDir, string ortNative, string include, string name)
+    {
+        Assert.That(File.Exists(ortNative), Is.True, $"the ORT native library is missing: {ortNative}");
         // The package ships libonnxruntime.so whose SONAME is libonnxruntime.so.1; the loader looks for the latter.
         var libDir = Directory.CreateDirectory(Path.Combine(workDir, "lib")).FullName;
         File.CreateSymbolicLink(Path.Combine(libDir, "libonnxruntime.so"), ortNative);
         File.CreateSymbolicLink(Path.Combine(libDir, "libonnxruntime.so.1"), ortNative);
-        var host = Path.Combine(workDir, "onnxattention-host");
+        var host = Path.Combine(workDir, name);
         var source = Path.Combine(TestPaths.RepositoryRoot, "tools", "native-host", "host.c");
         var result = ExternalProcess.Run(gcc,
             ["-std=c11", "-O1", "-Wall", "-Wextra", "-I", include, source, "-o", host,
@@ -100,10 +112,10 @@ public sealed class NativeBuild : IDisposable
     }
 
     /// <summary>Runs the C host on a model file and a folder of input tensors; outputs land in a fresh folder.</summary>
-    public (ExternalProcess.Result Result, string OutputDir) RunHost(string modelPath, string inputDir)
+    public (ExternalProcess.Result Result, string OutputDir) RunHost(string modelPath, string inputDir, string? host = null)
     {
         var outputDir = Directory.CreateDirectory(Path.Combine(WorkDir, "out-" + Guid.NewGuid().ToString("N"))).FullName;
-        var result = ExternalProcess.Run(Host, [Library, modelPath, inputDir, outputDir], CompileTimeout);
+        var result = ExternalProcess.Run(host ?? Host, [Library, modelPath, inputDir, outputDir], CompileTimeout);
         return (result, outputDir);
     }
 

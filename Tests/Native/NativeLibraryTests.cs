@@ -3,6 +3,7 @@ using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using NUnit.Framework;
 using OnnxAttention.Operators.Registration;
+using OnnxAttention.Tests.NativeRuntime;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.Native;
@@ -51,7 +52,24 @@ public class NativeLibraryTests
     {
         var (result, outputDir) = _build.RunHost(_modelPath, WriteInputs(_all.Inputs));
         Assert.That(result.ExitCode, Is.EqualTo(0), $"C host failed:\n{result.Tail()}");
+        Assert.That(result.StdOut, Does.Contain($"(ONNX Runtime {OrtCores.Managed})"));
+        AssertInProcessResults(outputDir);
+    }
 
+    /// <summary>Issue 8: ONNX Runtime 1.29 and newer must load the library; the 1.29 core is the one with a CUDA plugin EP.</summary>
+    [Test]
+    public void CHostOnOrt129GivesTheInProcessResultsForEveryOperator()
+    {
+        OrtCores.Require129();
+        var host = _build.HostFor(OrtCores.Ort129Library, OrtCores.Ort129Include, "onnxattention-host-ort129");
+        var (result, outputDir) = _build.RunHost(_modelPath, WriteInputs(_all.Inputs), host);
+        Assert.That(result.ExitCode, Is.EqualTo(0), $"C host on ORT 1.29 failed:\n{result.Tail()}");
+        Assert.That(result.StdOut, Does.Contain($"(ONNX Runtime {OrtCores.Fetched})"), "the host ran on the 1.29 core");
+        AssertInProcessResults(outputDir);
+    }
+
+    private void AssertInProcessResults(string outputDir)
+    {
         using var inProcess = new TypedModelRunner(_all.Model, intraOpThreads: 1);
         var want = inProcess.Run(_all.Inputs, [.. _all.Outputs]);
         var bitwise = 0;

@@ -173,7 +173,7 @@ static int run_model(const char *library, const char *model, const char *input_d
     ort->ReleaseSession(session);
     ort->ReleaseSessionOptions(options);
     ort->ReleaseEnv(env);
-    printf("ran %s: %zu inputs, %zu outputs\n", model, n_in, n_out);
+    printf("ran %s: %zu inputs, %zu outputs (ONNX Runtime %s)\n", model, n_in, n_out, OrtGetApiBase()->GetVersionString());
     return 0;
 }
 

@@ -28,15 +28,28 @@ public static class GenerateCommand
         var tokenizer = new Option<FileInfo?>("--tokenizer") { Description = "the model's tokenizer: a folder with vocab.json + merges.txt, or a SentencePiece .model" };
         var text = new Option<string[]>("--text") { Description = "prompt text (needs --tokenizer); replaces --prompt; repeat for a batch" };
         var threads = new Option<int>("--threads") { Description = "ORT intra-op threads (0: ORT's default)", DefaultValueFactory = _ => 0 };
+        var ortLibrary = new Option<FileInfo?>("--ort-library") { Description = "run through the C API of this libonnxruntime.so (e.g. ORT 1.29 for CUDA) instead of the managed binding" };
+        var ep = new Option<string>("--ep") { Description = "with --ort-library: cpu or cuda", DefaultValueFactory = _ => "cpu" };
+        var cudaPlugin = new Option<FileInfo?>("--cuda-plugin") { Description = "with --ep cuda: the CUDA plugin EP library (libonnxruntime_providers_cuda.so); without it, the in-tree CUDA EP" };
         var command = new Command("generate", "Generate token ids with constant-memory attention swapped into a decoder at load time.")
         {
-            rule, maxTokens, model, prompt, batch, temperature, topK, topP, seed, stop, tokenizer, text, threads,
+            rule, maxTokens, model, prompt, batch, temperature, topK, topP, seed, stop, tokenizer, text, threads, ortLibrary, ep, cudaPlugin,
         };
         command.SetAction(parse =>
         {
             try
             {
                 var attention = AttentionRule.Parse(parse.GetValue(rule)!);
+                if (parse.GetValue(ortLibrary) is { } ort)
+                {
+                    if (parse.GetValue(text) is { Length: > 0 }) throw new ArgumentException("--text is not supported with --ort-library; give --prompt token ids");
+                    return NativeGenerate.Run(new NativeGenerate.Request(ort.FullName, parse.GetValue(ep)!, parse.GetValue(cudaPlugin)?.FullName, attention,
+                        parse.GetValue(model)?.FullName, parse.GetValue(prompt)!.Select(Ints).ToArray(), Math.Max(1, parse.GetValue(batch)),
+                        new GeneratorParams(parse.GetValue(maxTokens), Ints(parse.GetValue(stop)!).ToHashSet(),
+                            new SamplingOptions(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(seed))),
+                        parse.GetValue(threads)));
+                }
+                if (parse.GetValue(cudaPlugin) is not null || parse.GetValue(ep) != "cpu") throw new ArgumentException("--ep and --cuda-plugin need --ort-library");
                 var clock = Stopwatch.StartNew();
                 using var decoder = parse.GetValue(model) is { } file
                     ? DecoderModel.Load(file.FullName, attention, parse.GetValue(threads))
