@@ -3,13 +3,15 @@ using System.Numerics.Tensors;
 using OnnxAttention.Operators.AttentionCommon;
 using OnnxAttention.Operators.LinearAttention;
 using OnnxAttention.Operators.Runtime;
+using OnnxAttention.Operators.Simd;
 
 namespace OnnxAttention.Operators.HybridAttention;
 
 /// <summary>
 /// The float32 CPU recurrence, token by token so that tokens leave the window inside a prefill exactly as they
 /// do across decode calls. Work is split by (batch, KV head): each item owns its slice of the cache and of the
-/// compressed state, so items never write the same memory.
+/// compressed state, so items never write the same memory. A query's window is two vector passes over the ring
+/// (<see cref="Gemv"/>), the linear part one more over mu, and an eviction one rank-1 update.
 /// </summary>
 internal static unsafe class HybridAttentionCpu
 {
@@ -42,6 +44,11 @@ internal static unsafe class HybridAttentionCpu
 
     private static void RunItem(void* state, nint item)
     {
+        if (KernelChoices.RecurrentKernel == RecurrentKernel.Spans)
+        {
+            HybridAttentionSpans.RunItem(state, item);
+            return;
+        }
         var job = (Job*)state;
         ref readonly var a = ref *job;
         var sh = a.Shapes;
@@ -52,92 +59,85 @@ internal static unsafe class HybridAttentionCpu
         var head = (long)b * a.KvHeads + kvHead;
         var rows = linear ? dk : 1;
 
-        var keyRing = new Span<float>(a.KeyCache + head * w * dk, w * dk);
-        var valueRing = new Span<float>(a.ValueCache + head * w * dv, w * dv);
+        var keyRing = a.KeyCache + head * w * dk;
+        var valueRing = a.ValueCache + head * w * dv;
         // linear: nu = sum phi(k) and mu = sum phi(k)^T v; mean: the key sum and the value sum.
-        var compressedKey = new Span<float>(a.CompressedKey + head * dk, dk);
-        var compressedValue = new Span<float>(a.CompressedValue + head * rows * dv, rows * dv);
+        var compressedKey = a.CompressedKey + head * dk;
+        var compressedValue = a.CompressedValue + head * rows * dv;
         var past = a.PastPosition[b];
 
         // Scores for the window plus the mean slot; phi(k) or phi(q); the linear part's output.
         var scratchLength = w + 1 + dk + dv;
         float[]? rented = null;
-        var scratch = scratchLength <= StackScratchLimit
+        var scratchSpan = scratchLength <= StackScratchLimit
             ? stackalloc float[scratchLength]
             : (rented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
         try
         {
-            var scores = scratch[..(w + 1)];
-            var phi = scratch.Slice(w + 1, dk);
-            var linearOut = scratch.Slice(w + 1 + dk, dv);
-            long qStride = (long)a.QueryHeads * dk, kStride = (long)a.KvHeads * dk, vStride = (long)a.KvHeads * dv;
-            long yStride = (long)a.QueryHeads * dv;
-            for (var i = 0; i < t; i++)
+            fixed (float* scratch = scratchSpan)
             {
-                var row = (long)b * t + i;
-                var k = new ReadOnlySpan<float>(a.Key + row * kStride + (long)kvHead * dk, dk);
-                var v = new ReadOnlySpan<float>(a.Value + row * vStride + (long)kvHead * dv, dv);
-                var position = past + i;
-                var slot = (int)(position % w);
-                var keyRow = keyRing.Slice(slot * dk, dk);
-                var valueRow = valueRing.Slice(slot * dv, dv);
-                if (position >= w)
+                var scores = scratch;
+                var phi = scratch + w + 1;
+                var linearOut = phi + dk;
+                long qStride = (long)a.QueryHeads * dk, kStride = (long)a.KvHeads * dk, vStride = (long)a.KvHeads * dv;
+                long yStride = (long)a.QueryHeads * dv;
+                for (var i = 0; i < t; i++)
                 {
-                    // The row holds position - w, which leaves the window now.
-                    Evict(linear, keyRow, valueRow, compressedKey, compressedValue, phi);
-                }
-                k.CopyTo(keyRow);
-                v.CopyTo(valueRow);
-                var inWindow = (int)Math.Min(position + 1, w);
-                var evicted = position + 1 - inWindow;
+                    var row = (long)b * t + i;
+                    var k = a.Key + row * kStride + (long)kvHead * dk;
+                    var v = a.Value + row * vStride + (long)kvHead * dv;
+                    var position = past + i;
+                    var slot = (int)(position % w);
+                    var keyRow = keyRing + (long)slot * dk;
+                    var valueRow = valueRing + (long)slot * dv;
+                    if (position >= w)
+                    {
+                        // The row holds position - w, which leaves the window now.
+                        Evict(linear, keyRow, dk, valueRow, dv, compressedKey, compressedValue, phi);
+                    }
+                    new ReadOnlySpan<float>(k, dk).CopyTo(new Span<float>(keyRow, dk));
+                    new ReadOnlySpan<float>(v, dv).CopyTo(new Span<float>(valueRow, dv));
+                    var inWindow = (int)Math.Min(position + 1, w);
+                    var evicted = position + 1 - inWindow;
 
-                for (var g = 0; g < a.GroupSize; g++)
-                {
-                    var qHead = kvHead * a.GroupSize + g;
-                    var q = new ReadOnlySpan<float>(a.Query + row * qStride + (long)qHead * dk, dk);
-                    var y = new Span<float>(a.Output + row * yStride + (long)qHead * dv, dv);
-                    // Rows [0, inWindow) are exactly the window: positions fill rows in order until the ring wraps.
-                    var slots = inWindow;
-                    for (var j = 0; j < inWindow; j++)
+                    for (var g = 0; g < a.GroupSize; g++)
                     {
-                        scores[j] = a.Scale * TensorPrimitives.Dot(q, keyRing.Slice(j * dk, dk));
+                        var qHead = kvHead * a.GroupSize + g;
+                        var q = a.Query + row * qStride + (long)qHead * dk;
+                        var y = a.Output + row * yStride + (long)qHead * dv;
+                        // Rows [0, inWindow) are exactly the window: positions fill rows in order until the ring wraps.
+                        Gemv.Dots(q, dk, keyRing, dk, inWindow, scores);
+                        var slots = inWindow;
+                        var meanScale = 0f;
+                        if (!linear && evicted > 0)
+                        {
+                            meanScale = (float)(1.0 / evicted);
+                            scores[slots++] = meanScale * TensorPrimitives.Dot(new ReadOnlySpan<float>(q, dk), new ReadOnlySpan<float>(compressedKey, dk));
+                        }
+                        var max = Exponentials.ScaleAndMax(scores, slots, a.Scale);
+                        var total = Exponentials.ExpSum(scores, slots, max);
+                        Gemv.WeightedSum(scores, valueRing, dv, inWindow, dv, y, accumulate: false);
+                        var yHead = new Span<float>(y, dv);
+                        if (evicted == 0)
+                        {
+                            TensorPrimitives.Multiply(yHead, 1f / total, yHead);
+                            continue;
+                        }
+                        if (!linear)
+                        {
+                            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(compressedValue, dv), scores[inWindow] * meanScale, yHead, yHead);
+                            TensorPrimitives.Multiply(yHead, 1f / total, yHead);
+                            continue;
+                        }
+                        // Gate by token counts: the window speaks for inWindow tokens, the linear part for the evicted ones.
+                        FeatureMaps.Apply(FeatureMap.EluPlusOne, new ReadOnlySpan<float>(q, dk), 1f, new Span<float>(phi, dk));
+                        Gemv.WeightedSum(phi, compressedValue, dv, dk, dv, linearOut, accumulate: false);
+                        var normaliser = TensorPrimitives.Dot(new ReadOnlySpan<float>(phi, dk), new ReadOnlySpan<float>(compressedKey, dk)) + a.Epsilon;
+                        var gate = (float)((double)evicted / (position + 1));
+                        // One pass: y = (1 - gate) * window / total + gate * linear / normaliser.
+                        TensorPrimitives.Multiply(yHead, (1f - gate) / total, yHead);
+                        TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(linearOut, dv), gate / normaliser, yHead, yHead);
                     }
-                    var meanScale = 0f;
-                    if (!linear && evicted > 0)
-                    {
-                        meanScale = (float)(1.0 / evicted);
-                        scores[slots++] = a.Scale * meanScale * TensorPrimitives.Dot(q, compressedKey);
-                    }
-                    var weights = scores[..slots];
-                    var max = TensorPrimitives.Max(weights);
-                    TensorPrimitives.Subtract(weights, max, weights);
-                    TensorPrimitives.Exp(weights, weights);
-                    var total = TensorPrimitives.Sum(weights);
-                    y.Clear();
-                    for (var j = 0; j < inWindow; j++)
-                    {
-                        TensorPrimitives.MultiplyAdd(valueRing.Slice(j * dv, dv), weights[j] / total, y, y);
-                    }
-                    if (evicted == 0)
-                    {
-                        continue;
-                    }
-                    if (!linear)
-                    {
-                        TensorPrimitives.MultiplyAdd(compressedValue, weights[inWindow] / total * meanScale, y, y);
-                        continue;
-                    }
-                    // Gate by token counts: the window speaks for inWindow tokens, the linear part for the evicted ones.
-                    FeatureMaps.Apply(FeatureMap.EluPlusOne, q, 1f, phi);
-                    linearOut.Clear();
-                    for (var r = 0; r < dk; r++)
-                    {
-                        TensorPrimitives.MultiplyAdd(compressedValue.Slice(r * dv, dv), phi[r], linearOut, linearOut);
-                    }
-                    var normaliser = TensorPrimitives.Dot(phi, compressedKey) + a.Epsilon;
-                    var gate = (float)((double)evicted / (position + 1));
-                    TensorPrimitives.Multiply(y, 1f - gate, y);
-                    TensorPrimitives.MultiplyAdd(linearOut, gate / normaliser, y, y);
                 }
             }
         }
@@ -151,22 +151,18 @@ internal static unsafe class HybridAttentionCpu
     }
 
     /// <summary>Folds the evicted token (key, value) into the compressed state.</summary>
-    private static void Evict(bool linear, ReadOnlySpan<float> key, ReadOnlySpan<float> value,
-        Span<float> compressedKey, Span<float> compressedValue, Span<float> phi)
+    private static void Evict(bool linear, float* key, int dk, float* value, int dv, float* compressedKey, float* compressedValue, float* phi)
     {
+        var nu = new Span<float>(compressedKey, dk);
         if (!linear)
         {
-            TensorPrimitives.Add(compressedKey, key, compressedKey);
-            TensorPrimitives.Add(compressedValue, value, compressedValue);
+            TensorPrimitives.Add(nu, new ReadOnlySpan<float>(key, dk), nu);
+            var sum = new Span<float>(compressedValue, dv);
+            TensorPrimitives.Add(sum, new ReadOnlySpan<float>(value, dv), sum);
             return;
         }
-        var dv = value.Length;
-        FeatureMaps.Apply(FeatureMap.EluPlusOne, key, 1f, phi);
-        TensorPrimitives.Add(compressedKey, phi, compressedKey);
-        for (var r = 0; r < phi.Length; r++)
-        {
-            var muRow = compressedValue.Slice(r * dv, dv);
-            TensorPrimitives.MultiplyAdd(value, phi[r], muRow, muRow);
-        }
+        FeatureMaps.Apply(FeatureMap.EluPlusOne, new ReadOnlySpan<float>(key, dk), 1f, new Span<float>(phi, dk));
+        TensorPrimitives.Add(nu, new ReadOnlySpan<float>(phi, dk), nu);
+        Rank1.Add(phi, dk, value, dv, compressedValue);
     }
 }

@@ -11,6 +11,21 @@ internal static class KernelChoices
 
     /// <summary>How WindowAttention runs a sequence longer than one token.</summary>
     public static WindowPrefill WindowPrefill { get; set; }
+
+    /// <summary>Which per-(batch, KV head) item SummaryAttention, HybridAttention and SegmentAttention run.</summary>
+    public static RecurrentKernel RecurrentKernel { get; set; }
+}
+
+internal enum RecurrentKernel
+{
+    /// <summary>The tuned item, blocks of queries for long calls where the operator has them (by length).</summary>
+    Auto,
+    /// <summary>The untuned item: one span primitive per cached row, as first written.</summary>
+    Spans,
+    /// <summary>The tuned item, token by token even for long calls.</summary>
+    PerToken,
+    /// <summary>Blocks of queries through matrix products for every call longer than one token, where the operator has them.</summary>
+    Blocks,
 }
 
 internal enum WindowPrefill

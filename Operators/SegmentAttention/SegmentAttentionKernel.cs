@@ -25,11 +25,16 @@ internal sealed unsafe class SegmentAttentionKernel(SegmentAttentionAttributes a
         using var segmentValue = StateBuffer.For(context, SegmentAttentionOperator.OutputPresentSegmentValue, [b, h, l, dv], sizeof(float));
         using var position = StateBuffer.For(context, SegmentAttentionOperator.OutputPresentPosition, [b], sizeof(long));
 
-        // Rows that hold no token are cleared per item by the CPU code, so stale input rows never leak out.
-        memoryKey.Seed<float>(context, SegmentAttentionOperator.InputPastMemoryKey, shapes.HasPast);
-        memoryValue.Seed<float>(context, SegmentAttentionOperator.InputPastMemoryValue, shapes.HasPast);
-        segmentKey.Seed<float>(context, SegmentAttentionOperator.InputPastSegmentKey, shapes.HasPast);
-        segmentValue.Seed<float>(context, SegmentAttentionOperator.InputPastSegmentValue, shapes.HasPast);
+        // Rows that hold no token are cleared per item by the CPU code, so stale input rows never leak out; without a
+        // past that is every row, so the buffers are not cleared here as well (for long segments, clearing is the
+        // bulk of a short call's time).
+        if (shapes.HasPast)
+        {
+            memoryKey.SeedFrom<float>(context.Input(SegmentAttentionOperator.InputPastMemoryKey));
+            memoryValue.SeedFrom<float>(context.Input(SegmentAttentionOperator.InputPastMemoryValue));
+            segmentKey.SeedFrom<float>(context.Input(SegmentAttentionOperator.InputPastSegmentKey));
+            segmentValue.SeedFrom<float>(context.Input(SegmentAttentionOperator.InputPastSegmentValue));
+        }
         position.Seed<long>(context, SegmentAttentionOperator.InputPastPosition, shapes.HasPast);
 
         using var query = FloatIO.Read(context.Input(SegmentAttentionOperator.InputQuery));

@@ -1,6 +1,8 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 using OnnxAttention.Operators.AttentionCommon;
 using OnnxAttention.Operators.Runtime;
+using OnnxAttention.Operators.Simd;
 
 namespace OnnxAttention.Operators.SummaryAttention;
 
@@ -38,6 +40,11 @@ internal static unsafe class SummaryAttentionCpu
 
     private static void RunItem(void* state, nint item)
     {
+        if (KernelChoices.RecurrentKernel == RecurrentKernel.Spans)
+        {
+            SummaryAttentionSpans.RunItem(state, item);
+            return;
+        }
         var job = (Job*)state;
         ref readonly var a = ref *job;
         var sh = a.Shapes;
@@ -46,15 +53,16 @@ internal static unsafe class SummaryAttentionCpu
         var kvHead = (int)(item % a.KvHeads);
         var head = (long)b * a.KvHeads + kvHead;
 
-        var keySums = new Span<float>(a.KeySummary + head * slots * dk, slots * dk);
-        var valueSums = new Span<float>(a.ValueSummary + head * slots * dv, slots * dv);
+        var keySums = a.KeySummary + head * slots * dk;
+        var valueSums = a.ValueSummary + head * slots * dv;
         var keyRing = new Span<float>(a.KeyWindow + head * m * dk, m * dk);
         var valueRing = new Span<float>(a.ValueWindow + head * m * dv, m * dv);
         var past = a.PastCount[b];
 
         // One score and one divisor per summary slot, plus the current token's slot at index `slots`.
-        Span<float> scores = stackalloc float[slots + 1];
-        Span<float> inverse = stackalloc float[slots + 1];
+        var scores = stackalloc float[slots + 1];
+        var inverse = stackalloc float[slots + 1];
+        var weights = stackalloc float[slots];
         inverse[slots] = 1f;
 
         long qStride = (long)a.QueryHeads * dk, kStride = (long)a.KvHeads * dk, vStride = (long)a.KvHeads * dv;
@@ -62,42 +70,40 @@ internal static unsafe class SummaryAttentionCpu
         for (var i = 0; i < t; i++)
         {
             var row = (long)b * t + i;
-            var k = new ReadOnlySpan<float>(a.Key + row * kStride + (long)kvHead * dk, dk);
-            var v = new ReadOnlySpan<float>(a.Value + row * vStride + (long)kvHead * dv, dv);
-            var position = past + i;
-            Absorb(a, position, k, v, keySums, valueSums, keyRing, valueRing, inverse);
+            var k = a.Key + row * kStride + (long)kvHead * dk;
+            var v = a.Value + row * vStride + (long)kvHead * dv;
+            Absorb(a, past + i, k, v, keySums, valueSums, keyRing, valueRing, inverse);
 
             for (var g = 0; g < a.GroupSize; g++)
             {
                 var qHead = kvHead * a.GroupSize + g;
-                var q = new ReadOnlySpan<float>(a.Query + row * qStride + (long)qHead * dk, dk);
-                var y = new Span<float>(a.Output + row * yStride + (long)qHead * dv, dv);
-                for (var s = 0; s < slots; s++)
-                {
-                    scores[s] = a.Scale * inverse[s] * TensorPrimitives.Dot(q, keySums.Slice(s * dk, dk));
-                }
-                scores[slots] = a.Scale * TensorPrimitives.Dot(q, k);
-                var max = TensorPrimitives.Max(scores);
-                var total = 0f;
-                for (var s = 0; s <= slots; s++)
-                {
-                    scores[s] = MathF.Exp(scores[s] - max);
-                    total += scores[s];
-                }
-                y.Clear();
-                for (var s = 0; s < slots; s++)
-                {
-                    TensorPrimitives.MultiplyAdd(valueSums.Slice(s * dv, dv), scores[s] / total * inverse[s], y, y);
-                }
-                TensorPrimitives.MultiplyAdd(v, scores[slots] / total, y, y);
+                var q = a.Query + row * qStride + (long)qHead * dk;
+                var y = a.Output + row * yStride + (long)qHead * dv;
+                // The summaries are numerators: each slot's score and weight take its divisor.
+                Gemv.Dots(q, dk, keySums, dk, slots, scores);
+                Gemv.Dots(q, dk, k, dk, 1, scores + slots);
+                TensorPrimitives.Multiply(new ReadOnlySpan<float>(scores, slots + 1), new ReadOnlySpan<float>(inverse, slots + 1), new Span<float>(scores, slots + 1));
+                var max = Exponentials.ScaleAndMax(scores, slots + 1, a.Scale);
+                var total = Exponentials.ExpSum(scores, slots + 1, max);
+                TensorPrimitives.Multiply(new ReadOnlySpan<float>(scores, slots), new ReadOnlySpan<float>(inverse, slots), new Span<float>(weights, slots));
+                Gemv.WeightedSum(weights, valueSums, dv, slots, dv, y, accumulate: false);
+                Gemv.WeightedSum(scores + slots, v, dv, 1, dv, y, accumulate: true);
+                var yHead = new Span<float>(y, dv);
+                TensorPrimitives.Multiply(yHead, 1f / total, yHead);
             }
         }
     }
 
     /// <summary>Takes the token at absolute <paramref name="position"/> into the summaries and sets each slot's divisor.</summary>
-    private static void Absorb(in Job a, long position, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
-        Span<float> keySums, Span<float> valueSums, Span<float> keyRing, Span<float> valueRing, Span<float> inverse)
+    private static void Absorb(in Job a, long position, float* kp, float* vp, float* keySumsP, float* valueSumsP,
+        Span<float> keyRing, Span<float> valueRing, float* inverse)
     {
+        var dk = a.Shapes.KeyDim;
+        var dv = a.Shapes.ValueDim;
+        var k = new ReadOnlySpan<float>(kp, dk);
+        var v = new ReadOnlySpan<float>(vp, dv);
+        var keySums = new Span<float>(keySumsP, a.Slots * dk);
+        var valueSums = new Span<float>(valueSumsP, a.Slots * dv);
         var n = position + 1;
         switch (a.Kind)
         {
@@ -112,22 +118,46 @@ internal static unsafe class SummaryAttentionCpu
                 inverse[0] = (float)(1.0 / Math.Min(n, a.Window));
                 break;
             case SummaryKind.Ema:
-                int dk = k.Length, dv = v.Length;
                 for (var s = 0; s < a.Slots; s++)
                 {
                     var alpha = a.SlotAlpha[s];
                     var ek = keySums.Slice(s * dk, dk);
                     var ev = valueSums.Slice(s * dv, dv);
-                    TensorPrimitives.Multiply(ek, alpha, ek);
-                    TensorPrimitives.MultiplyAdd(k, 1f - alpha, ek, ek);
-                    TensorPrimitives.Multiply(ev, alpha, ev);
-                    TensorPrimitives.MultiplyAdd(v, 1f - alpha, ev, ev);
+                    // ema = alpha ema + (1 - alpha) x, one pass each.
+                    Blend(ek, alpha, k);
+                    Blend(ev, alpha, v);
                     // Bias correction: the EMA started from zero, so its weights sum to 1 - alpha^n.
                     inverse[s] = (float)(1.0 / (1.0 - Math.Pow(alpha, n)));
                 }
                 break;
             default:
                 throw new InvalidOperationException($"unknown summary kind {a.Kind}");
+        }
+    }
+
+    /// <summary>e = alpha e + (1 - alpha) x in one pass.</summary>
+    private static void Blend(Span<float> e, float alpha, ReadOnlySpan<float> x)
+    {
+        var rest = 1f - alpha;
+        fixed (float* ep = e)
+        fixed (float* xp = x)
+        {
+            var c = 0;
+            var n = e.Length;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                var va = Vector512.Create(alpha);
+                var vr = Vector512.Create(rest);
+                for (; c + 16 <= n; c += 16)
+                {
+                    var x16 = Vector512.Load(xp + c) * vr;
+                    Vector512.FusedMultiplyAdd(va, Vector512.Load(ep + c), x16).Store(ep + c);
+                }
+            }
+            for (; c < n; c++)
+            {
+                ep[c] = MathF.FusedMultiplyAdd(alpha, ep[c], rest * xp[c]);
+            }
         }
     }
 

@@ -54,9 +54,11 @@ public static class BenchModels
 
     /// <summary>
     /// ORT's GroupQueryAttention decoding one token against a KV cache of <paramref name="context"/> tokens, the cache
-    /// buffer shared between past and present (how onnxruntime-genai runs it), optionally with a local window.
+    /// buffer shared between past and present (how onnxruntime-genai runs it), optionally with a local window;
+    /// <paramref name="pastKey"/> and <paramref name="pastValue"/> reuse another model's cache buffers.
     /// </summary>
-    public static (ModelProto Model, Dictionary<string, (Array, long[])> Inputs, Dictionary<string, (Array, long[])> Outputs, Dictionary<string, string> Shared) OrtGqaDecode(Shape s, int context, int localWindow = -1)
+    public static (ModelProto Model, Dictionary<string, (Array, long[])> Inputs, Dictionary<string, (Array, long[])> Outputs, Dictionary<string, string> Shared) OrtGqaDecode(Shape s, int context, int localWindow = -1,
+        float[]? pastKey = null, float[]? pastValue = null)
     {
         var max = context + 1;
         var model = new ModelBuilder("ort_gqa")
@@ -72,8 +74,9 @@ public static class BenchModels
         var d1 = new Shape(s.Batch, 1, s.QHeads, s.KvHeads, s.HeadDim);
         var inputs = QkvInputs(d1);
         long cache = (long)s.Batch * s.KvHeads * max * s.HeadDim;
-        inputs["past_key"] = (BoundModel.Filled(cache, 5), [s.Batch, s.KvHeads, max, s.HeadDim]);
-        inputs["past_value"] = (BoundModel.Filled(cache, 6), [s.Batch, s.KvHeads, max, s.HeadDim]);
+        // Caches may be shared between two models of the same shape (full and local window): they can be gigabytes.
+        inputs["past_key"] = (pastKey ?? BoundModel.Filled(cache, 5), [s.Batch, s.KvHeads, max, s.HeadDim]);
+        inputs["past_value"] = (pastValue ?? BoundModel.Filled(cache, 6), [s.Batch, s.KvHeads, max, s.HeadDim]);
         inputs["seqlens_k"] = (Enumerable.Repeat(context, s.Batch).ToArray(), [s.Batch]);
         inputs["total_sequence_length"] = (new[] { context + 1 }, []);
         var outputs = new Dictionary<string, (Array, long[])>

@@ -54,7 +54,10 @@ public sealed class BoundModel : IDisposable
     {
         var rng = new Random(seed);
         var a = new float[count];
-        for (var i = 0; i < a.Length; i++) a[i] = scale * (2f * (float)rng.NextDouble() - 1f);
+        // Past 1M values the seeded block repeats: a 16k-token KV cache is up to 4 GB, too slow to draw value by value.
+        var drawn = (int)Math.Min(count, 1 << 20);
+        for (var i = 0; i < drawn; i++) a[i] = scale * (2f * (float)rng.NextDouble() - 1f);
+        for (long i = drawn; i < count; i += drawn) a.AsSpan(0, (int)Math.Min(drawn, count - i)).CopyTo(a.AsSpan((int)i));
         return a;
     }
 
