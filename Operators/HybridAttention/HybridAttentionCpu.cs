@@ -11,7 +11,8 @@ namespace OnnxAttention.Operators.HybridAttention;
 /// The float32 CPU recurrence, token by token so that tokens leave the window inside a prefill exactly as they
 /// do across decode calls. Work is split by (batch, KV head): each item owns its slice of the cache and of the
 /// compressed state, so items never write the same memory. A query's window is two vector passes over the ring
-/// (<see cref="Gemv"/>), the linear part one more over mu, and an eviction one rank-1 update.
+/// (<see cref="Gemv"/>), the linear part one more over mu, and an eviction one rank-1 update. Long prefills with
+/// long windows and linear compression go by blocks of queries instead (<see cref="HybridAttentionBlocks"/>).
 /// </summary>
 internal static unsafe class HybridAttentionCpu
 {
@@ -56,6 +57,11 @@ internal static unsafe class HybridAttentionCpu
         var linear = a.Compress == CompressKind.Linear;
         var b = (int)(item / a.KvHeads);
         var kvHead = (int)(item % a.KvHeads);
+        if (HybridAttentionBlocks.Applies(a, a.PastPosition[b]))
+        {
+            HybridAttentionBlocks.Run(job, b, kvHead);
+            return;
+        }
         var head = (long)b * a.KvHeads + kvHead;
         var rows = linear ? dk : 1;
 

@@ -51,7 +51,10 @@ internal static unsafe class WindowAttentionBlocks
         public long KeyStride, ValueStride;
     }
 
-    public static void Run(in WindowAttentionCpu.Job a, int b, int kvHead)
+    /// <param name="beforeWrite">called per block, with <paramref name="hookState"/>, the block's first call token and its
+    /// length, after the block's outputs are written and before its tokens go into the cache (HybridAttention folds the
+    /// tokens leaving the window there, while their rows still hold them); null for none</param>
+    public static void Run(in WindowAttentionCpu.Job a, int b, int kvHead, delegate*<void*, int, int, void> beforeWrite = null, void* hookState = null)
     {
         var sh = a.Shapes;
         int dk = sh.KeyDim, dv = sh.ValueDim, t = sh.SequenceLength, w = a.Window, sinks = a.Sinks, rows = sinks + w, group = a.GroupSize;
@@ -115,6 +118,10 @@ internal static unsafe class WindowAttentionBlocks
                     }
                 }
 
+                if (beforeWrite != null)
+                {
+                    beforeWrite(hookState, i0, m);
+                }
                 for (var i = i0; i < i0 + m; i++)
                 {
                     var row = (long)b * t + i;
