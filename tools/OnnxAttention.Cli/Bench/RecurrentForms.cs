@@ -26,9 +26,9 @@ public static class RecurrentForms
             using (var full = new BoundModel(gqa, gqaInputs, gqaOutputs, threads, gqaShared))
             using (var windowed = new BoundModel(local, localInputs, localOutputs, threads, localShared))
             {
-                rows.Add(Compare("decode", $"summary ema x{RecurrentModels.EmaSlots}, context {context}", d, full, RecurrentModels.Summary(d, context), threads, rounds, budgetSeconds, quantile));
-                rows.Add(Compare("decode", $"hybrid W={RecurrentModels.HybridWindow}, context {context} (peer: local window)", d, windowed, RecurrentModels.Hybrid(d, context), threads, rounds, budgetSeconds, quantile));
-                rows.Add(Compare("decode", $"segment L={RecurrentModels.SegmentLength}, context {context}+L/2", d, full,
+                rows.Add(Compare("decode", $"summary ema x{RecurrentModels.EmaSlots} at context {context}", d, full, RecurrentModels.Summary(d, context), threads, rounds, budgetSeconds, quantile));
+                rows.Add(Compare("decode", $"hybrid W={RecurrentModels.HybridWindow} at context {context} (peer: local window)", d, windowed, RecurrentModels.Hybrid(d, context), threads, rounds, budgetSeconds, quantile));
+                rows.Add(Compare("decode", $"segment L={RecurrentModels.SegmentLength} at context {context}+L/2", d, full,
                     RecurrentModels.Segment(d, context + RecurrentModels.SegmentLength / 2), threads, rounds, budgetSeconds, quantile));
             }
             var p = shape with { Seq = prefill };
