@@ -75,6 +75,7 @@ public sealed unsafe class HostTensor<T> : NativeValue where T : unmanaged
         : typeof(T) == typeof(long) ? OrtElementType.Int64
         : typeof(T) == typeof(int) ? OrtElementType.Int32
         : typeof(T) == typeof(Half) ? OrtElementType.Float16
+        : typeof(T) == typeof(Microsoft.ML.OnnxRuntime.BFloat16) ? OrtElementType.BFloat16
         : throw new NotSupportedException($"host tensors of {typeof(T).Name}");
 
     public override void Dispose()
