@@ -1,0 +1,111 @@
+using NUnit.Framework;
+using OnnxAttention.Graphs.Swapping;
+using OnnxAttention.Host.Generation;
+using OnnxAttention.Host.NativeRuntime;
+using OnnxAttention.Tests.Support;
+
+namespace OnnxAttention.Tests.NativeRuntime;
+
+/// <summary>
+/// Prompts of different lengths in one batch on a C-API session of the ORT 1.29 core: rows prefilled one by one on
+/// views of the state buffers made through the C API, then decoded together at their own positions. Each row must
+/// get what its prompt gets alone on that core, and what the managed binding's batch gives that row.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public class NativeMixedLengthTests
+{
+    // 7, 2 and 11 tokens: in pieces of 3 they take 3, 1 and 4 calls, so with two buffers the rows' first calls write different buffers.
+    private static readonly int[][] Prompts =
+    [
+        [1, 403, 407, 261, 378, 293, 343],
+        [1, 284],
+        [1, 403, 407, 261, 378, 293, 343, 271, 430, 259, 296],
+    ];
+
+    private const int NewTokens = 6;
+
+    private static NativeDecoder Native(string rule) =>
+        NativeDecoder.Default(OrtCores.Load(OrtCores.Fetched), AttentionRule.Parse(rule), NativeSessionSettings.Cpu(intraOpThreads: 1));
+
+    /// <summary>Each row's sequence, and its logits after the prefill and after every step that was followed by another.</summary>
+    private static (List<int>[] Sequences, List<float[]>[] Logits) Generate(SwappedDecoder model, int[][] prompts, GeneratorParams p, int? chunk = null)
+    {
+        using var g = new Generator(model, p, prompts);
+        var logits = prompts.Select(_ => new List<float[]>()).ToArray();
+        void Record()
+        {
+            for (var r = 0; r < prompts.Length; r++) logits[r].Add(g.Logits(r).ToArray());
+        }
+        if (chunk is { } c) g.PrefillInPieces(c);
+        else g.Prefill();
+        Record();
+        while (!g.IsDone)
+        {
+            g.GenerateNextToken();
+            if (!g.IsDone) Record();
+        }
+        return (Enumerable.Range(0, prompts.Length).Select(r => g.Sequence(r).ToList()).ToArray(), logits);
+    }
+
+    private static void AssertRowsMatch(List<int>[] sequences, List<float[]>[] logits, int row, List<int> wantSequence, List<float[]> wantLogits, string what)
+    {
+        Assert.That(sequences[row], Is.EqualTo(wantSequence), $"{what}: row {row} tokens");
+        Assert.That(logits[row], Has.Count.EqualTo(wantLogits.Count), $"{what}: row {row} logit sets");
+        for (var i = 0; i < wantLogits.Count; i++)
+        {
+            TensorAssert.Close(logits[row][i], wantLogits[i], Tolerance.Float32Logits, $"{what}: row {row}, logits {i} (0: after the prefill)");
+        }
+    }
+
+    [TestCase("linear-elu", true, null)]
+    [TestCase("linear-elu", false, 3)]
+    [TestCase("window:4", true, 3)]
+    [TestCase("hybrid:4", false, null)]
+    [TestCase("segment:4", true, null)]
+    public void EachRowGetsWhatItsPromptGetsAloneOn129(string rule, bool inPlace, int? chunk)
+    {
+        using var native = Native(rule);
+        Assert.That(native.Info.PositionsPerRow, Is.True);
+        var p = new GeneratorParams(NewTokens, StateInPlace: inPlace);
+        var (sequences, logits) = Generate(native, Prompts, p, chunk);
+        using var managed = DecoderModel.Default(AttentionRule.Parse(rule), intraOpThreads: 1);
+        var (managedSequences, managedLogits) = Generate(managed, Prompts, p, chunk);
+        var what = $"{rule}, {(inPlace ? "in place" : "two buffers")}, {(chunk is { } c ? $"pieces of {c}" : "one call per row")}";
+        for (var r = 0; r < Prompts.Length; r++)
+        {
+            var (alone, aloneLogits) = Generate(native, [Prompts[r]], p);
+            AssertRowsMatch(sequences, logits, r, alone[0], aloneLogits[0], $"{what}: ORT 1.29 batch vs alone");
+            AssertRowsMatch(sequences, logits, r, managedSequences[r], managedLogits[r], $"{what}: ORT 1.29 vs managed batch");
+        }
+        Assert.That(sequences.Select(s => s.Count), Is.EqualTo(Prompts.Select(q => q.Length + NewTokens)));
+    }
+
+    [Test]
+    public void TheSoftmaxRuleRefusesMixedLengthsOnTheCApiPathToo()
+    {
+        using var native = Native("softmax");
+        var e = Assert.Throws<ArgumentException>(() => new Generator(native, new GeneratorParams(2), Prompts));
+        Assert.That(e!.Message, Does.Contain("different lengths (7, 2, 11)").And.Contain("'softmax' rule").And.Contain("KV cache"));
+    }
+
+    [Test]
+    public void MixedLengthDecodeStepsOn129DoNotAllocateMoreAsTheSequenceGrows()
+    {
+        using var native = Native("linear-elu");
+        using var g = new Generator(native, new GeneratorParams(700), Prompts);
+        g.Prefill();
+        long Measure(int steps)
+        {
+            var before = GC.GetTotalAllocatedBytes(precise: true);
+            for (var i = 0; i < steps; i++) g.GenerateNextToken();
+            return GC.GetTotalAllocatedBytes(precise: true) - before;
+        }
+        Measure(50);
+        var early = Measure(200);
+        var late = Measure(200);
+        // Only the three growing token lists may allocate (amortised doubling).
+        Assert.That(late, Is.LessThan(early + 8 * 1024), $"early {early} B, late {late} B");
+        Assert.That(late / 200, Is.LessThan(512), $"{late / 200} bytes per step");
+    }
+}
