@@ -136,6 +136,24 @@ public class GeneratorTests
         Assert.That(late / 200, Is.LessThan(512), $"{late / 200} bytes per step");
     }
 
+    [TestCase("linear-elu")]
+    [TestCase("hybrid:4")]
+    [TestCase("segment:4")]
+    [NonParallelizable] // counts the allocations of every thread
+    public void ADecodeStepAllocatesAlmostNothing(string rule)
+    {
+        // HybridAttention and SegmentAttention once allocated ~210 bytes per layer per step checking their past-state group.
+        using var model = DecoderModel.Default(AttentionRule.Parse(rule), intraOpThreads: 1);
+        using var g = new Generator(model, new GeneratorParams(300), [Prompt]);
+        g.Prefill();
+        for (var i = 0; i < 50; i++) g.GenerateNextToken();
+        var before = GC.GetTotalAllocatedBytes(precise: true);
+        for (var i = 0; i < 200; i++) g.GenerateNextToken();
+        var perStep = (GC.GetTotalAllocatedBytes(precise: true) - before) / 200;
+        // What remains is the growing token list (amortised doubling): a few bytes a step.
+        Assert.That(perStep, Is.LessThan(64), $"{rule}: {perStep} bytes per decode step");
+    }
+
     [Test]
     public void RejectsBadPrompts()
     {

@@ -28,36 +28,6 @@ public class NativeMixedLengthTests
     private static NativeDecoder Native(string rule) =>
         NativeDecoder.Default(OrtCores.Load(OrtCores.Fetched), AttentionRule.Parse(rule), NativeSessionSettings.Cpu(intraOpThreads: 1));
 
-    /// <summary>Each row's sequence, and its logits after the prefill and after every step that was followed by another.</summary>
-    private static (List<int>[] Sequences, List<float[]>[] Logits) Generate(SwappedDecoder model, int[][] prompts, GeneratorParams p, int? chunk = null)
-    {
-        using var g = new Generator(model, p, prompts);
-        var logits = prompts.Select(_ => new List<float[]>()).ToArray();
-        void Record()
-        {
-            for (var r = 0; r < prompts.Length; r++) logits[r].Add(g.Logits(r).ToArray());
-        }
-        if (chunk is { } c) g.PrefillInPieces(c);
-        else g.Prefill();
-        Record();
-        while (!g.IsDone)
-        {
-            g.GenerateNextToken();
-            if (!g.IsDone) Record();
-        }
-        return (Enumerable.Range(0, prompts.Length).Select(r => g.Sequence(r).ToList()).ToArray(), logits);
-    }
-
-    private static void AssertRowsMatch(List<int>[] sequences, List<float[]>[] logits, int row, List<int> wantSequence, List<float[]> wantLogits, string what)
-    {
-        Assert.That(sequences[row], Is.EqualTo(wantSequence), $"{what}: row {row} tokens");
-        Assert.That(logits[row], Has.Count.EqualTo(wantLogits.Count), $"{what}: row {row} logit sets");
-        for (var i = 0; i < wantLogits.Count; i++)
-        {
-            TensorAssert.Close(logits[row][i], wantLogits[i], Tolerance.Float32Logits, $"{what}: row {row}, logits {i} (0: after the prefill)");
-        }
-    }
-
     [TestCase("linear-elu", true, null)]
     [TestCase("linear-elu", false, 3)]
     [TestCase("window:4", true, 3)]
@@ -68,17 +38,16 @@ public class NativeMixedLengthTests
         using var native = Native(rule);
         Assert.That(native.Info.PositionsPerRow, Is.True);
         var p = new GeneratorParams(NewTokens, StateInPlace: inPlace);
-        var (sequences, logits) = Generate(native, Prompts, p, chunk);
+        var batch = GenerationTrace.Run(native, Prompts, p, chunk);
         using var managed = DecoderModel.Default(AttentionRule.Parse(rule), intraOpThreads: 1);
-        var (managedSequences, managedLogits) = Generate(managed, Prompts, p, chunk);
+        var managedBatch = GenerationTrace.Run(managed, Prompts, p, chunk);
         var what = $"{rule}, {(inPlace ? "in place" : "two buffers")}, {(chunk is { } c ? $"pieces of {c}" : "one call per row")}";
         for (var r = 0; r < Prompts.Length; r++)
         {
-            var (alone, aloneLogits) = Generate(native, [Prompts[r]], p);
-            AssertRowsMatch(sequences, logits, r, alone[0], aloneLogits[0], $"{what}: ORT 1.29 batch vs alone");
-            AssertRowsMatch(sequences, logits, r, managedSequences[r], managedLogits[r], $"{what}: ORT 1.29 vs managed batch");
+            batch.AssertRowMatches(r, GenerationTrace.Run(native, [Prompts[r]], p), 0, $"{what}: ORT 1.29 batch vs alone");
+            batch.AssertRowMatches(r, managedBatch, r, $"{what}: ORT 1.29 vs managed batch");
         }
-        Assert.That(sequences.Select(s => s.Count), Is.EqualTo(Prompts.Select(q => q.Length + NewTokens)));
+        Assert.That(batch.Sequences.Select(s => s.Count), Is.EqualTo(Prompts.Select(q => q.Length + NewTokens)));
     }
 
     [Test]
