@@ -214,7 +214,7 @@ public sealed class Generator : IDisposable
                     rowPosition.Span[0] += n;
                     logits.Span.Slice((n - 1) * _vocab, _vocab).CopyTo(_stepLogits.Span.Slice(b * _vocab, _vocab));
                 }
-                if (_info.PositionsPerRow) _position.Span[b] = row.Count;
+                _position.Span[b] = row.Count; // mixed lengths need a position per row (checked when constructed)
             }
             finally
             {
