@@ -30,6 +30,8 @@ internal static unsafe class HybridAttentionCpu
         // Present state, already holding the past state (or zeros) when the items start.
         public float* KeyCache, ValueCache, CompressedKey, CompressedValue;
         public long* PastPosition;
+        // No past: the cache was not cleared, so each item zeroes the ring rows its call leaves unwritten.
+        public bool ClearUnwrittenRows;
 
         public readonly int GroupSize => QueryHeads / KvHeads;
     }
@@ -45,11 +47,6 @@ internal static unsafe class HybridAttentionCpu
 
     private static void RunItem(void* state, nint item)
     {
-        if (KernelChoices.RecurrentKernel == RecurrentKernel.Spans)
-        {
-            HybridAttentionSpans.RunItem(state, item);
-            return;
-        }
         var job = (Job*)state;
         ref readonly var a = ref *job;
         var sh = a.Shapes;
@@ -57,6 +54,19 @@ internal static unsafe class HybridAttentionCpu
         var linear = a.Compress == CompressKind.Linear;
         var b = (int)(item / a.KvHeads);
         var kvHead = (int)(item % a.KvHeads);
+        if (a.ClearUnwrittenRows)
+        {
+            // From position 0 the call writes rows [0, min(T, W)); the rest must read as zeros.
+            var head0 = (long)b * a.KvHeads + kvHead;
+            var written = Math.Min(t, w);
+            new Span<float>(a.KeyCache + (head0 * w + written) * dk, (w - written) * dk).Clear();
+            new Span<float>(a.ValueCache + (head0 * w + written) * dv, (w - written) * dv).Clear();
+        }
+        if (KernelChoices.RecurrentKernel == RecurrentKernel.Spans)
+        {
+            HybridAttentionSpans.RunItem(state, item);
+            return;
+        }
         if (HybridAttentionBlocks.Applies(a, a.PastPosition[b]))
         {
             HybridAttentionBlocks.Run(job, b, kvHead);

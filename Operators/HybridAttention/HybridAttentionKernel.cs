@@ -25,8 +25,13 @@ internal sealed unsafe class HybridAttentionKernel(HybridAttentionAttributes att
         using var compressedKey = StateBuffer.For(context, HybridAttentionOperator.OutputPresentCompressedKey, [b, h, dk], sizeof(float));
         using var compressedValue = StateBuffer.For(context, HybridAttentionOperator.OutputPresentCompressedValue, [b, h, rows, dv], sizeof(float));
 
-        keyCache.Seed<float>(context, HybridAttentionOperator.InputPastKey, shapes.HasPast);
-        valueCache.Seed<float>(context, HybridAttentionOperator.InputPastValue, shapes.HasPast);
+        // Without a past, each item zeroes the ring rows its call will not write (the rest are written before they
+        // are read): for long windows, clearing the whole cache here, on one thread, was a large part of a prefill.
+        if (shapes.HasPast)
+        {
+            keyCache.SeedFrom<float>(context.Input(HybridAttentionOperator.InputPastKey));
+            valueCache.SeedFrom<float>(context.Input(HybridAttentionOperator.InputPastValue));
+        }
         position.Seed<long>(context, HybridAttentionOperator.InputPastPosition, shapes.HasPast);
         compressedKey.Seed<float>(context, HybridAttentionOperator.InputPastCompressedKey, shapes.HasPast);
         compressedValue.Seed<float>(context, HybridAttentionOperator.InputPastCompressedValue, shapes.HasPast);
@@ -53,6 +58,7 @@ internal sealed unsafe class HybridAttentionKernel(HybridAttentionAttributes att
             CompressedKey = (float*)compressedKey.Data,
             CompressedValue = (float*)compressedValue.Data,
             PastPosition = (long*)position.Data,
+            ClearUnwrittenRows = !shapes.HasPast,
         };
         HybridAttentionCpu.Run(context, ref job);
         // Items read the past positions, so they advance only once every item is done.
