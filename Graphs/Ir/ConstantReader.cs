@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using OnnxAttention.Graphs.Onnx;
+using OnnxAttention.Operators.Runtime;
 
 namespace OnnxAttention.Graphs.Ir;
 
@@ -26,6 +27,10 @@ public static class ConstantReader
             TensorProto.Types.DataType.Float16 => raw.IsEmpty
                 ? t.Int32Data.Select(x => (double)BitConverter.UInt16BitsToHalf((ushort)x)).ToArray()
                 : MemoryMarshal.Cast<byte, Half>(raw).ToArray().Select(x => (double)x).ToArray(),
+            // bfloat16 keeps its 16 bits in the low half of each int32_data entry, as float16 does.
+            TensorProto.Types.DataType.Bfloat16 => raw.IsEmpty
+                ? t.Int32Data.Select(x => (double)BFloat16Bits.ToSingle((ushort)x)).ToArray()
+                : MemoryMarshal.Cast<byte, ushort>(raw).ToArray().Select(x => (double)BFloat16Bits.ToSingle(x)).ToArray(),
             TensorProto.Types.DataType.Int64 => raw.IsEmpty ? t.Int64Data.Select(x => (double)x).ToArray() : MemoryMarshal.Cast<byte, long>(raw).ToArray().Select(x => (double)x).ToArray(),
             TensorProto.Types.DataType.Int32 => raw.IsEmpty ? t.Int32Data.Select(x => (double)x).ToArray() : MemoryMarshal.Cast<byte, int>(raw).ToArray().Select(x => (double)x).ToArray(),
             // bool, int8 and uint8 keep one element per int32_data entry, or one byte each in raw_data.

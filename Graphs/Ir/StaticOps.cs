@@ -1,3 +1,4 @@
+using OnnxAttention.Operators.Runtime;
 using DataType = OnnxAttention.Graphs.Onnx.TensorProto.Types.DataType;
 
 namespace OnnxAttention.Graphs.Ir;
@@ -13,6 +14,8 @@ internal static class StaticOps
     {
         DataType.Float => (float)x,
         DataType.Float16 => (double)(Half)x,
+        // ORT computes bfloat16 operators in float32 and rounds that result, so round through float32 too.
+        DataType.Bfloat16 => BFloat16Bits.ToSingle(BFloat16Bits.FromSingle((float)x)),
         DataType.Bool => x != 0 ? 1 : 0,
         _ when StaticTensor.IsIntegerType(type) => double.IsFinite(x) ? Math.Truncate(x) : 0,
         _ => x,

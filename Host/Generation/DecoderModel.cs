@@ -2,66 +2,30 @@ using Microsoft.ML.OnnxRuntime;
 using OnnxAttention.Graphs.Llama2c;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
+using OnnxAttention.Host.Generation.Backends;
 using OnnxAttention.Host.Sessions;
-using OnnxAttention.Host.Swapped;
-using OnnxAttention.Operators.Registration;
 
 namespace OnnxAttention.Host.Generation;
 
 /// <summary>
-/// A decoder ready to generate: the model (llama2.c weights built into a graph, or an exported ONNX decoder), its
-/// attention swapped in memory for the chosen rule, and one session that any number of generators share.
+/// A decoder ready to generate on the managed binding: the model (llama2.c weights built into a graph, or an exported
+/// ONNX decoder), its attention swapped in memory for the chosen rule, and one session that any number of generators
+/// share.
 /// </summary>
-public sealed class DecoderModel : IDisposable
+public sealed class DecoderModel : SwappedDecoder
 {
     private readonly OwnedSession _session;
 
-    private DecoderModel(ModelProto swapped, SwapReport report, int intraOpThreads, string source)
+    private DecoderModel(ModelProto swapped, SwapReport report, int intraOpThreads, string source) : base(swapped, report, source)
     {
-        Info = SwappedModelInfo.From(swapped);
-        InPlaceStates = StatesUpdatableInPlace(swapped, Info);
-        Report = report;
-        Source = source;
-        var logits = swapped.Graph.Output.First(o => o.Name == Info.LogitsOutput).Type.TensorType.Shape.Dim;
-        Vocab = logits.Count == 3 && logits[2].HasDimValue ? (int)logits[2].DimValue
-            : throw new InvalidDataException($"the model's logits output '{Info.LogitsOutput}' does not declare a fixed vocabulary size");
         _session = SessionFactory.Create(swapped, intraOpThreads);
     }
 
-    public SwappedModelInfo Info { get; }
-
-    /// <summary>
-    /// The past inputs of the state tensors that one buffer can hold as both past and present: fixed-size state read
-    /// only by one of our operators, which also writes its present (our operators take the past in place when both
-    /// are the same buffer). ORT's own operators promise nothing about aliased inputs and outputs, so a state they
-    /// read or write keeps two buffers.
-    /// </summary>
-    public IReadOnlySet<string> InPlaceStates { get; }
-
-    public SwapReport Report { get; }
-
-    public string Source { get; }
-
-    public int Vocab { get; }
-
     public InferenceSession Session => _session.Session;
 
-    /// <summary>State bytes one sequence carries between steps, independent of its length (0 for a pure KV cache).</summary>
-    public long StateBytesPerSequence => Info.State.Where(s => !s.Grows).Sum(s => s.ElementsPerRow) * sizeof(float);
+    public override string Runtime => $"ONNX Runtime {OrtEnv.Instance().GetVersionString()} through the managed binding; state in Cpu memory";
 
-    /// <summary>Bytes a growing state (KV cache) adds per token of a sequence; 0 when all state is fixed-size.</summary>
-    public long CacheBytesPerToken => Info.State.Where(s => s.Grows)
-        .Sum(s => s.TailShape.Where((_, i) => i + 1 != s.GrowingAxis).Aggregate(1L, (a, d) => a * d)) * sizeof(float);
-
-    internal static HashSet<string> StatesUpdatableInPlace(ModelProto swapped, SwappedModelInfo info)
-    {
-        var nodes = swapped.Graph.Node;
-        return info.State.Where(s => !s.Grows)
-            .Where(s => nodes.Where(n => n.Input.Contains(s.Past)).ToList() is [var reader]
-                        && reader.Domain == OperatorRegistry.Domain && reader.Output.Contains(s.Present)
-                        && nodes.Count(n => n.Output.Contains(s.Present)) == 1)
-            .Select(s => s.Past).ToHashSet();
-    }
+    public override ISessionBackend OpenBackend() => new ManagedBackend(Session);
 
     public static DecoderModel FromExported(ModelProto exported, AttentionRule rule, int intraOpThreads = 0, string source = "model")
     {
@@ -87,5 +51,5 @@ public sealed class DecoderModel : IDisposable
     public static DecoderModel FromCheckpoint(Llama2cCheckpoint checkpoint, AttentionRule rule, int intraOpThreads = 0, string source = "checkpoint") =>
         FromExported(DecoderSource.Build(checkpoint), rule, intraOpThreads, source);
 
-    public void Dispose() => _session.Dispose();
+    public override void Dispose() => _session.Dispose();
 }

@@ -2,46 +2,29 @@ using Google.Protobuf;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
 using OnnxAttention.Host.Generation;
-using OnnxAttention.Host.Swapped;
+using OnnxAttention.Host.Generation.Backends;
 
 namespace OnnxAttention.Host.NativeRuntime;
 
 /// <summary>
 /// <see cref="DecoderModel"/>'s counterpart on the C-API path: the same loading and in-memory attention swap, but
 /// its session is a <see cref="NativeSession"/> of an ORT library loaded by path (for example the 1.29 core that
-/// can drive the CUDA plugin EP), not a managed InferenceSession.
+/// can drive the CUDA plugin EP), not a managed InferenceSession. <see cref="Generator"/> runs on either.
 /// </summary>
-public sealed class NativeDecoder : IDisposable
+public sealed class NativeDecoder : SwappedDecoder
 {
     private NativeDecoder(ModelProto swapped, SwapReport report, OrtLibrary library, NativeSessionSettings settings, string source)
+        : base(swapped, report, source)
     {
-        Info = SwappedModelInfo.From(swapped);
-        InPlaceStates = DecoderModel.StatesUpdatableInPlace(swapped, Info);
-        Report = report;
-        Source = source;
-        var logits = swapped.Graph.Output.First(o => o.Name == Info.LogitsOutput).Type.TensorType.Shape.Dim;
-        Vocab = logits.Count == 3 && logits[2].HasDimValue ? (int)logits[2].DimValue
-            : throw new InvalidDataException($"the model's logits output '{Info.LogitsOutput}' does not declare a fixed vocabulary size");
         Session = new NativeSession(library, swapped.ToByteArray(), settings);
     }
 
-    public SwappedModelInfo Info { get; }
-
-    /// <summary>As <see cref="DecoderModel.InPlaceStates"/>: fixed-size states one buffer can hold as past and present.</summary>
-    public IReadOnlySet<string> InPlaceStates { get; }
-
-    public SwapReport Report { get; }
-
-    public string Source { get; }
-
-    public int Vocab { get; }
-
     public NativeSession Session { get; }
 
-    public long StateBytesPerSequence => Info.State.Where(s => !s.Grows).Sum(s => s.ElementsPerRow) * sizeof(float);
+    public override string Runtime =>
+        $"ONNX Runtime {Session.Library.Version} through its C API ({Session.Library.Path}); {Session.Settings.Provider}; state in {Session.DeviceMemoryName} memory";
 
-    public long CacheBytesPerToken => Info.State.Where(s => s.Grows)
-        .Sum(s => s.TailShape.Where((_, i) => i + 1 != s.GrowingAxis).Aggregate(1L, (a, d) => a * d)) * sizeof(float);
+    public override ISessionBackend OpenBackend() => new NativeBackend(Session);
 
     public static NativeDecoder FromExported(OrtLibrary library, ModelProto exported, AttentionRule rule, NativeSessionSettings settings, string source = "model")
     {
@@ -60,5 +43,10 @@ public sealed class NativeDecoder : IDisposable
     public static NativeDecoder Default(OrtLibrary library, AttentionRule rule, NativeSessionSettings settings) =>
         Load(library, null, rule, settings);
 
-    public void Dispose() => Session.Dispose();
+    /// <summary>A llama2.c checkpoint, in the form <see cref="DecoderSource.Build"/> writes (rows may be at different positions).</summary>
+    public static NativeDecoder FromCheckpoint(OrtLibrary library, Graphs.Llama2c.Llama2cCheckpoint checkpoint, AttentionRule rule, NativeSessionSettings settings,
+        string source = "checkpoint") =>
+        FromExported(library, DecoderSource.Build(checkpoint), rule, settings, source);
+
+    public override void Dispose() => Session.Dispose();
 }

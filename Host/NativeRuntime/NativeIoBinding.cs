@@ -1,7 +1,9 @@
+using OnnxAttention.Host.Generation.Backends;
+
 namespace OnnxAttention.Host.NativeRuntime;
 
 /// <summary>An <c>OrtIoBinding*</c> of a <see cref="NativeSession"/>: inputs and outputs bound by name, reusable across runs.</summary>
-public sealed class NativeIoBinding : IDisposable
+public sealed class NativeIoBinding : IBackendBinding
 {
     private readonly NativeSession _session;
 
@@ -28,6 +30,20 @@ public sealed class NativeIoBinding : IDisposable
 
     /// <summary>Every bound output after a run, in binding order; the caller releases each.</summary>
     public nint[] OutputValues() => _session.Api.GetBoundOutputValues(Handle);
+
+    void IBackendBinding.Input(string name, IBackendTensor value) => Input(name, HandleOf(value));
+
+    void IBackendBinding.Output(string name, IBackendTensor value) => Output(name, HandleOf(value));
+
+    void IBackendBinding.OutputInStateMemory(string name) => OutputOnDevice(name);
+
+    void IBackendBinding.Run() => _session.Run(this);
+
+    IBackendTensor[] IBackendBinding.TakeOutputs() => OutputValues().Select(v => (IBackendTensor)new NativeValue(_session.Api, v)).ToArray();
+
+    internal static nint HandleOf(IBackendTensor tensor) => tensor is NativeValue value
+        ? value.Handle
+        : throw new ArgumentException($"a {tensor.GetType().Name} is not a value of a C-API session");
 
     public void Dispose()
     {

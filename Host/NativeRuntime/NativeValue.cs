@@ -1,10 +1,11 @@
 using System.Runtime.InteropServices;
+using OnnxAttention.Host.Generation.Backends;
 using OnnxAttention.Operators.Interop;
 
 namespace OnnxAttention.Host.NativeRuntime;
 
 /// <summary>An owned <c>OrtValue*</c> of a C-API session, released once.</summary>
-public class NativeValue : IDisposable
+public class NativeValue : IBackendTensor
 {
     private readonly OrtSessionApi _api;
 
@@ -32,7 +33,7 @@ public class NativeValue : IDisposable
 }
 
 /// <summary>A tensor in native host memory we own (zeroed at creation), readable and writable as a span.</summary>
-public sealed unsafe class HostTensor<T> : NativeValue where T : unmanaged
+public sealed unsafe class HostTensor<T> : NativeValue, IHostTensor<T> where T : unmanaged
 {
     private void* _data;
 
@@ -75,6 +76,7 @@ public sealed unsafe class HostTensor<T> : NativeValue where T : unmanaged
         : typeof(T) == typeof(long) ? OrtElementType.Int64
         : typeof(T) == typeof(int) ? OrtElementType.Int32
         : typeof(T) == typeof(Half) ? OrtElementType.Float16
+        : typeof(T) == typeof(Microsoft.ML.OnnxRuntime.BFloat16) ? OrtElementType.BFloat16
         : throw new NotSupportedException($"host tensors of {typeof(T).Name}");
 
     public override void Dispose()

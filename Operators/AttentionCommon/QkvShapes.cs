@@ -24,7 +24,7 @@ public readonly record struct QkvShapes(int Batch, int SequenceLength, int KeyDi
         if (!FloatIO.IsSupported(q.ElementType) || k.ElementType != q.ElementType || v.ElementType != q.ElementType)
         {
             throw OrtException.InvalidArgument(
-                $"query, key and value must all be float32 or all float16, got {q.ElementType}, {k.ElementType}, {v.ElementType}");
+                $"query, key and value must share one element type ({FloatIO.SupportedText}), got {q.ElementType}, {k.ElementType}, {v.ElementType}");
         }
         long batch = q.Dim(0), seq = q.Dim(1);
         if (k.Dim(0) != batch || v.Dim(0) != batch || k.Dim(1) != seq || v.Dim(1) != seq)

@@ -12,18 +12,24 @@ internal static class StateChecks
     /// </summary>
     public static bool AllOrNone(in KernelContext context, string what, ReadOnlySpan<(int Index, string Name)> group)
     {
-        var given = new List<string>();
-        var missing = new List<string>();
-        foreach (var (index, name) in group)
+        // Counted first so that a good call (every decode step) allocates nothing; the names are listed only for the error.
+        var givenCount = 0;
+        foreach (var (index, _) in group)
         {
-            (context.HasInput(index) ? given : missing).Add(name);
+            if (context.HasInput(index)) givenCount++;
         }
-        if (given.Count != 0 && missing.Count != 0)
+        if (givenCount != 0 && givenCount != group.Length)
         {
+            var given = new List<string>();
+            var missing = new List<string>();
+            foreach (var (index, name) in group)
+            {
+                (context.HasInput(index) ? given : missing).Add(name);
+            }
             throw OrtException.InvalidArgument(
                 $"{what} comes as a group ({string.Join(", ", given.Concat(missing))}): got {string.Join(", ", given)} but not {string.Join(", ", missing)}");
         }
-        return missing.Count == 0;
+        return givenCount == group.Length;
     }
 
     public static void RequireShape(in Tensor t, string name, OrtElementType type, ReadOnlySpan<long> expected, string layout)

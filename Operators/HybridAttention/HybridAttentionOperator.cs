@@ -30,7 +30,7 @@ public sealed class HybridAttentionOperator : AttentionOperator
     public const int OutputPresentCompressedKey = 4;
     public const int OutputPresentCompressedValue = 5;
 
-    /// <param name="activationType">Element type of query, key, value and output (float32 or float16); state is float32.</param>
+    /// <param name="activationType">Element type of query, key, value and output (float32, float16 or bfloat16); state is float32.</param>
     public HybridAttentionOperator(OrtElementType activationType = OrtElementType.Float) : base(activationType)
     {
     }

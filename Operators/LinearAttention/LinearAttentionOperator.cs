@@ -27,7 +27,7 @@ public sealed class LinearAttentionOperator : AttentionOperator
     public const int OutputPresentState = 1;
     public const int OutputPresentNormalizer = 2;
 
-    /// <param name="activationType">Element type of query, key, value and output (float32 or float16); state is float32.</param>
+    /// <param name="activationType">Element type of query, key, value and output (float32, float16 or bfloat16); state is float32.</param>
     public LinearAttentionOperator(OrtElementType activationType = OrtElementType.Float) : base(activationType)
     {
     }

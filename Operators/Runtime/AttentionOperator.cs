@@ -3,7 +3,7 @@ using OnnxAttention.Operators.Interop;
 namespace OnnxAttention.Operators.Runtime;
 
 /// <summary>
-/// What every attention operator shares: one instance per activation element type (float32 or float16; state
+/// What every attention operator shares: one instance per activation element type (float32, float16 or bfloat16; state
 /// tensors stay float32), and the query/key/value inputs and the output typed with it. ORT picks the instance by
 /// the types of a node's inputs.
 /// </summary>
@@ -13,7 +13,7 @@ public abstract class AttentionOperator : CustomOperator
     {
         if (!FloatIO.IsSupported(activationType))
         {
-            throw new ArgumentOutOfRangeException(nameof(activationType), activationType, "float32 or float16");
+            throw new ArgumentOutOfRangeException(nameof(activationType), activationType, FloatIO.SupportedText);
         }
         ActivationType = activationType;
         Schema = BuildSchema(activationType);

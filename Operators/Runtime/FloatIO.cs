@@ -5,8 +5,8 @@ using OnnxAttention.Operators.Interop;
 namespace OnnxAttention.Operators.Runtime;
 
 /// <summary>
-/// A float32 view of a tensor whose elements are float32 (borrowed, no copy) or float16 (converted into native
-/// scratch memory that the view owns). Kernels compute in float32 whatever the activation type, and state
+/// A float32 view of a tensor whose elements are float32 (borrowed, no copy) or float16 or bfloat16 (converted into
+/// native scratch memory that the view owns). Kernels compute in float32 whatever the activation type, and state
 /// tensors are float32 always, so the accumulation never happens in half precision.
 /// </summary>
 public unsafe struct FloatView : IDisposable
@@ -38,7 +38,11 @@ public unsafe struct FloatView : IDisposable
 public static unsafe class FloatIO
 {
     /// <summary>The activation types our kernels accept.</summary>
-    public static bool IsSupported(OrtElementType type) => type is OrtElementType.Float or OrtElementType.Float16;
+    public static bool IsSupported(OrtElementType type) =>
+        type is OrtElementType.Float or OrtElementType.Float16 or OrtElementType.BFloat16;
+
+    /// <summary>How the activation types are named in messages.</summary>
+    public const string SupportedText = "float32, float16 or bfloat16";
 
     /// <summary>Reads an input as float32.</summary>
     public static FloatView Read(in Tensor input)
@@ -52,8 +56,12 @@ public static unsafe class FloatIO
                 var buffer = Allocate(n);
                 TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(input.Data, checked((int)n)), new Span<float>(buffer, (int)n));
                 return new FloatView(buffer, n, owned: true);
+            case OrtElementType.BFloat16:
+                var widened = Allocate(n);
+                BFloat16Bits.ToSingle(new ReadOnlySpan<ushort>(input.Data, checked((int)n)), new Span<float>(widened, (int)n));
+                return new FloatView(widened, n, owned: true);
             default:
-                throw OrtException.InvalidArgument($"element type {input.ElementType} is not supported (float32 or float16)");
+                throw OrtException.InvalidArgument($"element type {input.ElementType} is not supported ({SupportedText})");
         }
     }
 
@@ -63,13 +71,22 @@ public static unsafe class FloatIO
             ? new FloatView((float*)output.Data, output.ElementCount, owned: false)
             : new FloatView(Allocate(output.ElementCount), output.ElementCount, owned: true);
 
-    /// <summary>Moves a <see cref="Writable"/> view's values into the output (a conversion when it is float16).</summary>
+    /// <summary>
+    /// Moves a <see cref="Writable"/> view's values into the output (a round-to-nearest-even conversion when it is
+    /// float16 or bfloat16).
+    /// </summary>
     public static void Commit(in FloatView view, in Tensor output)
     {
-        if (output.ElementType == OrtElementType.Float16)
+        switch (output.ElementType)
         {
-            var n = checked((int)output.ElementCount);
-            TensorPrimitives.ConvertToHalf(new ReadOnlySpan<float>(view.Data, n), new Span<Half>(output.Data, n));
+            case OrtElementType.Float16:
+                var n = checked((int)output.ElementCount);
+                TensorPrimitives.ConvertToHalf(new ReadOnlySpan<float>(view.Data, n), new Span<Half>(output.Data, n));
+                break;
+            case OrtElementType.BFloat16:
+                var m = checked((int)output.ElementCount);
+                BFloat16Bits.FromSingle(new ReadOnlySpan<float>(view.Data, m), new Span<ushort>(output.Data, m));
+                break;
         }
     }
 

@@ -30,7 +30,7 @@ public sealed class SummaryAttentionOperator : AttentionOperator
     public const int OutputPresentKeyWindow = 4;
     public const int OutputPresentValueWindow = 5;
 
-    /// <param name="activationType">Element type of query, key, value and output (float32 or float16); state is float32.</param>
+    /// <param name="activationType">Element type of query, key, value and output (float32, float16 or bfloat16); state is float32.</param>
     public SummaryAttentionOperator(OrtElementType activationType = OrtElementType.Float) : base(activationType)
     {
     }

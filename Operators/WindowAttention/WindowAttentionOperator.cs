@@ -27,7 +27,7 @@ public sealed class WindowAttentionOperator : AttentionOperator
     public const int OutputPresentValueCache = 2;
     public const int OutputPresentPosition = 3;
 
-    /// <param name="activationType">Element type of query, key, value and output (float32 or float16); state is float32.</param>
+    /// <param name="activationType">Element type of query, key, value and output (float32, float16 or bfloat16); state is float32.</param>
     public WindowAttentionOperator(OrtElementType activationType = OrtElementType.Float) : base(activationType)
     {
     }

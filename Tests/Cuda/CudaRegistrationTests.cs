@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using NUnit.Framework;
 using OnnxAttention.Operators.Cuda.Ops;
+using OnnxAttention.Operators.Cuda.Specializations;
 using OnnxAttention.Operators.Interop;
 using OnnxAttention.Operators.Registration;
 using OnnxAttention.Operators.Runtime;
@@ -41,11 +42,18 @@ public class CudaRegistrationTests
     }
 
     [Test]
-    public void TheCudaVariantsTakeFloat32AndFloat16ActivationsWithFloat32State()
+    public void TheCudaVariantsTakeFloat32Float16AndBFloat16ActivationsWithFloat32State()
     {
+        Assert.That(CudaVariants.Select(o => (o.Schema.Name, o.Activation)).Distinct().Count(), Is.EqualTo(15), "5 operators x 3 types");
         foreach (var op in CudaVariants)
         {
-            Assert.That(op.Schema.Inputs[0].ElementType, Is.AnyOf(OrtElementType.Float, OrtElementType.Float16));
+            Assert.That(op.Schema.Inputs[0].ElementType, Is.AnyOf(OrtElementType.Float, OrtElementType.Float16, OrtElementType.BFloat16));
+            Assert.That(op.Activation, Is.EqualTo(op.Schema.Inputs[0].ElementType switch
+            {
+                OrtElementType.Float => CudaActivation.Float32,
+                OrtElementType.Float16 => CudaActivation.Float16,
+                _ => CudaActivation.BFloat16,
+            }), $"{op.Schema.Name}: the kernels are compiled for the schema's activation type");
             Assert.That(op.Schema.Inputs.Concat(op.Schema.Outputs)
                     .Where(t => t.Name.StartsWith("past_", StringComparison.Ordinal) || t.Name.StartsWith("present_", StringComparison.Ordinal))
                     .Select(t => t.ElementType),
@@ -72,10 +80,10 @@ public class CudaRegistrationTests
     public void ACpuSessionWithEveryOperatorNeverCreatesACudaKernel()
     {
         // Creating a CUDA kernel loads libcuda, which this machine lacks: had ORT placed any node on a CUDA variant,
-        // session creation would fail with CudaUnavailableException. Float32 and float16 nodes of every operator.
+        // session creation would fail with CudaUnavailableException. Float32, float16 and bfloat16 nodes of every operator.
         var all = AllOperatorsModel.Build();
         Assert.That(all.Missing, Is.Empty);
-        Assert.That(all.Covered, Has.Count.EqualTo(10));
+        Assert.That(all.Covered, Has.Count.EqualTo(15));
         using var runner = new TypedModelRunner(all.Model);
         var results = runner.Run(all.Inputs, all.Outputs.ToArray());
         Assert.That(results.Keys, Is.EquivalentTo(all.Outputs));

@@ -32,40 +32,20 @@ public class MixedLengthBatchTests
     private static DecoderModel Model(string checkpoint, string rule) =>
         DecoderModel.FromCheckpoint(checkpoint == "stories260K" ? Stories.Value : Tiny.Value, AttentionRule.Parse(rule), intraOpThreads: 1);
 
-    /// <summary>Each row's sequence and its logits after the prefill and after every step.</summary>
     private static (List<int>[] Sequences, List<float[]>[] Logits) Generate(DecoderModel model, int[][] prompts, GeneratorParams p, int? chunk = null)
     {
-        using var g = new Generator(model, p, prompts);
-        var logits = prompts.Select(_ => new List<float[]>()).ToArray();
-        void Record()
-        {
-            for (var r = 0; r < prompts.Length; r++) logits[r].Add(g.Logits(r).ToArray());
-        }
-        if (chunk is { } c) g.PrefillInPieces(c);
-        else g.Prefill();
-        Record();
-        while (!g.IsDone)
-        {
-            g.GenerateNextToken();
-            if (!g.IsDone) Record();
-        }
-        return (Enumerable.Range(0, prompts.Length).Select(r => g.Sequence(r).ToList()).ToArray(), logits);
+        var trace = GenerationTrace.Run(model, prompts, p, chunk);
+        return (trace.Sequences, trace.Logits);
     }
 
     private static void AssertRowsMatchAlone(DecoderModel model, GeneratorParams p, string what, int? chunk = null)
     {
-        var (sequences, logits) = Generate(model, Prompts, p, chunk);
+        var batch = GenerationTrace.Run(model, Prompts, p, chunk);
         for (var r = 0; r < Prompts.Length; r++)
         {
-            var (aloneSequences, aloneLogits) = Generate(model, [Prompts[r]], p);
-            Assert.That(sequences[r], Is.EqualTo(aloneSequences[0]), $"{what}: row {r} tokens (batch) vs alone");
-            Assert.That(logits[r], Has.Count.EqualTo(aloneLogits[0].Count));
-            for (var step = 0; step < logits[r].Count; step++)
-            {
-                TensorAssert.Close(logits[r][step], aloneLogits[0][step], Tolerance.Float32Logits, $"{what}: row {r}, logits {step} (0: after the prefill)");
-            }
+            batch.AssertRowMatches(r, GenerationTrace.Run(model, [Prompts[r]], p), 0, $"{what}: batch vs alone");
         }
-        Assert.That(sequences.Select(s => s.Count), Is.EqualTo(Prompts.Select(q => q.Length + NewTokens)));
+        Assert.That(batch.Sequences.Select(s => s.Count), Is.EqualTo(Prompts.Select(q => q.Length + NewTokens)));
     }
 
     [Test]
@@ -150,17 +130,6 @@ public class MixedLengthBatchTests
         using var model = Model("tiny", "linear-elu");
         using var g = new Generator(model, new GeneratorParams(700), Prompts);
         g.Prefill();
-        long Measure(int steps)
-        {
-            var before = GC.GetTotalAllocatedBytes(precise: true);
-            for (var i = 0; i < steps; i++) g.GenerateNextToken();
-            return GC.GetTotalAllocatedBytes(precise: true) - before;
-        }
-        Measure(50);
-        var early = Measure(200);
-        var late = Measure(200);
-        // Only the three growing token lists may allocate (amortised doubling).
-        Assert.That(late, Is.LessThan(early + 8 * 1024), $"early {early} B, late {late} B");
-        Assert.That(late / 200, Is.LessThan(512), $"{late / 200} bytes per step");
+        DecodeAllocations.AssertFlat(g, "linear-elu, rows of 7, 2 and 11 tokens");
     }
 }

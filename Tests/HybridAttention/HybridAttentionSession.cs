@@ -16,18 +16,18 @@ public sealed class HybridAttentionSession : IDisposable
     public sealed record Outputs(float[] Y, long[] YShape, HybridState? Present, IReadOnlyDictionary<string, TypedTensor> All);
 
     private readonly TypedModelRunner _runner;
-    private readonly bool _half;
+    private readonly TensorProto.Types.DataType _activation;
     private readonly int _pastInputs;
     private readonly int _presentOutputs;
 
     /// <param name="pastInputs">How many of the five past-state inputs the graph wires (0 to 5).</param>
     /// <param name="presentOutputs">How many of the five present-state outputs the graph wires (0 to 5).</param>
     /// <param name="declareShapes">false: graph inputs carry no shape, so our kernel (not ORT) sees wrong ranks.</param>
-    /// <param name="activation">Float or Float16: query/key/value/output type. Run takes and returns float32 arrays either way.</param>
+    /// <param name="activation">Float, Float16 or Bfloat16: query/key/value/output type. Run takes and returns float32 arrays either way.</param>
     public HybridAttentionSession(HybridAttentionNode.Options options, int pastInputs = 5, int presentOutputs = 5,
         bool declareShapes = true, int intraOpThreads = 1, TensorProto.Types.DataType activation = TensorProto.Types.DataType.Float)
     {
-        _half = activation == TensorProto.Types.DataType.Float16;
+        _activation = activation;
         _pastInputs = pastInputs;
         _presentOutputs = presentOutputs;
         _runner = new TypedModelRunner(BuildModel(options, pastInputs, presentOutputs, declareShapes, activation), intraOpThreads);
@@ -50,9 +50,9 @@ public sealed class HybridAttentionSession : IDisposable
     {
         var inputs = new List<KeyValuePair<string, TypedTensor>>
         {
-            new("query", ActivationTensors.Of(q, _half, queryShape ?? [c.Batch, seq, c.QHeads * c.Dk])),
-            new("key", ActivationTensors.Of(k, _half, keyShape ?? [c.Batch, seq, c.KvHeads * c.Dk])),
-            new("value", ActivationTensors.Of(v, _half, valueShape ?? [c.Batch, seq, c.KvHeads * c.Dv])),
+            new("query", ActivationTensors.Of(q, _activation, queryShape ?? [c.Batch, seq, c.QHeads * c.Dk])),
+            new("key", ActivationTensors.Of(k, _activation, keyShape ?? [c.Batch, seq, c.KvHeads * c.Dk])),
+            new("value", ActivationTensors.Of(v, _activation, valueShape ?? [c.Batch, seq, c.KvHeads * c.Dv])),
         };
         if (_pastInputs > 0)
         {

@@ -63,7 +63,12 @@ public sealed class AllOperatorsModel
     /// <summary>Operators of the registry that have no sample below: a test must fail until one is added.</summary>
     public List<CustomOperator> Missing { get; }
 
-    public static string Prefix(CustomOperator op) => $"{op.Schema.Name}_{(op.Schema.Inputs[0].ElementType == OrtElementType.Float16 ? "f16" : "f32")}";
+    public static string Prefix(CustomOperator op) => $"{op.Schema.Name}_{op.Schema.Inputs[0].ElementType switch
+    {
+        OrtElementType.Float16 => "f16",
+        OrtElementType.BFloat16 => "bf16",
+        _ => "f32",
+    }}";
 
     /// <param name="operators">The registry entries to include (default: all).</param>
     /// <param name="declareShapes">false: inputs carry no shape, so wrong ranks reach our kernels instead of ORT's checks.</param>
@@ -206,6 +211,7 @@ public sealed class AllOperatorsModel
     {
         (OrtElementType.Float, float[]) or (OrtElementType.Int64, long[]) => t,
         (OrtElementType.Float16, float[] f) => TypedTensor.Of(f.Select(v => (Float16)v).ToArray(), t.Shape),
+        (OrtElementType.BFloat16, float[] f) => TypedTensor.Of(ActivationTensors.ToBFloat16(f), t.Shape),
         _ => throw new ArgumentException($"no conversion of {t.Data.GetType()} to {type}"),
     };
 

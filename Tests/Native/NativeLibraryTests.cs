@@ -99,6 +99,12 @@ public class NativeLibraryTests
                     bitwise += h.Zip(e).Count(p => p.First.value == p.Second.value);
                     total += h.Length;
                     break;
+                case BFloat16[] bf:
+                    var ebf = (BFloat16[])expected.Data;
+                    TensorAssert.Close(bf.Select(x => (float)x).ToArray(), ebf.Select(x => (float)x).ToArray(), Tolerance.BFloat16, name);
+                    bitwise += bf.Zip(ebf).Count(p => p.First.value == p.Second.value);
+                    total += bf.Length;
+                    break;
             }
         }
         // NativeAOT compiles for a baseline x64 while the JIT uses this CPU's widest vectors, so sums may be reordered.

@@ -13,6 +13,7 @@ public static class TensorFile
     private const int Float = 1;
     private const int Int64 = 7;
     private const int Float16 = 10;
+    private const int BFloat16 = 16;
 
     public static void Write(string path, TypedTensor tensor)
     {
@@ -22,6 +23,7 @@ public static class TensorFile
             float[] f => (Float, MemoryMarshal.AsBytes(f.AsSpan()).ToArray()),
             long[] l => (Int64, MemoryMarshal.AsBytes(l.AsSpan()).ToArray()),
             Float16[] h => (Float16, MemoryMarshal.AsBytes(h.AsSpan()).ToArray()),
+            BFloat16[] bf => (BFloat16, MemoryMarshal.AsBytes(bf.AsSpan()).ToArray()),
             _ => throw new ArgumentException($"{path}: unsupported element type {tensor.Data.GetType()}"),
         };
         w.Write(type);
@@ -43,6 +45,7 @@ public static class TensorFile
             Float => MemoryMarshal.Cast<byte, float>(body).ToArray(),
             Int64 => MemoryMarshal.Cast<byte, long>(body).ToArray(),
             Float16 => MemoryMarshal.Cast<byte, Float16>(body).ToArray(),
+            BFloat16 => MemoryMarshal.Cast<byte, BFloat16>(body).ToArray(),
             _ => throw new InvalidDataException($"{path}: unsupported element type {type}"),
         };
         if (data.Length != count)

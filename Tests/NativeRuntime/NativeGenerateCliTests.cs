@@ -81,12 +81,27 @@ public class NativeGenerateCliTests
     }
 
     [Test]
-    public void PromptsOfDifferentLengthsAreRefusedWithTheReason()
+    public void PromptsOfDifferentLengthsGiveTheManagedBindingsRows()
     {
         OrtCores.Require129();
-        var (code, _, error) = Generate("--max-tokens", "2", "--ort-library", OrtCores.Ort129Library, "--prompt", "1 2 3", "--prompt", "1 2");
+        string[] args = ["--max-tokens", "4", "--threads", "1", "--attention", "window:3", "--prompt", "1 403 407 261 378", "--prompt", "1 284"];
+        var native = Generate([.. args, "--ort-library", OrtCores.Ort129Library]);
+        var managed = Generate(args);
+        Assert.That(native.Code, Is.Zero, native.Err);
+        Assert.That(managed.Code, Is.Zero, managed.Err);
+        var Rows = (string output) => output.Split('\n').Where(l => l.StartsWith('[')).Select(l => l.Trim()).ToList();
+        Assert.That(Rows(native.Out), Has.Count.EqualTo(2));
+        Assert.That(Rows(native.Out)[1].Split(' '), Has.Length.EqualTo(5), "[1] and four tokens");
+        Assert.That(Rows(native.Out), Is.EqualTo(Rows(managed.Out)));
+    }
+
+    [Test]
+    public void PromptsOfDifferentLengthsWithTheSoftmaxRuleAreRefusedWithTheReason()
+    {
+        OrtCores.Require129();
+        var (code, _, error) = Generate("--max-tokens", "2", "--attention", "softmax", "--ort-library", OrtCores.Ort129Library, "--prompt", "1 2 3", "--prompt", "1 2");
         Assert.That(code, Is.EqualTo(1));
-        Assert.That(error, Does.Contain("prompts in one batch must have the same length"));
+        Assert.That(error, Does.Contain("different lengths (3, 2)").And.Contain("'softmax' rule"));
     }
 
     [Test]

@@ -8,8 +8,9 @@ using OnnxAttention.Tests.Support;
 namespace OnnxAttention.Tests.NativeRuntime;
 
 /// <summary>
-/// The C-API generation path (<see cref="NativeGenerator"/>) against the managed <see cref="Generator"/>, on the
-/// default tiny Llama, with each ORT core: the same greedy tokens and the same logits at every step.
+/// The one generation loop (<see cref="Generator"/>) on a C-API session (<see cref="NativeDecoder"/>) against the same
+/// loop on the managed binding (<see cref="DecoderModel"/>), on the default tiny Llama, with each ORT core: the same
+/// greedy tokens and the same logits at every step.
 /// Both cores live in this one process, with the managed binding's sessions beside them.
 /// </summary>
 [TestFixture]
@@ -25,25 +26,22 @@ public class NativeGeneratorParityTests
     private static Trace Managed(string rule, GeneratorParams p, int[][] prompts)
     {
         using var model = DecoderModel.Default(AttentionRule.Parse(rule), intraOpThreads: 1);
-        using var g = new Generator(model, p, prompts);
-        var logits = new List<float[]>();
-        g.Prefill();
-        logits.Add(AllRows(g.Batch, g.Logits));
-        while (!g.IsDone)
-        {
-            g.GenerateNextToken();
-            logits.Add(AllRows(g.Batch, g.Logits));
-        }
-        return new Trace(Enumerable.Range(0, g.Batch).Select(r => g.Sequence(r).ToList()).ToArray(), logits);
+        return Generate(model, p, prompts);
     }
 
-    private static Trace Native(OrtLibrary library, string rule, GeneratorParams p, int[][] prompts, Action<NativeGenerator>? check = null)
+    private static Trace Native(OrtLibrary library, string rule, GeneratorParams p, int[][] prompts, Action<Generator>? check = null)
     {
         using var model = NativeDecoder.Default(library, AttentionRule.Parse(rule), NativeSessionSettings.Cpu(intraOpThreads: 1));
-        using var g = new NativeGenerator(model, p, prompts);
+        return Generate(model, p, prompts, check);
+    }
+
+    private static Trace Generate(SwappedDecoder model, GeneratorParams p, int[][] prompts, Action<Generator>? check = null, int? chunk = null)
+    {
+        using var g = new Generator(model, p, prompts);
         check?.Invoke(g);
         var logits = new List<float[]>();
-        g.Prefill();
+        if (chunk is { } c) g.PrefillInPieces(c);
+        else g.Prefill();
         logits.Add(AllRows(g.Batch, g.Logits));
         while (!g.IsDone)
         {
@@ -115,7 +113,7 @@ public class NativeGeneratorParityTests
         using var inManaged = DecoderModel.Default(AttentionRule.Parse("linear-elu"), intraOpThreads: 1);
         using var inFetched = NativeDecoder.Default(fetched, AttentionRule.Parse("linear-elu"), NativeSessionSettings.Cpu(1));
         using var a = new Generator(inManaged, new GeneratorParams(4), [Prompt]);
-        using var b = new NativeGenerator(inFetched, new GeneratorParams(4), [Prompt]);
+        using var b = new Generator(inFetched, new GeneratorParams(4), [Prompt]);
         while (!a.IsDone || !b.IsDone)
         {
             if (!a.IsDone) a.GenerateNextToken();

@@ -34,6 +34,7 @@ public class NativeOperatorsTests
                         float[] f => Filled(_session.Host<float>(t.Shape), f),
                         long[] l => Filled(_session.Host<long>(t.Shape), l),
                         Float16[] h => Filled(_session.Host<Half>(t.Shape), h.Select(x => BitConverter.UInt16BitsToHalf(x.value)).ToArray()),
+                        BFloat16[] bf => Filled(_session.Host<BFloat16>(t.Shape), bf),
                         _ => throw new ArgumentException($"input '{name}': {t.Data.GetType()}"),
                     };
                     inputs.Add(value);
@@ -54,6 +55,7 @@ public class NativeOperatorsTests
                         OrtElementType.Float => new TypedTensor(new ReadOnlySpan<float>(data, count).ToArray(), shape),
                         OrtElementType.Int64 => new TypedTensor(new ReadOnlySpan<long>(data, count).ToArray(), shape),
                         OrtElementType.Float16 => new TypedTensor(new ReadOnlySpan<ushort>(data, count).ToArray().Select(b => new Float16(b)).ToArray(), shape),
+                        OrtElementType.BFloat16 => new TypedTensor(new ReadOnlySpan<BFloat16>(data, count).ToArray(), shape),
                         var other => throw new InvalidOperationException($"output '{all.Outputs[i]}': element type {other}"),
                     };
                 }
@@ -103,6 +105,10 @@ public class NativeOperatorsTests
                 case Float16[] h:
                     TensorAssert.Close(((Float16[])got[name].Data).Select(x => (float)x).ToArray(), h.Select(x => (float)x).ToArray(),
                         Tolerance.Float16, $"{name} on ORT {core}");
+                    break;
+                case BFloat16[] bf:
+                    TensorAssert.Close(((BFloat16[])got[name].Data).Select(x => (float)x).ToArray(), bf.Select(x => (float)x).ToArray(),
+                        Tolerance.BFloat16, $"{name} on ORT {core}");
                     break;
                 default:
                     Assert.Fail($"{name}: unexpected output type {want[name].Data.GetType()}");

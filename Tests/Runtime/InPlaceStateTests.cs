@@ -79,6 +79,7 @@ public class InPlaceStateTests
         float[] f => OrtValue.CreateTensorValueFromMemory(f, shape),
         long[] l => OrtValue.CreateTensorValueFromMemory(l, shape),
         Float16[] h => OrtValue.CreateTensorValueFromMemory(h, shape),
+        BFloat16[] bf => OrtValue.CreateTensorValueFromMemory(bf, shape),
         _ => throw new ArgumentException($"unsupported buffer {data.GetType()}"),
     };
 
@@ -87,6 +88,7 @@ public class InPlaceStateTests
         TensorElementType.Float => value.GetTensorDataAsSpan<float>().ToArray(),
         TensorElementType.Int64 => value.GetTensorDataAsSpan<long>().ToArray(),
         TensorElementType.Float16 => value.GetTensorDataAsSpan<Float16>().ToArray(),
+        TensorElementType.BFloat16 => value.GetTensorDataAsSpan<BFloat16>().ToArray(),
         var other => throw new InvalidOperationException($"unsupported element type {other}"),
     };
 }

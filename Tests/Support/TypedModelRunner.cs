@@ -5,7 +5,10 @@ using OnnxAttention.Host.Sessions;
 
 namespace OnnxAttention.Tests.Support;
 
-/// <summary>A tensor of float32, float16 (as <see cref="Float16"/>) or int64 elements, as tests pass it around.</summary>
+/// <summary>
+/// A tensor of float32, float16 (as <see cref="Float16"/>), bfloat16 (as <see cref="BFloat16"/>) or int64 elements,
+/// as tests pass it around.
+/// </summary>
 public sealed record TypedTensor(Array Data, long[] Shape)
 {
     public float[] Floats => (float[])Data;
@@ -17,6 +20,8 @@ public sealed record TypedTensor(Array Data, long[] Shape)
     public static TypedTensor Of(long[] data, params long[] shape) => new(data, shape);
 
     public static TypedTensor Of(Float16[] data, params long[] shape) => new(data, shape);
+
+    public static TypedTensor Of(BFloat16[] data, params long[] shape) => new(data, shape);
 }
 
 /// <summary>Runs any model with our operators registered, on named inputs of mixed element types.</summary>
@@ -38,6 +43,7 @@ public sealed class TypedModelRunner(ModelProto model, int intraOpThreads = 1) :
                 float[] f => OrtValue.CreateTensorValueFromMemory(f, t.Shape),
                 long[] l => OrtValue.CreateTensorValueFromMemory(l, t.Shape),
                 Float16[] h => OrtValue.CreateTensorValueFromMemory(h, t.Shape),
+                BFloat16[] bf => OrtValue.CreateTensorValueFromMemory(bf, t.Shape),
                 _ => throw new ArgumentException($"input '{name}': unsupported element type {t.Data.GetType()}"),
             });
         }
@@ -52,6 +58,7 @@ public sealed class TypedModelRunner(ModelProto model, int intraOpThreads = 1) :
                 TensorElementType.Float => results[i].GetTensorDataAsSpan<float>().ToArray(),
                 TensorElementType.Int64 => results[i].GetTensorDataAsSpan<long>().ToArray(),
                 TensorElementType.Float16 => results[i].GetTensorDataAsSpan<Float16>().ToArray(),
+                TensorElementType.BFloat16 => results[i].GetTensorDataAsSpan<BFloat16>().ToArray(),
                 var other => throw new InvalidOperationException($"output '{outputs[i]}': unsupported element type {other}"),
             };
             map[outputs[i]] = new TypedTensor(data, info.Shape);

@@ -46,7 +46,8 @@ static size_t element_size(int type)
 {
     switch (type) {
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT: return 4;
-    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16: return 2;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16:
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16: return 2;
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64: return 8;
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32: return 4;
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE: return 8;

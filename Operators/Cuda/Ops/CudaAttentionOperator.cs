@@ -53,7 +53,8 @@ internal static unsafe class CudaCall
     {
         OrtElementType.Float => CudaActivation.Float32,
         OrtElementType.Float16 => CudaActivation.Float16,
-        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "the CUDA kernels take float32 or float16 activations here"),
+        OrtElementType.BFloat16 => CudaActivation.BFloat16,
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "the CUDA kernels take float32, float16 or bfloat16 activations"),
     };
 
     /// <summary>The input's device pointer, or 0 when the node leaves it out.</summary>

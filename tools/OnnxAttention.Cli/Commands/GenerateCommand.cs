@@ -3,13 +3,16 @@ using System.Diagnostics;
 using OnnxAttention.Graphs.Ir;
 using OnnxAttention.Graphs.Swapping;
 using OnnxAttention.Host.Generation;
+using OnnxAttention.Host.NativeRuntime;
 using OnnxAttention.Host.Tokenization;
+using OnnxAttention.Operators.Interop;
 
 namespace OnnxAttention.Cli.Commands;
 
 /// <summary>
 /// <c>onnx-attention generate --attention RULE --max-tokens N [--model PATH] [--prompt IDS ...]</c>: the main job. Several
-/// --prompt (or --text) options make one batch; prompts of different lengths need a state-based rule.
+/// --prompt (or --text) options make one batch; prompts of different lengths need a state-based rule. With
+/// --ort-library the same generation runs through that ORT library's C API instead of the managed binding.
 /// </summary>
 public static class GenerateCommand
 {
@@ -40,20 +43,9 @@ public static class GenerateCommand
             try
             {
                 var attention = AttentionRule.Parse(parse.GetValue(rule)!);
-                if (parse.GetValue(ortLibrary) is { } ort)
-                {
-                    if (parse.GetValue(text) is { Length: > 0 }) throw new ArgumentException("--text is not supported with --ort-library; give --prompt token ids");
-                    return NativeGenerate.Run(new NativeGenerate.Request(ort.FullName, parse.GetValue(ep)!, parse.GetValue(cudaPlugin)?.FullName, attention,
-                        parse.GetValue(model)?.FullName, parse.GetValue(prompt)!.Select(Ints).ToArray(), Math.Max(1, parse.GetValue(batch)),
-                        new GeneratorParams(parse.GetValue(maxTokens), Ints(parse.GetValue(stop)!).ToHashSet(),
-                            new SamplingOptions(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(seed))),
-                        parse.GetValue(threads)));
-                }
-                if (parse.GetValue(cudaPlugin) is not null || parse.GetValue(ep) != "cpu") throw new ArgumentException("--ep and --cuda-plugin need --ort-library");
                 var clock = Stopwatch.StartNew();
-                using var decoder = parse.GetValue(model) is { } file
-                    ? DecoderModel.Load(file.FullName, attention, parse.GetValue(threads))
-                    : DecoderModel.Default(attention, parse.GetValue(threads));
+                using var decoder = OpenDecoder(parse.GetValue(ortLibrary)?.FullName, parse.GetValue(ep)!, parse.GetValue(cudaPlugin)?.FullName,
+                    parse.GetValue(model)?.FullName, attention, parse.GetValue(threads));
                 var load = clock.Elapsed.TotalMilliseconds;
                 var words = parse.GetValue(tokenizer) is { } tokenizerPath ? TokenizerLoader.Load(tokenizerPath.FullName) : null;
                 var promptTexts = parse.GetValue(text) ?? [];
@@ -72,6 +64,7 @@ public static class GenerateCommand
                                   (decoder.CacheBytesPerToken > 0
                                       ? $"KV cache {decoder.CacheBytesPerToken:N0} bytes per token per sequence (grows with the length)"
                                       : $"state {decoder.StateBytesPerSequence:N0} bytes per sequence (constant)") + $"; loaded in {load:F0} ms");
+                Console.WriteLine($"runtime: {decoder.Runtime}");
                 for (var p = 0; p < prompts.Length; p++) Console.WriteLine($"prompt{(prompts.Length > 1 ? $" {p}" : "")}: {string.Join(' ', prompts[p])}");
                 var ids = rowPrompts[0];
                 using var generator = new Generator(decoder, parameters, rowPrompts);
@@ -108,13 +101,30 @@ public static class GenerateCommand
                                   $"decode: {tokens} tokens in {decode * 1e3:F1} ms ({(decode > 0 ? tokens / decode : 0):F0} tokens/s)");
                 return 0;
             }
-            catch (Exception e) when (e is GraphException or FormatException or ArgumentException or InvalidDataException or FileNotFoundException)
+            catch (Exception e) when (e is GraphException or FormatException or ArgumentException or InvalidDataException
+                                          or FileNotFoundException or OrtException or InvalidOperationException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 1;
             }
         });
         return command;
+    }
+
+    /// <summary>
+    /// The managed binding's session, or with <paramref name="ortLibrary"/> a session of that libonnxruntime.so
+    /// through its C API (the route to CUDA with ORT 1.29 and its plugin EP library; the CUDA part was NOT RUN where
+    /// it was written, there being no GPU). Whichever it is, generation and printing are the same.
+    /// </summary>
+    private static SwappedDecoder OpenDecoder(string? ortLibrary, string ep, string? cudaPlugin, string? model, AttentionRule attention, int threads)
+    {
+        if (ortLibrary is null)
+        {
+            if (cudaPlugin is not null || ep != "cpu") throw new ArgumentException("--ep and --cuda-plugin need --ort-library");
+            return model is null ? DecoderModel.Default(attention, threads) : DecoderModel.Load(model, attention, threads);
+        }
+        var settings = NativeSessionSettings.Parse(ep, cudaPlugin, threads);
+        return NativeDecoder.Load(OrtLibrary.Load(ortLibrary), model, attention, settings);
     }
 
     private static int[] Ints(string text) =>

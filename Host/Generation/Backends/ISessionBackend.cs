@@ -1,0 +1,57 @@
+namespace OnnxAttention.Host.Generation.Backends;
+
+/// <summary>
+/// What the generation loop (<see cref="Generator"/>) needs from a session, and nothing more: tensors in host memory
+/// it fills and reads (ids, positions, logits), state buffers in the session's state memory, row views of them,
+/// and IO bindings it runs. One implementation drives the managed binding (<see cref="ManagedBackend"/>), one an ORT
+/// library through its C API (<c>NativeRuntime.NativeBackend</c>); the loop is written once against this.
+/// A backend belongs to one generator, which disposes it.
+/// </summary>
+public interface ISessionBackend : IDisposable
+{
+    /// <summary>ORT's name of the memory state buffers live in ("Cpu", or "Cuda" on a CUDA EP).</summary>
+    string StateMemory { get; }
+
+    /// <summary>A zeroed tensor in host memory (a scalar for an empty shape).</summary>
+    IHostTensor<T> Host<T>(long[] shape) where T : unmanaged;
+
+    /// <summary>A float32 tensor in <see cref="StateMemory"/>; its contents are undefined until a run writes it.</summary>
+    IBackendTensor AllocateState(long[] shape);
+
+    /// <summary>
+    /// Row <paramref name="row"/> of a state buffer made by <see cref="AllocateState"/>, as a tensor of
+    /// <paramref name="rowShape"/> over the same memory (a view: writing it writes the buffer; it must not outlive it).
+    /// </summary>
+    IBackendTensor Row(IBackendTensor state, long row, long[] rowShape);
+
+    IBackendBinding CreateBinding();
+}
+
+/// <summary>A tensor a backend made, or a run gave back; disposing it releases it.</summary>
+public interface IBackendTensor : IDisposable
+{
+}
+
+/// <summary>A tensor in host memory the loop writes (ids, positions) or reads (logits).</summary>
+public interface IHostTensor<T> : IBackendTensor where T : unmanaged
+{
+    Span<T> Span { get; }
+}
+
+/// <summary>An IO binding of the backend's session: inputs and outputs bound by name, run as often as wanted.</summary>
+public interface IBackendBinding : IDisposable
+{
+    void Clear();
+
+    void Input(string name, IBackendTensor value);
+
+    void Output(string name, IBackendTensor value);
+
+    /// <summary>ORT allocates this output in the state memory at each run (for a state whose shape grows).</summary>
+    void OutputInStateMemory(string name);
+
+    void Run();
+
+    /// <summary>The outputs of the last run in binding order; the caller owns (disposes) each.</summary>
+    IBackendTensor[] TakeOutputs();
+}
