@@ -73,13 +73,15 @@ public unsafe class EmulatedPrefillTests : EmulatedMemory
     [TestCase(2, 64, 8, 70, 0, false, false, false, Description = "sinks covering the whole prompt, from the start")]
     [TestCase(1, 150, 24, 2, 0, false, false, true, Description = "a longer prompt")]
     [TestCase(2, 65, 16, 2, 0, false, true, true, Description = "float16")]
-    public void WindowPromptsMatchTheReference(int batch, int seq, int window, int sinks, int split, bool inPlace, bool half, bool past)
+    [TestCase(2, 65, 16, 2, 30, true, false, true, true, Description = "one position [1] shared by every row, split, in place")]
+    public void WindowPromptsMatchTheReference(int batch, int seq, int window, int sinks, int split, bool inPlace, bool half, bool past,
+        bool sharedPosition = false)
     {
         var a = WindowAttentionAttributes.Validate(HeadAttributes.Validate(QHeads, KvHeads, 0f), window, sinks, 0f);
         var x = Make(batch, seq, Dv, half, 11);
         var n = batch * KvHeads * a.CacheRows;
         float[]? pastK = past ? Seeded.Uniform(12, n * Dk) : null, pastV = past ? Seeded.Uniform(13, n * Dv) : null;
-        long[]? pastPosition = past ? new long[] { 3, 40 }[..batch] : null;
+        long[]? pastPosition = !past ? null : sharedPosition ? [21] : new long[] { 3, 40 }[..batch];
         if (past)
         {
             MakeSinksConsistent(a, batch, pastK!, Dk, pastPosition!);
@@ -95,9 +97,9 @@ public unsafe class EmulatedPrefillTests : EmulatedMemory
             var (q, k, v, o) = Piece(x, start, count);
             var bound = inPlace && key != 0;
             var d = new WindowAttentionDevice(q, k, v, key, value, position, o, Present(bound, key, n * Dk * 4),
-                Present(bound, value, n * Dv * 4), Present(bound, position, batch * 8));
+                Present(bound, value, n * Dv * 4), Present(bound, position, (sharedPosition ? 1 : batch) * 8));
             var before = launcher.LaunchCount;
-            WindowAttentionCudaLaunches.Run(launcher, a, new QkvShapes(batch, count, Dk, Dv), false,
+            WindowAttentionCudaLaunches.Run(launcher, a, new QkvShapes(batch, count, Dk, Dv), sharedPosition,
                 half ? CudaActivation.Float16 : CudaActivation.Float32, d);
             AssertLaunches(launcher.LaunchCount - before, count, 2, "window");
             Gather(o, x, output, start, count);
@@ -108,7 +110,7 @@ public unsafe class EmulatedPrefillTests : EmulatedMemory
         AssertOutput(output, want.Output, half);
         Close(key, want.KeyCache, "present_key_cache");
         Close(value, want.ValueCache, "present_value_cache");
-        Assert.That(Longs(position, batch), Is.EqualTo(want.Position));
+        Assert.That(Longs(position, want.Position.Length), Is.EqualTo(want.Position));
     }
 
     /// <summary>
@@ -121,7 +123,8 @@ public unsafe class EmulatedPrefillTests : EmulatedMemory
         for (var h = 0; h < KvHeads; h++)
         {
             var slice = (b * KvHeads + h) * a.CacheRows;
-            for (long j = Math.Max(0, position[b] - a.Window); j < Math.Min(a.Sinks, position[b]); j++)
+            var p = position[position.Length == 1 ? 0 : b];
+            for (long j = Math.Max(0, p - a.Window); j < Math.Min(a.Sinks, p); j++)
             {
                 Array.Copy(cache, (slice + j) * dim, cache, (slice + a.Sinks + j % a.Window) * dim, dim);
             }
