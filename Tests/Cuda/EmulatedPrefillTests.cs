@@ -239,4 +239,51 @@ public unsafe class EmulatedPrefillTests : EmulatedMemory
         Close(compressedValue, want.CompressedValue, "present_compressed_value");
         Assert.That(Longs(position, batch), Is.EqualTo(want.Position));
     }
+
+    [TestCase(3, 3, 60, 40, Description = "group 1, d_k 60, d_v 40")]
+    [TestCase(8, 1, 20, 72, Description = "group 8, d_v 72 (three value columns a thread)")]
+    public void AwkwardShapesMatchTheReferenceInEveryPromptKernel(int qHeads, int kvHeads, int dk, int dv)
+    {
+        const int batch = 2, seq = 65;
+        var heads = HeadAttributes.Validate(qHeads, kvHeads, 0f);
+        var (q, k, v) = (Seeded.Uniform(41, batch * seq * qHeads * dk), Seeded.Uniform(42, batch * seq * kvHeads * dk),
+            Seeded.Uniform(43, batch * seq * kvHeads * dv));
+        var shapes = new QkvShapes(batch, seq, dk, dv);
+        using var launcher = new EmulatorLauncher(multiprocessors: 4);
+        nint Out() => Garbage(batch * seq * qHeads * dv * 4);
+
+        var w = WindowAttentionAttributes.Validate(heads, 20, 3, 5f);
+        var wantWindow = WindowAttentionReference.Run(w, batch, seq, dk, dv, q, k, v);
+        var n = batch * kvHeads * w.CacheRows;
+        var window = new WindowAttentionDevice(Put(q), Put(k), Put(v), 0, 0, 0, Out(), Garbage(n * dk * 4), Garbage(n * dv * 4), Garbage(batch * 8));
+        WindowAttentionCudaLaunches.Run(launcher, w, shapes, false, CudaActivation.Float32, window);
+        Close(window.Output, wantWindow.Output, "window output (softcap 5)");
+        Close(window.PresentKeyCache, wantWindow.KeyCache, "window present_key_cache");
+
+        var g = SegmentAttentionAttributes.Validate(heads, 24);
+        var wantSegment = SegmentAttentionReference.Run(g, batch, seq, dk, dv, q, k, v);
+        var m = batch * kvHeads * 24;
+        var segment = new SegmentAttentionDevice(Put(q), Put(k), Put(v), 0, 0, 0, 0, 0, Out(), Garbage(m * dk * 4), Garbage(m * dv * 4),
+            Garbage(m * dk * 4), Garbage(m * dv * 4), Garbage(batch * 8));
+        SegmentAttentionCudaLaunches.Run(launcher, g, shapes, CudaActivation.Float32, segment);
+        Close(segment.Output, wantSegment.Output, "segment output");
+        Close(segment.PresentMemoryValue, wantSegment.MemoryValue, "segment present_memory_value");
+        Close(segment.PresentSegmentKey, wantSegment.SegmentKey, "segment present_segment_key");
+
+        foreach (var compress in Enum.GetValues<CompressKind>())
+        {
+            var h = HybridAttentionAttributes.Validate(heads, 12, compress, 1e-6f);
+            var wantHybrid = HybridAttentionReference.Run(h, batch, seq, dk, dv, q, k, v);
+            var r = batch * kvHeads;
+            var rows = h.CompressedValueRows(dk);
+            var hybrid = new HybridAttentionDevice(Put(q), Put(k), Put(v), 0, 0, 0, 0, 0, Out(), Garbage(r * 12 * dk * 4),
+                Garbage(r * 12 * dv * 4), Garbage(batch * 8), Garbage(r * dk * 4), Garbage(r * rows * dv * 4));
+            HybridAttentionCudaLaunches.Run(launcher, h, shapes, CudaActivation.Float32, hybrid);
+            Close(hybrid.Output, wantHybrid.Output, $"hybrid {compress} output");
+            Close(hybrid.PresentCompressedKey, wantHybrid.CompressedKey, $"hybrid {compress} present_compressed_key");
+            Close(hybrid.PresentCompressedValue, wantHybrid.CompressedValue, $"hybrid {compress} present_compressed_value");
+            Close(hybrid.PresentValue, wantHybrid.Value, $"hybrid {compress} present_value");
+        }
+        Assert.That(launcher.Outstanding, Is.Zero, "scratch freed");
+    }
 }
