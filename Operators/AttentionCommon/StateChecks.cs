@@ -32,6 +32,10 @@ internal static class StateChecks
         return givenCount == group.Length;
     }
 
+    /// <summary>Whether <see cref="RequireShape"/> would pass: lets a caller build an expensive layout text only for the error.</summary>
+    public static bool HasShape(in Tensor t, OrtElementType type, ReadOnlySpan<long> expected) =>
+        t.ElementType == type && t.Shape.SequenceEqual(expected);
+
     public static void RequireShape(in Tensor t, string name, OrtElementType type, ReadOnlySpan<long> expected, string layout)
     {
         if (t.ElementType != type)

@@ -24,6 +24,12 @@ public static class KernelSources
         Source("segment_attention_decode.cu", "segment_attention_decode", "segment_attention_combine");
     private static readonly Lazy<KernelSource> LazyHybridDecode =
         Source("hybrid_attention_decode.cu", "hybrid_attention_decode", "hybrid_attention_combine", "hybrid_attention_linear");
+    private static readonly Lazy<KernelSource> LazyWindowPrefill =
+        Source("window_attention_prefill.cu", "window_attention_prefill", "window_attention_store");
+    private static readonly Lazy<KernelSource> LazySegmentPrefill =
+        Source("segment_attention_prefill.cu", "segment_attention_prefill", "segment_attention_store");
+    private static readonly Lazy<KernelSource> LazyHybridPrefill =
+        Source("hybrid_attention_prefill.cu", "hybrid_attention_prefill", "hybrid_attention_compress", "hybrid_attention_store");
     private static readonly Lazy<KernelSource> LazySummaryDecode = Source("summary_attention_decode.cu", "summary_attention_decode");
 
     /// <summary>LinearAttention, recurrent (decode, and token-by-token for any length); every update rule.</summary>
@@ -41,6 +47,15 @@ public static class KernelSources
     /// <summary>HybridAttention decode step: the window (and mean slot), split-K, and the linear part's update and mix.</summary>
     public static KernelSource HybridAttentionDecode => LazyHybridDecode.Value;
 
+    /// <summary>WindowAttention, a call of T tokens: one attention launch (a block per token), then the cache store.</summary>
+    public static KernelSource WindowAttentionPrefill => LazyWindowPrefill.Value;
+
+    /// <summary>SegmentAttention, a call of T tokens (and the in-place decode step): attention, then the state store.</summary>
+    public static KernelSource SegmentAttentionPrefill => LazySegmentPrefill.Value;
+
+    /// <summary>HybridAttention, a call of T tokens (and the in-place decode step): attention, compress, ring store.</summary>
+    public static KernelSource HybridAttentionPrefill => LazyHybridPrefill.Value;
+
     /// <summary>SummaryAttention, recurrent (decode, and token-by-token for any length); every summary kind.</summary>
     public static KernelSource SummaryAttentionDecode => LazySummaryDecode.Value;
 
@@ -48,7 +63,7 @@ public static class KernelSources
     public static IReadOnlyList<KernelSource> All =>
     [
         LinearAttentionDecode, LinearAttentionPrefill, WindowAttentionDecode, SegmentAttentionDecode, HybridAttentionDecode,
-        SummaryAttentionDecode,
+        SummaryAttentionDecode, WindowAttentionPrefill, SegmentAttentionPrefill, HybridAttentionPrefill,
     ];
 
     /// <summary>The shared headers as (include name, text), in name order.</summary>

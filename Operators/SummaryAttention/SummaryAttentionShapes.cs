@@ -17,22 +17,7 @@ public readonly record struct SummaryAttentionShapes(QkvShapes Qkv, int SummaryR
         QkvShapes.RequireSize(b * h * s * Math.Max(dk, dv), "the summary state");
         QkvShapes.RequireSize(b * h * m * Math.Max(dk, dv), "the window state");
 
-        (int, string)[] group = a.Kind == SummaryKind.Moving
-            ?
-            [
-                (SummaryAttentionOperator.InputPastKeySummary, "past_key_summary"),
-                (SummaryAttentionOperator.InputPastValueSummary, "past_value_summary"),
-                (SummaryAttentionOperator.InputPastCount, "past_count"),
-                (SummaryAttentionOperator.InputPastKeyWindow, "past_key_window"),
-                (SummaryAttentionOperator.InputPastValueWindow, "past_value_window"),
-            ]
-            :
-            [
-                (SummaryAttentionOperator.InputPastKeySummary, "past_key_summary"),
-                (SummaryAttentionOperator.InputPastValueSummary, "past_value_summary"),
-                (SummaryAttentionOperator.InputPastCount, "past_count"),
-            ];
-        var hasPast = StateChecks.AllOrNone(context, "SummaryAttention's past state", group);
+        var hasPast = StateChecks.AllOrNone(context, "SummaryAttention's past state", a.Kind == SummaryKind.Moving ? MovingGroup : SummaryGroup);
         if (hasPast)
         {
             StateChecks.RequireShape(context.Input(SummaryAttentionOperator.InputPastKeySummary), "past_key_summary",
@@ -51,16 +36,37 @@ public readonly record struct SummaryAttentionShapes(QkvShapes Qkv, int SummaryR
         // graph written for moving summaries can carry them uniformly.
         if (context.HasInput(SummaryAttentionOperator.InputPastKeyWindow))
         {
-            StateChecks.RequireShape(context.Input(SummaryAttentionOperator.InputPastKeyWindow), "past_key_window",
-                OrtElementType.Float, [b, h, m, dk], WindowLayout(a, "head_dim"));
+            var window = context.Input(SummaryAttentionOperator.InputPastKeyWindow);
+            if (!StateChecks.HasShape(window, OrtElementType.Float, [b, h, m, dk]))
+            {
+                StateChecks.RequireShape(window, "past_key_window", OrtElementType.Float, [b, h, m, dk], WindowLayout(a, "head_dim"));
+            }
         }
         if (context.HasInput(SummaryAttentionOperator.InputPastValueWindow))
         {
-            StateChecks.RequireShape(context.Input(SummaryAttentionOperator.InputPastValueWindow), "past_value_window",
-                OrtElementType.Float, [b, h, m, dv], WindowLayout(a, "v_head_dim"));
+            var window = context.Input(SummaryAttentionOperator.InputPastValueWindow);
+            if (!StateChecks.HasShape(window, OrtElementType.Float, [b, h, m, dv]))
+            {
+                StateChecks.RequireShape(window, "past_value_window", OrtElementType.Float, [b, h, m, dv], WindowLayout(a, "v_head_dim"));
+            }
         }
         return new SummaryAttentionShapes(qkv, (int)s, (int)m, hasPast);
     }
+
+    // Built once: a decode step must not allocate for checks that pass.
+    private static readonly (int, string)[] SummaryGroup =
+    [
+        (SummaryAttentionOperator.InputPastKeySummary, "past_key_summary"),
+        (SummaryAttentionOperator.InputPastValueSummary, "past_value_summary"),
+        (SummaryAttentionOperator.InputPastCount, "past_count"),
+    ];
+
+    private static readonly (int, string)[] MovingGroup =
+    [
+        .. SummaryGroup,
+        (SummaryAttentionOperator.InputPastKeyWindow, "past_key_window"),
+        (SummaryAttentionOperator.InputPastValueWindow, "past_value_window"),
+    ];
 
     private static string WindowLayout(SummaryAttentionAttributes a, string dim) => a.Kind == SummaryKind.Moving
         ? $"[batch, kv_num_heads, window, {dim}]"

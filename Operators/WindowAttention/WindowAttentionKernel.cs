@@ -24,8 +24,9 @@ internal sealed unsafe class WindowAttentionKernel(WindowAttentionAttributes att
         using var position = StateBuffer.For(context, WindowAttentionOperator.OutputPresentPosition,
             [shapes.SharedPosition ? 1 : b], sizeof(long));
 
-        // One past position per batch row, whatever shape past_position came in.
-        var pastPositions = new long[b];
+        // One past position per batch row, whatever shape past_position came in; on the stack for usual batches so a
+        // decode step allocates nothing.
+        Span<long> pastPositions = b <= 1024 ? stackalloc long[(int)b] : new long[b];
         if (shapes.HasPast)
         {
             keyCache.SeedFrom<float>(context.Input(WindowAttentionOperator.InputPastKeyCache));

@@ -28,11 +28,12 @@ public readonly record struct WindowAttentionShapes(QkvShapes Qkv, bool HasPast,
         var shared = false;
         if (hasPast)
         {
-            var layout = a.Sinks > 0 ? "sinks + window" : "window";
+            // Literal layouts, not interpolated: the text is only needed for an error, and building it on every call
+            // would make each decode step allocate.
             StateChecks.RequireShape(context.Input(WindowAttentionOperator.InputPastKeyCache), "past_key_cache",
-                OrtElementType.Float, [b, h, r, dk], $"[batch, kv_num_heads, {layout}, head_dim]");
+                OrtElementType.Float, [b, h, r, dk], a.Sinks > 0 ? "[batch, kv_num_heads, sinks + window, head_dim]" : "[batch, kv_num_heads, window, head_dim]");
             StateChecks.RequireShape(context.Input(WindowAttentionOperator.InputPastValueCache), "past_value_cache",
-                OrtElementType.Float, [b, h, r, dv], $"[batch, kv_num_heads, {layout}, v_head_dim]");
+                OrtElementType.Float, [b, h, r, dv], a.Sinks > 0 ? "[batch, kv_num_heads, sinks + window, v_head_dim]" : "[batch, kv_num_heads, window, v_head_dim]");
             var position = context.Input(WindowAttentionOperator.InputPastPosition);
             // [1] is accepted for any batch: every row then sits at the same position.
             shared = position.Rank == 1 && position.Dim(0) == 1 && b != 1;

@@ -31,7 +31,7 @@ public unsafe class BFloat16LaunchTests
             ("linear prefill", act => LaunchScenarios.Linear(UpdateRule.Linear, 2, 100, 128, 128, act: act).Launcher),
             ("linear gated_delta recurrence", act => LaunchScenarios.Linear(UpdateRule.GatedDelta, 2, 5, 64, 96, act: act).Launcher),
             ("linear decode in place", act => LaunchScenarios.Linear(UpdateRule.Delta, 1, 1, 128, 128, act: act, inPlace: true).Launcher),
-            ("window prompt, token loop", act => LaunchScenarios.Window(2, 3, 8, 6, 10, 2, act: act).Launcher),
+            ("window prompt (attention + store)", act => LaunchScenarios.Window(2, 3, 8, 6, 10, 2, act: act).Launcher),
             ("window decode, split-K", act => LaunchScenarios.Window(2, 1, 64, 64, 300, 4, act: act, multiprocessors: 1).Launcher),
             ("segment prompt", act => LaunchScenarios.Segment(2, 3, 16, 16, 8, act: act).Launcher),
             ("hybrid linear", act => LaunchScenarios.Hybrid(CompressKind.Linear, 2, 3, 64, 40, 16, act: act).Launcher),

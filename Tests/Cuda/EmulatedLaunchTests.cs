@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using NUnit.Framework;
 using OnnxAttention.Operators.AttentionCommon;
 using OnnxAttention.Operators.Cuda.Ops;
@@ -22,30 +21,10 @@ namespace OnnxAttention.Tests.Cuda;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-public unsafe class EmulatedLaunchTests
+public unsafe class EmulatedLaunchTests : EmulatedMemory
 {
-    private readonly List<nint> _host = [];
-
-    [OneTimeSetUp]
-    public void RequireEmulator()
-    {
-        if (EmulatorLauncher.Unavailable is { } why)
-        {
-            Assert.Ignore($"CUDA host emulation unavailable: {why}");
-        }
-    }
-
-    [TearDown]
-    public void FreeHostMemory()
-    {
-        foreach (var p in _host)
-        {
-            NativeMemory.Free((void*)p);
-        }
-        _host.Clear();
-    }
-
-    [TestCase(3, false, Description = "3 tokens: 6 launches of batch 1, split-K over 72 rows")]
+    [TestCase(3, false, Description = "3 tokens: the prefill pair (attention, store)")]
+    [TestCase(1, false, Description = "one token: decode + combine, split-K over 72 rows")]
     [TestCase(1, true, Description = "one token, caches bound as past and present")]
     public void WindowAttentionMatchesTheReference(int seq, bool inPlace)
     {
@@ -65,15 +44,16 @@ public unsafe class EmulatedLaunchTests
         WindowAttentionCudaLaunches.Run(launcher, a, new QkvShapes(batch, seq, dk, dv), false, CudaActivation.Float32, d);
 
         Assert.That(launcher.Outstanding, Is.Zero, "scratch freed");
-        Assert.That(launcher.LaunchCount, Is.EqualTo(inPlace ? 2 : 12), "decode + combine per (token, row) or per step");
-        TensorAssert.Close(Floats(d.Output, want.Output.Length), want.Output, Tolerance.Float32, "output");
-        TensorAssert.Close(Floats(d.PresentKeyCache, want.KeyCache.Length), want.KeyCache, Tolerance.Float32, "present_key_cache");
-        TensorAssert.Close(Floats(d.PresentValueCache, want.ValueCache.Length), want.ValueCache, Tolerance.Float32, "present_value_cache");
+        Assert.That(launcher.LaunchCount, Is.EqualTo(2), "decode + combine for one token, attention + store for several");
+        Close(d.Output, want.Output, "output");
+        Close(d.PresentKeyCache, want.KeyCache, "present_key_cache");
+        Close(d.PresentValueCache, want.ValueCache, "present_value_cache");
         Assert.That(Longs(d.PresentPosition, batch), Is.EqualTo(want.Position));
     }
 
     [TestCase(5, 4, 1, false, Description = "5 tokens cross a segment boundary")]
-    [TestCase(1, 40, 4, true, Description = "in place, split-K over 80 rows")]
+    [TestCase(1, 40, 4, false, Description = "split-K over 80 rows")]
+    [TestCase(1, 40, 4, true, Description = "in place: the in-place-safe prefill pair, nothing copied")]
     public void SegmentAttentionMatchesTheReference(int seq, int segmentLength, int multiprocessors, bool inPlace)
     {
         const int batch = 2, hkv = 2, dk = 16, dv = 8;
@@ -85,18 +65,17 @@ public unsafe class EmulatedLaunchTests
         var want = SegmentAttentionReference.Run(a, batch, seq, dk, dv, q, k, v, mk, mv, sk, sv, pastPosition);
 
         nint pmk = Put(mk), pmv = Put(mv), psk = Put(sk), psv = Put(sv), pp = Put(pastPosition);
-        nint Present(nint past, int bytes) => inPlace ? past : Garbage(bytes);
         var d = new SegmentAttentionDevice(Put(q), Put(k), Put(v), pmk, pmv, psk, psv, pp, Garbage(batch * seq * 4 * dv * 4),
-            Present(pmk, n * dk * 4), Present(pmv, n * dv * 4), Present(psk, n * dk * 4), Present(psv, n * dv * 4), Present(pp, batch * 8));
+            Present(inPlace, pmk, n * dk * 4), Present(inPlace, pmv, n * dv * 4), Present(inPlace, psk, n * dk * 4), Present(inPlace, psv, n * dv * 4), Present(inPlace, pp, batch * 8));
         using var launcher = new EmulatorLauncher(multiprocessors);
         SegmentAttentionCudaLaunches.Run(launcher, a, new QkvShapes(batch, seq, dk, dv), CudaActivation.Float32, d);
 
         Assert.That(launcher.Outstanding, Is.Zero, "scratch freed");
-        TensorAssert.Close(Floats(d.Output, want.Output.Length), want.Output, Tolerance.Float32, "output");
-        TensorAssert.Close(Floats(d.PresentMemoryKey, want.MemoryKey.Length), want.MemoryKey, Tolerance.Float32, "present_memory_key");
-        TensorAssert.Close(Floats(d.PresentMemoryValue, want.MemoryValue.Length), want.MemoryValue, Tolerance.Float32, "present_memory_value");
-        TensorAssert.Close(Floats(d.PresentSegmentKey, want.SegmentKey.Length), want.SegmentKey, Tolerance.Float32, "present_segment_key");
-        TensorAssert.Close(Floats(d.PresentSegmentValue, want.SegmentValue.Length), want.SegmentValue, Tolerance.Float32, "present_segment_value");
+        Close(d.Output, want.Output, "output");
+        Close(d.PresentMemoryKey, want.MemoryKey, "present_memory_key");
+        Close(d.PresentMemoryValue, want.MemoryValue, "present_memory_value");
+        Close(d.PresentSegmentKey, want.SegmentKey, "present_segment_key");
+        Close(d.PresentSegmentValue, want.SegmentValue, "present_segment_value");
         Assert.That(Longs(d.PresentPosition, batch), Is.EqualTo(want.Position));
     }
 
@@ -116,18 +95,17 @@ public unsafe class EmulatedLaunchTests
         var want = HybridAttentionReference.Run(a, batch, seq, dk, dv, q, k, v, pk, pv, pastPosition, ck, cv);
 
         nint ppk = Put(pk), ppv = Put(pv), pp = Put(pastPosition), pck = Put(ck), pcv = Put(cv);
-        nint Present(nint past, int bytes) => inPlace ? past : Garbage(bytes);
         var d = new HybridAttentionDevice(Put(q), Put(k), Put(v), ppk, ppv, pp, pck, pcv, Garbage(batch * seq * 4 * dv * 4),
-            Present(ppk, pk.Length * 4), Present(ppv, pv.Length * 4), Present(pp, batch * 8), Present(pck, ck.Length * 4), Present(pcv, cv.Length * 4));
+            Present(inPlace, ppk, pk.Length * 4), Present(inPlace, ppv, pv.Length * 4), Present(inPlace, pp, batch * 8), Present(inPlace, pck, ck.Length * 4), Present(inPlace, pcv, cv.Length * 4));
         using var launcher = new EmulatorLauncher(multiprocessors);
         HybridAttentionCudaLaunches.Run(launcher, a, new QkvShapes(batch, seq, dk, dv), CudaActivation.Float32, d);
 
         Assert.That(launcher.Outstanding, Is.Zero, "scratch freed");
-        TensorAssert.Close(Floats(d.Output, want.Output.Length), want.Output, Tolerance.Float32, "output");
-        TensorAssert.Close(Floats(d.PresentKey, want.Key.Length), want.Key, Tolerance.Float32, "present_key");
-        TensorAssert.Close(Floats(d.PresentValue, want.Value.Length), want.Value, Tolerance.Float32, "present_value");
-        TensorAssert.Close(Floats(d.PresentCompressedKey, want.CompressedKey.Length), want.CompressedKey, Tolerance.Float32, "present_compressed_key");
-        TensorAssert.Close(Floats(d.PresentCompressedValue, want.CompressedValue.Length), want.CompressedValue, Tolerance.Float32, "present_compressed_value");
+        Close(d.Output, want.Output, "output");
+        Close(d.PresentKey, want.Key, "present_key");
+        Close(d.PresentValue, want.Value, "present_value");
+        Close(d.PresentCompressedKey, want.CompressedKey, "present_compressed_key");
+        Close(d.PresentCompressedValue, want.CompressedValue, "present_compressed_value");
         Assert.That(Longs(d.PresentPosition, batch), Is.EqualTo(want.Position));
     }
 
@@ -149,17 +127,16 @@ public unsafe class EmulatedLaunchTests
         var want = SummaryAttentionReference.Run(a, batch, seq, dk, dv, q, k, v, ks, vs, pastCount, moving ? kw : null, moving ? vw : null);
 
         nint pks = Put(ks), pvs = Put(vs), pc = Put(pastCount), pkw = moving ? Put(kw) : 0, pvw = moving ? Put(vw) : 0;
-        nint Present(nint past, int bytes) => inPlace ? past : Garbage(bytes);
         var d = new SummaryAttentionDevice(Put(q), Put(k), Put(v), pks, pvs, pc, pkw, pvw, Garbage(batch * seq * 4 * dv * 4),
-            Present(pks, ks.Length * 4), Present(pvs, vs.Length * 4), Present(pc, batch * 8),
-            moving ? Present(pkw, kw.Length * 4) : 0, moving ? Present(pvw, vw.Length * 4) : 0);
+            Present(inPlace, pks, ks.Length * 4), Present(inPlace, pvs, vs.Length * 4), Present(inPlace, pc, batch * 8),
+            moving ? Present(inPlace, pkw, kw.Length * 4) : 0, moving ? Present(inPlace, pvw, vw.Length * 4) : 0);
         using var launcher = new EmulatorLauncher();
         SummaryAttentionCudaLaunches.Run(launcher, a, new QkvShapes(batch, seq, dk, dv), CudaActivation.Float32, d);
 
         Assert.That(launcher.Outstanding, Is.Zero, "scratch freed");
-        TensorAssert.Close(Floats(d.Output, want.Output.Length), want.Output, Tolerance.Float32, "output");
-        TensorAssert.Close(Floats(d.PresentKeySummary, want.KeySummary.Length), want.KeySummary, Tolerance.Float32, "present_key_summary");
-        TensorAssert.Close(Floats(d.PresentValueSummary, want.ValueSummary.Length), want.ValueSummary, Tolerance.Float32, "present_value_summary");
+        Close(d.Output, want.Output, "output");
+        Close(d.PresentKeySummary, want.KeySummary, "present_key_summary");
+        Close(d.PresentValueSummary, want.ValueSummary, "present_value_summary");
         Assert.That(Longs(d.PresentCount, batch), Is.EqualTo(want.Count));
     }
 
@@ -188,15 +165,15 @@ public unsafe class EmulatedLaunchTests
         LinearAttentionCudaLaunches.Run(launcher, a, shapes, CudaActivation.Float32, d);
 
         Assert.That(launcher.Outstanding, Is.Zero, "scratch freed");
-        TensorAssert.Close(Floats(d.Output, want.Output.Length), want.Output, Tolerance.Float32, "output");
-        TensorAssert.Close(Floats(d.PresentState, want.State.Length), want.State, Tolerance.Float32, "present_state");
-        TensorAssert.Close(Floats(d.PresentNormalizer, want.Normalizer.Length), want.Normalizer, Tolerance.Float32, "present_normalizer");
+        Close(d.Output, want.Output, "output");
+        Close(d.PresentState, want.State, "present_state");
+        Close(d.PresentNormalizer, want.Normalizer, "present_normalizer");
     }
 
     [Test]
     public void Float16ActivationsTakeTheirOwnOffsetsThroughTheTokenLoopAndThePrefill()
     {
-        // Window: 2 rows x 3 tokens of 2-byte activations, launched one (token, row) at a time.
+        // Window: 2 rows x 3 tokens of 2-byte activations through the prefill pair.
         const int batch = 2, seq = 3, hkv = 2, dk = 16, dv = 8;
         var w = WindowAttentionAttributes.Validate(HeadAttributes.Validate(4, hkv, 0f), 6, 1, 0f);
         var (q, k, v) = Qkv(batch, seq, 4, hkv, dk, dv, 7);
@@ -212,7 +189,7 @@ public unsafe class EmulatedLaunchTests
             WindowAttentionCudaLaunches.Run(launcher, w, new QkvShapes(batch, seq, dk, dv), false, CudaActivation.Float16, d);
         }
         TensorAssert.Close(HalfFloats(d.Output, want.Output.Length), want.Output, Tolerance.Float16, "window output");
-        TensorAssert.Close(Floats(d.PresentKeyCache, want.KeyCache.Length), want.KeyCache, Tolerance.Float32, "window present_key_cache");
+        Close(d.PresentKeyCache, want.KeyCache, "window present_key_cache");
 
         // LinearAttention prefill on the tensor-core path (float16 mma.sync, emulated).
         const int tokens = 70, ldv = 32;
@@ -227,39 +204,6 @@ public unsafe class EmulatedLaunchTests
             LinearAttentionCudaLaunches.Run(launcher, a, new LinearAttentionShapes(1, tokens, dk, ldv, false, false), CudaActivation.Float16, ld);
         }
         TensorAssert.Close(HalfFloats(ld.Output, wantLinear.Output.Length), wantLinear.Output, Tolerance.Float16, "linear output");
-        TensorAssert.Close(Floats(ld.PresentState, wantLinear.State.Length), wantLinear.State, Tolerance.Float32, "linear present_state");
+        Close(ld.PresentState, wantLinear.State, "linear present_state");
     }
-
-    private static float[] Half(float[] x) => x.Select(e => (float)(Half)e).ToArray();
-
-    private nint PutHalf(float[] x) => Put(x.Select(e => BitConverter.HalfToUInt16Bits((Half)e)).ToArray());
-
-    private static float[] HalfFloats(nint p, int count) =>
-        new ReadOnlySpan<ushort>((void*)p, count).ToArray().Select(b => (float)BitConverter.UInt16BitsToHalf(b)).ToArray();
-
-    private static (float[] Q, float[] K, float[] V) Qkv(int batch, int seq, int qHeads, int kvHeads, int dk, int dv, int seed) =>
-        (Seeded.Uniform(seed * 100 + 1, batch * seq * qHeads * dk), Seeded.Uniform(seed * 100 + 2, batch * seq * kvHeads * dk),
-            Seeded.Uniform(seed * 100 + 3, batch * seq * kvHeads * dv));
-
-    private nint Put<T>(T[] data) where T : unmanaged
-    {
-        var p = Garbage(data.Length * sizeof(T));
-        data.AsSpan().CopyTo(new Span<T>((void*)p, data.Length));
-        return p;
-    }
-
-    /// <summary>Host memory full of NaN bytes, as fresh device memory holds garbage.</summary>
-    private nint Garbage(int bytes)
-    {
-        var p = (nint)NativeMemory.Alloc((nuint)Math.Max(bytes, 1));
-        new Span<byte>((void*)p, bytes).Fill(0xFF);
-        _host.Add(p);
-        return p;
-    }
-
-    private static float[] ToFloat(double[] x) => x.Select(e => (float)e).ToArray();
-
-    private static float[] Floats(nint p, int count) => new ReadOnlySpan<float>((void*)p, count).ToArray();
-
-    private static long[] Longs(nint p, int count) => new ReadOnlySpan<long>((void*)p, count).ToArray();
 }

@@ -13,7 +13,7 @@ namespace OnnxAttention.Tests.Cuda;
 
 /// <summary>
 /// An <see cref="ICudaLauncher"/> on the host emulation of tools/cuda-emulator: each specialisation's embedded .cu
-/// source is compiled by g++ into a shared library (one OS thread per CUDA thread, real barriers) with one exported
+/// source is compiled by g++ into a shared library (a fiber per CUDA thread, real barriers) with one exported
 /// wrapper per entry point that unpacks the launch's argument array exactly as cuLaunchKernel would (the wrapper's
 /// casts are generated from the signature parsed out of the .cu file), and "device memory" is host memory filled
 /// with NaN bytes, as uninitialised device memory would hold garbage. So the C# launch path (plans, argument

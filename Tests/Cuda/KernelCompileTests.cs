@@ -113,6 +113,25 @@ public partial class KernelCompileTests
             .SetArgDisplayNames("d60-dv40", "Float16", "Linear");
     }
 
+    public static IEnumerable<TestCaseData> CachePrefillCases()
+    {
+        var n = 0;
+        foreach (var op in Enum.GetValues<CachePrefillOperator>())
+        foreach (var dim in new[] { 64, 128 })
+        foreach (var activation in Activations)
+        {
+            // Hybrid: each activation type meets both compress kinds across the two head dims.
+            var compress = (n + (dim == 128 ? 1 : 0)) % 2 == 0 ? CompressKind.Linear : CompressKind.Mean;
+            n++;
+            yield return new TestCaseData(new CachePrefillSpecialization(op, dim, dim, 1 + n % 2 * 3, activation, compress))
+                .SetArgDisplayNames(op.ToString(), $"d{dim}", activation.ToString(), op == CachePrefillOperator.Hybrid ? compress.ToString() : "-");
+        }
+        yield return new TestCaseData(new CachePrefillSpecialization(CachePrefillOperator.Hybrid, 60, 40, 5, CudaActivation.Float16, CompressKind.Linear))
+            .SetArgDisplayNames("Hybrid", "d60-dv40", "Float16", "Linear");
+        yield return new TestCaseData(new CachePrefillSpecialization(CachePrefillOperator.Window, 256, 256, 4, CudaActivation.BFloat16))
+            .SetArgDisplayNames("Window", "d256", "BFloat16", "-");
+    }
+
     public static IEnumerable<TestCaseData> SummaryDecodeCases()
     {
         var kinds = Enum.GetValues<SummaryKind>();
@@ -171,6 +190,13 @@ public partial class KernelCompileTests
     {
         var ptx = CompileClean(spec);
         Assert.That(StaticSharedBytes(ptx), Is.InRange(1, 2 * 48 * 1024), "static shared memory (two kernels)");
+    }
+
+    [TestCaseSource(nameof(CachePrefillCases))]
+    public void CachePrefillCompiles(CachePrefillSpecialization spec)
+    {
+        var ptx = CompileClean(spec);
+        Assert.That(StaticSharedBytes(ptx), Is.InRange(1, 48 * 1024), "static shared memory (the attention kernel; the state kernels use none)");
     }
 
     [TestCaseSource(nameof(SummaryDecodeCases))]

@@ -184,39 +184,53 @@ public class LaunchPlanTests
     }
 
     [Test]
-    public void APromptRunsTheDecodeKernelOncePerTokenAndRowWithTheirOffsets()
+    public void AWindowPromptIsOneAttentionLaunchAndOneStoreLaunchOverTheWholeTensors()
     {
-        // B = 2, T = 3, H_q = 4, H_kv = 2, d_k = 8, d_v = 6, float16 (2 bytes), W = 10, S = 2 -> 12 rows.
+        // B = 2, T = 3, H_q = 4, H_kv = 2, d_k = 8, d_v = 6, float16, W = 10, S = 2 -> 12 rows.
         var (l, d) = LaunchScenarios.Window(2, 3, 8, 6, 10, 2);
         var launches = l.Launches.ToArray();
-        Assert.That(launches, Has.Length.EqualTo(6));
-        var position = new List<(nint Past, nint Present)>();
-        for (var t = 0; t < 3; t++)
+        Assert.That(launches.Select(x => (x.EntryPoint, x.Grid, x.Threads, x.DynamicSharedBytes)), Is.EqualTo(new[]
         {
-            for (var b = 0; b < 2; b++)
-            {
-                var launch = launches[t * 2 + b];
-                var args = launch.Arguments.ToDictionary(a => a.Name);
-                Assert.That(launch.Grid, Is.EqualTo((2, 1)), "batch 1 per launch, 2 KV heads");
-                Assert.That((long)(args["query"].PointerValue - d.Query), Is.EqualTo((long)(b * 3 + t) * 4 * 8 * 2));
-                Assert.That((long)(args["key"].PointerValue - d.Key), Is.EqualTo((long)(b * 3 + t) * 2 * 8 * 2));
-                Assert.That((long)(args["value"].PointerValue - d.Value), Is.EqualTo((long)(b * 3 + t) * 2 * 6 * 2));
-                Assert.That((long)(args["output"].PointerValue - d.Output), Is.EqualTo((long)(b * 3 + t) * 4 * 6 * 2));
-                Assert.That((long)(args["present_key_cache"].PointerValue - d.PresentKeyCache), Is.EqualTo((long)b * 2 * 12 * 8 * 4));
-                Assert.That((long)(args["present_value_cache"].PointerValue - d.PresentValueCache), Is.EqualTo((long)b * 2 * 12 * 6 * 4));
-                var pastKey = t == 0 ? d.PastKeyCache : d.PresentKeyCache;
-                Assert.That((long)(args["past_key_cache"].PointerValue - pastKey), Is.EqualTo((long)b * 2 * 12 * 8 * 4), "token 0 reads the past, later ones the present");
-                Assert.That(args["position_stride"].IntValue, Is.EqualTo(1));
-                position.Add((args["past_position"].PointerValue - b * 8, args["present_position"].PointerValue - b * 8));
-            }
-        }
-        Assert.That(position[0].Past, Is.EqualTo(d.PastPosition));
-        Assert.That(position[^1].Present, Is.EqualTo(d.PresentPosition));
-        for (var t = 1; t < 3; t++)
+            ("window_attention_prefill", (2 * 2 * 3, 1), 128, 0), // a block per (batch row, KV head, token)
+            ("window_attention_store", (2 * 2, 1), 128, 0),       // ceil(12 rows / 16) row blocks
+        }));
+        var attention = launches[0].Arguments.ToDictionary(a => a.Name);
+        Assert.That((attention["query"].PointerValue, attention["key"].PointerValue, attention["output"].PointerValue),
+            Is.EqualTo((d.Query, d.Key, d.Output)), "no per-token offsets: the kernel indexes [batch, T, ...] itself");
+        Assert.That((attention["seq_len"].IntValue, attention["window"].IntValue, attention["sinks"].IntValue), Is.EqualTo((3, 10, 2)));
+        Assert.That(attention["past_key_cache"].PointerValue, Is.EqualTo(d.PastKeyCache));
+        var store = launches[1].Pointers();
+        Assert.That((store["past_key_cache"], store["present_key_cache"], store["present_value_cache"]),
+            Is.EqualTo((d.PastKeyCache, d.PresentKeyCache, d.PresentValueCache)));
+        Assert.That((store["past_position"], store["present_position"]), Is.EqualTo((d.PastPosition, d.PresentPosition)));
+        Assert.That(l.Log.OfType<RecordingLauncher.Allocated>(), Is.Empty, "no scratch");
+    }
+
+    [TestCase(2, 65, 2)]
+    [TestCase(1, 4096, 2)]
+    [TestCase(3, 1000, 8)]
+    public void EveryOperatorRunsAPromptInAConstantNumberOfLaunches(int batch, int tokens, int kvHeads)
+    {
+        Assert.That(LaunchScenarios.Window(batch, tokens, 64, 64, 300, 4, qHeads: 8, kvHeads: kvHeads).Launcher.Launches.Count(), Is.EqualTo(2));
+        Assert.That(LaunchScenarios.Segment(batch, tokens, 64, 64, 100, qHeads: 8, kvHeads: kvHeads).Launcher.Launches.Count(), Is.EqualTo(2));
+        foreach (var compress in Enum.GetValues<CompressKind>())
         {
-            Assert.That(position[t * 2].Past, Is.EqualTo(position[t * 2 - 1].Present), "token t starts where token t - 1 ended");
-            Assert.That(position[t * 2].Past, Is.Not.EqualTo(position[t * 2].Present));
+            var launches = LaunchScenarios.Hybrid(compress, batch, tokens, 64, 64, 128, qHeads: 8, kvHeads: kvHeads).Launcher.Launches.ToArray();
+            Assert.That(launches.Select(x => x.EntryPoint),
+                Is.EqualTo(new[] { "hybrid_attention_prefill", "hybrid_attention_compress", "hybrid_attention_store" }));
+            Assert.That(launches[0].Grid, Is.EqualTo((batch * kvHeads * tokens, 1)));
+            Assert.That(launches[1].Grid, Is.EqualTo((batch * kvHeads, compress == CompressKind.Linear ? 64 : 1)),
+                "compress: a block per key row (linear), or per 128 of the d_k + d_v sums (mean)");
+            Assert.That(launches[2].Grid, Is.EqualTo((batch * kvHeads, 8)), "ceil(128 ring rows / 16)");
         }
+    }
+
+    [Test]
+    public void AGridTooLargeForOneDimensionIsRefusedWithTheReason()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => CachePrefillSpecialization.AttentionGrid(64, 64, 1 << 20));
+        Assert.That(e!.Message, Does.Contain("2^31 - 1"));
+        Assert.That(CachePrefillSpecialization.StoreGrid(1, 1, 1 << 24).Y, Is.EqualTo(65535), "blocks stride over the rows beyond");
     }
 
     [Test]
@@ -249,36 +263,46 @@ public class LaunchPlanTests
         Assert.That(scratch[args["present_value_cache"]], Is.EqualTo(2L * 2 * 42 * 16 * 4));
     }
 
-    [Test]
-    public void SegmentStatesBoundInPlaceAreCopiedAsideBeforeTheStep()
+    [TestCase(1)]
+    [TestCase(5)]
+    public void SegmentStatesBoundInPlaceAreUpdatedInPlaceWithOnlyThePositionCopiedAside(int tokens)
     {
-        var (l, d) = LaunchScenarios.Segment(2, 1, 16, 16, 8, inPlace: true);
-        var copies = l.Log.OfType<RecordingLauncher.Copied>().ToDictionary(c => c.Source, c => c.Destination);
-        Assert.That(copies.Keys, Is.EquivalentTo(new[] { d.PastMemoryKey, d.PastMemoryValue, d.PastSegmentKey, d.PastSegmentValue, d.PastPosition }));
-        var args = l.Launches.Single().Pointers();
-        Assert.That(args["past_memory_key"], Is.EqualTo(copies[d.PastMemoryKey]));
-        Assert.That(args["present_memory_key"], Is.EqualTo(d.PresentMemoryKey));
-        Assert.That(args["past_position"], Is.EqualTo(copies[d.PastPosition]));
+        var (l, d) = LaunchScenarios.Segment(2, tokens, 16, 16, 8, inPlace: true);
+        var copy = l.Log.OfType<RecordingLauncher.Copied>().Single();
+        Assert.That((copy.Source, copy.Bytes), Is.EqualTo((d.PastPosition, 2 * 8L)), "8 bytes a row, not the state");
+        Assert.That(l.Launches.Select(x => x.EntryPoint), Is.EqualTo(new[] { "segment_attention_prefill", "segment_attention_store" }));
+        var store = l.Launches.ElementAt(1).Pointers();
+        Assert.That((store["past_memory_key"], store["present_memory_key"]), Is.EqualTo((d.PastMemoryKey, d.PastMemoryKey)));
+        Assert.That((store["past_segment_value"], store["present_segment_value"]), Is.EqualTo((d.PastSegmentValue, d.PastSegmentValue)));
+        Assert.That((store["past_position"], store["present_position"]), Is.EqualTo((copy.Destination, d.PastPosition)));
+        Assert.That(l.Launches.First().Pointers()["past_position"], Is.EqualTo(copy.Destination));
         Assert.That(l.Log.FindIndex(o => o is RecordingLauncher.Copied), Is.LessThan(l.Log.FindIndex(o => o is RecordingLauncher.Launched)));
     }
 
-    [TestCase(1)]
-    [TestCase(2)]
-    [TestCase(3)]
-    [TestCase(4)]
-    public void SegmentTokensAlternateBuffersAndTheLastOneLandsInTheOutputs(int tokens)
+    [Test]
+    public void HybridStatesBoundInPlaceAreUpdatedInPlaceWithOnlyThePositionCopiedAside()
     {
-        var (l, d) = LaunchScenarios.Segment(1, tokens, 16, 16, 8);
-        var launches = l.Launches.Select(x => x.Pointers()).ToArray();
-        Assert.That(launches, Has.Length.EqualTo(tokens));
-        Assert.That(launches[0]["past_segment_key"], Is.EqualTo(d.PastSegmentKey));
-        Assert.That(launches[^1]["present_segment_key"], Is.EqualTo(d.PresentSegmentKey));
-        Assert.That(launches[^1]["present_position"], Is.EqualTo(d.PresentPosition));
-        for (var t = 1; t < tokens; t++)
+        foreach (var compress in Enum.GetValues<CompressKind>())
         {
-            Assert.That(launches[t]["past_segment_key"], Is.EqualTo(launches[t - 1]["present_segment_key"]));
-            Assert.That(launches[t]["past_memory_value"], Is.EqualTo(launches[t - 1]["present_memory_value"]));
+            var (l, d) = LaunchScenarios.Hybrid(compress, 2, 1, 64, 40, 16, inPlace: true);
+            Assert.That(l.Log.OfType<RecordingLauncher.Copied>().Single().Source, Is.EqualTo(d.PastPosition));
+            var compressArgs = l.Launches.Single(x => x.EntryPoint == "hybrid_attention_compress").Pointers();
+            Assert.That((compressArgs["past_compressed_value"], compressArgs["present_compressed_value"]),
+                Is.EqualTo((d.PastCompressedValue, d.PastCompressedValue)));
+            var store = l.Launches.Single(x => x.EntryPoint == "hybrid_attention_store").Pointers();
+            Assert.That((store["past_key"], store["present_key"]), Is.EqualTo((d.PastKey, d.PastKey)));
         }
+    }
+
+    [Test]
+    public void ASegmentDecodeStepWithSeparateBuffersKeepsTheSplitKDecodeKernel()
+    {
+        var (l, d) = LaunchScenarios.Segment(1, 1, 16, 16, 100, multiprocessors: 132);
+        Assert.That(l.Launches.Select(x => (x.EntryPoint, x.Grid)),
+            Is.EqualTo(new[] { ("segment_attention_decode", (2, 4)), ("segment_attention_combine", (4, 1)) }), "200 rows: 4 tiles, 4 splits");
+        var decode = l.Launches.First().Pointers();
+        Assert.That((decode["past_segment_key"], decode["present_segment_key"]), Is.EqualTo((d.PastSegmentKey, d.PresentSegmentKey)));
+        Assert.That(l.Log.OfType<RecordingLauncher.Copied>(), Is.Empty);
     }
 
     [Test]

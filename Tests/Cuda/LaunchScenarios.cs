@@ -111,6 +111,15 @@ public static class LaunchScenarios
                 yield return ($"hybrid {compress} T={seq} sms={sms} in place, no past", Hybrid(compress, 1, seq, 60, 40, 16, multiprocessors: sms, inPlace: true, past: false).Launcher);
             }
         }
+        yield return ("window T=65 no past, caches left out", Window(2, 65, 64, 32, 16, 2, past: false, cacheOutputs: false).Launcher);
+        yield return ("window T=65 f32 in place, shared position", Window(2, 65, 64, 64, 16, 2, act: CudaActivation.Float32, inPlace: true, sharedPosition: true).Launcher);
+        yield return ("segment T=65 f16 in place", Segment(2, 65, 64, 64, 16, act: CudaActivation.Float16, inPlace: true).Launcher);
+        yield return ("segment T=65 no past", Segment(1, 65, 60, 40, 16, past: false).Launcher);
+        foreach (var compress in Enum.GetValues<CompressKind>())
+        {
+            yield return ($"hybrid {compress} T=65 in place", Hybrid(compress, 2, 65, 64, 64, 16, inPlace: true).Launcher);
+            yield return ($"hybrid {compress} T=65 f16 no past", Hybrid(compress, 1, 65, 60, 40, 16, act: CudaActivation.Float16, past: false).Launcher);
+        }
         foreach (var kind in Enum.GetValues<SummaryKind>())
         {
             yield return ($"summary {kind} T=1", Summary(kind, 2, 1, 64, 64).Launcher);

@@ -127,15 +127,22 @@ public class GeneratorTests
     [TestCase("linear-elu")]
     [TestCase("hybrid:4")]
     [TestCase("segment:4")]
+    [TestCase("window:4")]
+    [TestCase("window:4,sinks=2")]
+    [TestCase("summary:moving=3")]
+    [TestCase("summary:ema=0.5")]
     [NonParallelizable] // counts the allocations of every thread
     public void ADecodeStepAllocatesAlmostNothing(string rule)
     {
         // HybridAttention and SegmentAttention once allocated ~210 bytes per layer per step checking their past-state group.
         using var model = DecoderModel.Default(AttentionRule.Parse(rule), intraOpThreads: 1);
-        using var g = new Generator(model, new GeneratorParams(300), [Prompt]);
+        using var g = new Generator(model, new GeneratorParams(900), [Prompt]);
         g.Prefill();
-        DecodeAllocations.Measure(g, 50);
-        var perStep = DecodeAllocations.Measure(g, 200) / 200;
+        // Long enough for tiered JIT to finish promoting the step's methods (it starts after ~100 ms of steady calls).
+        DecodeAllocations.Measure(g, 500);
+        // The smallest of three windows: background work of the runtime (tiered JIT, thread pool) allocates now and
+        // then on other threads, which this process-wide count sees; an allocation in every step shows in all three.
+        var perStep = Enumerable.Range(0, 3).Min(_ => DecodeAllocations.Measure(g, 100) / 100);
         // What remains is the growing token list (amortised doubling): a few bytes a step.
         Assert.That(perStep, Is.LessThan(64), $"{rule}: {perStep} bytes per decode step");
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every CUDA kernel of Operators/Cuda/Kernels on a host emulation of the CUDA execution model (one OS thread
-# per CUDA thread, real barriers for __syncthreads and the warp shuffles) and compares it with independent
+# Runs the decode and LinearAttention CUDA kernels of Operators/Cuda/Kernels on a host emulation of the CUDA execution
+# model (a fiber per CUDA thread, real barriers for __syncthreads and the warp shuffles) and compares it with independent
 # double-precision references written from docs/operators/*.md. Needs g++ with C++20 (<barrier>) and python3.
 # This is not a GPU: see README.md for what it does and does not show.
 set -uo pipefail

@@ -12,6 +12,8 @@
 //
 // The window part uses onnx_attention_cache_decode.cuh. The evicted row is read from the past ring while the
 // current token is written into the present one, so the present buffers must NOT alias the past ones.
+// NOT in-place safe: a host that binds the state in place gets hybrid_attention_prefill.cu's launches instead
+// (attention, compress, store: each in-place safe), which the launch plan picks for one token as for a prompt.
 //
 // Required defines: HEAD_DIM (d_k, [1, 512]), VALUE_DIM (d_v, [1, 512]), GROUP ([1, 64]), COMPRESS (0 linear,
 // 1 mean: the C# CompressKind order), ACT_TYPE. Optional: EXPECTED_THREADS.

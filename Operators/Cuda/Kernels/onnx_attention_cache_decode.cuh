@@ -55,30 +55,76 @@ struct Shared {
     float reduce[max_int(L::kValueRowSplits - 1, 1)][Group][L::kValueColThreads * L::kValuePerThread];
 };
 
-// scale * q for the group's query heads, and the current token's key and value, into shared memory; resets the
-// running maximum and sum. Ends with a barrier.
+// scale * q for the group's query heads of one token (query_row: the token's index in [batch * seq]; the
+// activations are [batch, seq, q_heads * d_k]) into sh.q, or phi(q) = elu(q) + 1 of the unscaled query when `phi`
+// (HybridAttention's linear part); resets the running maximum and sum. Ends with a barrier.
 template <int HeadDim, int ValueDim, int Group>
-__device__ void load_query_and_token(Shared<HeadDim, ValueDim, Group>& sh, const act_t* query, const act_t* key,
-    const act_t* value, int b, int h, int kv_heads, float scale)
+__device__ void load_query(Shared<HeadDim, ValueDim, Group>& sh, const act_t* query, long long query_row, int h,
+    int kv_heads, float scale, bool phi = false)
 {
     const int q_heads = kv_heads * Group;
-    const long long bh = static_cast<long long>(b) * kv_heads + h;
     for (int idx = threadIdx.x; idx < Group * HeadDim; idx += kThreads) {
         const int g = idx / HeadDim;
         const int i = idx - g * HeadDim;
-        sh.q[g][i] = scale * to_float(query[(static_cast<long long>(b) * q_heads + h * Group + g) * HeadDim + i]);
-    }
-    for (int i = threadIdx.x; i < HeadDim; i += kThreads) {
-        sh.new_key[i] = to_float(key[bh * HeadDim + i]);
-    }
-    for (int j = threadIdx.x; j < ValueDim; j += kThreads) {
-        sh.new_value[j] = to_float(value[bh * ValueDim + j]);
+        const float x = to_float(query[(query_row * q_heads + h * Group + g) * HeadDim + i]);
+        sh.q[g][i] = phi ? (x > 0.0f ? x + 1.0f : expf(x)) : scale * x;
     }
     for (int g = threadIdx.x; g < Group; g += kThreads) {
         sh.running_max[g] = OA_NEG_INF;
         sh.running_sum[g] = 0.0f;
     }
     __syncthreads();
+}
+
+// load_query for a decode step (one token per batch row), plus the current token's key and value into shared
+// memory. Ends with a barrier.
+template <int HeadDim, int ValueDim, int Group>
+__device__ void load_query_and_token(Shared<HeadDim, ValueDim, Group>& sh, const act_t* query, const act_t* key,
+    const act_t* value, int b, int h, int kv_heads, float scale)
+{
+    const long long bh = static_cast<long long>(b) * kv_heads + h;
+    for (int i = threadIdx.x; i < HeadDim; i += kThreads) {
+        sh.new_key[i] = to_float(key[bh * HeadDim + i]);
+    }
+    for (int j = threadIdx.x; j < ValueDim; j += kThreads) {
+        sh.new_value[j] = to_float(value[bh * ValueDim + j]);
+    }
+    load_query(sh, query, b, h, kv_heads, scale);
+}
+
+// Adds the partial sums of the threads sharing a value column (value_split > 0) into the value_split 0 threads.
+// Every thread of the block must call it (it has barriers).
+template <int HeadDim, int ValueDim, int Group>
+__device__ void reduce_value_splits(Shared<HeadDim, ValueDim, Group>& sh,
+    float (&acc)[Group][Layout<HeadDim, ValueDim, Group>::kValuePerThread])
+{
+    using L = Layout<HeadDim, ValueDim, Group>;
+    if (L::kValueRowSplits > 1) {
+        const int value_col = threadIdx.x % L::kValueColThreads;
+        const int value_split = threadIdx.x / L::kValueColThreads;
+        if (value_split > 0) {
+#pragma unroll
+            for (int g = 0; g < Group; ++g) {
+#pragma unroll
+                for (int m = 0; m < L::kValuePerThread; ++m) {
+                    sh.reduce[value_split - 1][g][value_col + L::kValueColThreads * m] = acc[g][m];
+                }
+            }
+        }
+        __syncthreads();
+        if (value_split == 0) {
+            for (int rs = 1; rs < L::kValueRowSplits; ++rs) {
+#pragma unroll
+                for (int g = 0; g < Group; ++g) {
+#pragma unroll
+                    for (int m = 0; m < L::kValuePerThread; ++m) {
+                        acc[g][m] += sh.reduce[rs - 1][g][value_col + L::kValueColThreads * m];
+                    }
+                }
+            }
+        }
+        __syncthreads();
+    }
 }
 
 // The rows [row_begin, row_end) of `rows`, accumulated into acc (this thread's value columns, unnormalised; rows
@@ -192,29 +238,7 @@ __device__ void attend(const Rows& rows, Shared<HeadDim, ValueDim, Group>& sh, i
         __syncthreads();
     }
 
-    if (L::kValueRowSplits > 1) {
-        if (value_split > 0) {
-#pragma unroll
-            for (int g = 0; g < Group; ++g) {
-#pragma unroll
-                for (int m = 0; m < L::kValuePerThread; ++m) {
-                    sh.reduce[value_split - 1][g][value_col + L::kValueColThreads * m] = acc[g][m];
-                }
-            }
-        }
-        __syncthreads();
-        if (value_split == 0) {
-            for (int rs = 1; rs < L::kValueRowSplits; ++rs) {
-#pragma unroll
-                for (int g = 0; g < Group; ++g) {
-#pragma unroll
-                    for (int m = 0; m < L::kValuePerThread; ++m) {
-                        acc[g][m] += sh.reduce[rs - 1][g][value_col + L::kValueColThreads * m];
-                    }
-                }
-            }
-        }
-    }
+    reduce_value_splits(sh, acc);
 }
 
 // With one split: y = acc / sum into `output` (activation type) or `float_output` (whichever is not null). With

@@ -9,6 +9,8 @@
 // The scoring, online softmax and split-K machinery is onnx_attention_cache_decode.cuh. Rows 0 .. L-1 are the
 // memory, L .. 2L-1 the segment. Because a full segment's rows are copied into the memory rows, the present
 // buffers must NOT alias the past ones (another block may still be reading a row that would be overwritten).
+// NOT in-place safe: a host that binds the state in place gets segment_attention_prefill.cu's pair instead
+// (attention, then an in-place-safe store), which the launch plan picks for one token as for a prompt.
 //
 // Required defines: HEAD_DIM (d_k, [1, 512]), VALUE_DIM (d_v, [1, 512]), GROUP ([1, 64]), ACT_TYPE.
 // Optional: EXPECTED_THREADS.

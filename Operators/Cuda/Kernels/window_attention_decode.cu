@@ -9,7 +9,7 @@
 // and sum, rescaled per tile of 64 rows), in float32.
 //
 // The scoring, online softmax and split-K machinery is onnx_attention_cache_decode.cuh; this file says which rows
-// exist and where their contents come from. Every row a block owns is copied to the present cache on the way when
+// exist and where their contents come from. In-place safe (caches). Every row a block owns is copied to the present cache on the way when
 // that is a different buffer (the present cache may also be the past one: each element is read, then written, by
 // one thread). With gridDim.y == 1 the block writes the output itself; otherwise it writes an unnormalised partial
 // and window_attention_combine merges the splits.

@@ -5,9 +5,11 @@ namespace OnnxAttention.Operators.Cuda.Launch;
 
 /// <summary>
 /// How the decode-only kernels (window, segment, hybrid: one query token per batch row, activations laid out as
-/// [batch, 1, ...]) cover a call of T tokens: one launch over the whole batch when T = 1; otherwise one launch per
-/// (token, batch row) with batch 1, token-major, so every row of token t runs before any of token t + 1 and the
-/// chained states (<see cref="ChainedState"/>) advance once per token. Offsets are in bytes.
+/// [batch, 1, ...]) cover a call: one launch over the whole batch for one token. The launch plans send every call of
+/// more than one token to the prompt kernels (<see cref="Ops.CachePrefillCudaLaunches"/>), so only T = 1 (and the
+/// empty T = 0) reaches this; for T > 1 it would still give one launch per (token, batch row) with batch 1,
+/// token-major (every row of token t before any of token t + 1), which is correct but is no longer used. Offsets
+/// are in bytes.
 /// </summary>
 public readonly record struct TokenSteps(QkvShapes Shapes, int QueryHeads, int KvHeads, CudaActivation Activation)
 {

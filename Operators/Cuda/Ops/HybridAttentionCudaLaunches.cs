@@ -12,10 +12,11 @@ public readonly record struct HybridAttentionDevice(
     nint PresentCompressedKey, nint PresentCompressedValue);
 
 /// <summary>
-/// HybridAttention on CUDA, once per token (<see cref="TokenSteps"/>): hybrid_attention_decode over the ring (and the
-/// mean slot), hybrid_attention_combine with split-K, and for compress=linear hybrid_attention_linear, which evicts
-/// the past ring's row into the linear state and mixes the two outputs. Present buffers never alias past ones
-/// (<see cref="ChainedState"/> alternates them). NOT RUN ON A GPU YET.
+/// HybridAttention on CUDA. One token with separate past and present buffers: hybrid_attention_decode over the ring
+/// (and the mean slot), hybrid_attention_combine with split-K, and for compress=linear hybrid_attention_linear, which
+/// evicts the past ring's row into the linear state and mixes the two outputs (these forbid aliasing). More tokens,
+/// or a state bound in place: <see cref="CachePrefillCudaLaunches.Hybrid"/> (three launches per call, in-place safe).
+/// NOT RUN ON A GPU YET.
 /// </summary>
 public static class HybridAttentionCudaLaunches
 {
@@ -25,6 +26,13 @@ public static class HybridAttentionCudaLaunches
         if (s.Batch == 0)
         {
             return; // every tensor is empty: nothing to launch (a grid of 0 blocks is a launch error)
+        }
+        if (s.SequenceLength > 1 || (s.SequenceLength == 1 && CachePrefillCudaLaunches.InPlace(
+            (d.PastKey, d.PresentKey), (d.PastValue, d.PresentValue),
+            (d.PastCompressedKey, d.PresentCompressedKey), (d.PastCompressedValue, d.PresentCompressedValue))))
+        {
+            CachePrefillCudaLaunches.Hybrid(launcher, a, s, activation, d);
+            return;
         }
         var heads = a.Heads;
         var spec = new HybridAttentionDecodeSpecialization(s.KeyDim, s.ValueDim, heads.GroupSize, a.Compress, activation);

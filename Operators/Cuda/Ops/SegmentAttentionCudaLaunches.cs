@@ -12,9 +12,10 @@ public readonly record struct SegmentAttentionDevice(
     nint PresentSegmentValue, nint PresentPosition);
 
 /// <summary>
-/// SegmentAttention on CUDA: segment_attention_decode (+ segment_attention_combine with split-K) once per token, per
-/// <see cref="TokenSteps"/>. The kernel forbids present buffers that alias past ones, so the states alternate
-/// between the outputs and spare buffers (<see cref="ChainedState"/>). NOT RUN ON A GPU YET.
+/// SegmentAttention on CUDA. One token with separate past and present buffers: segment_attention_decode
+/// (+ segment_attention_combine with split-K), which forbids aliasing. More tokens, or a state bound in place:
+/// <see cref="CachePrefillCudaLaunches.Segment"/> (two launches per call, in-place safe: nothing is copied aside but
+/// the position). An empty sequence copies the past to the present (<see cref="ChainedState"/>). NOT RUN ON A GPU YET.
 /// </summary>
 public static class SegmentAttentionCudaLaunches
 {
@@ -24,6 +25,13 @@ public static class SegmentAttentionCudaLaunches
         if (s.Batch == 0)
         {
             return; // every tensor is empty: nothing to launch (a grid of 0 blocks is a launch error)
+        }
+        if (s.SequenceLength > 1 || (s.SequenceLength == 1 && CachePrefillCudaLaunches.InPlace(
+            (d.PastMemoryKey, d.PresentMemoryKey), (d.PastMemoryValue, d.PresentMemoryValue),
+            (d.PastSegmentKey, d.PresentSegmentKey), (d.PastSegmentValue, d.PresentSegmentValue))))
+        {
+            CachePrefillCudaLaunches.Segment(launcher, a, s, activation, d);
+            return;
         }
         var heads = a.Heads;
         var spec = new SegmentAttentionDecodeSpecialization(s.KeyDim, s.ValueDim, heads.GroupSize, activation);

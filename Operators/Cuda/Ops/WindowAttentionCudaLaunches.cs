@@ -11,9 +11,9 @@ public readonly record struct WindowAttentionDevice(
     nint Output, nint PresentKeyCache, nint PresentValueCache, nint PresentPosition);
 
 /// <summary>
-/// WindowAttention on CUDA: window_attention_decode (+ window_attention_combine with split-K) once per token, per
-/// <see cref="TokenSteps"/>. The caches may be updated in place (the kernel allows it); positions never alias within
-/// a launch. NOT RUN ON A GPU YET.
+/// WindowAttention on CUDA. One token (or none): window_attention_decode (+ window_attention_combine with split-K)
+/// over the whole batch; the caches may be updated in place (the kernel allows it); the position is copied aside when
+/// bound in place. More tokens: <see cref="CachePrefillCudaLaunches.Window"/> (two launches per call). NOT RUN ON A GPU YET.
 /// </summary>
 public static class WindowAttentionCudaLaunches
 {
@@ -23,6 +23,11 @@ public static class WindowAttentionCudaLaunches
         if (s.Batch == 0)
         {
             return; // every tensor is empty: nothing to launch (a grid of 0 blocks is a launch error)
+        }
+        if (s.SequenceLength > 1)
+        {
+            CachePrefillCudaLaunches.Window(launcher, a, s, sharedPosition, activation, d);
+            return;
         }
         var heads = a.Heads;
         var spec = new WindowAttentionDecodeSpecialization(s.KeyDim, s.ValueDim, heads.GroupSize, activation);
