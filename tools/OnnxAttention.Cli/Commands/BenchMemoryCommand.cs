@@ -56,9 +56,9 @@ public static class BenchMemoryCommand
                 AnsiConsole.MarkupLine($"wrote [bold]{Markup.Escape(csv)}[/] and [bold]{Markup.Escape(png)}[/]");
                 return 0;
             }
-            catch (Exception e) when (e is FormatException or ArgumentException or FileNotFoundException or InvalidDataException)
+            catch (Exception e) when (CliErrors.IsUserError(e))
             {
-                Console.Error.WriteLine($"error: {e.Message}");
+                CliErrors.Report(e);
                 return 1;
             }
         });
@@ -109,7 +109,7 @@ public static class BenchMemoryCommand
     {
         var table = new Table().Title("memory added since the start of generation (MB, resident; peak = high-water mark)").AddColumn("tokens");
         foreach (var (name, _) in runs) table.AddColumn($"{name} peak").AddColumn($"{name} tokens/s");
-        foreach (var tokens in new[] { 1_000, 10_000, 100_000 })
+        foreach (var tokens in TableRows(runs.Select(r => r.Points.Count > 0 ? r.Points[^1].Tokens : 0)))
         {
             var row = new List<string> { tokens.ToString("N0", CultureInfo.InvariantCulture) };
             foreach (var (_, points) in runs)
@@ -122,6 +122,13 @@ public static class BenchMemoryCommand
         }
         AnsiConsole.Write(table);
     }
+
+    /// <summary>
+    /// The table's rows: 1k, 10k and 100k tokens, plus where each run ended, so a run of any length shows its last
+    /// measurement (a 2,000-token run would otherwise print only its 1,000-token row).
+    /// </summary>
+    public static IReadOnlyList<int> TableRows(IEnumerable<int> runEnds) =>
+        new[] { 1_000, 10_000, 100_000 }.Concat(runEnds.Where(n => n > 0)).Distinct().Order().ToArray();
 
     private static string F(double v) => CsvText.Number(v);
 }

@@ -14,23 +14,16 @@ public static class ConvertCommand
         var rule = new Option<string>("--attention") { Description = AttentionRule.Known, Required = true };
         var output = new Option<FileInfo>("--out") { Description = "where to write the swapped model", Required = true };
         var command = new Command("convert", "Replace every attention of a model with the chosen rule and save it.") { model, rule, output };
-        command.SetAction(parse =>
+        command.SetAction(parse => CliErrors.Run(() =>
         {
-            try
-            {
-                var proto = ModelFile.Load(parse.GetValue(model)!.FullName);
-                var report = AttentionSwapper.Swap(proto, AttentionRule.Parse(parse.GetValue(rule)!));
-                ModelFile.Save(proto, parse.GetValue(output)!.FullName);
-                Print(report);
-                Console.WriteLine($"wrote {parse.GetValue(output)!.FullName}");
-                return 0;
-            }
-            catch (Exception e) when (e is GraphException or FormatException)
-            {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 1;
-            }
-        });
+            CliErrors.RefuseOverwritingAnInput("--out", parse.GetValue(output)!, parse.GetValue(model)!);
+            var proto = ModelFile.Load(parse.GetValue(model)!.FullName);
+            var report = AttentionSwapper.Swap(proto, AttentionRule.Parse(parse.GetValue(rule)!));
+            ModelFile.Save(proto, parse.GetValue(output)!.FullName);
+            Print(report);
+            Console.WriteLine($"wrote {parse.GetValue(output)!.FullName}");
+            return 0;
+        }));
         return command;
     }
 

@@ -43,6 +43,12 @@ public static class GenerateCommand
             try
             {
                 var attention = AttentionRule.Parse(parse.GetValue(rule)!);
+                if (parse.GetValue(batch) < 1) throw new ArgumentException($"--batch must be >= 1, got {parse.GetValue(batch)}");
+                if (parse.GetValue(threads) < 0) throw new ArgumentException($"--threads must be >= 0 (0: ORT's default), got {parse.GetValue(threads)}");
+                if (parse.GetValue(model) is { } modelFile && Directory.Exists(modelFile.FullName))
+                {
+                    throw new ArgumentException($"--model '{modelFile.FullName}' is a folder; give the model file (a llama2.c .bin or an exported .onnx)");
+                }
                 var clock = Stopwatch.StartNew();
                 using var decoder = OpenDecoder(parse.GetValue(ortLibrary)?.FullName, parse.GetValue(ep)!, parse.GetValue(cudaPlugin)?.FullName,
                     parse.GetValue(model)?.FullName, attention, parse.GetValue(threads));
@@ -53,7 +59,7 @@ public static class GenerateCommand
                 var prompts = promptTexts.Length > 0
                     ? promptTexts.Select(t => TokenizerLoader.Encode(words!, t, decoder.Vocab).ToArray()).ToArray()
                     : parse.GetValue(prompt)!.Select(Ints).ToArray();
-                var copies = Math.Max(1, parse.GetValue(batch));
+                var copies = parse.GetValue(batch);
                 // Each prompt's copies side by side: rows p * copies .. p * copies + copies - 1.
                 var rowPrompts = prompts.SelectMany(p => Enumerable.Repeat(p, copies)).ToArray();
                 var rows = rowPrompts.Length;
@@ -101,10 +107,9 @@ public static class GenerateCommand
                                   $"decode: {tokens} tokens in {decode * 1e3:F1} ms ({(decode > 0 ? tokens / decode : 0):F0} tokens/s)");
                 return 0;
             }
-            catch (Exception e) when (e is GraphException or FormatException or ArgumentException or InvalidDataException
-                                          or FileNotFoundException or OrtException or InvalidOperationException)
+            catch (Exception e) when (CliErrors.IsUserError(e))
             {
-                Console.Error.WriteLine($"error: {e.Message}");
+                CliErrors.Report(e);
                 return 1;
             }
         });

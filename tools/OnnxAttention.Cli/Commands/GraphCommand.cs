@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Google.Protobuf;
 using OnnxAttention.Graphs.Onnx;
 
 namespace OnnxAttention.Cli.Commands;
@@ -10,9 +11,19 @@ public static class GraphCommand
     {
         var model = new Argument<FileInfo>("model") { Description = "an .onnx file" };
         var command = new Command("graph", "Print every node of a model: op, name, inputs -> outputs, attributes.") { model };
-        command.SetAction(parse =>
+        command.SetAction(parse => CliErrors.Run(() =>
         {
-            var m = ModelProto.Parser.ParseFrom(File.ReadAllBytes(parse.GetValue(model)!.FullName));
+            var path = parse.GetValue(model)!.FullName;
+            if (!File.Exists(path)) throw new FileNotFoundException($"model file '{path}' does not exist");
+            ModelProto m;
+            try
+            {
+                m = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+            }
+            catch (InvalidProtocolBufferException e)
+            {
+                throw new InvalidDataException($"'{path}' is not a valid ONNX model: {e.Message}");
+            }
             Console.WriteLine($"opsets: {string.Join(", ", m.OpsetImport.Select(o => $"{(o.Domain.Length == 0 ? "ai.onnx" : o.Domain)}:{o.Version}"))}");
             Console.WriteLine($"inputs: {string.Join(", ", m.Graph.Input.Select(i => i.Name))}");
             Console.WriteLine($"outputs: {string.Join(", ", m.Graph.Output.Select(i => i.Name))}");
@@ -28,7 +39,7 @@ public static class GraphCommand
                 Console.WriteLine($"{(n.Domain.Length > 0 ? n.Domain + "." : "")}{n.OpType} [{n.Name}] ({string.Join(", ", n.Input)}) -> ({string.Join(", ", n.Output)}) {attrs}");
             }
             return 0;
-        });
+        }));
         return command;
     }
 

@@ -49,9 +49,9 @@ public static class InspectCommand
                 }
                 return 0;
             }
-            catch (GraphException e)
+            catch (Exception e) when (CliErrors.IsUserError(e))
             {
-                Console.Error.WriteLine($"error: {e.Message}");
+                CliErrors.Report(e);
                 return 1;
             }
         });

@@ -20,35 +20,38 @@ public static class LogitsCommand
         var output = new Option<FileInfo>("--out") { Description = "where to write float32 logits [batch, seq, vocab] as a TensorProto", Required = true };
         var stepByStep = new Option<bool>("--step-by-step") { Description = "feed one token per call, carrying the state" };
         var command = new Command("logits", "Swap a model's attention, run it on ids and write the logits.") { model, rule, ids, output, stepByStep };
-        command.SetAction(parse =>
+        command.SetAction(parse => CliErrors.Run(() =>
         {
+            CliErrors.RefuseOverwritingAnInput("--out", parse.GetValue(output)!, parse.GetValue(model)!, parse.GetValue(ids)!);
+            var proto = ModelFile.Load(parse.GetValue(model)!.FullName);
+            var report = AttentionSwapper.Swap(proto, AttentionRule.Parse(parse.GetValue(rule)!));
+            var idsPath = parse.GetValue(ids)!.FullName;
+            if (!File.Exists(idsPath)) throw new FileNotFoundException($"--input-ids '{idsPath}' does not exist");
+            TensorProto idsTensor;
             try
             {
-                var proto = ModelFile.Load(parse.GetValue(model)!.FullName);
-                var report = AttentionSwapper.Swap(proto, AttentionRule.Parse(parse.GetValue(rule)!));
-                var idsTensor = TensorProto.Parser.ParseFrom(File.ReadAllBytes(parse.GetValue(ids)!.FullName));
-                if (idsTensor.Dims.Count != 2)
-                {
-                    throw new GraphException($"--input-ids must be int64 [batch, seq], got shape [{string.Join(", ", idsTensor.Dims)}]");
-                }
-                var values = Tensors.ToInt64Array(idsTensor);
-                int batch = (int)idsTensor.Dims[0], seq = (int)idsTensor.Dims[1];
-                using var runner = new SwappedModelRunner(proto);
-                var step = parse.GetValue(stepByStep);
-                var logits = runner.Logits(values, batch, step ? 1 : Math.Max(1, seq));
-                var vocab = seq == 0 ? 0 : logits.Length / (batch * seq);
-                var result = Tensors.Float("logits", logits, batch, seq, vocab);
-                File.WriteAllBytes(parse.GetValue(output)!.FullName, result.ToByteArray());
-                Console.WriteLine($"{report.Replaced.Count} attention layer(s) -> {report.Rule.Spelling}; {(step ? "token by token" : "whole sequence")}; " +
-                                  $"wrote logits [{batch}, {seq}, {vocab}] to {parse.GetValue(output)!.FullName}");
-                return 0;
+                idsTensor = TensorProto.Parser.ParseFrom(File.ReadAllBytes(idsPath));
             }
-            catch (Exception e) when (e is GraphException or FormatException or InvalidProtocolBufferException or InvalidDataException)
+            catch (InvalidProtocolBufferException e)
             {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 1;
+                throw new InvalidDataException($"--input-ids '{idsPath}' is not an ONNX TensorProto: {e.Message}");
             }
-        });
+            if (idsTensor.Dims.Count != 2)
+            {
+                throw new GraphException($"--input-ids must be int64 [batch, seq], got shape [{string.Join(", ", idsTensor.Dims)}]");
+            }
+            var values = Tensors.ToInt64Array(idsTensor);
+            int batch = (int)idsTensor.Dims[0], seq = (int)idsTensor.Dims[1];
+            using var runner = new SwappedModelRunner(proto);
+            var step = parse.GetValue(stepByStep);
+            var logits = runner.Logits(values, batch, step ? 1 : Math.Max(1, seq));
+            var vocab = seq == 0 ? 0 : logits.Length / (batch * seq);
+            var result = Tensors.Float("logits", logits, batch, seq, vocab);
+            File.WriteAllBytes(parse.GetValue(output)!.FullName, result.ToByteArray());
+            Console.WriteLine($"{report.Replaced.Count} attention layer(s) -> {report.Rule.Spelling}; {(step ? "token by token" : "whole sequence")}; " +
+                              $"wrote logits [{batch}, {seq}, {vocab}] to {parse.GetValue(output)!.FullName}");
+            return 0;
+        }));
         return command;
     }
 }

@@ -36,9 +36,9 @@ public static class TritonCommand
                 Console.WriteLine($"the config loads our operators from {parse.GetValue(library)} on the server: mount artifacts/native/linux-x64 there (docs/native-library.md)");
                 return 0;
             }
-            catch (Exception e) when (e is GraphException or FormatException or ArgumentException or IOException or InvalidDataException)
+            catch (Exception e) when (CliErrors.IsUserError(e))
             {
-                Console.Error.WriteLine($"error: {e.Message}");
+                CliErrors.Report(e);
                 return 1;
             }
         });

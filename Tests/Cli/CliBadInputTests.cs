@@ -1,0 +1,143 @@
+using System.CommandLine;
+using Google.Protobuf;
+using NUnit.Framework;
+using OnnxAttention.Cli.Commands;
+using OnnxAttention.Graphs.Building;
+using OnnxAttention.Graphs.Onnx;
+using OnnxAttention.Tests.Support;
+
+namespace OnnxAttention.Tests.Cli;
+
+/// <summary>
+/// Mistakes a user plausibly makes on the command line: each gives exit code 1 and one line <c>error: ...</c> naming
+/// the problem (no stack trace), and never destroys an input file.
+/// </summary>
+[TestFixture]
+[NonParallelizable] // redirects Console
+public class CliBadInputTests
+{
+    private string _dir = "";
+
+    [SetUp]
+    public void Folder()
+    {
+        _dir = Path.Combine(Path.GetTempPath(), "onnx-attention-cli-bad", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_dir);
+    }
+
+    [TearDown]
+    public void Clean() => Directory.Delete(_dir, recursive: true);
+
+    private static (int Code, string Out, string Err) Invoke(Command command, params string[] args)
+    {
+        var (oldOut, oldErr) = (Console.Out, Console.Error);
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        Console.SetOut(output);
+        Console.SetError(error);
+        try
+        {
+            var code = command.Parse(args).Invoke();
+            return (code, output.ToString(), error.ToString());
+        }
+        finally
+        {
+            Console.SetOut(oldOut);
+            Console.SetError(oldErr);
+        }
+    }
+
+    private static void AssertOneLineError(int code, string error, string expected)
+    {
+        Assert.That(code, Is.EqualTo(1), error);
+        Assert.That(error.TrimEnd().Split('\n'), Has.Length.EqualTo(1), error);
+        Assert.That(error, Does.StartWith("error: ").And.Contain(expected));
+    }
+
+    private string ReluModel()
+    {
+        var path = Path.Combine(_dir, "relu.onnx");
+        File.WriteAllBytes(path, new ModelBuilder().Input("x", TensorProto.Types.DataType.Float, 2).Node("Relu", ["x"], ["y"])
+            .Output("y", TensorProto.Types.DataType.Float, 2).Build().ToByteArray());
+        return path;
+    }
+
+    [Test]
+    public void ConvertRefusesAnOutputThatIsItsInputAndLeavesTheInputAlone()
+    {
+        var model = ReluModel();
+        var before = File.ReadAllBytes(model);
+        var (code, _, error) = Invoke(ConvertCommand.Create(), model, "--attention", "linear-elu", "--out", model);
+        AssertOneLineError(code, error, "would overwrite that input");
+        Assert.That(File.ReadAllBytes(model), Is.EqualTo(before));
+
+        var link = Path.Combine(_dir, "link.onnx");
+        File.CreateSymbolicLink(link, model);
+        (code, _, error) = Invoke(ConvertCommand.Create(), model, "--attention", "linear-elu", "--out", link);
+        AssertOneLineError(code, error, "would overwrite that input");
+        Assert.That(File.ReadAllBytes(model), Is.EqualTo(before));
+    }
+
+    [Test]
+    public void LogitsRefusesAnOutputThatIsTheIdsFile()
+    {
+        var ids = Path.Combine(_dir, "ids.pb");
+        File.WriteAllBytes(ids, Tensors.Int64("input_ids", [1, 2, 3], 1, 3).ToByteArray());
+        var before = File.ReadAllBytes(ids);
+        var (code, _, error) = Invoke(LogitsCommand.Create(), "--model", ReluModel(), "--attention", "linear-elu", "--input-ids", ids, "--out", ids);
+        AssertOneLineError(code, error, "would overwrite that input");
+        Assert.That(File.ReadAllBytes(ids), Is.EqualTo(before));
+    }
+
+    [Test]
+    public void LogitsNamesAMissingOrUnreadableIdsFile()
+    {
+        var model = Path.Combine(TestPaths.Shared, "fixtures", "exported-decoders", "gpt2-eager-dynamo", "model.onnx");
+        var missing = Path.Combine(_dir, "missing.pb");
+        var (code, _, error) = Invoke(LogitsCommand.Create(), "--model", model, "--attention", "linear-elu", "--input-ids", missing, "--out", Path.Combine(_dir, "l.pb"));
+        AssertOneLineError(code, error, $"--input-ids '{missing}' does not exist");
+
+        var garbage = Path.Combine(_dir, "garbage.pb");
+        File.WriteAllBytes(garbage, [0xff, 0xff, 0xff]);
+        (code, _, error) = Invoke(LogitsCommand.Create(), "--model", model, "--attention", "linear-elu", "--input-ids", garbage, "--out", Path.Combine(_dir, "l.pb"));
+        AssertOneLineError(code, error, "is not an ONNX TensorProto");
+    }
+
+    [Test]
+    public void GraphNamesAMissingFileAndAFileThatIsNotOnnx()
+    {
+        var missing = Path.Combine(_dir, "missing.onnx");
+        var (code, _, error) = Invoke(GraphCommand.Create(), missing);
+        AssertOneLineError(code, error, $"model file '{missing}' does not exist");
+
+        var garbage = Path.Combine(_dir, "garbage.onnx");
+        File.WriteAllBytes(garbage, [1, 2, 3, 0xff, 0xff]);
+        (code, _, error) = Invoke(GraphCommand.Create(), garbage);
+        AssertOneLineError(code, error, "is not a valid ONNX model");
+    }
+
+    [TestCase("--batch", "0", "--batch must be >= 1, got 0")]
+    [TestCase("--batch", "-2", "--batch must be >= 1, got -2")]
+    [TestCase("--threads", "-1", "--threads must be >= 0")]
+    public void GenerateRefusesCountsBelowTheirMinimum(string option, string value, string expected)
+    {
+        var (code, output, error) = Invoke(GenerateCommand.Create(), "--max-tokens", "2", option, value);
+        AssertOneLineError(code, error, expected);
+        Assert.That(output, Is.Empty, "refused before loading anything");
+    }
+
+    [Test]
+    public void GenerateSaysAModelFolderIsAFolder()
+    {
+        var (code, _, error) = Invoke(GenerateCommand.Create(), "--max-tokens", "2", "--model", _dir);
+        AssertOneLineError(code, error, $"--model '{_dir}' is a folder");
+    }
+
+    [Test]
+    public void BenchMemoryTableShowsWhereEachRunEnded()
+    {
+        Assert.That(BenchMemoryCommand.TableRows([2_000, 1_000]), Is.EqualTo(new[] { 1_000, 2_000, 10_000, 100_000 }));
+        Assert.That(BenchMemoryCommand.TableRows([100_000, 10_000]), Is.EqualTo(new[] { 1_000, 10_000, 100_000 }));
+        Assert.That(BenchMemoryCommand.TableRows([0, 150]), Is.EqualTo(new[] { 150, 1_000, 10_000, 100_000 }));
+    }
+}
