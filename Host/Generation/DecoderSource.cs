@@ -11,9 +11,13 @@ public static class DecoderSource
     public static (ModelProto Model, string Description) Read(string? path)
     {
         if (path is null) return (Build(DefaultCheckpoint.Create()), "built-in tiny Llama (seeded weights)");
-        return Path.GetExtension(path).Equals(".onnx", StringComparison.OrdinalIgnoreCase)
-            ? (ModelFile.Load(path), path)
-            : (Build(Llama2cCheckpoint.Load(path)), path);
+        // The extension picks the reader; anything else would be read as a llama2.c header and fail with a message about
+        // its numbers rather than about the file.
+        if (Directory.Exists(path)) throw new ArgumentException($"model '{path}' is a folder; give the model file (a llama2.c .bin or an exported .onnx)");
+        var extension = Path.GetExtension(path);
+        if (extension.Equals(".onnx", StringComparison.OrdinalIgnoreCase)) return (ModelFile.Load(path), path);
+        if (extension.Equals(".bin", StringComparison.OrdinalIgnoreCase)) return (Build(Llama2cCheckpoint.Load(path)), path);
+        throw new ArgumentException($"model '{path}': expected a llama2.c checkpoint (.bin) or an exported decoder (.onnx), got a '{extension}' file");
     }
 
     /// <summary>

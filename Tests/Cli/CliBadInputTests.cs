@@ -127,10 +127,18 @@ public class CliBadInputTests
     }
 
     [Test]
-    public void GenerateSaysAModelFolderIsAFolder()
+    public void GenerateSaysAModelFolderIsAFolderAndNamesTheExtensionsItReads()
     {
         var (code, _, error) = Invoke(GenerateCommand.Create(), "--max-tokens", "2", "--model", _dir);
-        AssertOneLineError(code, error, $"--model '{_dir}' is a folder");
+        AssertOneLineError(code, error, $"model '{_dir}' is a folder");
+
+        var ids = Path.Combine(_dir, "ids.pb");
+        File.WriteAllBytes(ids, Tensors.Int64("input_ids", [1, 2, 3], 1, 3).ToByteArray());
+        (code, _, error) = Invoke(GenerateCommand.Create(), "--max-tokens", "2", "--model", ids);
+        AssertOneLineError(code, error, "expected a llama2.c checkpoint (.bin) or an exported decoder (.onnx), got a '.pb' file");
+
+        (code, _, error) = Invoke(TritonCommand.Create(), "--model", ids, "--out", Path.Combine(_dir, "repo"));
+        AssertOneLineError(code, error, "got a '.pb' file");
     }
 
     [Test]

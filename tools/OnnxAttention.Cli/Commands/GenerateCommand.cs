@@ -45,10 +45,6 @@ public static class GenerateCommand
                 var attention = AttentionRule.Parse(parse.GetValue(rule)!);
                 if (parse.GetValue(batch) < 1) throw new ArgumentException($"--batch must be >= 1, got {parse.GetValue(batch)}");
                 if (parse.GetValue(threads) < 0) throw new ArgumentException($"--threads must be >= 0 (0: ORT's default), got {parse.GetValue(threads)}");
-                if (parse.GetValue(model) is { } modelFile && Directory.Exists(modelFile.FullName))
-                {
-                    throw new ArgumentException($"--model '{modelFile.FullName}' is a folder; give the model file (a llama2.c .bin or an exported .onnx)");
-                }
                 var clock = Stopwatch.StartNew();
                 using var decoder = OpenDecoder(parse.GetValue(ortLibrary)?.FullName, parse.GetValue(ep)!, parse.GetValue(cudaPlugin)?.FullName,
                     parse.GetValue(model)?.FullName, attention, parse.GetValue(threads));
