@@ -142,6 +142,23 @@ public class CliBadInputTests
     }
 
     [Test]
+    public void BenchOpsNamesAnUnknownGroup()
+    {
+        var (code, _, error) = Invoke(BenchOpsCommand.Create(), "--quick", "--ops", "linear,foo", "--out", _dir);
+        AssertOneLineError(code, error, "unknown --ops group(s) foo");
+    }
+
+    [TestCase("--layers", "0")]
+    [TestCase("--max-tokens", "-1")]
+    [TestCase("--prompt-tokens", "0")]
+    public void DemoRefusesSizesBelowTheirMinimum(string option, string value)
+    {
+        var (code, output, error) = Invoke(DemoCommand.Create(), option, value);
+        AssertOneLineError(code, error, "--prompt-tokens must be >= 1, --max-tokens >= 0 and --layers >= 1");
+        Assert.That(output, Is.Empty, "refused before building anything");
+    }
+
+    [Test]
     public void BenchMemoryTableShowsWhereEachRunEnded()
     {
         Assert.That(BenchMemoryCommand.TableRows([2_000, 1_000]), Is.EqualTo(new[] { 1_000, 2_000, 10_000, 100_000 }));

@@ -43,9 +43,9 @@ public static class BenchOpsCommand
         var quantile = new Option<double>("--quantile") { Description = "per round, this quantile of the calls' times (--forms)", DefaultValueFactory = _ => 0.5, Hidden = true };
         var phase = new Option<string?>("--phase") { Description = "decode, prefill, window, or recurrent (Summary/Hybrid/Segment, untuned vs tuned) only (--forms)", Hidden = true };
         var command = new Command("bench-ops", "Time our operators against ONNX Runtime's on the same inputs; report the machine's limits; write CSV and plots.") { output, threads, quick, ops, forms, rounds, quantile, phase };
-        command.SetAction(parse => parse.GetValue(forms)
+        command.SetAction(parse => CliErrors.Run(() => parse.GetValue(forms)
             ? RunForms(parse.GetValue(output)!, parse.GetValue(threads), parse.GetValue(quick), parse.GetValue(rounds), parse.GetValue(quantile), parse.GetValue(phase))
-            : Run(parse.GetValue(output)!, parse.GetValue(threads), parse.GetValue(quick), ParseGroups(parse.GetValue(ops)!)));
+            : Run(parse.GetValue(output)!, parse.GetValue(threads), parse.GetValue(quick), ParseGroups(parse.GetValue(ops)!))));
         return command;
     }
 

@@ -17,8 +17,12 @@ public static class DemoCommand
         {
             prompt, tokens, layers,
         };
-        command.SetAction(parse =>
+        command.SetAction(parse => CliErrors.Run(() =>
         {
+            if (parse.GetValue(prompt) < 1 || parse.GetValue(tokens) < 0 || parse.GetValue(layers) < 1)
+            {
+                throw new ArgumentException($"--prompt-tokens must be >= 1, --max-tokens >= 0 and --layers >= 1; got {parse.GetValue(prompt)}, {parse.GetValue(tokens)} and {parse.GetValue(layers)}");
+            }
             var config = new TinyDecoderConfig(Layers: parse.GetValue(layers));
             Console.WriteLine($"decoder: {config.Layers} layers, hidden {config.Hidden}, {config.QueryHeads} query heads / " +
                               $"{config.KvHeads} KV heads (head dim {config.HeadDim}), vocab {config.Vocab}, attention com.onnxattention.LinearAttention (elu+1, normalised)");
@@ -37,7 +41,7 @@ public static class DemoCommand
             }
             Console.WriteLine("OK: token-by-token generation with carried state matches the whole-sequence pass.");
             return 0;
-        });
+        }));
         return command;
     }
 }
