@@ -103,6 +103,26 @@ public class CliBadInputTests
         AssertOneLineError(code, error, "is not an ONNX TensorProto");
     }
 
+    [TestCase(new long[] { 1, -1, 3 }, new long[] { 1, 3 }, "--input-ids holds token -1 at row 0, position 1; token ids must be in [0, 512)")]
+    [TestCase(new long[] { 1, 2, 512 }, new long[] { 1, 3 }, "--input-ids holds token 512 at row 0, position 2; token ids must be in [0, 512)")]
+    [TestCase(new long[] { 1, 2 }, new long[] { 1, 3 }, "--input-ids declares shape [1, 3] (3 ids) but holds 2")]
+    [TestCase(new long[0], new long[] { 1, 0 }, "--input-ids has shape [1, 0]; it needs at least one row and one token per row")]
+    [TestCase(new long[0], new long[] { 0, 3 }, "--input-ids has shape [0, 3]; it needs at least one row and one token per row")]
+    public void LogitsRefusesIdsThatAreNotTokensOfTheModel(long[] ids, long[] dims, string expected)
+    {
+        // Tensors.Int64 checks the element count, so a short tensor is written field by field.
+        var tensor = new TensorProto { Name = "input_ids", DataType = (int)TensorProto.Types.DataType.Int64 };
+        tensor.Dims.AddRange(dims);
+        tensor.Int64Data.AddRange(ids);
+        var path = Path.Combine(_dir, "ids.pb");
+        File.WriteAllBytes(path, tensor.ToByteArray());
+        var output = Path.Combine(_dir, "logits.pb");
+        var model = Path.Combine(TestPaths.Shared, "fixtures", "exported-decoders", "gpt2-eager-dynamo", "model.onnx");
+        var (code, _, error) = Invoke(LogitsCommand.Create(), "--model", model, "--attention", "linear-elu", "--input-ids", path, "--out", output);
+        AssertOneLineError(code, error, expected);
+        Assert.That(File.Exists(output), Is.False);
+    }
+
     [Test]
     public void GraphNamesAMissingFileAndAFileThatIsNotOnnx()
     {

@@ -41,7 +41,14 @@ public static class LogitsCommand
                 throw new GraphException($"--input-ids must be int64 [batch, seq], got shape [{string.Join(", ", idsTensor.Dims)}]");
             }
             var values = Tensors.ToInt64Array(idsTensor);
+            var shape = $"[{string.Join(", ", idsTensor.Dims)}]";
+            if (idsTensor.Dims[0] < 1 || idsTensor.Dims[1] < 1 || idsTensor.Dims[0] * idsTensor.Dims[1] > int.MaxValue)
+            {
+                throw new GraphException($"--input-ids has shape {shape}; it needs at least one row and one token per row");
+            }
             int batch = (int)idsTensor.Dims[0], seq = (int)idsTensor.Dims[1];
+            if (values.Length != batch * seq) throw new GraphException($"--input-ids declares shape {shape} ({batch * seq} ids) but holds {values.Length}");
+            CheckIds(values, seq, DeclaredVocab(proto));
             using var runner = new SwappedModelRunner(proto);
             var step = parse.GetValue(stepByStep);
             var logits = runner.Logits(values, batch, step ? 1 : Math.Max(1, seq));
@@ -53,5 +60,26 @@ public static class LogitsCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// Ids outside [0, vocab) refused before running: ONNX Gather reads a negative index from the end of the table, so
+    /// -1 would silently give the logits of the last token.
+    /// </summary>
+    private static void CheckIds(long[] values, int seq, long? vocab)
+    {
+        for (var i = 0; i < values.Length; i++)
+        {
+            if (values[i] < 0 || values[i] >= (vocab ?? long.MaxValue))
+            {
+                throw new GraphException($"--input-ids holds token {values[i]} at row {i / seq}, position {i % seq}; token ids must be in [0, {(vocab is { } v ? v.ToString() : "vocab")})");
+            }
+        }
+    }
+
+    private static long? DeclaredVocab(ModelProto swapped)
+    {
+        var logits = swapped.Graph.Output.FirstOrDefault(o => o.Name == SwappedModelInfo.From(swapped).LogitsOutput)?.Type?.TensorType?.Shape?.Dim;
+        return logits is { Count: 3 } && logits[2].HasDimValue ? logits[2].DimValue : null;
     }
 }
