@@ -21,6 +21,7 @@ public static class ModelFile
         var file = new FileInfo(path);
         if (!file.Exists)
         {
+            if (Directory.Exists(path)) throw new GraphException($"model file '{path}' is a folder; give the .onnx file");
             throw new GraphException($"model file '{path}' does not exist");
         }
         if (file.Length > MaxProtoBytes)

@@ -16,7 +16,7 @@ public static class TritonRepository
     /// <returns>The model folder written.</returns>
     public static string Write(string repository, string name, ModelProto model, string libraryPath = DefaultLibraryPath)
     {
-        if (name.IndexOfAny(['/', '\\']) >= 0 || name is "." or "..")
+        if (string.IsNullOrWhiteSpace(name) || name.IndexOfAny(['/', '\\']) >= 0 || name is "." or "..")
         {
             throw new ArgumentException($"model name '{name}' must be a single folder name");
         }

@@ -162,6 +162,31 @@ public class CliBadInputTests
     }
 
     [Test]
+    public void InspectSaysAFolderIsAFolder()
+    {
+        var (code, _, error) = Invoke(InspectCommand.Create(), _dir);
+        AssertOneLineError(code, error, $"model file '{_dir}' is a folder");
+    }
+
+    [TestCase("")]
+    [TestCase(" ")]
+    public void TritonNamesAnEmptyModelName(string name)
+    {
+        var (code, _, error) = Invoke(TritonCommand.Create(), "--out", Path.Combine(_dir, "repo"), "--name", name);
+        AssertOneLineError(code, error, $"model name '{name}' must be a single folder name");
+    }
+
+    [Test]
+    public void TritonSaysAnOutputFileIsNotARepositoryFolder()
+    {
+        var file = Path.Combine(_dir, "repo.txt");
+        File.WriteAllText(file, "mine");
+        var (code, _, error) = Invoke(TritonCommand.Create(), "--out", file);
+        AssertOneLineError(code, error, $"--out '{file}' is a file; give the model repository folder");
+        Assert.That(File.ReadAllText(file), Is.EqualTo("mine"));
+    }
+
+    [Test]
     public void BenchOpsNamesAnUnknownGroup()
     {
         var (code, _, error) = Invoke(BenchOpsCommand.Create(), "--quick", "--ops", "linear,foo", "--out", _dir);

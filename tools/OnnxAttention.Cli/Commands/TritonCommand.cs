@@ -28,6 +28,7 @@ public static class TritonCommand
         {
             try
             {
+                if (File.Exists(parse.GetValue(output)!.FullName)) throw new ArgumentException($"--out '{parse.GetValue(output)!.FullName}' is a file; give the model repository folder");
                 var (proto, source) = DecoderSource.Read(parse.GetValue(model)?.FullName);
                 var report = AttentionSwapper.Swap(proto, AttentionRule.Parse(parse.GetValue(rule)!));
                 var folder = TritonRepository.Write(parse.GetValue(output)!.FullName, parse.GetValue(name)!, proto, parse.GetValue(library)!);
