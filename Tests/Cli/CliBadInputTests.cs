@@ -204,6 +204,17 @@ public class CliBadInputTests
     }
 
     [Test]
+    public void GenerateSaysWhereAModelWithAPositionTableFailed()
+    {
+        // GPT-2's learned positions end at 4096: feeding back the 4094th new token after a 3-token prompt needs position 4096.
+        var model = Path.Combine(TestPaths.Shared, "fixtures", "exported-decoders", "gpt2-eager-dynamo", "model.onnx");
+        var (code, output, error) = Invoke(GenerateCommand.Create(), "--model", model, "--attention", "linear-elu", "--prompt", "1 2 3", "--max-tokens", "4100");
+        AssertOneLineError(code, error, "the model failed after 4094 generated tokens (prompt of 3 tokens): ");
+        Assert.That(error, Does.Contain("idx=4096"));
+        Assert.That(output, Does.EndWith(Environment.NewLine), "the error starts on its own line after the streamed tokens");
+    }
+
+    [Test]
     public void BenchMemoryTableShowsWhereEachRunEnded()
     {
         Assert.That(BenchMemoryCommand.TableRows([2_000, 1_000]), Is.EqualTo(new[] { 1_000, 2_000, 10_000, 100_000 }));

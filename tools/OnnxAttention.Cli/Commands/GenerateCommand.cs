@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using Microsoft.ML.OnnxRuntime;
 using OnnxAttention.Graphs.Ir;
 using OnnxAttention.Graphs.Swapping;
 using OnnxAttention.Host.Generation;
@@ -86,7 +87,18 @@ public static class GenerateCommand
                 generator.Prefill();
                 var prefill = clock.Elapsed.TotalSeconds;
                 clock.Restart();
-                while (!generator.IsDone) generator.GenerateNextToken();
+                try
+                {
+                    while (!generator.IsDone) generator.GenerateNextToken();
+                }
+                catch (Exception e) when (e is OnnxRuntimeException or OrtException)
+                {
+                    // A model that fails part-way (typically a learned position table that ends) names a node and an
+                    // index; say where in the generation that happened, on a line of its own after the streamed tokens.
+                    Console.WriteLine();
+                    throw new InvalidOperationException($"the model failed after {generator.GeneratedTokens} generated tokens " +
+                                                        $"(prompt of {rowPrompts.Max(p => p.Length)} tokens): {e.Message}", e);
+                }
                 var decode = clock.Elapsed.TotalSeconds;
                 Console.WriteLine();
                 if (rows > 1)
