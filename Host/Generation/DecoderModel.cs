@@ -33,6 +33,13 @@ public sealed class DecoderModel : SwappedDecoder
         return new DecoderModel(exported, report, intraOpThreads, source);
     }
 
+    /// <summary>
+    /// A decoder already swapped by <see cref="AttentionSwapper.Swap"/> (and perhaps edited after it, e.g. to run
+    /// its attention on 16-bit activations); <paramref name="report"/> is what that swap returned.
+    /// </summary>
+    public static DecoderModel FromSwapped(ModelProto swapped, SwapReport report, int intraOpThreads = 0, string source = "model") =>
+        new(swapped, report, intraOpThreads, source);
+
     /// <summary>A .bin (llama2.c checkpoint) or .onnx (exported decoder) file.</summary>
     public static DecoderModel Load(string path, AttentionRule rule, int intraOpThreads = 0)
     {

@@ -20,7 +20,16 @@ public abstract class SwappedDecoder : IDisposable
         InPlaceStates = StatesUpdatableInPlace(swapped, Info);
         Report = report;
         Source = source;
-        var logits = swapped.Graph.Output.First(o => o.Name == Info.LogitsOutput).Type.TensorType.Shape.Dim;
+        var logitsType = swapped.Graph.Output.First(o => o.Name == Info.LogitsOutput).Type.TensorType;
+        // The generation loop binds and samples float32 logits; ORT would refuse another type only at the first
+        // run, with a message about a bound buffer rather than the model.
+        if (logitsType.ElemType != (int)TensorProto.Types.DataType.Float)
+        {
+            throw new InvalidDataException(
+                $"the model's logits output '{Info.LogitsOutput}' is {((TensorProto.Types.DataType)logitsType.ElemType).ToString().ToLowerInvariant()}; "
+                + "the generator reads float32 logits (end the graph with a Cast to float)");
+        }
+        var logits = logitsType.Shape.Dim;
         Vocab = logits.Count == 3 && logits[2].HasDimValue ? (int)logits[2].DimValue
             : throw new InvalidDataException($"the model's logits output '{Info.LogitsOutput}' does not declare a fixed vocabulary size");
     }

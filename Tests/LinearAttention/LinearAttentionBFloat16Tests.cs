@@ -78,10 +78,10 @@ public class LinearAttentionBFloat16Tests
         Assert.That(e!.Message, Does.Contain("no kernel def matches node inputs").And.Contain("LinearAttention"));
     }
 
-    private sealed record Result(TypedTensor Output, float[] State, float[] Normalizer);
+    internal sealed record Result(TypedTensor Output, float[] State, float[] Normalizer);
 
     /// <summary>Positions [start, start + count) of the case from the given state, with the matching gates and betas.</summary>
-    private static Result Piece(TypedModelRunner runner, LinearAttentionCase c, int start, int count, float[] state, float[] norm)
+    internal static Result Piece(TypedModelRunner runner, LinearAttentionCase c, int start, int count, float[] state, float[] norm)
     {
         TypedTensor Slice(float[] x, int width) => ActivationTensors.Of(
             SequenceSlices.Slice(x, c.Batch, c.Seq, width, start, count), BFloat16Type, [c.Batch, count, width]);

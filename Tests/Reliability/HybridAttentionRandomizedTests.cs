@@ -6,7 +6,7 @@ using OnnxAttention.Tests.Support;
 namespace OnnxAttention.Tests.Reliability;
 
 /// <summary>
-/// Property test for HybridAttention over seeded cases (shapes, window, compress mode, epsilon, scale, float16, a
+/// Property test for HybridAttention over seeded cases (shapes, window, compress mode, epsilon, scale, float16, bfloat16, a
 /// past state of earlier tokens): the kernel equals the reference, a split run and token-by-token decode equal the
 /// whole run. A failure names its seed and the drawn case, so it can be replayed alone.
 /// </summary>
@@ -38,14 +38,14 @@ public class HybridAttentionRandomizedTests
         var label = $"seed {seed} ({c} eps{c.Epsilon}, {plan})";
         var start = c.Past;
         float[] q = c.Query, k = c.Key, v = c.Value;
-        if (plan.Half) (q, k, v) = (ActivationTensors.RoundToHalf(q), ActivationTensors.RoundToHalf(k), ActivationTensors.RoundToHalf(v));
+        (q, k, v) = plan.Rounded(q, k, v);
         using var session = new HybridAttentionSession(c.Options,
             intraOpThreads: plan.Threads, activation: plan.Activation);
 
         var got = session.Run(c, c.Seq, q, k, v, start);
         var want = HybridAttentionReference.Run(c.Attributes, c.Batch, c.Seq, c.Dk, c.Dv, q, k, v,
             start.Key, start.Value, start.Position, start.CompressedKey, start.CompressedValue);
-        TensorAssert.Close(got.Y, want.Output, plan.Half ? Tolerance.Float16 : Tolerance.Float32, $"{label}: output");
+        TensorAssert.Close(got.Y, want.Output, plan.Output, $"{label}: output");
         var present = got.Present!;
         TensorAssert.Close(present.Key, want.Key, Tolerance.Float32, $"{label}: present_key");
         TensorAssert.Close(present.Value, want.Value, Tolerance.Float32, $"{label}: present_value");
@@ -56,7 +56,7 @@ public class HybridAttentionRandomizedTests
         var properties = new SequenceProperties<HybridState>(c.Batch, c.Seq, (q, c.QHeads * c.Dk), (k, c.KvHeads * c.Dk),
             (v, c.KvHeads * c.Dv), c.QHeads * c.Dv,
             (n, qs, ks, vs, state) => { var o = session.Run(c, n, qs, ks, vs, state); return (o.Y, o.Present!); },
-            SameState, plan.Half ? Tolerance.Float16 : Tolerance.Float32Reordered);
+            SameState, plan.Reordered);
         var whole = (got.Y, present);
         properties.SplitEqualsWhole(start, whole, plan.Cut, label);
         properties.DecodeEqualsWhole(start, whole, plan.DecodeTokens, label);

@@ -1,4 +1,6 @@
 using NUnit.Framework;
+using OnnxAttention.Graphs.Onnx;
+using OnnxAttention.Operators.Reference;
 using OnnxAttention.Tests.LinearAttention;
 using OnnxAttention.Tests.Support;
 
@@ -32,6 +34,23 @@ public class RandomizedParityTests
             Dk: r.Next(1, 70), Dv: r.Next(1, 70), FeatureMap: map, Normalize: normalize,
             Scale: (float)(0.05 + r.NextDouble()), Seed: seed,
             UpdateRule: rule, GatePerHead: r.Next(2) == 0, SharedBeta: r.Next(2) == 0, Gamma: r.Next(3) == 0 ? (float)(0.8 + 0.2 * r.NextDouble()) : 1f);
+    }
+
+    /// <summary>One seed in five is also run with bfloat16 activations (the same drawn case, so no extra draws).</summary>
+    public static IEnumerable<int> BFloat16Seeds() => Seeds().Where(s => s % 5 == 0);
+
+    [TestCaseSource(nameof(BFloat16Seeds))]
+    public void BFloat16KernelEqualsReferenceOnRoundedInputs(int seed)
+    {
+        var c = Draw(seed);
+        using var runner = new TypedModelRunner(LinearAttentionSession.BuildModel(c.Options, withPast: true, activation: TensorProto.Types.DataType.Bfloat16));
+        var got = LinearAttentionBFloat16Tests.Piece(runner, c, 0, c.Seq, c.PastState, c.PastNormalizer);
+        static float[]? R(float[]? x) => x == null ? null : ActivationTensors.RoundToBFloat16(x);
+        var want = LinearAttentionReference.Run(c.Attributes, c.Batch, c.Seq, c.Dk, c.Dv,
+            R(c.Query)!, R(c.Key)!, R(c.Value)!, c.PastState, c.PastNormalizer, R(c.Decay), R(c.Beta));
+        TensorAssert.Close(ActivationTensors.Floats(got.Output), want.Output, Tolerance.BFloat16, $"seed {seed} ({c}, bfloat16): output");
+        TensorAssert.Close(got.State, want.State, Tolerance.Float32, $"seed {seed} ({c}, bfloat16): float32 state");
+        TensorAssert.Close(got.Normalizer, want.Normalizer, Tolerance.Float32, $"seed {seed} ({c}, bfloat16): float32 normaliser");
     }
 
     [TestCaseSource(nameof(Seeds))]

@@ -6,7 +6,7 @@ using OnnxAttention.Tests.Support;
 namespace OnnxAttention.Tests.Reliability;
 
 /// <summary>
-/// Property test for SegmentAttention over seeded cases (shapes, segment length, scale, float16, batch rows in
+/// Property test for SegmentAttention over seeded cases (shapes, segment length, scale, float16, bfloat16, batch rows in
 /// different segments, a past state of earlier tokens whose unused rows may hold garbage): the kernel equals the
 /// reference, a split run and token-by-token decode equal the whole run. A failure names its seed and the drawn
 /// case, so it can be replayed alone.
@@ -69,14 +69,14 @@ public class SegmentAttentionRandomizedTests
         var label = $"seed {seed} ({d})";
         var start = Start(d, seed);
         float[] q = c.Query, k = c.Key, v = c.Value;
-        if (plan.Half) (q, k, v) = (ActivationTensors.RoundToHalf(q), ActivationTensors.RoundToHalf(k), ActivationTensors.RoundToHalf(v));
+        (q, k, v) = plan.Rounded(q, k, v);
         using var session = new SegmentAttentionSession(c.Options,
             intraOpThreads: plan.Threads, activation: plan.Activation);
 
         var got = session.Run(c, c.Seq, q, k, v, start);
         var want = SegmentAttentionReference.Run(c.Attributes, c.Batch, c.Seq, c.Dk, c.Dv, q, k, v,
             start.MemoryKey, start.MemoryValue, start.SegmentKey, start.SegmentValue, start.Position);
-        TensorAssert.Close(got.Y, want.Output, plan.Half ? Tolerance.Float16 : Tolerance.Float32, $"{label}: output");
+        TensorAssert.Close(got.Y, want.Output, plan.Output, $"{label}: output");
         var present = got.Present!;
         TensorAssert.Close(present.MemoryKey, want.MemoryKey, Tolerance.Float32, $"{label}: present_memory_key");
         TensorAssert.Close(present.MemoryValue, want.MemoryValue, Tolerance.Float32, $"{label}: present_memory_value");
@@ -87,7 +87,7 @@ public class SegmentAttentionRandomizedTests
         var properties = new SequenceProperties<SegmentState>(c.Batch, c.Seq, (q, c.QHeads * c.Dk), (k, c.KvHeads * c.Dk),
             (v, c.KvHeads * c.Dv), c.QHeads * c.Dv,
             (n, qs, ks, vs, state) => { var o = session.Run(c, n, qs, ks, vs, state); return (o.Y, o.Present!); },
-            SameState, plan.Half ? Tolerance.Float16 : Tolerance.Float32Reordered);
+            SameState, plan.Reordered);
         var whole = (got.Y, present);
         properties.SplitEqualsWhole(start, whole, plan.Cut, label);
         properties.DecodeEqualsWhole(start, whole, plan.DecodeTokens, label);

@@ -7,7 +7,7 @@ namespace OnnxAttention.Tests.Reliability;
 
 /// <summary>
 /// Property test for SummaryAttention over seeded cases (shapes, summary kind, moving window, EMA alpha and slots,
-/// scale, float16, a past state of earlier tokens): the kernel equals the reference, a split run and
+/// scale, float16, bfloat16, a past state of earlier tokens): the kernel equals the reference, a split run and
 /// token-by-token decode equal the whole run. A failure names its seed and the drawn case, so it can be replayed alone.
 /// </summary>
 [TestFixture]
@@ -39,14 +39,14 @@ public class SummaryAttentionRandomizedTests
         var label = $"seed {seed} ({c}, {plan})";
         var start = c.Past;
         float[] q = c.Query, k = c.Key, v = c.Value;
-        if (plan.Half) (q, k, v) = (ActivationTensors.RoundToHalf(q), ActivationTensors.RoundToHalf(k), ActivationTensors.RoundToHalf(v));
+        (q, k, v) = plan.Rounded(q, k, v);
         using var session = new SummaryAttentionSession(c.Options, c.PastInputs,
             intraOpThreads: plan.Threads, activation: plan.Activation);
 
         var got = session.Run(c, c.Seq, q, k, v, start);
         var want = SummaryAttentionReference.Run(c.Attributes, c.Batch, c.Seq, c.Dk, c.Dv, q, k, v,
             start.KeySummary, start.ValueSummary, start.Count, start.KeyWindow, start.ValueWindow);
-        TensorAssert.Close(got.Y, want.Output, plan.Half ? Tolerance.Float16 : Tolerance.Float32, $"{label}: output");
+        TensorAssert.Close(got.Y, want.Output, plan.Output, $"{label}: output");
         var present = got.Present!;
         TensorAssert.Close(present.KeySummary, want.KeySummary, Tolerance.Float32, $"{label}: present_key_summary");
         TensorAssert.Close(present.ValueSummary, want.ValueSummary, Tolerance.Float32, $"{label}: present_value_summary");
@@ -57,7 +57,7 @@ public class SummaryAttentionRandomizedTests
         var properties = new SequenceProperties<SummaryState>(c.Batch, c.Seq, (q, c.QHeads * c.Dk), (k, c.KvHeads * c.Dk),
             (v, c.KvHeads * c.Dv), c.QHeads * c.Dv,
             (n, qs, ks, vs, state) => { var o = session.Run(c, n, qs, ks, vs, state); return (o.Y, o.Present!); },
-            SameState, plan.Half ? Tolerance.Float16 : Tolerance.Float32Reordered);
+            SameState, plan.Reordered);
         var whole = (got.Y, present);
         properties.SplitEqualsWhole(start, whole, plan.Cut, label);
         properties.DecodeEqualsWhole(start, whole, plan.DecodeTokens, label);

@@ -6,7 +6,7 @@ using OnnxAttention.Tests.WindowAttention;
 namespace OnnxAttention.Tests.Reliability;
 
 /// <summary>
-/// Property test for WindowAttention over seeded cases (shapes, window, sinks, softcap, scale, float16, past
+/// Property test for WindowAttention over seeded cases (shapes, window, sinks, softcap, scale, float16, bfloat16, past
 /// state): the kernel equals the reference, a split run and token-by-token decode equal the whole run. A failure
 /// names its seed and the drawn case, so it can be replayed alone.
 /// </summary>
@@ -83,13 +83,13 @@ public class WindowAttentionRandomizedTests
         var label = $"seed {seed} ({d})";
         var start = Start(d, seed);
         float[] q = c.Query, k = c.Key, v = c.Value;
-        if (d.Plan.Half) (q, k, v) = (ActivationTensors.RoundToHalf(q), ActivationTensors.RoundToHalf(k), ActivationTensors.RoundToHalf(v));
+        (q, k, v) = d.Plan.Rounded(q, k, v);
         using var session = new WindowAttentionSession(c.Options,
             intraOpThreads: d.Plan.Threads, activation: d.Plan.Activation);
 
         var got = session.Run(c, c.Seq, q, k, v, start);
         var want = WindowAttentionReference.Run(c.Attributes, c.Batch, c.Seq, c.Dk, c.Dv, q, k, v, start.Key, start.Value, start.Position);
-        var outputTolerance = d.Plan.Half ? Tolerance.Float16 : Tolerance.Float32;
+        var outputTolerance = d.Plan.Output;
         TensorAssert.Close(got.Y, want.Output, outputTolerance, $"{label}: output");
         TensorAssert.Close(got.Present!.Key, want.KeyCache, Tolerance.Float32, $"{label}: present_key_cache");
         TensorAssert.Close(got.Present.Value, want.ValueCache, Tolerance.Float32, $"{label}: present_value_cache");
@@ -98,7 +98,7 @@ public class WindowAttentionRandomizedTests
         var properties = new SequenceProperties<WindowState>(c.Batch, c.Seq, (q, c.QHeads * c.Dk), (k, c.KvHeads * c.Dk),
             (v, c.KvHeads * c.Dv), c.QHeads * c.Dv,
             (n, qs, ks, vs, state) => { var o = session.Run(c, n, qs, ks, vs, state); return (o.Y, o.Present!); },
-            SameState, d.Plan.Half ? Tolerance.Float16 : Tolerance.Float32Reordered);
+            SameState, d.Plan.Reordered);
         var whole = (got.Y, got.Present);
         properties.SplitEqualsWhole(start, whole, d.Plan.Cut, label);
         properties.DecodeEqualsWhole(start, whole, d.Plan.DecodeTokens, label);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using OnnxAttention.Cli.Reporting;
 using OnnxAttention.Operators.Runtime;
 using Spectre.Console;
 
@@ -94,7 +95,7 @@ public static class LinearForms
 
     public static IEnumerable<string> Csv(IReadOnlyList<Row> rows) =>
         new[] { "phase,case,contender,us,speedup_vs_first" }.Concat(rows.SelectMany(row => row.Result.Names.Select((name, c) =>
-            string.Join(',', row.Phase, row.Case, name, row.Result.MedianMicroseconds(c).ToString("G6", CultureInfo.InvariantCulture),
+            CsvText.Line(row.Phase, row.Case, name, CsvText.Number(row.Result.MedianMicroseconds(c)),
                 row.Result.Speedup(c, 0).ToString("G4", CultureInfo.InvariantCulture)))));
 
     private static string Name(BenchModels.Shape s) => $"B{s.Batch} H{s.QHeads} d{s.HeadDim}";

@@ -49,7 +49,7 @@ public static class BenchMemoryCommand
                 Print(runs);
                 var csv = Path.Combine(outDir.FullName, "bench-memory.csv");
                 File.WriteAllLines(csv, new[] { "rule,tokens,resident_mb,peak_mb_since_start,tokens_per_second" }.Concat(runs.SelectMany(r => r.Points.Select(p =>
-                    string.Join(',', r.Name, p.Tokens, F(p.ResidentMb), F(p.PeakMb), F(p.TokensPerSecond))))));
+                    CsvText.Line(r.Name, p.Tokens.ToString(CultureInfo.InvariantCulture), F(p.ResidentMb), F(p.PeakMb), F(p.TokensPerSecond))))));
                 var png = Path.Combine(outDir.FullName, "bench-memory.png");
                 LineChart.Save(png, "Memory added while generating (CPU)", "tokens generated", "peak resident MB above the start",
                     runs.Select(r => new LineChart.Series(r.Name, r.Points.Select(p => (double)p.Tokens).ToArray(), r.Points.Select(p => p.PeakMb).ToArray())), logX: true);
@@ -123,5 +123,5 @@ public static class BenchMemoryCommand
         AnsiConsole.Write(table);
     }
 
-    private static string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
+    private static string F(double v) => CsvText.Number(v);
 }

@@ -207,7 +207,7 @@ public static class BenchOpsCommand
         Print(rows, limits);
         var csv = Path.Combine(outDir.FullName, "bench-ops.csv");
         File.WriteAllLines(csv, new[] { "section,case,ours,ours_us,peer,peer_us,speedup,note" }
-            .Concat(rows.Select(r => string.Join(',', Q(r.Section), Q(r.Case), Q(r.Ours), F(r.OursUs), Q(r.Peer), F(r.PeerUs), F(r.Speedup), Q(r.Note)))));
+            .Concat(rows.Select(r => CsvText.Line(r.Section, r.Case, r.Ours, F(r.OursUs), r.Peer, F(r.PeerUs), F(r.Speedup), r.Note))));
         var decodeRows = rows.Where(r => r.Section == "decode vs context").ToList();
         if (decodeRows.Count > 1)
         {
@@ -268,7 +268,5 @@ public static class BenchOpsCommand
         AnsiConsole.Write(table);
     }
 
-    private static string Q(string s) => "\"" + s.Replace("\"", "\"\"") + "\"";
-
-    private static string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
+    private static string F(double v) => CsvText.Number(v);
 }
