@@ -24,15 +24,11 @@ public class HybridAttentionBFloat16Tests : BFloat16AttentionChecks<HybridAttent
 
     protected override HybridAttentionSession Open(HybridAttentionCase c) => new(c.Options, activation: BFloat16Type);
 
-    protected override Step Run(HybridAttentionSession session, HybridAttentionCase c, int seq, float[] q, float[] k, float[] v,
-        HybridState state)
-    {
-        var o = session.Run(c, seq, q, k, v, state);
-        return new Step(o.Y, o.Present, o.All);
-    }
+    protected override IStateOutputs<HybridState> Run(HybridAttentionSession session, HybridAttentionCase c, int seq, float[] q, float[] k,
+        float[] v, HybridState state) => session.Run(c, seq, q, k, v, state);
 
     protected override double[] CheckStatesAgainstReference(HybridAttentionCase c, HybridState past, float[] q, float[] k, float[] v,
-        Step got)
+        IStateOutputs<HybridState> got)
     {
         var want = HybridAttentionReference.Run(c.Attributes, c.Batch, c.Seq, c.Dk, c.Dv, q, k, v,
             past.Key, past.Value, past.Position, past.CompressedKey, past.CompressedValue);

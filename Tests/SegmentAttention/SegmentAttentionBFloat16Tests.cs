@@ -24,15 +24,11 @@ public class SegmentAttentionBFloat16Tests : BFloat16AttentionChecks<SegmentAtte
 
     protected override SegmentAttentionSession Open(SegmentAttentionCase c) => new(c.Options, activation: BFloat16Type);
 
-    protected override Step Run(SegmentAttentionSession session, SegmentAttentionCase c, int seq, float[] q, float[] k, float[] v,
-        SegmentState state)
-    {
-        var o = session.Run(c, seq, q, k, v, state);
-        return new Step(o.Y, o.Present, o.All);
-    }
+    protected override IStateOutputs<SegmentState> Run(SegmentAttentionSession session, SegmentAttentionCase c, int seq, float[] q, float[] k,
+        float[] v, SegmentState state) => session.Run(c, seq, q, k, v, state);
 
     protected override double[] CheckStatesAgainstReference(SegmentAttentionCase c, SegmentState past, float[] q, float[] k, float[] v,
-        Step got)
+        IStateOutputs<SegmentState> got)
     {
         var want = SegmentAttentionReference.Run(c.Attributes, c.Batch, c.Seq, c.Dk, c.Dv, q, k, v,
             past.MemoryKey, past.MemoryValue, past.SegmentKey, past.SegmentValue, past.Position);

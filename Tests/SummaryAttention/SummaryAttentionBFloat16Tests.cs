@@ -24,15 +24,11 @@ public class SummaryAttentionBFloat16Tests : BFloat16AttentionChecks<SummaryAtte
 
     protected override SummaryAttentionSession Open(SummaryAttentionCase c) => new(c.Options, c.PastInputs, activation: BFloat16Type);
 
-    protected override Step Run(SummaryAttentionSession session, SummaryAttentionCase c, int seq, float[] q, float[] k, float[] v,
-        SummaryState state)
-    {
-        var o = session.Run(c, seq, q, k, v, state);
-        return new Step(o.Y, o.Present, o.All);
-    }
+    protected override IStateOutputs<SummaryState> Run(SummaryAttentionSession session, SummaryAttentionCase c, int seq, float[] q, float[] k,
+        float[] v, SummaryState state) => session.Run(c, seq, q, k, v, state);
 
     protected override double[] CheckStatesAgainstReference(SummaryAttentionCase c, SummaryState past, float[] q, float[] k, float[] v,
-        Step got)
+        IStateOutputs<SummaryState> got)
     {
         Assert.That(got.All["present_key_summary"].Data, Is.TypeOf<float[]>(), "summary element type");
         var want = SummaryAttentionReference.Run(c.Attributes, c.Batch, c.Seq, c.Dk, c.Dv, q, k, v,

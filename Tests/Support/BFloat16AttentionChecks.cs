@@ -17,19 +17,16 @@ public abstract class BFloat16AttentionChecks<TCase, TState, TSession>
 {
     protected const TensorProto.Types.DataType BFloat16Type = TensorProto.Types.DataType.Bfloat16;
 
-    /// <summary>One call: y as float32, the present state, and every output by name in its own element type.</summary>
-    protected sealed record Step(float[] Y, TState? Present, IReadOnlyDictionary<string, TypedTensor> All);
-
     /// <summary>A session whose activations are bfloat16 (<see cref="BFloat16Type"/>).</summary>
     protected abstract TSession Open(TCase c);
 
-    protected abstract Step Run(TSession session, TCase c, int seq, float[] q, float[] k, float[] v, TState state);
+    protected abstract IStateOutputs<TState> Run(TSession session, TCase c, int seq, float[] q, float[] k, float[] v, TState state);
 
     /// <summary>
     /// Runs the reference from <paramref name="past"/> on the given (bfloat16-rounded) inputs, asserts the present
     /// state of <paramref name="got"/> against it, and gives the reference output (double precision).
     /// </summary>
-    protected abstract double[] CheckStatesAgainstReference(TCase c, TState past, float[] q, float[] k, float[] v, Step got);
+    protected abstract double[] CheckStatesAgainstReference(TCase c, TState past, float[] q, float[] k, float[] v, IStateOutputs<TState> got);
 
     /// <summary>Asserts that the state carried token by token equals the one prefill gave.</summary>
     protected abstract void CheckStatesAgree(TCase c, TState stepwise, TState whole);

@@ -24,15 +24,11 @@ public class WindowAttentionBFloat16Tests : BFloat16AttentionChecks<WindowAttent
 
     protected override WindowAttentionSession Open(WindowAttentionCase c) => new(c.Options, activation: BFloat16Type);
 
-    protected override Step Run(WindowAttentionSession session, WindowAttentionCase c, int seq, float[] q, float[] k, float[] v,
-        WindowState state)
-    {
-        var o = session.Run(c, seq, q, k, v, state);
-        return new Step(o.Y, o.Present, o.All);
-    }
+    protected override IStateOutputs<WindowState> Run(WindowAttentionSession session, WindowAttentionCase c, int seq, float[] q, float[] k,
+        float[] v, WindowState state) => session.Run(c, seq, q, k, v, state);
 
     protected override double[] CheckStatesAgainstReference(WindowAttentionCase c, WindowState past, float[] q, float[] k, float[] v,
-        Step got)
+        IStateOutputs<WindowState> got)
     {
         Assert.That(got.All["present_key_cache"].Data, Is.TypeOf<float[]>(), "cache element type");
         var want = WindowAttentionReference.Run(c.Attributes, c.Batch, c.Seq, c.Dk, c.Dv, q, k, v, past.Key, past.Value, past.Position);
