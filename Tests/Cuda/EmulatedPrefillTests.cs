@@ -63,6 +63,32 @@ public unsafe class EmulatedPrefillTests : EmulatedMemory
         }
     }
 
+    /// <summary>
+    /// Feeds a prompt to a launch plan in its <see cref="Pieces"/> and gives the gathered output. <paramref name="call"/>
+    /// binds one piece (its activations and output) to the current state, runs the plan, carries the present state on and
+    /// says whether it bound the states in place. A call of more than one token takes <paramref name="perPrompt"/>
+    /// launches; so does any call bound in place where <paramref name="inPlaceRule"/> names that rule.
+    /// </summary>
+    private float[] FeedPrompt(EmulatorLauncher launcher, Activations x, int split, int perPrompt, string what, string? inPlaceRule,
+        Func<(nint Q, nint K, nint V, nint Output), int, bool> call)
+    {
+        var output = new float[x.Batch * x.Seq * QHeads * x.Dv];
+        foreach (var (start, count) in Pieces(x.Seq, split))
+        {
+            var piece = Piece(x, start, count);
+            var before = launcher.LaunchCount;
+            var bound = call(piece, count);
+            AssertLaunches(launcher.LaunchCount - before, count, perPrompt, what);
+            if (bound && inPlaceRule is not null)
+            {
+                Assert.That(launcher.LaunchCount - before, Is.EqualTo(perPrompt), inPlaceRule);
+            }
+            Gather(piece.Output, x, output, start, count);
+        }
+        Assert.That(launcher.Outstanding, Is.Zero, "scratch freed");
+        return output;
+    }
+
     [TestCase(2, 1, 16, 2, 0, false, false, true, Description = "one token: the decode kernel")]
     [TestCase(2, 2, 16, 2, 0, false, false, true)]
     [TestCase(2, 63, 16, 2, 0, false, false, true, Description = "window shorter than the prompt, sinks")]
@@ -90,23 +116,18 @@ public unsafe class EmulatedPrefillTests : EmulatedMemory
         var want = WindowAttentionReference.Run(a, batch, seq, Dk, Dv, x.Q, x.K, x.V, pastK, pastV, pastPosition);
 
         nint key = past ? Put(pastK!) : 0, value = past ? Put(pastV!) : 0, position = past ? Put(pastPosition!) : 0;
-        var output = new float[batch * seq * QHeads * Dv];
         using var launcher = new EmulatorLauncher(multiprocessors: 4);
-        foreach (var (start, count) in Pieces(seq, split))
+        var output = FeedPrompt(launcher, x, split, 2, "window", null, (p, count) =>
         {
-            var (q, k, v, o) = Piece(x, start, count);
             var bound = inPlace && key != 0;
-            var d = new WindowAttentionDevice(q, k, v, key, value, position, o, Present(bound, key, n * Dk * 4),
+            var d = new WindowAttentionDevice(p.Q, p.K, p.V, key, value, position, p.Output, Present(bound, key, n * Dk * 4),
                 Present(bound, value, n * Dv * 4), Present(bound, position, (sharedPosition ? 1 : batch) * 8));
-            var before = launcher.LaunchCount;
             WindowAttentionCudaLaunches.Run(launcher, a, new QkvShapes(batch, count, Dk, Dv), sharedPosition,
                 half ? CudaActivation.Float16 : CudaActivation.Float32, d);
-            AssertLaunches(launcher.LaunchCount - before, count, 2, "window");
-            Gather(o, x, output, start, count);
             (key, value, position) = (d.PresentKeyCache, d.PresentValueCache, d.PresentPosition);
-        }
+            return bound;
+        });
 
-        Assert.That(launcher.Outstanding, Is.Zero, "scratch freed");
         AssertOutput(output, want.Output, half);
         Close(key, want.KeyCache, "present_key_cache");
         Close(value, want.ValueCache, "present_value_cache");
@@ -152,28 +173,19 @@ public unsafe class EmulatedPrefillTests : EmulatedMemory
 
         nint memoryKey = past ? Put(mk!) : 0, memoryValue = past ? Put(mv!) : 0, segmentKey = past ? Put(sk!) : 0;
         nint segmentValue = past ? Put(sv!) : 0, position = past ? Put(pastPosition!) : 0;
-        var output = new float[batch * seq * QHeads * Dv];
         using var launcher = new EmulatorLauncher(multiprocessors: 4);
-        foreach (var (start, count) in Pieces(seq, split))
+        var output = FeedPrompt(launcher, x, split, 2, "segment", "in place: attention + store, whatever the length", (p, count) =>
         {
-            var (q, k, v, o) = Piece(x, start, count);
             var bound = inPlace && memoryKey != 0;
-            var d = new SegmentAttentionDevice(q, k, v, memoryKey, memoryValue, segmentKey, segmentValue, position, o,
+            var d = new SegmentAttentionDevice(p.Q, p.K, p.V, memoryKey, memoryValue, segmentKey, segmentValue, position, p.Output,
                 Present(bound, memoryKey, n * Dk * 4), Present(bound, memoryValue, n * Dv * 4), Present(bound, segmentKey, n * Dk * 4),
                 Present(bound, segmentValue, n * Dv * 4), Present(bound, position, batch * 8));
-            var before = launcher.LaunchCount;
             SegmentAttentionCudaLaunches.Run(launcher, a, new QkvShapes(batch, count, Dk, Dv), half ? CudaActivation.Float16 : CudaActivation.Float32, d);
-            AssertLaunches(launcher.LaunchCount - before, count, 2, "segment");
-            if (bound)
-            {
-                Assert.That(launcher.LaunchCount - before, Is.EqualTo(2), "in place: attention + store, whatever the length");
-            }
-            Gather(o, x, output, start, count);
             (memoryKey, memoryValue, segmentKey, segmentValue, position) =
                 (d.PresentMemoryKey, d.PresentMemoryValue, d.PresentSegmentKey, d.PresentSegmentValue, d.PresentPosition);
-        }
+            return bound;
+        });
 
-        Assert.That(launcher.Outstanding, Is.Zero, "scratch freed");
         AssertOutput(output, want.Output, half);
         Close(memoryKey, want.MemoryKey, "present_memory_key");
         Close(memoryValue, want.MemoryValue, "present_memory_value");
@@ -210,28 +222,19 @@ public unsafe class EmulatedPrefillTests : EmulatedMemory
 
         nint ringKey = past ? Put(pk!) : 0, ringValue = past ? Put(pv!) : 0, position = past ? Put(pastPosition!) : 0;
         nint compressedKey = past ? Put(ck!) : 0, compressedValue = past ? Put(cv!) : 0;
-        var output = new float[batch * seq * QHeads * dv];
         using var launcher = new EmulatorLauncher(multiprocessors: 4);
-        foreach (var (start, count) in Pieces(seq, split))
+        var output = FeedPrompt(launcher, x, split, 3, "hybrid", "in place: attention, compress, store, whatever the length", (p, count) =>
         {
-            var (q, k, v, o) = Piece(x, start, count);
             var bound = inPlace && ringKey != 0;
-            var d = new HybridAttentionDevice(q, k, v, ringKey, ringValue, position, compressedKey, compressedValue, o,
+            var d = new HybridAttentionDevice(p.Q, p.K, p.V, ringKey, ringValue, position, compressedKey, compressedValue, p.Output,
                 Present(bound, ringKey, n * window * Dk * 4), Present(bound, ringValue, n * window * dv * 4), Present(bound, position, batch * 8),
                 Present(bound, compressedKey, n * Dk * 4), Present(bound, compressedValue, n * rows * dv * 4));
-            var before = launcher.LaunchCount;
             HybridAttentionCudaLaunches.Run(launcher, a, new QkvShapes(batch, count, Dk, dv), half ? CudaActivation.Float16 : CudaActivation.Float32, d);
-            AssertLaunches(launcher.LaunchCount - before, count, 3, "hybrid");
-            if (bound)
-            {
-                Assert.That(launcher.LaunchCount - before, Is.EqualTo(3), "in place: attention, compress, store, whatever the length");
-            }
-            Gather(o, x, output, start, count);
             (ringKey, ringValue, position, compressedKey, compressedValue) =
                 (d.PresentKey, d.PresentValue, d.PresentPosition, d.PresentCompressedKey, d.PresentCompressedValue);
-        }
+            return bound;
+        });
 
-        Assert.That(launcher.Outstanding, Is.Zero, "scratch freed");
         AssertOutput(output, want.Output, half);
         Close(ringKey, want.Key, "present_key");
         Close(ringValue, want.Value, "present_value");

@@ -1,6 +1,4 @@
-using Microsoft.ML.OnnxRuntime;
 using NUnit.Framework;
-using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Operators.Reference;
 using OnnxAttention.Tests.Support;
 
@@ -8,10 +6,8 @@ namespace OnnxAttention.Tests.HybridAttention;
 
 /// <summary>bfloat16 query/key/value/output with float32 caches and compressed state, chosen by ORT from the input types.</summary>
 [TestFixture]
-public class HybridAttentionBFloat16Tests
+public class HybridAttentionBFloat16Tests : BFloat16AttentionChecks<HybridAttentionCase, HybridState, HybridAttentionSession>
 {
-    private const TensorProto.Types.DataType BFloat16Type = TensorProto.Types.DataType.Bfloat16;
-
     public static IEnumerable<HybridAttentionCase> Cases()
     {
         yield return new HybridAttentionCase(2, 65, 4, 2, 64, 64, 16);
@@ -20,50 +16,36 @@ public class HybridAttentionBFloat16Tests
         yield return new HybridAttentionCase(3, 1, 6, 3, 60, 1, 4, "mean", History: 9);
     }
 
-    private static HybridState Start(HybridAttentionCase c) => c.History > 0 ? c.Past : c.ZeroState;
-
-    private static float[] R(float[] x) => ActivationTensors.RoundToBFloat16(x);
+    [TestCaseSource(nameof(Cases))]
+    public void MatchesReferenceOnBFloat16RoundedInputs(HybridAttentionCase c) => CheckMatchesReferenceOnBFloat16RoundedInputs(c);
 
     [TestCaseSource(nameof(Cases))]
-    public void MatchesReferenceOnBFloat16RoundedInputs(HybridAttentionCase c)
-    {
-        var past = Start(c);
-        using var session = new HybridAttentionSession(c.Options, activation: BFloat16Type);
-        var got = session.Run(c, c.Seq, c.Query, c.Key, c.Value, past);
+    public void PrefillEqualsTokenByTokenDecode(HybridAttentionCase c) => CheckPrefillEqualsTokenByTokenDecode(c);
 
-        Assert.That(got.All["output"].Data, Is.TypeOf<BFloat16[]>(), "output element type");
-        var want = HybridAttentionReference.Run(c.Attributes, c.Batch, c.Seq, c.Dk, c.Dv, R(c.Query), R(c.Key), R(c.Value),
+    protected override HybridAttentionSession Open(HybridAttentionCase c) => new(c.Options, activation: BFloat16Type);
+
+    protected override IStateOutputs<HybridState> Run(HybridAttentionSession session, HybridAttentionCase c, int seq, float[] q, float[] k,
+        float[] v, HybridState state) => session.Run(c, seq, q, k, v, state);
+
+    protected override double[] CheckStatesAgainstReference(HybridAttentionCase c, HybridState past, float[] q, float[] k, float[] v,
+        IStateOutputs<HybridState> got)
+    {
+        var want = HybridAttentionReference.Run(c.Attributes, c.Batch, c.Seq, c.Dk, c.Dv, q, k, v,
             past.Key, past.Value, past.Position, past.CompressedKey, past.CompressedValue);
-        TensorAssert.Close(got.Y, want.Output, Tolerance.BFloat16, $"{c}: bfloat16 output");
         TensorAssert.Close(got.Present!.Key, want.Key, Tolerance.Float32, $"{c}: float32 key cache");
         // The compressed state is a float32 accumulation of bfloat16 inputs: rounding it would miss this tolerance.
         TensorAssert.Close(got.Present.CompressedKey, want.CompressedKey, Tolerance.Float32, $"{c}: float32 compressed key");
         TensorAssert.Close(got.Present.CompressedValue, want.CompressedValue, Tolerance.Float32, $"{c}: float32 compressed value");
         Assert.That(got.Present.Position, Is.EqualTo(want.Position), $"{c}: position");
+        return want.Output;
     }
 
-    [TestCaseSource(nameof(Cases))]
-    public void PrefillEqualsTokenByTokenDecode(HybridAttentionCase c)
+    protected override void CheckStatesAgree(HybridAttentionCase c, HybridState stepwise, HybridState whole)
     {
-        using var session = new HybridAttentionSession(c.Options, activation: BFloat16Type);
-        var whole = session.Run(c, c.Seq, c.Query, c.Key, c.Value, Start(c));
-
-        var state = Start(c);
-        var stepwise = new float[whole.Y.Length];
-        int qw = c.QHeads * c.Dk, kw = c.KvHeads * c.Dk, vw = c.KvHeads * c.Dv, yw = c.QHeads * c.Dv;
-        for (var t = 0; t < c.Seq; t++)
-        {
-            var step = session.Run(c, 1, SequenceSlices.Slice(c.Query, c.Batch, c.Seq, qw, t, 1),
-                SequenceSlices.Slice(c.Key, c.Batch, c.Seq, kw, t, 1), SequenceSlices.Slice(c.Value, c.Batch, c.Seq, vw, t, 1), state);
-            SequenceSlices.Place(step.Y, stepwise, c.Batch, c.Seq, yw, t, 1);
-            state = step.Present!;
-        }
-        // Each output is rounded to bfloat16 on its own, so the two may sit one bfloat16 step apart.
-        TensorAssert.Close(stepwise, whole.Y, Tolerance.BFloat16, $"{c}: outputs");
-        Assert.That(state.Key, Is.EqualTo(whole.Present!.Key), $"{c}: key cache (copied values, so exactly equal)");
-        Assert.That(state.Value, Is.EqualTo(whole.Present.Value), $"{c}: value cache");
-        Assert.That(state.Position, Is.EqualTo(whole.Present.Position), $"{c}: position");
-        TensorAssert.Close(state.CompressedKey, whole.Present.CompressedKey, Tolerance.Float32Reordered, $"{c}: compressed key");
-        TensorAssert.Close(state.CompressedValue, whole.Present.CompressedValue, Tolerance.Float32Reordered, $"{c}: compressed value");
+        Assert.That(stepwise.Key, Is.EqualTo(whole.Key), $"{c}: key cache (copied values, so exactly equal)");
+        Assert.That(stepwise.Value, Is.EqualTo(whole.Value), $"{c}: value cache");
+        Assert.That(stepwise.Position, Is.EqualTo(whole.Position), $"{c}: position");
+        TensorAssert.Close(stepwise.CompressedKey, whole.CompressedKey, Tolerance.Float32Reordered, $"{c}: compressed key");
+        TensorAssert.Close(stepwise.CompressedValue, whole.CompressedValue, Tolerance.Float32Reordered, $"{c}: compressed value");
     }
 }

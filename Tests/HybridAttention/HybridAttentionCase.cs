@@ -12,7 +12,7 @@ namespace OnnxAttention.Tests.HybridAttention;
 /// positions and ring offsets.
 /// </summary>
 public sealed record HybridAttentionCase(int Batch, int Seq, int QHeads, int KvHeads, int Dk, int Dv, int Window,
-    string Compress = "linear", float Scale = 0f, float Epsilon = 1e-6f, int Seed = 1, int History = 0)
+    string Compress = "linear", float Scale = 0f, float Epsilon = 1e-6f, int Seed = 1, int History = 0) : IAttentionCase<HybridState>
 {
     public HybridAttentionNode.Options Options => new(QHeads, Window, KvHeads, Compress, Epsilon, Scale);
 

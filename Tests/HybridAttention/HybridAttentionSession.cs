@@ -13,7 +13,8 @@ public sealed class HybridAttentionSession : IDisposable
     public static readonly string[] PastNames = ["past_key", "past_value", "past_position", "past_compressed_key", "past_compressed_value"];
     public static readonly string[] PresentNames = ["present_key", "present_value", "present_position", "present_compressed_key", "present_compressed_value"];
 
-    public sealed record Outputs(float[] Y, long[] YShape, HybridState? Present, IReadOnlyDictionary<string, TypedTensor> All);
+    public sealed record Outputs(float[] Y, long[] YShape, HybridState? Present, IReadOnlyDictionary<string, TypedTensor> All)
+        : IStateOutputs<HybridState>;
 
     private readonly TypedModelRunner _runner;
     private readonly TensorProto.Types.DataType _activation;

@@ -12,7 +12,7 @@ namespace OnnxAttention.Tests.SegmentAttention;
 /// in different segments and at different offsets inside them.
 /// </summary>
 public sealed record SegmentAttentionCase(int Batch, int Seq, int QHeads, int KvHeads, int Dk, int Dv, int SegmentLength,
-    float Scale = 0f, int Seed = 1, int History = 0, int HistoryStep = 1)
+    float Scale = 0f, int Seed = 1, int History = 0, int HistoryStep = 1) : IAttentionCase<SegmentState>
 {
     public SegmentAttentionNode.Options Options => new(QHeads, SegmentLength, KvHeads, Scale);
 

@@ -13,7 +13,8 @@ public sealed class SegmentAttentionSession : IDisposable
     public static readonly string[] PastNames = ["past_memory_key", "past_memory_value", "past_segment_key", "past_segment_value", "past_position"];
     public static readonly string[] PresentNames = ["present_memory_key", "present_memory_value", "present_segment_key", "present_segment_value", "present_position"];
 
-    public sealed record Outputs(float[] Y, long[] YShape, SegmentState? Present, IReadOnlyDictionary<string, TypedTensor> All);
+    public sealed record Outputs(float[] Y, long[] YShape, SegmentState? Present, IReadOnlyDictionary<string, TypedTensor> All)
+        : IStateOutputs<SegmentState>;
 
     private readonly TypedModelRunner _runner;
     private readonly TensorProto.Types.DataType _activation;

@@ -13,7 +13,7 @@ namespace OnnxAttention.Tests.SummaryAttention;
 /// </summary>
 public sealed record SummaryAttentionCase(int Batch, int Seq, int QHeads, int KvHeads, int Dk, int Dv,
     string Summary = "cumulative", int Window = 0, float Alpha = 0.9f, int NumSlots = 1, float Scale = 0f,
-    int Seed = 1, int History = 0)
+    int Seed = 1, int History = 0) : IAttentionCase<SummaryState>
 {
     public SummaryAttentionNode.Options Options => new(QHeads, KvHeads, Summary, Window, Alpha, NumSlots, Scale);
 

@@ -13,7 +13,8 @@ public sealed class SummaryAttentionSession : IDisposable
     public static readonly string[] PastNames = ["past_key_summary", "past_value_summary", "past_count", "past_key_window", "past_value_window"];
     public static readonly string[] PresentNames = ["present_key_summary", "present_value_summary", "present_count", "present_key_window", "present_value_window"];
 
-    public sealed record Outputs(float[] Y, long[] YShape, SummaryState? Present, IReadOnlyDictionary<string, TypedTensor> All);
+    public sealed record Outputs(float[] Y, long[] YShape, SummaryState? Present, IReadOnlyDictionary<string, TypedTensor> All)
+        : IStateOutputs<SummaryState>;
 
     private readonly TypedModelRunner _runner;
     private readonly TensorProto.Types.DataType _activation;

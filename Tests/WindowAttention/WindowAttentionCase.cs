@@ -15,7 +15,7 @@ public sealed record WindowState(float[] Key, float[] Value, long[] Position);
 /// positions and ring offsets.
 /// </summary>
 public sealed record WindowAttentionCase(int Batch, int Seq, int QHeads, int KvHeads, int Dk, int Dv, int Window,
-    int Sinks = 0, float Scale = 0f, float Softcap = 0f, int Seed = 1, int History = 0)
+    int Sinks = 0, float Scale = 0f, float Softcap = 0f, int Seed = 1, int History = 0) : IAttentionCase<WindowState>
 {
     public WindowAttentionNode.Options Options => new(QHeads, Window, KvHeads, Sinks, Scale, Softcap);
 

@@ -10,7 +10,8 @@ public sealed class WindowAttentionSession : IDisposable
     public static readonly string[] PastNames = ["past_key_cache", "past_value_cache", "past_position"];
     public static readonly string[] PresentNames = ["present_key_cache", "present_value_cache", "present_position"];
 
-    public sealed record Outputs(float[] Y, long[] YShape, WindowState? Present, IReadOnlyDictionary<string, TypedTensor> All);
+    public sealed record Outputs(float[] Y, long[] YShape, WindowState? Present, IReadOnlyDictionary<string, TypedTensor> All)
+        : IStateOutputs<WindowState>;
 
     private readonly TypedModelRunner _runner;
     private readonly TensorProto.Types.DataType _activation;

@@ -23,4 +23,8 @@ public readonly record struct SplitPartials(nint Accumulator, nint Maximum, nint
         yield return KernelArgument.Pointer("partial_max", Maximum);
         yield return KernelArgument.Pointer("partial_sum", Sum);
     }
+
+    /// <summary>The arguments of a combine kernel: the partials, then its outputs, then the split count.</summary>
+    public KernelArgument[] CombineArguments(int splits, params ReadOnlySpan<KernelArgument> outputs) =>
+        [.. Arguments(), .. outputs, KernelArgument.Int("splits", splits)];
 }

@@ -22,45 +22,24 @@ public static class CachePrefillCudaLaunches
     {
         var heads = a.Heads;
         var spec = new CachePrefillSpecialization(CachePrefillOperator.Window, s.KeyDim, s.ValueDim, heads.GroupSize, activation);
-        using var scratch = new DeviceScratch(launcher);
-        var position = new ChainedState(scratch, d.PastPosition, d.PresentPosition, (sharedPosition ? 1 : s.Batch) * sizeof(long), 1,
-            mayAlias: false, required: false);
-        var stride = KernelArgument.Int("position_stride", sharedPosition ? 0 : 1);
-        launcher.Launch(new KernelLaunch(spec, spec.AttentionEntry, CachePrefillSpecialization.AttentionGrid(s.Batch, heads.KvHeads, s.SequenceLength),
-            spec.ThreadsPerBlock, 0,
+        using var plan = new CachePrefillPlan(launcher, spec, s, heads.KvHeads, d.PastPosition, d.PresentPosition,
+            sharedPosition ? 1 : s.Batch);
+        KernelArgument[] past =
         [
-            KernelArgument.Pointer("query", d.Query),
-            KernelArgument.Pointer("key", d.Key),
-            KernelArgument.Pointer("value", d.Value),
             KernelArgument.Pointer("past_key_cache", d.PastKeyCache),
             KernelArgument.Pointer("past_value_cache", d.PastValueCache),
-            KernelArgument.Pointer("past_position", position.Source(0)),
-            stride,
-            KernelArgument.Pointer("output", d.Output),
-            KernelArgument.Int("seq_len", s.SequenceLength),
-            KernelArgument.Int("kv_heads", heads.KvHeads),
-            KernelArgument.Int("window", a.Window),
-            KernelArgument.Int("sinks", a.Sinks),
-            KernelArgument.Float("scale", heads.ScaleFor(s.KeyDim)),
-            KernelArgument.Float("softcap", a.Softcap),
-        ]));
-        launcher.Launch(new KernelLaunch(spec, spec.StoreEntry, CachePrefillSpecialization.StoreGrid(s.Batch, heads.KvHeads, a.CacheRows),
-            spec.ThreadsPerBlock, 0,
+            KernelArgument.Pointer("past_position", plan.PastPosition),
+            KernelArgument.Int("position_stride", sharedPosition ? 0 : 1),
+        ];
+        KernelArgument window = KernelArgument.Int("window", a.Window), sinks = KernelArgument.Int("sinks", a.Sinks);
+        plan.Attention(d.Query, d.Key, d.Value, past, d.Output,
+            window, sinks, KernelArgument.Float("scale", heads.ScaleFor(s.KeyDim)), KernelArgument.Float("softcap", a.Softcap));
+        plan.Store(a.CacheRows, d.Key, d.Value, past,
         [
-            KernelArgument.Pointer("key", d.Key),
-            KernelArgument.Pointer("value", d.Value),
-            KernelArgument.Pointer("past_key_cache", d.PastKeyCache),
-            KernelArgument.Pointer("past_value_cache", d.PastValueCache),
-            KernelArgument.Pointer("past_position", position.Source(0)),
-            stride,
             KernelArgument.Pointer("present_key_cache", d.PresentKeyCache),
             KernelArgument.Pointer("present_value_cache", d.PresentValueCache),
-            KernelArgument.Pointer("present_position", position.Destination(0)),
-            KernelArgument.Int("seq_len", s.SequenceLength),
-            KernelArgument.Int("kv_heads", heads.KvHeads),
-            KernelArgument.Int("window", a.Window),
-            KernelArgument.Int("sinks", a.Sinks),
-        ]));
+            KernelArgument.Pointer("present_position", plan.PresentPosition),
+        ], window, sinks);
     }
 
     public static void Segment(ICudaLauncher launcher, SegmentAttentionAttributes a, QkvShapes s, CudaActivation activation,
@@ -68,45 +47,25 @@ public static class CachePrefillCudaLaunches
     {
         var heads = a.Heads;
         var spec = new CachePrefillSpecialization(CachePrefillOperator.Segment, s.KeyDim, s.ValueDim, heads.GroupSize, activation);
-        using var scratch = new DeviceScratch(launcher);
-        var position = new ChainedState(scratch, d.PastPosition, d.PresentPosition, (long)s.Batch * sizeof(long), 1,
-            mayAlias: false, required: false);
-        launcher.Launch(new KernelLaunch(spec, spec.AttentionEntry, CachePrefillSpecialization.AttentionGrid(s.Batch, heads.KvHeads, s.SequenceLength),
-            spec.ThreadsPerBlock, 0,
+        using var plan = new CachePrefillPlan(launcher, spec, s, heads.KvHeads, d.PastPosition, d.PresentPosition, s.Batch);
+        KernelArgument[] past =
         [
-            KernelArgument.Pointer("query", d.Query),
-            KernelArgument.Pointer("key", d.Key),
-            KernelArgument.Pointer("value", d.Value),
             KernelArgument.Pointer("past_memory_key", d.PastMemoryKey),
             KernelArgument.Pointer("past_memory_value", d.PastMemoryValue),
             KernelArgument.Pointer("past_segment_key", d.PastSegmentKey),
             KernelArgument.Pointer("past_segment_value", d.PastSegmentValue),
-            KernelArgument.Pointer("past_position", position.Source(0)),
-            KernelArgument.Pointer("output", d.Output),
-            KernelArgument.Int("seq_len", s.SequenceLength),
-            KernelArgument.Int("kv_heads", heads.KvHeads),
-            KernelArgument.Int("segment_length", a.SegmentLength),
-            KernelArgument.Float("scale", heads.ScaleFor(s.KeyDim)),
-        ]));
-        launcher.Launch(new KernelLaunch(spec, spec.StoreEntry, CachePrefillSpecialization.StoreGrid(s.Batch, heads.KvHeads, a.SegmentLength),
-            spec.ThreadsPerBlock, 0,
+            KernelArgument.Pointer("past_position", plan.PastPosition),
+        ];
+        var segmentLength = KernelArgument.Int("segment_length", a.SegmentLength);
+        plan.Attention(d.Query, d.Key, d.Value, past, d.Output, segmentLength, KernelArgument.Float("scale", heads.ScaleFor(s.KeyDim)));
+        plan.Store(a.SegmentLength, d.Key, d.Value, past,
         [
-            KernelArgument.Pointer("key", d.Key),
-            KernelArgument.Pointer("value", d.Value),
-            KernelArgument.Pointer("past_memory_key", d.PastMemoryKey),
-            KernelArgument.Pointer("past_memory_value", d.PastMemoryValue),
-            KernelArgument.Pointer("past_segment_key", d.PastSegmentKey),
-            KernelArgument.Pointer("past_segment_value", d.PastSegmentValue),
-            KernelArgument.Pointer("past_position", position.Source(0)),
             KernelArgument.Pointer("present_memory_key", d.PresentMemoryKey),
             KernelArgument.Pointer("present_memory_value", d.PresentMemoryValue),
             KernelArgument.Pointer("present_segment_key", d.PresentSegmentKey),
             KernelArgument.Pointer("present_segment_value", d.PresentSegmentValue),
-            KernelArgument.Pointer("present_position", position.Destination(0)),
-            KernelArgument.Int("seq_len", s.SequenceLength),
-            KernelArgument.Int("kv_heads", heads.KvHeads),
-            KernelArgument.Int("segment_length", a.SegmentLength),
-        ]));
+            KernelArgument.Pointer("present_position", plan.PresentPosition),
+        ], segmentLength);
     }
 
     public static void Hybrid(ICudaLauncher launcher, HybridAttentionAttributes a, QkvShapes s, CudaActivation activation,
@@ -114,63 +73,44 @@ public static class CachePrefillCudaLaunches
     {
         var heads = a.Heads;
         var spec = new CachePrefillSpecialization(CachePrefillOperator.Hybrid, s.KeyDim, s.ValueDim, heads.GroupSize, activation, a.Compress);
-        using var scratch = new DeviceScratch(launcher);
-        var position = new ChainedState(scratch, d.PastPosition, d.PresentPosition, (long)s.Batch * sizeof(long), 1,
-            mayAlias: false, required: false);
-        var pastPosition = position.Source(0);
-        launcher.Launch(new KernelLaunch(spec, spec.AttentionEntry, CachePrefillSpecialization.AttentionGrid(s.Batch, heads.KvHeads, s.SequenceLength),
-            spec.ThreadsPerBlock, 0,
+        using var plan = new CachePrefillPlan(launcher, spec, s, heads.KvHeads, d.PastPosition, d.PresentPosition, s.Batch);
+        KernelArgument[] pastRing =
         [
-            KernelArgument.Pointer("query", d.Query),
-            KernelArgument.Pointer("key", d.Key),
-            KernelArgument.Pointer("value", d.Value),
             KernelArgument.Pointer("past_key", d.PastKey),
             KernelArgument.Pointer("past_value", d.PastValue),
-            KernelArgument.Pointer("past_position", pastPosition),
+            KernelArgument.Pointer("past_position", plan.PastPosition),
+        ];
+        KernelArgument[] past =
+        [
+            .. pastRing,
             KernelArgument.Pointer("past_compressed_key", d.PastCompressedKey),
             KernelArgument.Pointer("past_compressed_value", d.PastCompressedValue),
-            KernelArgument.Pointer("output", d.Output),
-            KernelArgument.Int("seq_len", s.SequenceLength),
-            KernelArgument.Int("kv_heads", heads.KvHeads),
-            KernelArgument.Int("window", a.Window),
-            KernelArgument.Float("scale", heads.ScaleFor(s.KeyDim)),
-            KernelArgument.Float("epsilon", a.Epsilon),
-        ]));
+        ];
+        var window = KernelArgument.Int("window", a.Window);
+        plan.Attention(d.Query, d.Key, d.Value, past, d.Output,
+            window, KernelArgument.Float("scale", heads.ScaleFor(s.KeyDim)), KernelArgument.Float("epsilon", a.Epsilon));
         if (d.PresentCompressedKey != 0 || d.PresentCompressedValue != 0)
         {
-            launcher.Launch(new KernelLaunch(spec, "hybrid_attention_compress", spec.CompressGrid(s.Batch, heads.KvHeads),
-                spec.ThreadsPerBlock, 0,
+            plan.State("hybrid_attention_compress", spec.CompressGrid(s.Batch, heads.KvHeads), d.Key, d.Value, past,
             [
-                KernelArgument.Pointer("key", d.Key),
-                KernelArgument.Pointer("value", d.Value),
-                KernelArgument.Pointer("past_key", d.PastKey),
-                KernelArgument.Pointer("past_value", d.PastValue),
-                KernelArgument.Pointer("past_position", pastPosition),
-                KernelArgument.Pointer("past_compressed_key", d.PastCompressedKey),
-                KernelArgument.Pointer("past_compressed_value", d.PastCompressedValue),
                 KernelArgument.Pointer("present_compressed_key", d.PresentCompressedKey),
                 KernelArgument.Pointer("present_compressed_value", d.PresentCompressedValue),
-                KernelArgument.Int("seq_len", s.SequenceLength),
-                KernelArgument.Int("kv_heads", heads.KvHeads),
-                KernelArgument.Int("window", a.Window),
-            ]));
+            ], window);
         }
-        launcher.Launch(new KernelLaunch(spec, spec.StoreEntry, CachePrefillSpecialization.StoreGrid(s.Batch, heads.KvHeads, a.Window),
-            spec.ThreadsPerBlock, 0,
+        plan.Store(a.Window, d.Key, d.Value, pastRing,
         [
-            KernelArgument.Pointer("key", d.Key),
-            KernelArgument.Pointer("value", d.Value),
-            KernelArgument.Pointer("past_key", d.PastKey),
-            KernelArgument.Pointer("past_value", d.PastValue),
-            KernelArgument.Pointer("past_position", pastPosition),
             KernelArgument.Pointer("present_key", d.PresentKey),
             KernelArgument.Pointer("present_value", d.PresentValue),
-            KernelArgument.Pointer("present_position", position.Destination(0)),
-            KernelArgument.Int("seq_len", s.SequenceLength),
-            KernelArgument.Int("kv_heads", heads.KvHeads),
-            KernelArgument.Int("window", a.Window),
-        ]));
+            KernelArgument.Pointer("present_position", plan.PresentPosition),
+        ], window);
     }
+
+    /// <summary>
+    /// Whether a decode-capable operator's call goes to its prefill plan: more than one token, or one token with any
+    /// state bound as both past input and present output (a host updating it in place; the decode kernels forbid it).
+    /// </summary>
+    public static bool Takes(QkvShapes s, params ReadOnlySpan<(nint Past, nint Present)> pairs) =>
+        s.SequenceLength > 1 || (s.SequenceLength == 1 && InPlace(pairs));
 
     /// <summary>Whether any state is bound as both past input and present output (a host updating it in place).</summary>
     public static bool InPlace(params ReadOnlySpan<(nint Past, nint Present)> pairs)

@@ -27,9 +27,8 @@ public static class HybridAttentionCudaLaunches
         {
             return; // every tensor is empty: nothing to launch (a grid of 0 blocks is a launch error)
         }
-        if (s.SequenceLength > 1 || (s.SequenceLength == 1 && CachePrefillCudaLaunches.InPlace(
-            (d.PastKey, d.PresentKey), (d.PastValue, d.PresentValue),
-            (d.PastCompressedKey, d.PresentCompressedKey), (d.PastCompressedValue, d.PresentCompressedValue))))
+        if (CachePrefillCudaLaunches.Takes(s, (d.PastKey, d.PresentKey), (d.PastValue, d.PresentValue),
+            (d.PastCompressedKey, d.PresentCompressedKey), (d.PastCompressedValue, d.PresentCompressedValue)))
         {
             CachePrefillCudaLaunches.Hybrid(launcher, a, s, activation, d);
             return;
@@ -88,13 +87,9 @@ public static class HybridAttentionCudaLaunches
                 if (splits > 1)
                 {
                     launcher.Launch(new KernelLaunch(spec, "hybrid_attention_combine", spec.CombineGrid(perLaunch, heads.KvHeads),
-                        HybridAttentionDecodeSpecialization.Threads, 0,
-                    [
-                        .. partials.Arguments(),
-                        KernelArgument.Pointer("output", linear ? 0 : output),
-                        KernelArgument.Pointer("window_output", linear ? windowOutput : 0),
-                        KernelArgument.Int("splits", splits),
-                    ]));
+                        HybridAttentionDecodeSpecialization.Threads, 0, partials.CombineArguments(splits,
+                            KernelArgument.Pointer("output", linear ? 0 : output),
+                            KernelArgument.Pointer("window_output", linear ? windowOutput : 0))));
                 }
                 if (linear)
                 {

@@ -26,9 +26,8 @@ public static class SegmentAttentionCudaLaunches
         {
             return; // every tensor is empty: nothing to launch (a grid of 0 blocks is a launch error)
         }
-        if (s.SequenceLength > 1 || (s.SequenceLength == 1 && CachePrefillCudaLaunches.InPlace(
-            (d.PastMemoryKey, d.PresentMemoryKey), (d.PastMemoryValue, d.PresentMemoryValue),
-            (d.PastSegmentKey, d.PresentSegmentKey), (d.PastSegmentValue, d.PresentSegmentValue))))
+        if (CachePrefillCudaLaunches.Takes(s, (d.PastMemoryKey, d.PresentMemoryKey), (d.PastMemoryValue, d.PresentMemoryValue),
+            (d.PastSegmentKey, d.PresentSegmentKey), (d.PastSegmentValue, d.PresentSegmentValue)))
         {
             CachePrefillCudaLaunches.Segment(launcher, a, s, activation, d);
             return;
@@ -82,7 +81,7 @@ public static class SegmentAttentionCudaLaunches
                 {
                     launcher.Launch(new KernelLaunch(spec, "segment_attention_combine", spec.CombineGrid(perLaunch, heads.KvHeads),
                         SegmentAttentionDecodeSpecialization.Threads, 0,
-                        [.. partials.Arguments(), KernelArgument.Pointer("output", output), KernelArgument.Int("splits", splits)]));
+                        partials.CombineArguments(splits, KernelArgument.Pointer("output", output))));
                 }
             }
         }

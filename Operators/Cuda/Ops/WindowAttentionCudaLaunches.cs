@@ -75,7 +75,7 @@ public static class WindowAttentionCudaLaunches
                 {
                     launcher.Launch(new KernelLaunch(spec, "window_attention_combine", spec.CombineGrid(perLaunch, heads.KvHeads),
                         WindowAttentionDecodeSpecialization.Threads, 0,
-                        [.. partials.Arguments(), KernelArgument.Pointer("output", output), KernelArgument.Int("splits", splits)]));
+                        partials.CombineArguments(splits, KernelArgument.Pointer("output", output))));
                 }
             }
         }
