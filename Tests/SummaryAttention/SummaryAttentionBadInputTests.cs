@@ -1,14 +1,12 @@
-using Microsoft.ML.OnnxRuntime;
 using NUnit.Framework;
 using OnnxAttention.Graphs.Building;
-using OnnxAttention.Host.Sessions;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.SummaryAttention;
 
 /// <summary>Bad models and inputs give an ORT error naming the problem; the process and the session survive.</summary>
 [TestFixture]
-public class SummaryAttentionBadInputTests
+public class SummaryAttentionBadInputTests : CacheOpBadInputFixture<SummaryAttentionCase, SummaryState, SummaryAttentionSession>
 {
     private static readonly SummaryAttentionCase Good = new(2, 5, 4, 2, 8, 6, "moving", Window: 3, History: 4);
 
@@ -23,15 +21,19 @@ public class SummaryAttentionBadInputTests
     private static void AssertSessionCreationFails(SummaryAttentionNode.Options options, string expectedFragment) =>
         OrtAssert.SessionCreationFails(SummaryAttentionSession.BuildModel(options, pastInputs: 0), expectedFragment);
 
+    protected override SummaryAttentionCase GoodCase => Good;
+
+    protected override SummaryAttentionSession Open(bool declareShapes) => new(Good.Options, 5, declareShapes: declareShapes);
+
+    protected override void Run(SummaryAttentionSession session, float[] query, float[] key, float[] value,
+        long[]? queryShape = null, long[]? keyShape = null, long[]? valueShape = null) =>
+        session.Run(Good, Good.Seq, query, key, value, Good.Past, queryShape: queryShape, keyShape: keyShape, valueShape: valueShape);
+
+    protected override void AssertWorksAfterFailure(SummaryAttentionSession session) => AssertStillWorks(session);
+
     [Test]
-    public void QueryOfWrongRank()
-    {
-        using var s = new SummaryAttentionSession(Good.Options, 5, declareShapes: false);
-        var c = Good;
-        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, queryShape: [c.Batch * c.Seq, c.QHeads * c.Dk]),
-            "query must have rank 3 [batch, sequence, q_num_heads * head_dim], got shape [10, 32]");
-        AssertStillWorks(s);
-    }
+    public void QueryOfWrongRank() =>
+        QueryOfWrongRankFails("query must have rank 3 [batch, sequence, q_num_heads * head_dim], got shape [10, 32]");
 
     [Test]
     public void BatchMismatch()
@@ -44,25 +46,12 @@ public class SummaryAttentionBadInputTests
     }
 
     [Test]
-    public void KeyHeadDimMismatch()
-    {
-        using var s = new SummaryAttentionSession(Good.Options, 5);
-        var c = Good;
-        var badKey = new float[c.Batch * c.Seq * c.KvHeads * (c.Dk + 1)];
-        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, badKey, c.Value, c.Past, keyShape: [c.Batch, c.Seq, c.KvHeads * (c.Dk + 1)]),
-            "key's last dimension 18 must be kv_num_heads * head_dim = 2 * 8 = 16");
-        AssertStillWorks(s);
-    }
+    public void KeyHeadDimMismatch() =>
+        KeyHeadDimMismatchFails("key's last dimension 18 must be kv_num_heads * head_dim = 2 * 8 = 16");
 
     [Test]
-    public void QueryNotDivisibleByHeads()
-    {
-        using var s = new SummaryAttentionSession(Good.Options, 5);
-        var c = Good;
-        OrtAssert.RunFails(() => s.Run(c, c.Seq, new float[c.Batch * c.Seq * 30], c.Key, c.Value, c.Past, queryShape: [c.Batch, c.Seq, 30]),
-            "query's last dimension 30 is not a positive multiple of q_num_heads=4");
-        AssertStillWorks(s);
-    }
+    public void QueryNotDivisibleByHeads() =>
+        QueryNotDivisibleFails("query's last dimension 30 is not a positive multiple of q_num_heads=4");
 
     [Test]
     public void SummaryOfWrongShape()

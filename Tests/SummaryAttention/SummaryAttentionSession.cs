@@ -47,13 +47,13 @@ public sealed class SummaryAttentionSession : IDisposable
 
     public Outputs Run(SummaryAttentionCase c, int seq, float[] q, float[] k, float[] v, SummaryState? past,
         long[]? queryShape = null, long[]? keyShape = null, long[]? keySummaryShape = null, long[]? countShape = null,
-        long[]? keyWindowShape = null)
+        long[]? keyWindowShape = null, long[]? valueShape = null)
     {
         var inputs = new List<KeyValuePair<string, TypedTensor>>
         {
             new("query", ActivationTensors.Of(q, _activation, queryShape ?? [c.Batch, seq, c.QHeads * c.Dk])),
             new("key", ActivationTensors.Of(k, _activation, keyShape ?? [c.Batch, seq, c.KvHeads * c.Dk])),
-            new("value", ActivationTensors.Of(v, _activation, [c.Batch, seq, c.KvHeads * c.Dv])),
+            new("value", ActivationTensors.Of(v, _activation, valueShape ?? [c.Batch, seq, c.KvHeads * c.Dv])),
         };
         if (_pastInputs > 0)
         {

@@ -1,14 +1,12 @@
-using Microsoft.ML.OnnxRuntime;
 using NUnit.Framework;
 using OnnxAttention.Graphs.Building;
-using OnnxAttention.Host.Sessions;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.WindowAttention;
 
 /// <summary>Bad models and inputs give an ORT error naming the problem; the process and the session survive.</summary>
 [TestFixture]
-public class WindowAttentionBadInputTests
+public class WindowAttentionBadInputTests : CacheOpBadInputFixture<WindowAttentionCase, WindowState, WindowAttentionSession>
 {
     private static readonly WindowAttentionCase Good = new(2, 5, 4, 2, 8, 6, 3, Sinks: 2, History: 4);
 
@@ -23,67 +21,38 @@ public class WindowAttentionBadInputTests
     private static void AssertSessionCreationFails(WindowAttentionNode.Options options, string expectedFragment) =>
         OrtAssert.SessionCreationFails(WindowAttentionSession.BuildModel(options, pastInputs: 0), expectedFragment);
 
-    [Test]
-    public void QueryOfWrongRank()
-    {
-        using var s = new WindowAttentionSession(Good.Options, declareShapes: false);
-        var c = Good;
-        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, queryShape: [c.Batch * c.Seq, c.QHeads * c.Dk]),
-            "query must have rank 3 [batch, sequence, q_num_heads * head_dim], got shape [10, 32]");
-        AssertStillWorks(s);
-    }
+    protected override WindowAttentionCase GoodCase => Good;
+
+    protected override WindowAttentionSession Open(bool declareShapes) => new(Good.Options, declareShapes: declareShapes);
+
+    protected override void Run(WindowAttentionSession session, float[] query, float[] key, float[] value,
+        long[]? queryShape = null, long[]? keyShape = null, long[]? valueShape = null) =>
+        session.Run(Good, Good.Seq, query, key, value, Good.Past, queryShape: queryShape, keyShape: keyShape, valueShape: valueShape);
+
+    protected override void AssertWorksAfterFailure(WindowAttentionSession session) => AssertStillWorks(session);
 
     [Test]
-    public void KeyOfWrongRank()
-    {
-        using var s = new WindowAttentionSession(Good.Options, declareShapes: false);
-        var c = Good;
-        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, keyShape: [c.Batch, c.Seq, c.KvHeads, c.Dk]),
-            "key must have rank 3 [batch, sequence, kv_num_heads * head_dim], got shape [2, 5, 2, 8]");
-        AssertStillWorks(s);
-    }
+    public void QueryOfWrongRank() =>
+        QueryOfWrongRankFails("query must have rank 3 [batch, sequence, q_num_heads * head_dim], got shape [10, 32]");
 
     [Test]
-    public void SequenceMismatch()
-    {
-        using var s = new WindowAttentionSession(Good.Options);
-        var c = Good;
-        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, new float[c.Batch * (c.Seq + 1) * c.KvHeads * c.Dv], c.Past,
-                valueShape: [c.Batch, c.Seq + 1, c.KvHeads * c.Dv]),
-            "must agree on batch and sequence length");
-        AssertStillWorks(s);
-    }
+    public void KeyOfWrongRank() =>
+        KeyOfWrongRankFails("key must have rank 3 [batch, sequence, kv_num_heads * head_dim], got shape [2, 5, 2, 8]");
 
     [Test]
-    public void QueryNotDivisibleByQueryHeads()
-    {
-        using var s = new WindowAttentionSession(Good.Options);
-        var c = Good;
-        OrtAssert.RunFails(() => s.Run(c, c.Seq, new float[c.Batch * c.Seq * 30], c.Key, c.Value, c.Past, queryShape: [c.Batch, c.Seq, 30]),
-            "query's last dimension 30 is not a positive multiple of q_num_heads=4");
-        AssertStillWorks(s);
-    }
+    public void SequenceMismatch() => SequenceMismatchFails("must agree on batch and sequence length");
 
     [Test]
-    public void KeyHeadDimMismatch()
-    {
-        using var s = new WindowAttentionSession(Good.Options);
-        var c = Good;
-        var badKey = new float[c.Batch * c.Seq * c.KvHeads * (c.Dk + 1)];
-        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, badKey, c.Value, c.Past, keyShape: [c.Batch, c.Seq, c.KvHeads * (c.Dk + 1)]),
-            "key's last dimension 18 must be kv_num_heads * head_dim = 2 * 8 = 16");
-        AssertStillWorks(s);
-    }
+    public void QueryNotDivisibleByQueryHeads() =>
+        QueryNotDivisibleFails("query's last dimension 30 is not a positive multiple of q_num_heads=4");
 
     [Test]
-    public void ValueNotDivisibleByKvHeads()
-    {
-        using var s = new WindowAttentionSession(Good.Options);
-        var c = Good;
-        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, new float[c.Batch * c.Seq * 7], c.Past, valueShape: [c.Batch, c.Seq, 7]),
-            "value's last dimension 7 is not a positive multiple of kv_num_heads=2");
-        AssertStillWorks(s);
-    }
+    public void KeyHeadDimMismatch() =>
+        KeyHeadDimMismatchFails("key's last dimension 18 must be kv_num_heads * head_dim = 2 * 8 = 16");
+
+    [Test]
+    public void ValueNotDivisibleByKvHeads() =>
+        ValueNotDivisibleFails("value's last dimension 7 is not a positive multiple of kv_num_heads=2");
 
     [Test]
     public void CacheWithoutTheSinkRows()
@@ -167,12 +136,7 @@ public class WindowAttentionBadInputTests
         AssertSessionCreationFails(new WindowAttentionNode.Options(q, 4, kv), message);
 
     [Test]
-    public void MissingWindowAttribute()
-    {
-        var model = WindowAttentionSession.BuildModel(Good.Options, pastInputs: 0);
-        var node = model.Graph.Node[0];
-        node.Attribute.Remove(node.Attribute.Single(a => a.Name == "window"));
-        var e = Assert.Throws<OnnxRuntimeException>(() => SessionFactory.Create(model).Dispose());
-        Assert.That(e!.Message, Does.Contain("required attribute 'window' is missing"));
-    }
+    public void MissingWindowAttribute() =>
+        SessionCreationFailsWithout(WindowAttentionSession.BuildModel(Good.Options, pastInputs: 0), "window",
+            "required attribute 'window' is missing");
 }
