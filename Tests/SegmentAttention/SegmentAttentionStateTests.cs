@@ -32,11 +32,7 @@ public class SegmentAttentionStateTests
     private static SegmentState Start(SegmentAttentionCase c) => c.History > 0 || c.HistoryStep != 1 ? c.Past : c.ZeroState;
 
     [TestCaseSource(nameof(Cases))]
-    public void PrefillEqualsTokenByTokenDecode(SegmentAttentionCase c)
-    {
-        var cuts = Enumerable.Range(1, c.Seq - 1).ToArray();
-        AssertPiecesEqualWhole(c, cuts);
-    }
+    public void PrefillEqualsTokenByTokenDecode(SegmentAttentionCase c) => AssertPiecesEqualWhole(c, StatePieces.EveryToken(c.Seq));
 
     [TestCaseSource(nameof(Splits))]
     public void SplitPrefillEqualsOnePiece(SegmentAttentionCase c, int[] cuts) => AssertPiecesEqualWhole(c, cuts);
@@ -48,27 +44,14 @@ public class SegmentAttentionStateTests
     private static void AssertPiecesEqualWhole(SegmentAttentionCase c, int[] innerCuts)
     {
         using var session = new SegmentAttentionSession(c.Options);
-        var whole = session.Run(c, c.Seq, c.Query, c.Key, c.Value, Start(c));
-        int qw = c.QHeads * c.Dk, kw = c.KvHeads * c.Dk, vw = c.KvHeads * c.Dv, yw = c.QHeads * c.Dv;
-        int[] cuts = [0, .. innerCuts, c.Seq];
-        var state = Start(c);
-        var joined = new float[whole.Y.Length];
-        for (var p = 0; p + 1 < cuts.Length; p++)
+        StatePieces.AssertPiecesEqualWhole(c, Start(c), innerCuts, (n, q, k, v, past) => session.Run(c, n, q, k, v, past), (got, want) =>
         {
-            int start = cuts[p], count = cuts[p + 1] - cuts[p];
-            var piece = session.Run(c, count, SequenceSlices.Slice(c.Query, c.Batch, c.Seq, qw, start, count),
-                SequenceSlices.Slice(c.Key, c.Batch, c.Seq, kw, start, count),
-                SequenceSlices.Slice(c.Value, c.Batch, c.Seq, vw, start, count), state);
-            SequenceSlices.Place(piece.Y, joined, c.Batch, c.Seq, yw, start, count);
-            state = piece.Present!;
-        }
-        TensorAssert.Close(joined, whole.Y, Tolerance.Float32Reordered, $"{c}: outputs");
-        var want = whole.Present!;
-        Assert.That(state.MemoryKey, Is.EqualTo(want.MemoryKey), $"{c}: memory key (copied values, so exactly equal)");
-        Assert.That(state.MemoryValue, Is.EqualTo(want.MemoryValue), $"{c}: memory value");
-        Assert.That(state.SegmentKey, Is.EqualTo(want.SegmentKey), $"{c}: segment key");
-        Assert.That(state.SegmentValue, Is.EqualTo(want.SegmentValue), $"{c}: segment value");
-        Assert.That(state.Position, Is.EqualTo(want.Position), $"{c}: position");
+            Assert.That(got.MemoryKey, Is.EqualTo(want.MemoryKey), $"{c}: memory key (copied values, so exactly equal)");
+            Assert.That(got.MemoryValue, Is.EqualTo(want.MemoryValue), $"{c}: memory value");
+            Assert.That(got.SegmentKey, Is.EqualTo(want.SegmentKey), $"{c}: segment key");
+            Assert.That(got.SegmentValue, Is.EqualTo(want.SegmentValue), $"{c}: segment value");
+            Assert.That(got.Position, Is.EqualTo(want.Position), $"{c}: position");
+        });
     }
 
     [Test]

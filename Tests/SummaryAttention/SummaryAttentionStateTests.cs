@@ -20,46 +20,17 @@ public class SummaryAttentionStateTests
     private static SummaryState Start(SummaryAttentionCase c) => c.History > 0 ? c.Past : c.ZeroState;
 
     [TestCaseSource(nameof(Cases))]
-    public void PrefillEqualsTokenByTokenDecode(SummaryAttentionCase c)
-    {
-        using var session = new SummaryAttentionSession(c.Options, c.PastInputs);
-        var whole = session.Run(c, c.Seq, c.Query, c.Key, c.Value, Start(c));
+    public void PrefillEqualsTokenByTokenDecode(SummaryAttentionCase c) => AssertPiecesEqualWhole(c, StatePieces.EveryToken(c.Seq));
 
-        var state = Start(c);
-        var stepwise = new float[whole.Y.Length];
-        int qw = c.QHeads * c.Dk, kw = c.KvHeads * c.Dk, vw = c.KvHeads * c.Dv, yw = c.QHeads * c.Dv;
-        for (var t = 0; t < c.Seq; t++)
-        {
-            var step = session.Run(c, 1, SequenceSlices.Slice(c.Query, c.Batch, c.Seq, qw, t, 1),
-                SequenceSlices.Slice(c.Key, c.Batch, c.Seq, kw, t, 1), SequenceSlices.Slice(c.Value, c.Batch, c.Seq, vw, t, 1), state);
-            SequenceSlices.Place(step.Y, stepwise, c.Batch, c.Seq, yw, t, 1);
-            state = step.Present!;
-        }
-        TensorAssert.Close(stepwise, whole.Y, Tolerance.Float32Reordered, $"{c}: outputs");
-        AssertSameState(state, whole.Present!, c);
-    }
-
+    // Three uneven pieces, so ring laps and EMA steps fall inside pieces and on their edges.
     [TestCaseSource(nameof(Cases))]
-    public void SplitPrefillEqualsOnePiece(SummaryAttentionCase c)
+    public void SplitPrefillEqualsOnePiece(SummaryAttentionCase c) => AssertPiecesEqualWhole(c, [c.Seq / 3 + 1, c.Seq / 3 + 1 + c.Seq / 4]);
+
+    private static void AssertPiecesEqualWhole(SummaryAttentionCase c, int[] innerCuts)
     {
         using var session = new SummaryAttentionSession(c.Options, c.PastInputs);
-        var whole = session.Run(c, c.Seq, c.Query, c.Key, c.Value, Start(c));
-        int qw = c.QHeads * c.Dk, kw = c.KvHeads * c.Dk, vw = c.KvHeads * c.Dv, yw = c.QHeads * c.Dv;
-        // Three uneven pieces, so ring laps and EMA steps fall inside pieces and on their edges.
-        int[] cuts = [0, c.Seq / 3 + 1, c.Seq / 3 + 1 + c.Seq / 4, c.Seq];
-        var state = Start(c);
-        var joined = new float[whole.Y.Length];
-        for (var p = 0; p + 1 < cuts.Length; p++)
-        {
-            int start = cuts[p], count = cuts[p + 1] - cuts[p];
-            var piece = session.Run(c, count, SequenceSlices.Slice(c.Query, c.Batch, c.Seq, qw, start, count),
-                SequenceSlices.Slice(c.Key, c.Batch, c.Seq, kw, start, count),
-                SequenceSlices.Slice(c.Value, c.Batch, c.Seq, vw, start, count), state);
-            SequenceSlices.Place(piece.Y, joined, c.Batch, c.Seq, yw, start, count);
-            state = piece.Present!;
-        }
-        TensorAssert.Close(joined, whole.Y, Tolerance.Float32Reordered, $"{c}: outputs");
-        AssertSameState(state, whole.Present!, c);
+        StatePieces.AssertPiecesEqualWhole(c, Start(c), innerCuts, (n, q, k, v, past) => session.Run(c, n, q, k, v, past),
+            (got, want) => AssertSameState(got, want, c));
     }
 
     private static void AssertSameState(SummaryState got, SummaryState want, SummaryAttentionCase c)
