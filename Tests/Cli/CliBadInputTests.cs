@@ -28,24 +28,7 @@ public class CliBadInputTests
     [TearDown]
     public void Clean() => Directory.Delete(_dir, recursive: true);
 
-    private static (int Code, string Out, string Err) Invoke(Command command, params string[] args)
-    {
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        Console.SetOut(output);
-        Console.SetError(error);
-        try
-        {
-            var code = command.Parse(args).Invoke();
-            return (code, output.ToString(), error.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
+    private static (int Code, string Out, string Err) Invoke(Command command, params string[] args) => CommandLineRun.Invoke(command, args);
 
     private static void AssertOneLineError(int code, string error, string expected)
     {

@@ -1,5 +1,6 @@
 using NUnit.Framework;
 using OnnxAttention.Cli.Commands;
+using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.Cli;
 
@@ -10,19 +11,8 @@ public class GenerateBatchCliTests
 {
     private static (int Code, string[] Lines, string Err) Generate(params string[] args)
     {
-        var (oldOut, oldErr, output, error) = (Console.Out, Console.Error, new StringWriter(), new StringWriter());
-        Console.SetOut(output);
-        Console.SetError(error);
-        try
-        {
-            var code = GenerateCommand.Create().Parse(["--max-tokens", "6", .. args]).Invoke();
-            return (code, output.ToString().Split('\n').Select(l => l.TrimEnd()).ToArray(), error.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
+        var (code, output, error) = CommandLineRun.Invoke(GenerateCommand.Create(), ["--max-tokens", "6", .. args]);
+        return (code, output.Split('\n').Select(l => l.TrimEnd()).ToArray(), error);
     }
 
     [TestCase("window:3")]

@@ -1,6 +1,6 @@
-using System.CommandLine;
 using NUnit.Framework;
 using OnnxAttention.Cli.Commands;
+using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.NativeRuntime;
 
@@ -9,24 +9,7 @@ namespace OnnxAttention.Tests.NativeRuntime;
 [NonParallelizable] // redirects Console
 public class NativeGenerateCliTests
 {
-    private static (int Code, string Out, string Err) Generate(params string[] args)
-    {
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        Console.SetOut(output);
-        Console.SetError(error);
-        try
-        {
-            var code = GenerateCommand.Create().Parse(args).Invoke();
-            return (code, output.ToString(), error.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
+    private static (int Code, string Out, string Err) Generate(params string[] args) => CommandLineRun.Invoke(GenerateCommand.Create(), args);
 
     /// <summary>The line after "prompt: ...": the generated ids as printed while generating.</summary>
     private static string Tokens(string output)

@@ -1,4 +1,3 @@
-using System.CommandLine;
 using System.Text.RegularExpressions;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -6,6 +5,7 @@ using NUnit.Framework;
 using OnnxAttention.Cli.Commands;
 using OnnxAttention.Graphs.Io;
 using OnnxAttention.Host.Sessions;
+using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.Serving;
 
@@ -53,21 +53,7 @@ public partial class TritonRepositoryTests
         _ => "unexpected " + type,
     };
 
-    private static int Invoke(params string[] args)
-    {
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        Console.SetOut(TextWriter.Null);
-        Console.SetError(TextWriter.Null);
-        try
-        {
-            return TritonCommand.Create().Parse(args).Invoke();
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
+    private static int Invoke(params string[] args) => CommandLineRun.Invoke(TritonCommand.Create(), args).Code;
 
     [TestCase("linear-elu")]
     [TestCase("window:8")]

@@ -2,6 +2,7 @@ using NUnit.Framework;
 using OnnxAttention.Cli.Commands;
 using OnnxAttention.Host.Tokenization;
 using static OnnxAttention.Tests.Tokenization.SentencePieceModelFile;
+using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.Tokenization;
 
@@ -103,21 +104,7 @@ public class SentencePieceTokenizerTests
         Assert.That(e!.Message, Does.Contain("broken.model").And.Contain("SentencePiece"));
     }
 
-    private static (int Code, string Out, string Err) Cli(params string[] args)
-    {
-        var (oldOut, oldErr, output, error) = (Console.Out, Console.Error, new StringWriter(), new StringWriter());
-        Console.SetOut(output);
-        Console.SetError(error);
-        try
-        {
-            return (GenerateCommand.Create().Parse(args).Invoke(), output.ToString(), error.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
+    private static (int Code, string Out, string Err) Cli(params string[] args) => CommandLineRun.Invoke(GenerateCommand.Create(), args);
 
     [Test]
     public void GenerateEncodesTheTextWithTheModelFile()

@@ -1,6 +1,7 @@
 using NUnit.Framework;
 using OnnxAttention.Cli.Commands;
 using OnnxAttention.Host.Tokenization;
+using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.Tokenization;
 
@@ -51,18 +52,8 @@ public class TokenizerTests
     [Test]
     public void GenerateTakesTextAndPrintsText()
     {
-        var (old, output) = (Console.Out, new StringWriter());
-        Console.SetOut(output);
-        int code;
-        try
-        {
-            code = GenerateCommand.Create().Parse(["--tokenizer", _dir, "--text", "hello world", "--max-tokens", "6"]).Invoke();
-        }
-        finally
-        {
-            Console.SetOut(old);
-        }
-        Assert.That(code, Is.Zero, output.ToString());
-        Assert.That(output.ToString(), Does.Contain("prompt: 10 14"));
+        var (code, output, _) = CommandLineRun.Invoke(GenerateCommand.Create(), "--tokenizer", _dir, "--text", "hello world", "--max-tokens", "6");
+        Assert.That(code, Is.Zero, output);
+        Assert.That(output, Does.Contain("prompt: 10 14"));
     }
 }
