@@ -38,6 +38,7 @@ public static class AttentionSwapper
         {
             throw new GraphException($"the model was already swapped ({model.MetadataProps.First(p => p.Key == MetadataRule).Value})");
         }
+        InputMetadata.RefuseOurKeys(model);
         var graph = new Graph(model.Graph);
         var shapes = new ValueShapes(model.Graph);
         var findings = AttentionFinder.Find(graph, shapes);
@@ -99,6 +100,7 @@ public static class AttentionSwapper
             CacheAbsorption.CheckFed(graph);
         }
         // A growing KV cache has one length for the whole batch, so its rows cannot be at different positions either.
+        SwapLimits.Check(graph, states);
         var perRow = !PositionOffset.SharedIsRead(graph) && states.All(s => s.GrowingAxis is null);
         model.Graph = graph.ToProto();
         var opsetChange = OpsetUpgrade.Apply(model, accepted.Max(replacement.RequiredOpset));

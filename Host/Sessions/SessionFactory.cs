@@ -14,6 +14,7 @@ public static class SessionFactory
         var options = new SessionOptions { IntraOpNumThreads = intraOpThreads };
         try
         {
+            SessionMemory.Apply(options);
             options.RegisterOnnxAttentionOperators();
             return options;
         }
@@ -27,6 +28,8 @@ public static class SessionFactory
     /// <summary>A session over an in-memory model; the options it was made with are disposed with it by <see cref="OwnedSession"/>.</summary>
     public static OwnedSession Create(ModelProto model, int intraOpThreads = 0)
     {
+        // Checked before ORT sees the model: what ORT would abort on or allocate without bound is refused here.
+        SessionMemory.CheckModel(model);
         var options = CreateOptions(intraOpThreads);
         try
         {

@@ -5,6 +5,7 @@ using OnnxAttention.Graphs.Ir;
 using OnnxAttention.Graphs.Swapping;
 using OnnxAttention.Host.Generation;
 using OnnxAttention.Host.NativeRuntime;
+using OnnxAttention.Host.Sessions;
 using OnnxAttention.Host.Tokenization;
 using OnnxAttention.Operators.Interop;
 
@@ -34,16 +35,22 @@ public static class GenerateCommand
         var threads = new Option<int>("--threads") { Description = "ORT intra-op threads (0: ORT's default)", DefaultValueFactory = _ => 0 };
         var ortLibrary = new Option<FileInfo?>("--ort-library") { Description = "run through the C API of this libonnxruntime.so (e.g. ORT 1.29 for CUDA) instead of the managed binding" };
         var ep = new Option<string>("--ep") { Description = "with --ort-library: cpu or cuda", DefaultValueFactory = _ => "cpu" };
+        var maxMemory = new Option<string?>("--max-memory") { Description = "cap ONNX Runtime's CPU memory for the session (bytes, or 512M, 2G; at most 4G - 1); without it, a statically known tensor over 4 GiB is refused" };
         var cudaPlugin = new Option<FileInfo?>("--cuda-plugin") { Description = "with --ep cuda: the CUDA plugin EP library (libonnxruntime_providers_cuda.so); without it, the in-tree CUDA EP" };
         var command = new Command("generate", "Generate token ids with constant-memory attention swapped into a decoder at load time.")
         {
-            rule, maxTokens, model, prompt, batch, temperature, topK, topP, seed, stop, tokenizer, text, threads, ortLibrary, ep, cudaPlugin,
+            rule, maxTokens, model, prompt, batch, temperature, topK, topP, seed, stop, tokenizer, text, threads, ortLibrary, ep, cudaPlugin, maxMemory,
         };
         command.SetAction(parse =>
         {
             try
             {
                 var attention = AttentionRule.Parse(parse.GetValue(rule)!);
+                if (parse.GetValue(maxMemory) is { } cap)
+                {
+                    if (parse.GetValue(ortLibrary) is not null) throw new ArgumentException("--max-memory caps the managed binding's sessions; it does not apply with --ort-library");
+                    SessionMemory.Cap(SessionMemory.ParseSize(cap));
+                }
                 if (parse.GetValue(batch) < 1) throw new ArgumentException($"--batch must be >= 1, got {parse.GetValue(batch)}");
                 if (parse.GetValue(threads) < 0) throw new ArgumentException($"--threads must be >= 0 (0: ORT's default), got {parse.GetValue(threads)}");
                 var clock = Stopwatch.StartNew();

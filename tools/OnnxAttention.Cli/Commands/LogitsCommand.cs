@@ -5,6 +5,7 @@ using OnnxAttention.Graphs.Io;
 using OnnxAttention.Graphs.Ir;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
+using OnnxAttention.Host.Sessions;
 using OnnxAttention.Host.Swapped;
 
 namespace OnnxAttention.Cli.Commands;
@@ -18,36 +19,16 @@ public static class LogitsCommand
         var rule = new Option<string>("--attention") { Description = AttentionRule.Known, Required = true };
         var ids = new Option<FileInfo>("--input-ids") { Description = "ONNX TensorProto of int64 ids [batch, seq]", Required = true };
         var output = new Option<FileInfo>("--out") { Description = "where to write float32 logits [batch, seq, vocab] as a TensorProto", Required = true };
+        var maxMemory = new Option<string?>("--max-memory") { Description = "cap ONNX Runtime's CPU memory for the session (bytes, or 512M, 2G; at most 4G - 1); without it, a statically known tensor over 4 GiB is refused" };
         var stepByStep = new Option<bool>("--step-by-step") { Description = "feed one token per call, carrying the state" };
-        var command = new Command("logits", "Swap a model's attention, run it on ids and write the logits.") { model, rule, ids, output, stepByStep };
+        var command = new Command("logits", "Swap a model's attention, run it on ids and write the logits.") { model, rule, ids, output, stepByStep, maxMemory };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             CliErrors.RefuseOverwritingAnInput("--out", parse.GetValue(output)!, parse.GetValue(model)!, parse.GetValue(ids)!);
+            if (parse.GetValue(maxMemory) is { } cap) SessionMemory.Cap(SessionMemory.ParseSize(cap));
             var proto = ModelFile.Load(parse.GetValue(model)!.FullName);
             var report = AttentionSwapper.Swap(proto, AttentionRule.Parse(parse.GetValue(rule)!));
-            var idsPath = parse.GetValue(ids)!.FullName;
-            if (!File.Exists(idsPath)) throw new FileNotFoundException($"--input-ids '{idsPath}' does not exist");
-            TensorProto idsTensor;
-            try
-            {
-                idsTensor = TensorProto.Parser.ParseFrom(File.ReadAllBytes(idsPath));
-            }
-            catch (InvalidProtocolBufferException e)
-            {
-                throw new InvalidDataException($"--input-ids '{idsPath}' is not an ONNX TensorProto: {e.Message}");
-            }
-            if (idsTensor.Dims.Count != 2)
-            {
-                throw new GraphException($"--input-ids must be int64 [batch, seq], got shape [{string.Join(", ", idsTensor.Dims)}]");
-            }
-            var values = Tensors.ToInt64Array(idsTensor);
-            var shape = $"[{string.Join(", ", idsTensor.Dims)}]";
-            if (idsTensor.Dims[0] < 1 || idsTensor.Dims[1] < 1 || idsTensor.Dims[0] * idsTensor.Dims[1] > int.MaxValue)
-            {
-                throw new GraphException($"--input-ids has shape {shape}; it needs at least one row and one token per row");
-            }
-            int batch = (int)idsTensor.Dims[0], seq = (int)idsTensor.Dims[1];
-            if (values.Length != batch * seq) throw new GraphException($"--input-ids declares shape {shape} ({batch * seq} ids) but holds {values.Length}");
+            var (values, batch, seq) = IdsFile.Read(parse.GetValue(ids)!.FullName);
             CheckIds(values, seq, DeclaredVocab(proto));
             using var runner = new SwappedModelRunner(proto);
             var step = parse.GetValue(stepByStep);
