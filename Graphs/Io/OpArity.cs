@@ -46,11 +46,18 @@ public static class OpArity
         return table;
     }
 
+    /// <summary>ONNX Runtime's attention ops the swap analyses (com.microsoft); their outputs are indexed from 0.</summary>
+    private static readonly Dictionary<string, Counts> Microsoft = new(StringComparer.Ordinal)
+    {
+        ["MultiHeadAttention"] = new(1, 12, 1, 4),
+        ["GroupQueryAttention"] = new(1, 14, 1, 4),
+    };
+
     /// <summary>Throws naming the node when it has an input or output count its op cannot have.</summary>
     public static void Check(NodeProto n, string what)
     {
-        if (n.Domain.Length > 0 && n.Domain != "ai.onnx") return;
-        if (!Standard.TryGetValue(n.OpType, out var c)) return;
+        var table = n.Domain.Length == 0 || n.Domain == "ai.onnx" ? Standard : n.Domain == "com.microsoft" ? Microsoft : null;
+        if (table is null || !table.TryGetValue(n.OpType, out var c)) return;
         if (n.Input.Count < c.MinIn || n.Input.Count > c.MaxIn)
         {
             throw new GraphException($"{what}: node '{n.Name}' ({n.OpType}) has {n.Input.Count} inputs; {n.OpType} takes {Range(c.MinIn, c.MaxIn)}");
@@ -59,7 +66,7 @@ public static class OpArity
         {
             throw new GraphException($"{what}: node '{n.Name}' ({n.OpType}) has {n.Output.Count} outputs; {n.OpType} gives {Range(c.MinOut, c.MaxOut)}");
         }
-        if (n.OpType == "Split") CheckSplit(n, what);
+        if (n.OpType == "Split" && table == Standard) CheckSplit(n, what);
     }
 
     private static string Range(int min, int max) => min == max ? $"{min}" : max == Many ? $"{min} or more" : $"{min} to {max}";

@@ -16,6 +16,8 @@ public sealed class NativeDecoder : SwappedDecoder
     private NativeDecoder(ModelProto swapped, SwapReport report, OrtLibrary library, NativeSessionSettings settings, string source)
         : base(swapped, report, source)
     {
+        // The same static checks as managed sessions (SessionFactory): ORT's C API would abort or run away alike.
+        Sessions.SessionMemory.CheckModel(swapped);
         Session = new NativeSession(library, swapped.ToByteArray(), settings);
     }
 

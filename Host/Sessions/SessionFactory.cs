@@ -11,7 +11,9 @@ public static class SessionFactory
     /// <summary>Session options with our operators registered; the caller disposes them after the session.</summary>
     public static SessionOptions CreateOptions(int intraOpThreads = 0)
     {
-        var options = new SessionOptions { IntraOpNumThreads = intraOpThreads };
+        // ORT would also log a failing node to stderr (in colour) before the exception that carries the same
+        // message: the user gets it once, as the command's one-line error.
+        var options = new SessionOptions { IntraOpNumThreads = intraOpThreads, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
         try
         {
             SessionMemory.Apply(options);

@@ -51,7 +51,14 @@ public sealed class FuzzHarness(FuzzCorpus corpus, string scratch)
     ];
 
     /// <summary>The Random of a case: the same (seed, case) always gives the same case.</summary>
-    public static Random CaseRandom(int seed, long index) => new(HashCode.Combine(seed, index, 0x5eed));
+    public static Random CaseRandom(int seed, long index)
+    {
+        // SplitMix64 of (seed, case): HashCode is salted per process, and a case must replay in another process.
+        var z = unchecked((ulong)seed * 0x9E3779B97F4A7C15UL + (ulong)index);
+        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+        return new Random((int)(z ^ (z >> 31)));
+    }
 
     /// <summary>Writes case <paramref name="index"/>'s model into a fresh <paramref name="folder"/> and says what was done.</summary>
     public (string ModelPath, string Seed, string Mutations, Random Rng) Prepare(int seed, long index, string folder)

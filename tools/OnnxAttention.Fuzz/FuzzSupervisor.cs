@@ -48,10 +48,16 @@ public sealed class FuzzSupervisor(int seed, long first, long cases, TimeSpan ca
         }
         using var worker = Process.Start(start) ?? throw new InvalidOperationException("the worker did not start");
         var lines = new System.Collections.Concurrent.BlockingCollection<string?>();
-        var stderr = new System.Text.StringBuilder();
+        // The last lines the worker wrote to stderr: what an abort printed.
+        var stderr = new Queue<string>();
         worker.ErrorDataReceived += (_, e) =>
         {
-            if (e.Data is not null && stderr.Length < 4000) stderr.AppendLine(e.Data);
+            if (e.Data is null) return;
+            lock (stderr)
+            {
+                stderr.Enqueue(e.Data.Length > 600 ? e.Data[..600] : e.Data);
+                if (stderr.Count > 4) stderr.Dequeue();
+            }
         };
         worker.BeginErrorReadLine();
         var reader = new Thread(() =>
@@ -98,13 +104,13 @@ public sealed class FuzzSupervisor(int seed, long first, long cases, TimeSpan ca
         worker.WaitForExit();
         if (current is { } died)
         {
-            var detail = $"worker exited with code {worker.ExitCode}: {FirstLines(stderr.ToString())}";
+            var detail = $"worker exited with code {worker.ExitCode}: {LastLines(stderr)}";
             Record(results, Replayed(died, FuzzOutcome.Abort, detail, caseClock.Elapsed.TotalMilliseconds));
             return died + 1;
         }
         if (worker.ExitCode != 0 && next < cases)
         {
-            throw new InvalidOperationException($"the worker failed outside any case (exit {worker.ExitCode}): {FirstLines(stderr.ToString())}");
+            throw new InvalidOperationException($"the worker failed outside any case (exit {worker.ExitCode}): {LastLines(stderr)}");
         }
         return next;
     }
@@ -155,5 +161,8 @@ public sealed class FuzzSupervisor(int seed, long first, long cases, TimeSpan ca
         }
     }
 
-    private static string FirstLines(string s) => string.Join(" | ", s.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Take(3));
+    private static string LastLines(Queue<string> lines)
+    {
+        lock (lines) return string.Join(" | ", lines.Select(l => l.Trim()));
+    }
 }
