@@ -25,9 +25,13 @@ public sealed record TypedTensor(Array Data, long[] Shape)
 }
 
 /// <summary>Runs any model with our operators registered, on named inputs of mixed element types.</summary>
-public sealed class TypedModelRunner(ModelProto model, int intraOpThreads = 1) : IDisposable
+public sealed class TypedModelRunner(OwnedSession session) : IDisposable
 {
-    private readonly OwnedSession _session = SessionFactory.Create(model, intraOpThreads);
+    private readonly OwnedSession _session = session;
+
+    public TypedModelRunner(ModelProto model, int intraOpThreads = 1) : this(SessionFactory.Create(model, intraOpThreads))
+    {
+    }
 
     public InferenceSession Session => _session.Session;
 
