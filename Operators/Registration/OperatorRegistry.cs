@@ -1,11 +1,11 @@
 using System.Text;
-using OnnxAttention.Operators.Interop;
 using OnnxAttention.Operators.HybridAttention;
+using OnnxAttention.Operators.Interop;
 using OnnxAttention.Operators.LinearAttention;
+using OnnxAttention.Operators.Runtime;
 using OnnxAttention.Operators.SegmentAttention;
 using OnnxAttention.Operators.SummaryAttention;
 using OnnxAttention.Operators.WindowAttention;
-using OnnxAttention.Operators.Runtime;
 
 namespace OnnxAttention.Operators.Registration;
 
@@ -23,7 +23,7 @@ public static unsafe class OperatorRegistry
     public const string Domain = "com.onnxattention";
 
     private static readonly Lock Gate = new();
-    private static readonly Dictionary<(nint Api, IReadOnlyList<CustomOperator> Set), nint> s_domains = [];
+    private static readonly Dictionary<(nint Api, IReadOnlyList<CustomOperator> Set, KernelForms? Forms), nint> s_domains = [];
     private static OrtApi s_api;
 
     /// <summary>Every CPU operator (one entry per element-type binding).</summary>
@@ -53,19 +53,27 @@ public static unsafe class OperatorRegistry
     internal static OrtApi Api => s_api;
 
     /// <summary>Adds the domain with the CPU operators to the native <c>OrtSessionOptions*</c>.</summary>
-    public static void AddTo(OrtApi api, nint sessionOptions) => AddTo(api, sessionOptions, Operators);
+    public static void AddTo(OrtApi api, nint sessionOptions) => AddTo(api, sessionOptions, Operators, null);
 
     /// <summary>
     /// Adds the domain with <paramref name="operators"/> (one list instance per set: it keys the domain) to the
     /// native <c>OrtSessionOptions*</c>. One set per session options: two domains of one name would clash.
     /// </summary>
-    public static void AddTo(OrtApi api, nint sessionOptions, IReadOnlyList<CustomOperator> operators)
+    public static void AddTo(OrtApi api, nint sessionOptions, IReadOnlyList<CustomOperator> operators) => AddTo(api, sessionOptions, operators, null);
+
+    /// <summary>
+    /// Adds a domain whose kernels run the forms <paramref name="forms"/> forces (tests and benchmarks; one domain per
+    /// forms object, operator set and table, never released like the others).
+    /// </summary>
+    internal static void AddTo(OrtApi api, nint sessionOptions, KernelForms? forms) => AddTo(api, sessionOptions, Operators, forms);
+
+    private static void AddTo(OrtApi api, nint sessionOptions, IReadOnlyList<CustomOperator> operators, KernelForms? forms)
     {
         if (sessionOptions == 0)
         {
             throw new ArgumentException("session options handle is null", nameof(sessionOptions));
         }
-        StatusBoundary.ThrowIfError(api, api.AddCustomOpDomain(sessionOptions, GetOrCreateDomain(api, operators)));
+        StatusBoundary.ThrowIfError(api, api.AddCustomOpDomain(sessionOptions, GetOrCreateDomain(api, operators, forms)));
     }
 
     /// <summary>How many ORT tables (libraries) have a domain in this process.</summary>
@@ -75,16 +83,16 @@ public static unsafe class OperatorRegistry
         {
             lock (Gate)
             {
-                return s_domains.Count;
+                return s_domains.Keys.Select(k => k.Api).Distinct().Count();
             }
         }
     }
 
-    private static nint GetOrCreateDomain(OrtApi api, IReadOnlyList<CustomOperator> operators)
+    private static nint GetOrCreateDomain(OrtApi api, IReadOnlyList<CustomOperator> operators, KernelForms? forms)
     {
         lock (Gate)
         {
-            if (s_domains.TryGetValue((api.Handle, operators), out var existing))
+            if (s_domains.TryGetValue((api.Handle, operators, forms), out var existing))
             {
                 return existing;
             }
@@ -96,9 +104,9 @@ public static unsafe class OperatorRegistry
             }
             foreach (var op in operators)
             {
-                StatusBoundary.ThrowIfError(api, api.CustomOpDomainAdd(domain, NativeCustomOp.Create(op)));
+                StatusBoundary.ThrowIfError(api, api.CustomOpDomainAdd(domain, NativeCustomOp.Create(op, forms)));
             }
-            s_domains.Add((api.Handle, operators), domain);
+            s_domains.Add((api.Handle, operators, forms), domain);
             if (s_api.IsNull)
             {
                 s_api = api;
