@@ -19,11 +19,15 @@ public sealed class SwappedModelRunner : IDisposable
     private readonly string _logitsOutput;
     private readonly bool _hasPosition;
 
-    public SwappedModelRunner(ModelProto swapped, int intraOpThreads = 0)
+    /// <param name="target">
+    /// The execution provider; on CUDA each call's ids and state are copied in and its logits and state out (an
+    /// offline tool; <see cref="Generation.Generator"/> keeps state on the device).
+    /// </param>
+    public SwappedModelRunner(ModelProto swapped, int intraOpThreads = 0, ExecutionTarget? target = null)
     {
         var info = ModelContract.Read(swapped);
         (_idsInput, _logitsOutput, _state, _hasPosition) = (info.IdsInput, info.LogitsOutput, info.State, info.HasPositionInput);
-        _session = SessionFactory.Create(swapped, intraOpThreads);
+        _session = SessionFactory.Create(swapped, intraOpThreads, target ?? ExecutionTarget.Cpu);
     }
 
     /// <summary>Logits for all positions, feeding <paramref name="chunk"/> tokens per call (1: token by token).</summary>

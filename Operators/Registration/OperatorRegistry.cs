@@ -76,18 +76,6 @@ public static unsafe class OperatorRegistry
         StatusBoundary.ThrowIfError(api, api.AddCustomOpDomain(sessionOptions, GetOrCreateDomain(api, operators, forms)));
     }
 
-    /// <summary>How many ORT tables (libraries) have a domain in this process.</summary>
-    internal static int DomainCount
-    {
-        get
-        {
-            lock (Gate)
-            {
-                return s_domains.Keys.Select(k => k.Api).Distinct().Count();
-            }
-        }
-    }
-
     private static nint GetOrCreateDomain(OrtApi api, IReadOnlyList<CustomOperator> operators, KernelForms? forms)
     {
         lock (Gate)
