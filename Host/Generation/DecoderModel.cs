@@ -53,7 +53,7 @@ public sealed class DecoderModel : SwappedDecoder
     /// </summary>
     public static DecoderModel LoadSwapped(ModelProto swapped, int intraOpThreads = 0, string source = "model")
     {
-        var info = Swapped.SwappedModelInfo.From(swapped);
+        var info = ModelContract.Read(swapped);
         var report = new SwapReport(AttentionRule.Parse(info.Rule), [], [], [], new Dictionary<string, int>(), 0, info.HasPositionInput) { PositionsPerRow = info.PositionsPerRow };
         return new DecoderModel(swapped, report, intraOpThreads, source);
     }

@@ -20,7 +20,7 @@ public sealed class QualityModel(ModelProto original, int intraOpThreads = 0)
             : throw new ArgumentException("the model's first output does not declare a fixed vocabulary size");
     }
 
-    public ModelProto Original { get; } = original.MetadataProps.Any(p => p.Key == AttentionSwapper.MetadataRule)
+    public ModelProto Original { get; } = ModelContract.IsPresent(original)
         ? throw new ArgumentException("the model to compare against is already swapped; give the unswapped model (.onnx or .bin)")
         : original;
 

@@ -5,13 +5,13 @@ using OnnxAttention.Tests.Support;
 namespace OnnxAttention.Tests.NativeRuntime;
 
 /// <summary>
-/// The two ONNX Runtime cores the C-API path is tested with, in this one process: the managed binding's 1.31.1
+/// The two ONNX Runtime cores the C-API path is tested with, in this one process: the managed binding's 1.32.0
 /// (NuGet) and the 1.29.0 core fetched by tools/ort-1.29/fetch.sh (.ci/run calls it). Without the latter, tests that
 /// need it are ignored with the reason (the fetch's own error when .ci/run recorded one).
 /// </summary>
 public static class OrtCores
 {
-    public const string Managed = "1.31.1";
+    public const string Managed = "1.32.0";
     public const string Fetched = "1.29.0";
 
     public static string Ort129Root => Path.Combine(TestPaths.RepositoryRoot, "artifacts", "ort-1.29");

@@ -120,9 +120,9 @@ public static class EvalCommand
     /// <summary>Fixed state per sequence, or what a growing KV cache costs per token.</summary>
     private static string StateBytes(Graphs.Onnx.ModelProto swapped, SwapReport? report)
     {
-        var info = Host.Swapped.SwappedModelInfo.From(swapped);
+        var info = ModelContract.Read(swapped);
         var fixedBytes = info.State.Where(s => !s.Grows).Sum(s => s.ElementsPerRow) * sizeof(float);
-        var growing = info.State.Where(s => s.Grows).Sum(s => s.TailShape.Where((_, i) => i + 1 != s.GrowingAxis).Aggregate(1L, (a, d) => a * d)) * sizeof(float);
+        var growing = info.State.Sum(s => s.ElementsPerToken) * sizeof(float);
         _ = report;
         return growing > 0 ? $"{fixedBytes} + {growing}/token" : fixedBytes.ToString(CultureInfo.InvariantCulture);
     }

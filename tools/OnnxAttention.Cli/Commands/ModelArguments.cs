@@ -19,10 +19,10 @@ public static class ModelArguments
         Path.GetExtension(path).Equals(".bin", StringComparison.OrdinalIgnoreCase) && File.Exists(path) ? DecoderSource.Read(path).Model : ModelFile.Load(path);
 
     /// <summary>True when <paramref name="model"/> was written by a swap (it carries the swap's metadata).</summary>
-    public static bool IsSwapped(ModelProto model) => model.MetadataProps.Any(p => p.Key == AttentionSwapper.MetadataRule);
+    public static bool IsSwapped(ModelProto model) => ModelContract.IsPresent(model);
 
     /// <summary>The rule an already swapped model records.</summary>
-    public static string RecordedRule(ModelProto model) => model.MetadataProps.First(p => p.Key == AttentionSwapper.MetadataRule).Value;
+    public static string RecordedRule(ModelProto model) => ModelContract.Read(model).Rule;
 
     /// <summary>The model ready to run, and a line saying what its attention is.</summary>
     public static (ModelProto Model, string Rules) Swapped(string path, string? rule)
