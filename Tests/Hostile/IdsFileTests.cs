@@ -26,21 +26,21 @@ public class IdsFileTests
     [TestCase(new long[] { 2, 2 }, 3, "declares shape [2, 2] (4 ids, 32 bytes) but its raw_data holds 24 bytes")]
     public void RawIdsThatDisagreeWithTheShapeAreRefused(long[] dims, int rawLongs, string expected)
     {
-        var e = Assert.Throws<GraphException>(() => IdsFile.FromTensor(Ids(dims, rawLongs: rawLongs == 0 ? null : rawLongs)));
+        var e = Assert.Throws<GraphException>(() => IdsReader.FromTensor(Ids(dims, rawLongs: rawLongs == 0 ? null : rawLongs)));
         Assert.That(e!.Message, Is.EqualTo("--input-ids " + expected));
     }
 
     [Test]
     public void RawAndTypedIdsTogetherAreRefused()
     {
-        var e = Assert.Throws<GraphException>(() => IdsFile.FromTensor(Ids([1, 2], typed: [1, 2], rawLongs: 2)));
+        var e = Assert.Throws<GraphException>(() => IdsReader.FromTensor(Ids([1, 2], typed: [1, 2], rawLongs: 2)));
         Assert.That(e!.Message, Does.Contain("holds both raw_data and int64_data"));
     }
 
     [Test]
     public void GoodIdsAreRead()
     {
-        var ids = IdsFile.FromTensor(Ids([2, 3], typed: [1, 2, 3, 4, 5, 6]));
+        var ids = IdsReader.FromTensor(Ids([2, 3], typed: [1, 2, 3, 4, 5, 6]));
         Assert.That((ids.Batch, ids.Sequence, ids.Values), Is.EqualTo((2, 3, new long[] { 1, 2, 3, 4, 5, 6 })));
     }
 
@@ -58,7 +58,7 @@ public class IdsFileTests
             if (external) t.DataLocation = TensorProto.Types.DataLocation.External;
             try
             {
-                var ids = IdsFile.FromTensor(t);
+                var ids = IdsReader.FromTensor(t);
                 return ids.Values.Length == (long)ids.Batch * ids.Sequence && ids.Batch == dims[0] && ids.Sequence == dims[1] && ids.Batch > 0 && ids.Sequence > 0;
             }
             catch (GraphException)

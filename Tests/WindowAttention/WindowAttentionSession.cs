@@ -1,5 +1,7 @@
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Onnx;
+using OnnxAttention.KernelForms;
+using OnnxAttention.Operators.WindowAttention;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.WindowAttention;
@@ -7,17 +9,17 @@ namespace OnnxAttention.Tests.WindowAttention;
 /// <summary>A one-node model around com.onnxattention.WindowAttention, run through a real InferenceSession.</summary>
 public sealed class WindowAttentionSession : CacheOpSession<WindowState>
 {
-    public static readonly string[] PastNames = ["past_key_cache", "past_value_cache", "past_position"];
-    public static readonly string[] PresentNames = ["present_key_cache", "present_value_cache", "present_position"];
+    public static readonly string[] PastNames = [.. WindowAttentionContract.Contract.States.Select(s => s.Past)];
+    public static readonly string[] PresentNames = [.. WindowAttentionContract.Contract.States.Select(s => s.Present)];
 
     /// <param name="pastInputs">How many of the three past-state inputs the graph wires (0 to 3).</param>
     /// <param name="presentOutputs">How many of the three present-state outputs the graph wires (0 to 3).</param>
     /// <param name="declareShapes">false: graph inputs carry no shape, so our kernel (not ORT) sees wrong ranks.</param>
     /// <param name="activation">Float, Float16 or Bfloat16: query/key/value/output type. Run takes and returns float32 arrays either way.</param>
     public WindowAttentionSession(WindowAttentionNode.Options options, int pastInputs = 3, int presentOutputs = 3,
-        bool declareShapes = true, int intraOpThreads = 1, TensorProto.Types.DataType activation = TensorProto.Types.DataType.Float)
+        bool declareShapes = true, int intraOpThreads = 1, TensorProto.Types.DataType activation = TensorProto.Types.DataType.Float, KernelFormSwitch? forms = null)
         : base(BuildModel(options, pastInputs, presentOutputs, declareShapes, activation), PastNames, PresentNames,
-            pastInputs, presentOutputs, intraOpThreads, activation)
+            pastInputs, presentOutputs, intraOpThreads, activation, forms)
     {
     }
 
@@ -26,7 +28,7 @@ public sealed class WindowAttentionSession : CacheOpSession<WindowState>
     {
         // past_position is declared [positions] so that both [batch] and [1] can be fed.
         Dim[][] shapes = [["batch", "kv_heads", "rows", "dk"], ["batch", "kv_heads", "rows", "dv"], ["positions"]];
-        return BuildModel("window_attention_test", PastNames, PresentNames, 2, shapes, pastInputs, presentOutputs, declareShapes,
+        return BuildModel("window_attention_test", PastNames, PresentNames, WindowAttentionContract.Contract.States.ToList().FindIndex(s => s.IsPosition), shapes, pastInputs, presentOutputs, declareShapes,
             activation, (b, inputs, outputs) => b.WindowAttention(options, inputs, outputs));
     }
 

@@ -64,7 +64,7 @@ public static class FuzzMutator
                 };
                 applied.Add(what);
             }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException or IndexOutOfRangeException)
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or IndexOutOfRangeException or IOException)
             {
                 applied.Add($"(mutation {kind} did not apply)");
             }
@@ -213,6 +213,8 @@ public static class FuzzMutator
     {
         var t = PickFrom(m.Graph.Initializer.Where(t => t.RawData.Length is > 0 and < 1 << 20).ToList(), rng);
         var data = t.RawData.ToByteArray();
+        // A case may apply this mutation twice: each application makes its own files.
+        var n = Directory.GetFileSystemEntries(folder).Length;
         File.WriteAllBytes(Path.Combine(folder, "w.bin"), data);
         t.RawData = ByteString.Empty;
         t.DataLocation = TensorProto.Types.DataLocation.External;
@@ -226,16 +228,16 @@ public static class FuzzMutator
             case 1: location = "../w.bin"; break;
             case 2: location = "/etc/hostname"; break;
             case 3:
-                Directory.CreateSymbolicLink(Path.Combine(folder, "link_dir"), "/etc");
-                location = "link_dir/hostname";
+                Directory.CreateSymbolicLink(Path.Combine(folder, $"link_dir{n}"), "/etc");
+                location = $"link_dir{n}/hostname";
                 break;
             case 4:
-                if (OperatingSystem.IsLinux() && MakeFifo(Path.Combine(folder, "fifo"), 0x180) != 0) return "fifo not made";
-                location = "fifo";
+                if (OperatingSystem.IsLinux() && MakeFifo(Path.Combine(folder, $"fifo{n}"), 0x180) != 0) return "fifo not made";
+                location = $"fifo{n}";
                 break;
             case 5:
-                File.CreateSymbolicLink(Path.Combine(folder, "zero"), "/dev/zero");
-                location = "zero";
+                File.CreateSymbolicLink(Path.Combine(folder, $"zero{n}"), "/dev/zero");
+                location = $"zero{n}";
                 length = rng.Next(2) == 0 ? null : data.Length;
                 break;
             case 6: offset = Pick(rng); break;
@@ -245,13 +247,13 @@ public static class FuzzMutator
             case 10: location = "."; break;
             case 11: location = "w.bin\0x"; break;
             case 12:
-                Directory.CreateDirectory(Path.Combine(folder, "d"));
-                Directory.CreateSymbolicLink(Path.Combine(folder, "d", "up"), "..");
-                location = "d/up/w.bin";
+                Directory.CreateDirectory(Path.Combine(folder, $"d{n}"));
+                Directory.CreateSymbolicLink(Path.Combine(folder, $"d{n}", "up"), "..");
+                location = $"d{n}/up/w.bin";
                 break;
             default:
-                File.CreateSymbolicLink(Path.Combine(folder, "loop"), Path.Combine(folder, "loop"));
-                location = "loop";
+                File.CreateSymbolicLink(Path.Combine(folder, $"loop{n}"), Path.Combine(folder, $"loop{n}"));
+                location = $"loop{n}";
                 break;
         }
         t.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = location });
