@@ -17,7 +17,7 @@ public sealed unsafe class NativeSession : IDisposable
     private nint _runOptions;
     private nint _cpuMemory;
     private nint _deviceMemory;
-    private bool _ownsDeviceMemory;
+    private readonly bool _ownsDeviceMemory;
     private nint _deviceAllocator;
 
     public NativeSession(OrtLibrary library, ReadOnlySpan<byte> model, NativeSessionSettings settings)

@@ -7,14 +7,14 @@ using OnnxAttention.Operators.LinearAttention;
 using OnnxAttention.Operators.Registration;
 using OnnxAttention.Operators.Runtime;
 using OnnxAttention.Operators.SegmentAttention;
-using OnnxAttention.Operators.WindowAttention;
 using OnnxAttention.Operators.SummaryAttention;
+using OnnxAttention.Operators.WindowAttention;
 using OnnxAttention.Tests.HybridAttention;
 using OnnxAttention.Tests.LinearAttention;
 using OnnxAttention.Tests.SegmentAttention;
-using OnnxAttention.Tests.WindowAttention;
 using OnnxAttention.Tests.SummaryAttention;
 using OnnxAttention.Tests.Support;
+using OnnxAttention.Tests.WindowAttention;
 
 namespace OnnxAttention.Tests.Native;
 

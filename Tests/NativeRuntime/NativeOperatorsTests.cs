@@ -1,6 +1,6 @@
-using NUnit.Framework;
-using Microsoft.ML.OnnxRuntime;
 using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+using NUnit.Framework;
 using OnnxAttention.Host.NativeRuntime;
 using OnnxAttention.Operators.Interop;
 using OnnxAttention.Tests.Native;
