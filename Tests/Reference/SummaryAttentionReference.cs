@@ -6,7 +6,7 @@ namespace OnnxAttention.Tests.Reference;
 /// The definition of SummaryAttention, written for clarity in double precision. Summaries are computed from
 /// their closed forms, not from the kernel's recurrences: at absolute position p (n = p + 1 tokens seen)
 /// cumulative: kbar = (sum of every key so far) / n; moving: kbar = mean of the keys at positions
-/// max(0, n-M) .. p; ema: kbar_s = e_s / (1 - a_s^n) with e_s = a_s^(n-P) e_s(P) + (1-a_s) sum_{P <= j <= p} a_s^(p-j) k_j,
+/// max(0, n-M) .. p; ema: kbar_s = e_s / (1 - a_s^n) with e_s = a_s^(n-P) e_s(P) + (1-a_s) sum_{P &lt;= j &lt;= p} a_s^(p-j) k_j,
 /// e_s(P) the given uncorrected EMA after P tokens. The same for values. The query head h (KV head h / group)
 /// reads y = sum_j softmax_j(scale * q.kslot_j) vslot_j over the slots (kbar_s, vbar_s) and (k_p, v_p).
 /// Fast kernels are tested against this; it is never used to produce results.
@@ -158,7 +158,7 @@ public static class SummaryAttentionReference
         return sum.Select(x => x / (p + 1 - first)).ToArray();
     }
 
-    /// <summary>a^(p+1-past) e(past) + (1-a) sum_{past <= j <= p} a^(p-j) x_j, divided by 1 - a^(p+1) when corrected.</summary>
+    /// <summary>a^(p+1-past) e(past) + (1-a) sum_{past &lt;= j &lt;= p} a^(p-j) x_j, divided by 1 - a^(p+1) when corrected.</summary>
     private static double[] Ema(double[] pastEmas, int slot, Func<int, double[]> row, long past, long p, double alpha, int d, bool corrected)
     {
         var e = new double[d];
