@@ -12,7 +12,7 @@ namespace OnnxAttention.Host.Swapped;
 /// or any state a caller names (a model's own KV cache). Fixed-size state keeps its shape; a growing state (a KV
 /// cache) starts at length 0 (ORT accepts zero-length past_key and past_value) and takes the shape of each call's
 /// present output. The <c>logits</c> command and the tests run models in pieces through this; the generation loop
-/// (<c>Generation.Generator</c>) carries the same contract's state in bound buffers instead, so that a decode step
+/// (<see cref="Generation.Generator"/>) carries the same contract's state in bound buffers instead, so that a decode step
 /// allocates nothing.
 /// </summary>
 public sealed class SwappedModelRunner : IDisposable
@@ -29,20 +29,26 @@ public sealed class SwappedModelRunner : IDisposable
     private readonly bool _hasPosition;
 
     /// <summary>A model swapped by <see cref="AttentionSwapper"/>: its contract says what to carry.</summary>
-    public SwappedModelRunner(ModelProto swapped, int intraOpThreads = 0) : this(swapped, ModelContract.Read(swapped), intraOpThreads)
+    /// <param name="target">
+    /// The execution provider; on CUDA each call's ids and state are copied in and its logits and state out (an
+    /// offline tool; <see cref="Generation.Generator"/> keeps state on the device).
+    /// </param>
+    public SwappedModelRunner(ModelProto swapped, int intraOpThreads = 0, ExecutionTarget? target = null)
+        : this(swapped, ModelContract.Read(swapped), intraOpThreads, target)
     {
     }
 
     /// <summary>Any model, carrying <paramref name="state"/> (and feeding the position offset when <paramref name="hasPosition"/>).</summary>
-    public SwappedModelRunner(ModelProto model, IReadOnlyList<StateEntry> state, bool hasPosition, int intraOpThreads = 0)
+    public SwappedModelRunner(ModelProto model, IReadOnlyList<StateEntry> state, bool hasPosition, int intraOpThreads = 0,
+        ExecutionTarget? target = null)
     {
         _state = state;
         _hasPosition = hasPosition;
-        _session = SessionFactory.Create(model, intraOpThreads);
+        _session = SessionFactory.Create(model, intraOpThreads, target ?? ExecutionTarget.Cpu);
     }
 
-    private SwappedModelRunner(ModelProto swapped, ModelContract contract, int intraOpThreads)
-        : this(swapped, contract.State, contract.HasPositionInput, intraOpThreads)
+    private SwappedModelRunner(ModelProto swapped, ModelContract contract, int intraOpThreads, ExecutionTarget? target)
+        : this(swapped, contract.State, contract.HasPositionInput, intraOpThreads, target)
     {
         Contract = contract;
     }

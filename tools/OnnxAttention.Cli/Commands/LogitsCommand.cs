@@ -5,6 +5,7 @@ using OnnxAttention.Graphs.Io;
 using OnnxAttention.Graphs.Ir;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
+using OnnxAttention.Host.Sessions;
 using OnnxAttention.Host.Swapped;
 
 namespace OnnxAttention.Cli.Commands;
@@ -19,7 +20,8 @@ public static class LogitsCommand
         var ids = new Option<FileInfo>("--input-ids") { Description = "ONNX TensorProto of int64 ids [batch, seq]", Required = true };
         var output = new Option<FileInfo>("--out") { Description = "where to write float32 logits [batch, seq, vocab] as a TensorProto", Required = true };
         var stepByStep = new Option<bool>("--step-by-step") { Description = "feed one token per call, carrying the state" };
-        var command = new Command("logits", "Swap a model's attention, run it on ids and write the logits.") { model, rule, ids, output, stepByStep };
+        var ep = new Option<string>("--ep") { Description = "execution provider: cpu, cuda or cuda:N (cuda needs the GPU build)", DefaultValueFactory = _ => "cpu" };
+        var command = new Command("logits", "Swap a model's attention, run it on ids and write the logits.") { model, rule, ids, output, stepByStep, ep };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             CliErrors.RefuseOverwritingAnInput("--out", parse.GetValue(output)!, parse.GetValue(model)!, parse.GetValue(ids)!);
@@ -49,7 +51,7 @@ public static class LogitsCommand
             int batch = (int)idsTensor.Dims[0], seq = (int)idsTensor.Dims[1];
             if (values.Length != batch * seq) throw new GraphException($"--input-ids declares shape {shape} ({batch * seq} ids) but holds {values.Length}");
             CheckIds(values, seq, DeclaredVocab(proto));
-            using var runner = new SwappedModelRunner(proto);
+            using var runner = new SwappedModelRunner(proto, target: ExecutionTarget.Parse(parse.GetValue(ep)!));
             var step = parse.GetValue(stepByStep);
             var logits = runner.Logits(values, batch, step ? 1 : Math.Max(1, seq));
             var vocab = seq == 0 ? 0 : logits.Length / (batch * seq);
