@@ -30,7 +30,7 @@ public static class AttentionSwapper
             throw new GraphException($"no attention to replace in the model: {why}");
         }
 
-        var replacement = Create(rule);
+        var replacement = rule.CreateReplacement();
         var accepted = new List<AttentionMatch>();
         var skipped = findings.Misses.ToList();
         foreach (var match in findings.Matches)
@@ -97,18 +97,7 @@ public static class AttentionSwapper
     }
 
     /// <summary>Why <paramref name="rule"/> would leave <paramref name="match"/> as it is; null when it would replace it.</summary>
-    public static string? Refusal(AttentionRule rule, AttentionMatch match) => Create(rule).Refusal(match);
-
-    private static IAttentionReplacement Create(AttentionRule rule) => rule switch
-    {
-        LinearRule linear => new LinearReplacement(linear),
-        SoftmaxRule => new SoftmaxReplacement(),
-        WindowRule window => new WindowReplacement(window),
-        HybridRule hybrid => new HybridReplacement(hybrid),
-        SegmentRule segment => new SegmentReplacement(segment),
-        SummaryRule summary => new SummaryReplacement(summary),
-        _ => throw new GraphException($"attention rule '{rule.Spelling}' is not available yet"),
-    };
+    public static string? Refusal(AttentionRule rule, AttentionMatch match) => rule.CreateReplacement().Refusal(match);
 
     /// <summary>The batch dimension of the first graph input (the ids), symbolic or fixed.</summary>
     private static Dim BatchDim(GraphProto g)
