@@ -4,6 +4,7 @@ using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
 using OnnxAttention.Host.Quality;
+using OnnxAttention.Host.Sessions;
 using OnnxAttention.Host.Swapped;
 
 namespace OnnxAttention.Cli.Commands;
@@ -18,14 +19,15 @@ public static class LogitsCommand
         var ids = new Option<FileInfo>("--input-ids") { Description = "ONNX TensorProto of int64 ids [batch, seq]", Required = true };
         var output = new Option<FileInfo>("--out") { Description = "where to write float32 logits [batch, seq, vocab] as a TensorProto", Required = true };
         var stepByStep = new Option<bool>("--step-by-step") { Description = "feed one token per call, carrying the state" };
-        var command = new Command("logits", "Swap a model's attention (or take an already swapped one), run it on ids and write the logits.") { model, rule, ids, output, stepByStep };
+        var ep = new Option<string>("--ep") { Description = "execution provider: cpu, cuda or cuda:N (cuda needs the GPU build)", DefaultValueFactory = _ => "cpu" };
+        var command = new Command("logits", "Swap a model's attention (or take an already swapped one), run it on ids and write the logits.") { model, rule, ids, output, stepByStep, ep };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             CliErrors.RefuseOverwritingAnInput("--out", parse.GetValue(output)!, parse.GetValue(model)!, parse.GetValue(ids)!);
             var (proto, rules) = ModelArguments.Swapped(parse.GetValue(model)!.FullName, parse.GetValue(rule));
             var (values, batch, seq) = IdsFile.Read(parse.GetValue(ids)!.FullName, "--input-ids");
             IdsFile.CheckRange(values, seq, DeclaredVocab(proto), "--input-ids");
-            using var runner = new SwappedModelRunner(proto);
+            using var runner = new SwappedModelRunner(proto, target: ExecutionTarget.Parse(parse.GetValue(ep)!));
             var step = parse.GetValue(stepByStep);
             var logits = runner.Logits(values, batch, step ? 1 : Math.Max(1, seq));
             var vocab = seq == 0 ? 0 : logits.Length / (batch * seq);
