@@ -52,6 +52,17 @@ public sealed class DecoderModel : SwappedDecoder
         return FromExported(model, rule, intraOpThreads, source, target);
     }
 
+    /// <summary>
+    /// A model file already swapped (by convert or calibrate), run as it is. Its swap report is rebuilt from what
+    /// the swap recorded in its metadata: the rule and the state; the matched attention is no longer there to list.
+    /// </summary>
+    public static DecoderModel LoadSwapped(ModelProto swapped, int intraOpThreads = 0, string source = "model", ExecutionTarget? target = null)
+    {
+        var info = ModelContract.Read(swapped);
+        var report = new SwapReport(AttentionRule.Parse(info.Rule), [], [], [], new Dictionary<string, int>(), 0, info.HasPositionInput) { PositionsPerRow = info.PositionsPerRow };
+        return new DecoderModel(swapped, report, intraOpThreads, source, target);
+    }
+
     /// <summary>The model the project builds itself: a small Llama with seeded weights (see <see cref="DefaultCheckpoint"/>).</summary>
     public static DecoderModel Default(AttentionRule rule, int intraOpThreads = 0, ExecutionTarget? target = null)
     {

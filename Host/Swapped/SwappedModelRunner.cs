@@ -39,8 +39,7 @@ public sealed class SwappedModelRunner : IDisposable
     }
 
     /// <summary>Any model, carrying <paramref name="state"/> (and feeding the position offset when <paramref name="hasPosition"/>).</summary>
-    public SwappedModelRunner(ModelProto model, IReadOnlyList<StateEntry> state, bool hasPosition, int intraOpThreads = 0,
-        ExecutionTarget? target = null)
+    public SwappedModelRunner(ModelProto model, IReadOnlyList<StateEntry> state, bool hasPosition, int intraOpThreads = 0, ExecutionTarget? target = null)
     {
         _state = state;
         _hasPosition = hasPosition;

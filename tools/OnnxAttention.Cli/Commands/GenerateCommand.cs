@@ -19,7 +19,8 @@ public static class GenerateCommand
 {
     public static Command Create()
     {
-        var rule = new Option<string>("--attention") { Description = AttentionRule.Known, DefaultValueFactory = _ => "linear-elu" };
+        var rule = new Option<string?>("--attention") { Description = AttentionRule.Known + " (default linear-elu; leave it out for a model already swapped, which runs as it is)" };
+        var saveIds = new Option<FileInfo?>("--save-ids") { Description = "write each row's prompt + generated ids as an int64 TensorProto [rows, length] (for eval and calibrate)" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "tokens to generate per prompt", DefaultValueFactory = _ => 64 };
         var model = new Option<FileInfo?>("--model") { Description = "a llama2.c checkpoint (.bin) or an exported decoder (.onnx); default: the built-in tiny Llama" };
         var prompt = new Option<string[]>("--prompt") { Description = "prompt token ids, space separated; repeat the option for a batch of prompts (lengths may differ)", DefaultValueFactory = _ => ["1 403 407 261 378 293"] };
@@ -35,20 +36,19 @@ public static class GenerateCommand
         var ep = new Option<string>("--ep") { Description = "execution provider: cpu, cuda or cuda:N (cuda needs the GPU build)", DefaultValueFactory = _ => "cpu" };
         var command = new Command("generate", "Generate token ids with constant-memory attention swapped into a decoder at load time.")
         {
-            rule, maxTokens, model, prompt, batch, temperature, topK, topP, seed, stop, tokenizer, text, threads, ep,
+            rule, maxTokens, model, prompt, batch, temperature, topK, topP, seed, stop, tokenizer, text, threads, ep, saveIds,
         };
         command.SetAction(parse =>
         {
             try
             {
-                var attention = AttentionRule.Parse(parse.GetValue(rule)!);
+                var spelled = parse.GetValue(rule);
+                var attention = spelled is null ? null : AttentionRule.Parse(spelled);
                 if (parse.GetValue(batch) < 1) throw new ArgumentException($"--batch must be >= 1, got {parse.GetValue(batch)}");
                 if (parse.GetValue(threads) < 0) throw new ArgumentException($"--threads must be >= 0 (0: ORT's default), got {parse.GetValue(threads)}");
                 var target = ExecutionTarget.Parse(parse.GetValue(ep)!);
                 var clock = Stopwatch.StartNew();
-                using var decoder = parse.GetValue(model) is { } modelFile
-                    ? DecoderModel.Load(modelFile.FullName, attention, parse.GetValue(threads), target)
-                    : DecoderModel.Default(attention, parse.GetValue(threads), target);
+                using var decoder = OpenDecoder(parse.GetValue(model)?.FullName, attention, parse.GetValue(threads), target);
                 var load = clock.Elapsed.TotalMilliseconds;
                 var words = parse.GetValue(tokenizer) is { } tokenizerPath ? TokenizerLoader.Load(tokenizerPath.FullName) : null;
                 var promptTexts = parse.GetValue(text) ?? [];
@@ -63,7 +63,9 @@ public static class GenerateCommand
                 var parameters = new GeneratorParams(parse.GetValue(maxTokens), Ints(parse.GetValue(stop)!).ToHashSet(),
                     new SamplingOptions(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(seed)));
 
-                Console.WriteLine($"model: {decoder.Source}; {decoder.Report.Replaced.Count} attention layers -> {attention.Spelling}; " +
+                var layers = decoder.Report.Replaced.Count > 0 ? $"{decoder.Report.Replaced.Count} attention layers -> {decoder.Report.Rule.Spelling}"
+                    : $"already swapped: {decoder.Info.Rule}";
+                Console.WriteLine($"model: {decoder.Source}; {layers}; " +
                                   (decoder.CacheBytesPerToken > 0
                                       ? $"KV cache {decoder.CacheBytesPerToken:N0} bytes per token per sequence (grows with the length)"
                                       : $"state {decoder.StateBytesPerSequence:N0} bytes per sequence (constant)") + $"; loaded in {load:F0} ms");
@@ -111,6 +113,7 @@ public static class GenerateCommand
                 }
                 var tokens = generator.GeneratedTokens * rows;
                 var promptTokens = rowPrompts.Sum(p => p.Length);
+                if (parse.GetValue(saveIds) is { } idsFile) SaveIds(idsFile.FullName, generator, rows);
                 Console.WriteLine($"prefill: {promptTokens} tokens in {prefill * 1e3:F1} ms ({promptTokens / prefill:F0} tokens/s); " +
                                   $"decode: {tokens} tokens in {decode * 1e3:F1} ms ({(decode > 0 ? tokens / decode : 0):F0} tokens/s)");
                 return 0;
@@ -122,6 +125,30 @@ public static class GenerateCommand
             }
         });
         return command;
+    }
+
+    /// <summary>An already swapped model runs as it is; anything else is swapped for the rule (linear-elu by default).</summary>
+    private static SwappedDecoder OpenDecoder(string? model, AttentionRule? attention, int threads, ExecutionTarget target)
+    {
+        if (model is null) return DecoderModel.Default(attention ?? DefaultRule, threads, target);
+        var (proto, source) = DecoderSource.Read(model);
+        if (ModelArguments.IsSwapped(proto))
+        {
+            return attention is null ? DecoderModel.LoadSwapped(proto, threads, source, target)
+                : throw new ArgumentException($"model '{model}' is already swapped ({ModelArguments.RecordedRule(proto)}); leave out --attention to run it as it is");
+        }
+        return DecoderModel.FromExported(proto, attention ?? DefaultRule, threads, source, target);
+    }
+
+    private static readonly AttentionRule DefaultRule = new LinearRule("elu_plus_one");
+
+    /// <summary>Rows stopped at different lengths (stop tokens) are cut to the shortest, so the ids stay one rectangle.</summary>
+    private static void SaveIds(string path, Generator generator, int rows)
+    {
+        var length = Enumerable.Range(0, rows).Min(r => generator.Sequence(r).Count);
+        var ids = Enumerable.Range(0, rows).SelectMany(r => generator.Sequence(r).Take(length).Select(t => (long)t)).ToArray();
+        Host.Quality.IdsFile.Write(path, ids, rows);
+        Console.WriteLine($"wrote ids [{rows}, {length}] to {path}");
     }
 
     private static int[] Ints(string text) =>
