@@ -1,5 +1,4 @@
 using System.Globalization;
-using OnnxAttention.Graphs.Ir;
 
 namespace OnnxAttention.Graphs.Swapping;
 
@@ -14,11 +13,11 @@ public sealed record LayeredRule(IReadOnlyList<LayeredRule.Entry> Entries) : Att
     /// <summary>A rule and the layers it applies to; <see cref="Layers"/> null means <c>*</c>.</summary>
     public sealed record Entry(AttentionRule Rule, IReadOnlyList<int>? Layers);
 
-    /// <summary>Each layer's rule replaces that layer (see <see cref="ForLayers"/>); the whole has no one replacement.</summary>
-    internal override IAttentionReplacement CreateReplacement() =>
-        throw new GraphException($"attention rule '{Spelling}' picks a rule per layer; each layer's rule replaces its attention");
-
     public override string Spelling => string.Join(';', Entries.Select(e => $"{e.Rule.Spelling}@{(e.Layers is null ? "*" : Ranges(e.Layers))}"));
+
+    /// <summary>A per-layer rule has no replacement of its own: the swap asks each layer's rule.</summary>
+    internal override IAttentionReplacement CreateReplacement() =>
+        throw new InvalidOperationException($"'{Spelling}' names a rule per layer; the swap creates each layer's replacement");
 
     /// <summary>The rule of each of <paramref name="layers"/> layers.</summary>
     public IReadOnlyList<AttentionRule> ForLayers(int layers)
