@@ -1,4 +1,3 @@
-using System.Text.Json;
 using OnnxAttention.Graphs.Attention;
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Ir;
@@ -10,33 +9,15 @@ namespace OnnxAttention.Graphs.Swapping;
 /// <summary>
 /// Replaces every recognised attention of a model with the chosen rule, adds per-layer state inputs and outputs,
 /// offsets shape-derived positions so the model can run in pieces, removes what became dead, and records the
-/// swap in the model's metadata.
+/// swapped model's <see cref="ModelContract"/> in its metadata.
 /// </summary>
 public static class AttentionSwapper
 {
-    public const string MetadataRule = "onnx_attention.rule";
-    public const string MetadataLayers = "onnx_attention.layers";
-    public const string MetadataState = "onnx_attention.state";
-
-    /// <summary>"per_row" when the rows of a batch may be at different positions (see <see cref="PositionOffset"/>), else "shared".</summary>
-    public const string MetadataPositions = "onnx_attention.positions";
-
-    /// <summary>
-    /// One entry of <see cref="MetadataState"/>: names, shape (numbers, or symbols for the batch and a growing
-    /// axis), element type, and the axis that grows by the tokens of each call (absent for fixed-size state).
-    /// </summary>
-    private sealed record StateMetadata(
-        [property: System.Text.Json.Serialization.JsonPropertyName("past")] string Past,
-        [property: System.Text.Json.Serialization.JsonPropertyName("present")] string Present,
-        [property: System.Text.Json.Serialization.JsonPropertyName("shape")] string[] Shape,
-        [property: System.Text.Json.Serialization.JsonPropertyName("type")] string Type,
-        [property: System.Text.Json.Serialization.JsonPropertyName("grows"), System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] int? Grows);
-
     public static SwapReport Swap(ModelProto model, AttentionRule rule)
     {
-        if (model.MetadataProps.Any(p => p.Key == MetadataRule))
+        if (model.MetadataProps.Any(p => p.Key == ModelContract.RuleKey))
         {
-            throw new GraphException($"the model was already swapped ({model.MetadataProps.First(p => p.Key == MetadataRule).Value})");
+            throw new GraphException($"the model was already swapped ({model.MetadataProps.First(p => p.Key == ModelContract.RuleKey).Value})");
         }
         var graph = new Graph(model.Graph);
         var shapes = new ValueShapes(model.Graph);
@@ -49,13 +30,20 @@ public static class AttentionSwapper
             throw new GraphException($"no attention to replace in the model: {why}");
         }
 
-        var replacement = Create(rule);
+        // A per-layer rule picks by the order the finder lists the attention (what inspect prints).
+        var layerRules = rule is LayeredRule layered ? layered.ForLayers(findings.Matches.Count) : findings.Matches.Select(_ => rule).ToList();
         var accepted = new List<AttentionMatch>();
+        var acceptedRules = new List<AttentionRule>();
         var skipped = findings.Misses.ToList();
-        foreach (var match in findings.Matches)
+        for (var i = 0; i < findings.Matches.Count; i++)
         {
-            if (replacement.Refusal(match) is { } refusal) skipped.Add(new AttentionMiss(match.Pattern, match.Anchor, refusal));
-            else accepted.Add(match);
+            var match = findings.Matches[i];
+            if (layerRules[i].CreateReplacement().Refusal(match) is { } refusal) skipped.Add(new AttentionMiss(match.Pattern, match.Anchor, refusal));
+            else
+            {
+                accepted.Add(match);
+                acceptedRules.Add(layerRules[i]);
+            }
         }
         if (accepted.Count == 0)
         {
@@ -74,15 +62,18 @@ public static class AttentionSwapper
         var batch = BatchDim(model.Graph);
         var interfaceChanges = CacheAbsorption.Apply(graph, accepted);
         var states = new List<StateTensor>();
+        var layers = new List<LayerSwap>();
         for (var layer = 0; layer < accepted.Count; layer++)
         {
             var match = MatchPrelude.Apply(graph, accepted[layer], layer);
-            foreach (var s in replacement.Replace(graph, match, layer, batch))
+            var layerStates = acceptedRules[layer].CreateReplacement().Replace(graph, match, layer, batch);
+            foreach (var s in layerStates)
             {
                 states.Add(s);
                 graph.Inputs.Add(ValueInfo(s.Past, s, present: false));
                 graph.Outputs.Add(ValueInfo(s.Present, s, present: true));
             }
+            layers.Add(new LayerSwap(acceptedRules[layer], layerStates));
         }
         var removed = graph.RemoveDeadCode();
         var offsets = PositionOffset.Apply(graph);
@@ -101,40 +92,22 @@ public static class AttentionSwapper
         // A growing KV cache has one length for the whole batch, so its rows cannot be at different positions either.
         var perRow = !PositionOffset.SharedIsRead(graph) && states.All(s => s.GrowingAxis is null);
         model.Graph = graph.ToProto();
-        var opsetChange = OpsetUpgrade.Apply(model, accepted.Max(replacement.RequiredOpset));
+        var opsetChange = OpsetUpgrade.Apply(model, accepted.Select((m, i) => acceptedRules[i].CreateReplacement().RequiredOpset(m)).Max());
 
         if (!model.OpsetImport.Any(o => o.Domain == OperatorRegistry.Domain))
         {
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = OperatorRegistry.Domain, Version = 1 });
         }
-        model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataRule, Value = rule.Spelling });
-        model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataLayers, Value = accepted.Count.ToString() });
-        model.MetadataProps.Add(new StringStringEntryProto
-        {
-            Key = MetadataState,
-            Value = JsonSerializer.Serialize(states.Select(s => new StateMetadata(s.Past, s.Present,
-                s.Shape.Select(d => d.Value?.ToString() ?? d.Symbol ?? "").ToArray(), s.ElementType.ToString().ToLowerInvariant(), s.GrowingAxis))),
-        });
-        model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataPositions, Value = perRow ? "per_row" : "shared" });
-        var counts = accepted.GroupBy(m => m.Pattern).ToDictionary(g => $"{g.Key} -> {rule.Spelling}", g => g.Count());
+        var counts = accepted.Select((m, i) => $"{m.Pattern} -> {acceptedRules[i].Spelling}").GroupBy(k => k).ToDictionary(g => g.Key, g => g.Count());
         if (offsets > 0) counts["position Range offset"] = offsets;
         var hasPosition = model.Graph.Input.Any(i => i.Name == PositionOffset.InputName);
-        return new SwapReport(rule, accepted, skipped, states, counts, removed, hasPosition) { OpsetChange = opsetChange, InterfaceChanges = interfaceChanges, PositionsPerRow = perRow };
+        var report = new SwapReport(rule, accepted, skipped, states, counts, removed, hasPosition) { OpsetChange = opsetChange, InterfaceChanges = interfaceChanges, PositionsPerRow = perRow, Layers = layers };
+        ModelContract.Write(model, report);
+        return report;
     }
 
     /// <summary>Why <paramref name="rule"/> would leave <paramref name="match"/> as it is; null when it would replace it.</summary>
-    public static string? Refusal(AttentionRule rule, AttentionMatch match) => Create(rule).Refusal(match);
-
-    private static IAttentionReplacement Create(AttentionRule rule) => rule switch
-    {
-        LinearRule linear => new LinearReplacement(linear),
-        SoftmaxRule => new SoftmaxReplacement(),
-        WindowRule window => new WindowReplacement(window),
-        HybridRule hybrid => new HybridReplacement(hybrid),
-        SegmentRule segment => new SegmentReplacement(segment),
-        SummaryRule summary => new SummaryReplacement(summary),
-        _ => throw new GraphException($"attention rule '{rule.Spelling}' is not available yet"),
-    };
+    public static string? Refusal(AttentionRule rule, AttentionMatch match) => rule.CreateReplacement().Refusal(match);
 
     /// <summary>The batch dimension of the first graph input (the ids), symbolic or fixed.</summary>
     private static Dim BatchDim(GraphProto g)

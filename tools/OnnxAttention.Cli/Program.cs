@@ -13,4 +13,6 @@ root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(ConvertCommand.Create());
 root.Subcommands.Add(LogitsCommand.Create());
 root.Subcommands.Add(TritonCommand.Create());
+root.Subcommands.Add(EvalCommand.Create());
+root.Subcommands.Add(CalibrateCommand.Create());
 return root.Parse(args).Invoke();
