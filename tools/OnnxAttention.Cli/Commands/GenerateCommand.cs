@@ -49,6 +49,7 @@ public static class GenerateCommand
                 if (parse.GetValue(batch) < 1) throw new ArgumentException($"--batch must be >= 1, got {parse.GetValue(batch)}");
                 if (parse.GetValue(threads) < 0) throw new ArgumentException($"--threads must be >= 0 (0: ORT's default), got {parse.GetValue(threads)}");
                 var target = ExecutionTarget.Parse(parse.GetValue(ep)!);
+                CudaBuild.Require(target);
                 var clock = Stopwatch.StartNew();
                 using var decoder = OpenDecoder(parse.GetValue(model)?.FullName, attention, parse.GetValue(threads), target);
                 var load = clock.Elapsed.TotalMilliseconds;
@@ -120,10 +121,9 @@ public static class GenerateCommand
                                   $"decode: {tokens} tokens in {decode * 1e3:F1} ms ({(decode > 0 ? tokens / decode : 0):F0} tokens/s)");
                 return 0;
             }
-            catch (Exception e) when (CliErrors.IsUserError(e))
+            catch (Exception e)
             {
-                CliErrors.Report(e);
-                return 1;
+                return CliErrors.Fail(e);
             }
         });
         return command;
