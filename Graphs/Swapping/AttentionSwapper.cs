@@ -22,6 +22,12 @@ public static class AttentionSwapper
     public const string MetadataPositions = "onnx_attention.positions";
 
     /// <summary>
+    /// The graph input a host feeds the attention mask through ([batch, past + seq], 1 = token, 0 = pad), when the
+    /// swapped model reads it; absent when the swapped model takes no padding.
+    /// </summary>
+    public const string MetadataPadding = "onnx_attention.padding";
+
+    /// <summary>
     /// One entry of <see cref="MetadataState"/>: names, shape (numbers, or symbols for the batch and a growing
     /// axis), element type, and the axis that grows by the tokens of each call (absent for fixed-size state).
     /// </summary>
@@ -38,6 +44,7 @@ public static class AttentionSwapper
         {
             throw new GraphException($"the model was already swapped ({model.MetadataProps.First(p => p.Key == MetadataRule).Value})");
         }
+        var merged = MergedDecoder.Collapse(model);
         var graph = new Graph(model.Graph);
         var shapes = new ValueShapes(model.Graph);
         var findings = AttentionFinder.Find(graph, shapes);
@@ -72,7 +79,8 @@ public static class AttentionSwapper
 
         var readBefore = graph.Inputs.Where(i => graph.Consumers(i.Name).Count > 0).Select(i => i.Name).ToHashSet();
         var batch = BatchDim(model.Graph);
-        var interfaceChanges = CacheAbsorption.Apply(graph, accepted);
+        var interfaceChanges = CacheAbsorption.Apply(graph, accepted, shapes);
+        if (merged is not null) interfaceChanges.Insert(0, merged);
         var states = new List<StateTensor>();
         for (var layer = 0; layer < accepted.Count; layer++)
         {
@@ -85,7 +93,7 @@ public static class AttentionSwapper
             }
         }
         var removed = graph.RemoveDeadCode();
-        var offsets = PositionOffset.Apply(graph);
+        var offsets = PositionOffset.Apply(graph, accepted.Select(m => m.KeyPadding).OfType<string>().ToHashSet());
         // The offset Ranges no longer read their constant start.
         removed += graph.RemoveDeadCode();
         // Inputs only the replaced attention read (a GroupQueryAttention's seqlens_k, say) are not fed any more.
@@ -96,12 +104,14 @@ public static class AttentionSwapper
         }
         if (accepted.Any(m => m.Cache is not null))
         {
-            CacheAbsorption.CheckFed(graph);
+            CacheAbsorption.CheckFed(graph, accepted);
         }
         // A growing KV cache has one length for the whole batch, so its rows cannot be at different positions either.
         var perRow = !PositionOffset.SharedIsRead(graph) && states.All(s => s.GrowingAxis is null);
         model.Graph = graph.ToProto();
-        var opsetChange = OpsetUpgrade.Apply(model, accepted.Max(replacement.RequiredOpset));
+        // Shape's start and end (which the rewiring of positions and caches writes) are opset 15.
+        var shapeSlices = model.Graph.Node.Any(n => n.OpType == "Shape" && n.Attribute.Any(a => a.Name is "start" or "end")) ? 15 : 0;
+        var opsetChange = OpsetUpgrade.Apply(model, Math.Max(shapeSlices, accepted.Max(replacement.RequiredOpset)));
 
         if (!model.OpsetImport.Any(o => o.Domain == OperatorRegistry.Domain))
         {
@@ -116,6 +126,10 @@ public static class AttentionSwapper
                 s.Shape.Select(d => d.Value?.ToString() ?? d.Symbol ?? "").ToArray(), s.ElementType.ToString().ToLowerInvariant(), s.GrowingAxis))),
         });
         model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataPositions, Value = perRow ? "per_row" : "shared" });
+        if (accepted.Select(m => m.KeyPadding).FirstOrDefault(p => p is not null) is { } padding && model.Graph.Input.Any(i => i.Name == padding))
+        {
+            model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataPadding, Value = padding });
+        }
         var counts = accepted.GroupBy(m => m.Pattern).ToDictionary(g => $"{g.Key} -> {rule.Spelling}", g => g.Count());
         if (offsets > 0) counts["position Range offset"] = offsets;
         var hasPosition = model.Graph.Input.Any(i => i.Name == PositionOffset.InputName);

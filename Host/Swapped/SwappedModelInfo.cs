@@ -11,6 +11,9 @@ namespace OnnxAttention.Host.Swapped;
 /// </summary>
 public sealed record StateEntry(string Past, string Present, long[] TailShape, int? GrowingAxis = null)
 {
+    /// <summary>The element type as the swap metadata spells it ("float", "float16", ...).</summary>
+    public string ElementType { get; init; } = "float";
+
     public long ElementsPerRow => TailShape.Aggregate(1L, (a, d) => a * d);
 
     public bool Grows => GrowingAxis is not null;
@@ -25,6 +28,12 @@ public sealed record SwappedModelInfo(string IdsInput, string LogitsOutput, IRea
     /// </summary>
     public bool PositionsPerRow { get; init; }
 
+    /// <summary>The input that takes the attention mask [batch, past + seq] (1 = token, 0 = pad); null when the model takes no padding.</summary>
+    public string? PaddingInput { get; init; }
+
+    /// <summary>The model's own position_ids input [batch, seq], kept by the swap when rows may be padded; null when absent.</summary>
+    public string? PositionIdsInput { get; init; }
+
     public static SwappedModelInfo From(ModelProto swapped)
     {
         var json = swapped.MetadataProps.FirstOrDefault(p => p.Key == AttentionSwapper.MetadataState)?.Value
@@ -36,13 +45,16 @@ public sealed record SwappedModelInfo(string IdsInput, string LogitsOutput, IRea
         var logits = swapped.Graph.Output.First(o => state.All(s => s.Present != o.Name)).Name;
         var hasPosition = swapped.Graph.Input.Any(i => i.Name == PositionOffset.InputName);
         var perRow = swapped.MetadataProps.FirstOrDefault(p => p.Key == AttentionSwapper.MetadataPositions)?.Value == "per_row";
-        return new SwappedModelInfo(ids, logits, state, hasPosition, rule) { PositionsPerRow = perRow };
+        var padding = swapped.MetadataProps.FirstOrDefault(p => p.Key == AttentionSwapper.MetadataPadding)?.Value;
+        var positionIds = swapped.Graph.Input.Any(i => i.Name == "position_ids") ? "position_ids" : null;
+        return new SwappedModelInfo(ids, logits, state, hasPosition, rule) { PositionsPerRow = perRow, PaddingInput = padding, PositionIdsInput = positionIds };
     }
 
     private static StateEntry Entry(JsonElement e)
     {
         int? grows = e.TryGetProperty("grows", out var g) && g.ValueKind == JsonValueKind.Number ? g.GetInt32() : null;
         var tail = e.GetProperty("shape").EnumerateArray().Skip(1).Select((d, i) => i + 1 == grows ? 0 : long.Parse(d.GetString()!)).ToArray();
-        return new StateEntry(e.GetProperty("past").GetString()!, e.GetProperty("present").GetString()!, tail, grows);
+        var type = e.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "float";
+        return new StateEntry(e.GetProperty("past").GetString()!, e.GetProperty("present").GetString()!, tail, grows) { ElementType = type };
     }
 }

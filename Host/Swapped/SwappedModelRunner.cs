@@ -1,4 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
 using OnnxAttention.Host.Sessions;
@@ -9,76 +10,147 @@ namespace OnnxAttention.Host.Swapped;
 /// Runs a model whose attention was swapped (ids [batch, seq] -> logits [batch, seq, vocab]) in pieces of any size,
 /// carrying the per-layer state and the position offset from one piece to the next. Fixed-size state keeps its
 /// shape; a growing state (the softmax rule's KV cache) starts at length 0 (ORT accepts zero-length past_key and
-/// past_value) and takes the shape of each call's present output.
+/// past_value) and takes the shape of each call's present output. State is carried as ORT's own output values, so
+/// float16 caches travel as they are. A model that takes padding is fed its attention mask (all ones unless
+/// given) and, where it has them, position_ids (given, or Hugging Face generate's cumsum(mask) - 1).
 /// </summary>
 public sealed class SwappedModelRunner : IDisposable
 {
     private readonly OwnedSession _session;
-    private readonly IReadOnlyList<StateEntry> _state;
-    private readonly string _idsInput;
-    private readonly string _logitsOutput;
-    private readonly bool _hasPosition;
+    private readonly SwappedModelInfo _info;
 
     public SwappedModelRunner(ModelProto swapped, int intraOpThreads = 0)
     {
-        var info = SwappedModelInfo.From(swapped);
-        (_idsInput, _logitsOutput, _state, _hasPosition) = (info.IdsInput, info.LogitsOutput, info.State, info.HasPositionInput);
+        _info = SwappedModelInfo.From(swapped);
         _session = SessionFactory.Create(swapped, intraOpThreads);
     }
 
+    public SwappedModelInfo Info => _info;
+
     /// <summary>Logits for all positions, feeding <paramref name="chunk"/> tokens per call (1: token by token).</summary>
-    public float[] Logits(long[] ids, int batch, int chunk, IProgress<int>? progress = null)
+    /// <param name="mask">[batch, seq] 1 = token, 0 = pad; null = all ones.</param>
+    /// <param name="positions">[batch, seq] position ids for a model that takes them; null = from the mask.</param>
+    public float[] Logits(long[] ids, int batch, int chunk, IProgress<int>? progress = null, long[]? mask = null, long[]? positions = null)
     {
         if (batch <= 0 || ids.Length % batch != 0) throw new ArgumentException($"{ids.Length} ids do not split into {batch} rows");
         if (chunk <= 0) throw new ArgumentException("chunk must be positive");
         var seq = ids.Length / batch;
-        var state = _state.Select(s => new float[batch * s.ElementsPerRow]).ToList();
-        var shapes = _state.Select(s => (long[])[batch, .. s.TailShape]).ToList();
-        float[]? all = null;
-        var vocab = 0;
-        for (var start = 0; start < seq; start += chunk)
+        if (mask is not null && mask.Length != ids.Length) throw new ArgumentException($"the attention mask holds {mask.Length} values for {ids.Length} ids");
+        if (positions is not null && positions.Length != ids.Length) throw new ArgumentException($"the position ids hold {positions.Length} values for {ids.Length} ids");
+        if (mask is not null && _info.PaddingInput is null && mask.Any(m => m == 0))
         {
-            var n = Math.Min(chunk, seq - start);
-            var piece = new long[batch * n];
-            for (var b = 0; b < batch; b++) Array.Copy(ids, b * seq + start, piece, b * n, n);
+            throw new ArgumentException($"the attention mask marks padding, but the model swapped with '{_info.Rule}' takes no attention mask");
+        }
+        mask ??= Enumerable.Repeat(1L, ids.Length).ToArray();
+        if (_info.PositionIdsInput is not null) positions ??= PositionsFromMask(mask, batch);
 
-            var names = new List<string> { _idsInput };
-            var values = new List<OrtValue> { OrtValue.CreateTensorValueFromMemory(piece, [batch, n]) };
-            if (_hasPosition)
+        var state = _info.State.Select(s => Initial(s, batch)).ToList();
+        IDisposableReadOnlyCollection<OrtValue>? held = null;
+        float[]? all = null;
+        try
+        {
+            for (var start = 0; start < seq; start += chunk)
             {
-                names.Add(PositionOffset.InputName);
-                values.Add(OrtValue.CreateTensorValueFromMemory(new long[] { start }, []));
-            }
-            for (var i = 0; i < _state.Count; i++)
-            {
-                names.Add(_state[i].Past);
-                values.Add(OrtValue.CreateTensorValueFromMemory(state[i], shapes[i]));
-            }
-            try
-            {
-                using var runOptions = new RunOptions();
-                using var results = _session.Session.Run(runOptions, names, values, [_logitsOutput, .. _state.Select(s => s.Present)]);
-                var logits = results[0].GetTensorDataAsSpan<float>();
-                vocab = logits.Length / (batch * n);
-                all ??= new float[batch * seq * vocab];
-                for (var b = 0; b < batch; b++)
+                var n = Math.Min(chunk, seq - start);
+                var names = new List<string> { _info.IdsInput };
+                var owned = new List<OrtValue> { OrtValue.CreateTensorValueFromMemory(Columns(ids, batch, seq, start, n), [batch, n]) };
+                if (_info.HasPositionInput)
                 {
-                    logits.Slice(b * n * vocab, n * vocab).CopyTo(all.AsSpan((b * seq + start) * vocab, n * vocab));
+                    names.Add(PositionOffset.InputName);
+                    owned.Add(OrtValue.CreateTensorValueFromMemory(new long[] { start }, []));
                 }
-                for (var i = 0; i < _state.Count; i++)
+                if (_info.PaddingInput is { } padding)
                 {
-                    state[i] = results[i + 1].GetTensorDataAsSpan<float>().ToArray();
-                    shapes[i] = results[i + 1].GetTensorTypeAndShape().Shape;
+                    names.Add(padding);
+                    owned.Add(OrtValue.CreateTensorValueFromMemory(Columns(mask, batch, seq, 0, start + n), [batch, start + n]));
                 }
+                if (_info.PositionIdsInput is { } positionIds)
+                {
+                    names.Add(positionIds);
+                    owned.Add(OrtValue.CreateTensorValueFromMemory(Columns(positions!, batch, seq, start, n), [batch, n]));
+                }
+                names.AddRange(_info.State.Select(s => s.Past));
+                try
+                {
+                    using var runOptions = new RunOptions();
+                    var results = _session.Session.Run(runOptions, names, [.. owned, .. state], [_info.LogitsOutput, .. _info.State.Select(s => s.Present)]);
+                    var logits = ToFloat(results[0]);
+                    var vocab = logits.Length / (batch * n);
+                    all ??= new float[batch * seq * vocab];
+                    for (var b = 0; b < batch; b++)
+                    {
+                        logits.AsSpan(b * n * vocab, n * vocab).CopyTo(all.AsSpan((b * seq + start) * vocab, n * vocab));
+                    }
+                    // The presents are the next call's pasts: keep this call's results alive until then.
+                    var initial = held is null ? state.ToList() : [];
+                    for (var i = 0; i < state.Count; i++) state[i] = results[i + 1];
+                    held?.Dispose();
+                    foreach (var v in initial) v.Dispose();
+                    held = results;
+                }
+                finally
+                {
+                    foreach (var v in owned) v.Dispose();
+                }
+                progress?.Report(start + n);
             }
-            finally
+        }
+        finally
+        {
+            if (held is null)
             {
-                foreach (var v in values) v.Dispose();
+                foreach (var s in state) s.Dispose();
             }
-            progress?.Report(start + n);
+            else
+            {
+                held.Dispose();
+            }
         }
         return all ?? [];
     }
+
+    /// <summary>Hugging Face generate's positions: cumsum(mask) - 1 along each row, 1 at pads.</summary>
+    public static long[] PositionsFromMask(long[] mask, int batch)
+    {
+        var seq = mask.Length / batch;
+        var positions = new long[mask.Length];
+        for (var b = 0; b < batch; b++)
+        {
+            var seen = 0L;
+            for (var t = 0; t < seq; t++)
+            {
+                seen += mask[b * seq + t];
+                positions[b * seq + t] = mask[b * seq + t] == 0 ? 1 : seen - 1;
+            }
+        }
+        return positions;
+    }
+
+    private static long[] Columns(long[] values, int batch, int seq, int start, int n)
+    {
+        var piece = new long[batch * n];
+        for (var b = 0; b < batch; b++) Array.Copy(values, b * seq + start, piece, b * n, n);
+        return piece;
+    }
+
+    private static OrtValue Initial(StateEntry s, int batch)
+    {
+        long[] shape = [batch, .. s.TailShape];
+        var count = batch * s.ElementsPerRow;
+        return s.ElementType switch
+        {
+            "float16" => OrtValue.CreateTensorValueFromMemory(new Float16[count], shape),
+            "bfloat16" => OrtValue.CreateTensorValueFromMemory(new BFloat16[count], shape),
+            _ => OrtValue.CreateTensorValueFromMemory(new float[count], shape),
+        };
+    }
+
+    private static float[] ToFloat(OrtValue v) => v.GetTensorTypeAndShape().ElementDataType switch
+    {
+        TensorElementType.Float16 => v.GetTensorDataAsSpan<Float16>().ToArray().Select(x => x.ToFloat()).ToArray(),
+        TensorElementType.BFloat16 => v.GetTensorDataAsSpan<BFloat16>().ToArray().Select(x => x.ToFloat()).ToArray(),
+        _ => v.GetTensorDataAsSpan<float>().ToArray(),
+    };
 
     public void Dispose() => _session.Dispose();
 }

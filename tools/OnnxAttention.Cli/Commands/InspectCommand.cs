@@ -24,6 +24,7 @@ public static class InspectCommand
                     Console.WriteLine($"{path}: already swapped by OnnxAttention (rule {swapped.Value}); its attention runs on com.onnxattention operators");
                     return 0;
                 }
+                if (MergedDecoder.Collapse(proto) is { } merged) Console.WriteLine(merged);
                 var graph = new Graph(proto.Graph);
                 var findings = AttentionFinder.Find(graph, new ValueShapes(proto.Graph));
                 Console.WriteLine($"{path}: {proto.Graph.Node.Count} nodes, opset {string.Join(", ", proto.OpsetImport.Select(o => $"{(o.Domain.Length == 0 ? "ai.onnx" : o.Domain)}:{o.Version}"))}");

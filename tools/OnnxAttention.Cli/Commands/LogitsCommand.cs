@@ -19,7 +19,9 @@ public static class LogitsCommand
         var ids = new Option<FileInfo>("--input-ids") { Description = "ONNX TensorProto of int64 ids [batch, seq]", Required = true };
         var output = new Option<FileInfo>("--out") { Description = "where to write float32 logits [batch, seq, vocab] as a TensorProto", Required = true };
         var stepByStep = new Option<bool>("--step-by-step") { Description = "feed one token per call, carrying the state" };
-        var command = new Command("logits", "Swap a model's attention, run it on ids and write the logits.") { model, rule, ids, output, stepByStep };
+        var maskOption = new Option<FileInfo>("--attention-mask") { Description = "ONNX TensorProto [batch, seq] (1 = token, 0 = pad); default all ones" };
+        var positionsOption = new Option<FileInfo>("--position-ids") { Description = "ONNX TensorProto int64 [batch, seq] for a model with position_ids; default cumsum(mask) - 1" };
+        var command = new Command("logits", "Swap a model's attention, run it on ids and write the logits.") { model, rule, ids, output, stepByStep, maskOption, positionsOption };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             CliErrors.RefuseOverwritingAnInput("--out", parse.GetValue(output)!, parse.GetValue(model)!, parse.GetValue(ids)!);
@@ -49,10 +51,22 @@ public static class LogitsCommand
             int batch = (int)idsTensor.Dims[0], seq = (int)idsTensor.Dims[1];
             if (values.Length != batch * seq) throw new GraphException($"--input-ids declares shape {shape} ({batch * seq} ids) but holds {values.Length}");
             CheckIds(values, seq, DeclaredVocab(proto));
+            var mask = parse.GetValue(maskOption) is { } maskFile ? ReadRows("--attention-mask", maskFile, batch, seq) : null;
+            if (mask is not null && mask.Any(m => m != 0 && m != 1)) throw new GraphException("--attention-mask must hold only 0 and 1");
+            var positions = parse.GetValue(positionsOption) is { } positionsFile ? ReadRows("--position-ids", positionsFile, batch, seq) : null;
             using var runner = new SwappedModelRunner(proto);
+            if (positions is not null && runner.Info.PositionIdsInput is null)
+            {
+                throw new GraphException("--position-ids given, but the swapped model computes its positions itself (it has no position_ids input)");
+            }
             var step = parse.GetValue(stepByStep);
-            var logits = runner.Logits(values, batch, step ? 1 : Math.Max(1, seq));
+            var logits = runner.Logits(values, batch, step ? 1 : Math.Max(1, seq), mask: mask, positions: positions);
             var vocab = seq == 0 ? 0 : logits.Length / (batch * seq);
+            if (mask is not null)
+            {
+                // Pad positions carry no token: their logits are written as 0.
+                for (var i = 0; i < mask.Length; i++) if (mask[i] == 0) Array.Clear(logits, i * vocab, vocab);
+            }
             var result = Tensors.Float("logits", logits, batch, seq, vocab);
             File.WriteAllBytes(parse.GetValue(output)!.FullName, result.ToByteArray());
             Console.WriteLine($"{report.Replaced.Count} attention layer(s) -> {report.Rule.Spelling}; {(step ? "token by token" : "whole sequence")}; " +
@@ -60,6 +74,28 @@ public static class LogitsCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>An integer TensorProto (int64, int32 or bool) of exactly [batch, seq], as int64.</summary>
+    private static long[] ReadRows(string option, FileInfo file, int batch, int seq)
+    {
+        if (!file.Exists) throw new FileNotFoundException($"{option} '{file.FullName}' does not exist");
+        TensorProto t;
+        try
+        {
+            t = TensorProto.Parser.ParseFrom(File.ReadAllBytes(file.FullName));
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new InvalidDataException($"{option} '{file.FullName}' is not an ONNX TensorProto: {e.Message}");
+        }
+        if (t.Dims.Count != 2 || t.Dims[0] != batch || t.Dims[1] != seq)
+        {
+            throw new GraphException($"{option} has shape [{string.Join(", ", t.Dims)}]; expected [batch, seq] = [{batch}, {seq}] like --input-ids");
+        }
+        var values = ConstantReader.TryInts(t);
+        if (values is null || values.Length != batch * seq) throw new GraphException($"{option} must hold {batch * seq} integers (int64, int32 or bool)");
+        return values;
     }
 
     /// <summary>
