@@ -1,4 +1,3 @@
-using System.Text.Json;
 using OnnxAttention.Graphs.Attention;
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Ir;
@@ -10,39 +9,15 @@ namespace OnnxAttention.Graphs.Swapping;
 /// <summary>
 /// Replaces every recognised attention of a model with the chosen rule, adds per-layer state inputs and outputs,
 /// offsets shape-derived positions so the model can run in pieces, removes what became dead, and records the
-/// swap in the model's metadata.
+/// swapped model's <see cref="ModelContract"/> in its metadata.
 /// </summary>
 public static class AttentionSwapper
 {
-    public const string MetadataRule = "onnx_attention.rule";
-    public const string MetadataLayers = "onnx_attention.layers";
-    public const string MetadataState = "onnx_attention.state";
-
-    /// <summary>"per_row" when the rows of a batch may be at different positions (see <see cref="PositionOffset"/>), else "shared".</summary>
-    public const string MetadataPositions = "onnx_attention.positions";
-
-    /// <summary>
-    /// The graph input a host feeds the attention mask through ([batch, past + seq], 1 = token, 0 = pad), when the
-    /// swapped model reads it; absent when the swapped model takes no padding.
-    /// </summary>
-    public const string MetadataPadding = "onnx_attention.padding";
-
-    /// <summary>
-    /// One entry of <see cref="MetadataState"/>: names, shape (numbers, or symbols for the batch and a growing
-    /// axis), element type, and the axis that grows by the tokens of each call (absent for fixed-size state).
-    /// </summary>
-    private sealed record StateMetadata(
-        [property: System.Text.Json.Serialization.JsonPropertyName("past")] string Past,
-        [property: System.Text.Json.Serialization.JsonPropertyName("present")] string Present,
-        [property: System.Text.Json.Serialization.JsonPropertyName("shape")] string[] Shape,
-        [property: System.Text.Json.Serialization.JsonPropertyName("type")] string Type,
-        [property: System.Text.Json.Serialization.JsonPropertyName("grows"), System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] int? Grows);
-
     public static SwapReport Swap(ModelProto model, AttentionRule rule)
     {
-        if (model.MetadataProps.Any(p => p.Key == MetadataRule))
+        if (model.MetadataProps.Any(p => p.Key == ModelContract.RuleKey))
         {
-            throw new GraphException($"the model was already swapped ({model.MetadataProps.First(p => p.Key == MetadataRule).Value})");
+            throw new GraphException($"the model was already swapped ({model.MetadataProps.First(p => p.Key == ModelContract.RuleKey).Value})");
         }
         var merged = MergedDecoder.Collapse(model);
         var graph = new Graph(model.Graph);
@@ -56,13 +31,20 @@ public static class AttentionSwapper
             throw new GraphException($"no attention to replace in the model: {why}");
         }
 
-        var replacement = Create(rule);
+        // A per-layer rule picks by the order the finder lists the attention (what inspect prints).
+        var layerRules = rule is LayeredRule layered ? layered.ForLayers(findings.Matches.Count) : findings.Matches.Select(_ => rule).ToList();
         var accepted = new List<AttentionMatch>();
+        var acceptedRules = new List<AttentionRule>();
         var skipped = findings.Misses.ToList();
-        foreach (var match in findings.Matches)
+        for (var i = 0; i < findings.Matches.Count; i++)
         {
-            if (replacement.Refusal(match) is { } refusal) skipped.Add(new AttentionMiss(match.Pattern, match.Anchor, refusal));
-            else accepted.Add(match);
+            var match = findings.Matches[i];
+            if (Create(layerRules[i]).Refusal(match) is { } refusal) skipped.Add(new AttentionMiss(match.Pattern, match.Anchor, refusal));
+            else
+            {
+                accepted.Add(match);
+                acceptedRules.Add(layerRules[i]);
+            }
         }
         if (accepted.Count == 0)
         {
@@ -82,15 +64,18 @@ public static class AttentionSwapper
         var interfaceChanges = CacheAbsorption.Apply(graph, accepted, shapes);
         if (merged is not null) interfaceChanges.Insert(0, merged);
         var states = new List<StateTensor>();
+        var layers = new List<LayerSwap>();
         for (var layer = 0; layer < accepted.Count; layer++)
         {
             var match = MatchPrelude.Apply(graph, accepted[layer], layer);
-            foreach (var s in replacement.Replace(graph, match, layer, batch))
+            var layerStates = Create(acceptedRules[layer]).Replace(graph, match, layer, batch);
+            foreach (var s in layerStates)
             {
                 states.Add(s);
                 graph.Inputs.Add(ValueInfo(s.Past, s, present: false));
                 graph.Outputs.Add(ValueInfo(s.Present, s, present: true));
             }
+            layers.Add(new LayerSwap(acceptedRules[layer], layerStates));
         }
         var removed = graph.RemoveDeadCode();
         var offsets = PositionOffset.Apply(graph, accepted.Select(m => m.KeyPadding).OfType<string>().ToHashSet());
@@ -111,29 +96,19 @@ public static class AttentionSwapper
         model.Graph = graph.ToProto();
         // Shape's start and end (which the rewiring of positions and caches writes) are opset 15.
         var shapeSlices = model.Graph.Node.Any(n => n.OpType == "Shape" && n.Attribute.Any(a => a.Name is "start" or "end")) ? 15 : 0;
-        var opsetChange = OpsetUpgrade.Apply(model, Math.Max(shapeSlices, accepted.Max(replacement.RequiredOpset)));
+        var opsetChange = OpsetUpgrade.Apply(model, Math.Max(shapeSlices, accepted.Select((m, i) => Create(acceptedRules[i]).RequiredOpset(m)).Max()));
 
         if (!model.OpsetImport.Any(o => o.Domain == OperatorRegistry.Domain))
         {
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = OperatorRegistry.Domain, Version = 1 });
         }
-        model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataRule, Value = rule.Spelling });
-        model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataLayers, Value = accepted.Count.ToString() });
-        model.MetadataProps.Add(new StringStringEntryProto
-        {
-            Key = MetadataState,
-            Value = JsonSerializer.Serialize(states.Select(s => new StateMetadata(s.Past, s.Present,
-                s.Shape.Select(d => d.Value?.ToString() ?? d.Symbol ?? "").ToArray(), s.ElementType.ToString().ToLowerInvariant(), s.GrowingAxis))),
-        });
-        model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataPositions, Value = perRow ? "per_row" : "shared" });
-        if (accepted.Select(m => m.KeyPadding).FirstOrDefault(p => p is not null) is { } padding && model.Graph.Input.Any(i => i.Name == padding))
-        {
-            model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataPadding, Value = padding });
-        }
-        var counts = accepted.GroupBy(m => m.Pattern).ToDictionary(g => $"{g.Key} -> {rule.Spelling}", g => g.Count());
+        var counts = accepted.Select((m, i) => $"{m.Pattern} -> {acceptedRules[i].Spelling}").GroupBy(k => k).ToDictionary(g => g.Key, g => g.Count());
         if (offsets > 0) counts["position Range offset"] = offsets;
         var hasPosition = model.Graph.Input.Any(i => i.Name == PositionOffset.InputName);
-        return new SwapReport(rule, accepted, skipped, states, counts, removed, hasPosition) { OpsetChange = opsetChange, InterfaceChanges = interfaceChanges, PositionsPerRow = perRow };
+        var report = new SwapReport(rule, accepted, skipped, states, counts, removed, hasPosition) { OpsetChange = opsetChange, InterfaceChanges = interfaceChanges, PositionsPerRow = perRow, Layers = layers,
+            PaddingInput = accepted.Select(m => m.KeyPadding).FirstOrDefault(p => p is not null) is { } padding && model.Graph.Input.Any(i => i.Name == padding) ? padding : null };
+        ModelContract.Write(model, report);
+        return report;
     }
 
     /// <summary>Why <paramref name="rule"/> would leave <paramref name="match"/> as it is; null when it would replace it.</summary>

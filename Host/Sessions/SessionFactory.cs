@@ -9,12 +9,28 @@ namespace OnnxAttention.Host.Sessions;
 public static class SessionFactory
 {
     /// <summary>Session options with our operators registered; the caller disposes them after the session.</summary>
-    public static SessionOptions CreateOptions(int intraOpThreads = 0)
+    public static SessionOptions CreateOptions(int intraOpThreads = 0) =>
+        CreateOptions(intraOpThreads, options => options.RegisterOnnxAttentionOperators());
+
+    /// <summary>
+    /// Session options for <paramref name="target"/>: on the CPU our operators; on CUDA ORT's CUDA provider and our
+    /// operators with their CUDA variants (GPU build; the CPU build refuses with <see cref="ExecutionProviderUnavailableException"/>).
+    /// </summary>
+    public static SessionOptions CreateOptions(int intraOpThreads, ExecutionTarget target) =>
+        CreateOptions(intraOpThreads, options => Register(options, target));
+
+    private static void Register(SessionOptions options, ExecutionTarget target)
+    {
+        if (target.IsCuda) CudaBuild.Configure(options, target.DeviceId);
+        else options.RegisterOnnxAttentionOperators();
+    }
+
+    private static SessionOptions CreateOptions(int intraOpThreads, Action<SessionOptions> register)
     {
         var options = new SessionOptions { IntraOpNumThreads = intraOpThreads };
         try
         {
-            options.RegisterOnnxAttentionOperators();
+            register(options);
             return options;
         }
         catch
@@ -25,9 +41,30 @@ public static class SessionFactory
     }
 
     /// <summary>A session over an in-memory model; the options it was made with are disposed with it by <see cref="OwnedSession"/>.</summary>
-    public static OwnedSession Create(ModelProto model, int intraOpThreads = 0)
+    public static OwnedSession Create(ModelProto model, int intraOpThreads = 0) =>
+        Create(model, intraOpThreads, options => options.RegisterOnnxAttentionOperators());
+
+    /// <summary>A session on <paramref name="target"/> (see <see cref="CreateOptions(int, ExecutionTarget)"/>).</summary>
+    public static OwnedSession Create(ModelProto model, int intraOpThreads, ExecutionTarget target)
     {
-        var options = CreateOptions(intraOpThreads);
+        try
+        {
+            return Create(model, intraOpThreads, options => Register(options, target));
+        }
+        catch (OnnxRuntimeException e) when (target.IsCuda && e.Message.Contains("CUDA", StringComparison.OrdinalIgnoreCase))
+        {
+            // The provider library loads at session creation: no driver, no device or missing CUDA libraries show here.
+            throw CudaBuild.Unavailable(e);
+        }
+    }
+
+    /// <summary>
+    /// A session whose options <paramref name="register"/> gives the operators (tests and benchmarks register them with
+    /// forced kernel forms); disposed like <see cref="Create(ModelProto, int)"/>.
+    /// </summary>
+    public static OwnedSession Create(ModelProto model, int intraOpThreads, Action<SessionOptions> register)
+    {
+        var options = CreateOptions(intraOpThreads, register);
         try
         {
             return new OwnedSession(new InferenceSession(model.ToByteArray(), options), options);

@@ -17,15 +17,20 @@ namespace OnnxAttention.Host.Swapped;
 public sealed class SwappedModelRunner : IDisposable
 {
     private readonly OwnedSession _session;
-    private readonly SwappedModelInfo _info;
+    private readonly ModelContract _info;
 
-    public SwappedModelRunner(ModelProto swapped, int intraOpThreads = 0)
+    /// <param name="target">
+    /// The execution provider; on CUDA each call's ids and state are copied in and its logits and state out (an
+    /// offline tool; <see cref="Generation.Generator"/> keeps state on the device).
+    /// </param>
+    public SwappedModelRunner(ModelProto swapped, int intraOpThreads = 0, ExecutionTarget? target = null)
     {
-        _info = SwappedModelInfo.From(swapped);
-        _session = SessionFactory.Create(swapped, intraOpThreads);
+        _info = ModelContract.Read(swapped);
+        _session = SessionFactory.Create(swapped, intraOpThreads, target ?? ExecutionTarget.Cpu);
     }
 
-    public SwappedModelInfo Info => _info;
+    /// <summary>The swapped model's inputs, outputs and state, as its metadata records them.</summary>
+    public ModelContract Contract => _info;
 
     /// <summary>Logits for all positions, feeding <paramref name="chunk"/> tokens per call (1: token by token).</summary>
     /// <param name="mask">[batch, seq] 1 = token, 0 = pad; null = all ones.</param>
@@ -135,12 +140,12 @@ public sealed class SwappedModelRunner : IDisposable
 
     private static OrtValue Initial(StateEntry s, int batch)
     {
-        long[] shape = [batch, .. s.TailShape];
-        var count = batch * s.ElementsPerRow;
+        var shape = s.ShapeFor(batch);
+        var count = s.ElementsFor(batch);
         return s.ElementType switch
         {
-            "float16" => OrtValue.CreateTensorValueFromMemory(new Float16[count], shape),
-            "bfloat16" => OrtValue.CreateTensorValueFromMemory(new BFloat16[count], shape),
+            TensorProto.Types.DataType.Float16 => OrtValue.CreateTensorValueFromMemory(new Float16[count], shape),
+            TensorProto.Types.DataType.Bfloat16 => OrtValue.CreateTensorValueFromMemory(new BFloat16[count], shape),
             _ => OrtValue.CreateTensorValueFromMemory(new float[count], shape),
         };
     }
