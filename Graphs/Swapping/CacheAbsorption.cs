@@ -23,7 +23,8 @@ internal static class CacheAbsorption
     public const string PositionIds = "position_ids", AttentionMask = "attention_mask";
 
     /// <summary>Rewires the graph before the replacements are built; returns what changed in the model's interface.</summary>
-    public static List<string> Apply(Graph g, IReadOnlyList<AttentionMatch> matches, ValueShapes? shapes = null)
+    /// <param name="keepsMask">Whether a replacement reads the attention mask (padding), so positions must be fed too.</param>
+    public static List<string> Apply(Graph g, IReadOnlyList<AttentionMatch> matches, ValueShapes? shapes = null, bool keepsMask = false)
     {
         var caches = matches.Where(m => m.Cache is not null).ToList();
         if (caches.Count == 0) return [];
@@ -68,8 +69,7 @@ internal static class CacheAbsorption
 
         // A model whose attention honours padding keeps its attention_mask, and with it its position_ids: a padded
         // row's positions (cumsum(mask) - 1 for left padding) are not past + 0 .. S - 1.
-        var padding = matches.Any(m => m.KeyPadding is not null);
-        if (padding && g.Inputs.Any(i => i.Name == PositionIds) && g.Consumers(PositionIds).Count > 0)
+        if (keepsMask && g.Inputs.Any(i => i.Name == PositionIds) && g.Consumers(PositionIds).Count > 0)
         {
             changes.Add($"input '{PositionIds}' kept: rows may be padded (attention_mask), so positions are fed");
         }

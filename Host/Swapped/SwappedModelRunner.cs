@@ -42,10 +42,7 @@ public sealed class SwappedModelRunner : IDisposable
         var seq = ids.Length / batch;
         if (mask is not null && mask.Length != ids.Length) throw new ArgumentException($"the attention mask holds {mask.Length} values for {ids.Length} ids");
         if (positions is not null && positions.Length != ids.Length) throw new ArgumentException($"the position ids hold {positions.Length} values for {ids.Length} ids");
-        if (mask is not null && _info.PaddingInput is null && mask.Any(m => m == 0))
-        {
-            throw new ArgumentException($"the attention mask marks padding, but the model swapped with '{_info.Rule}' takes no attention mask");
-        }
+        CheckPadding(_info, mask);
         mask ??= Enumerable.Repeat(1L, ids.Length).ToArray();
         if (_info.PositionIdsInput is not null) positions ??= PositionsFromMask(mask, batch);
 
@@ -112,6 +109,15 @@ public sealed class SwappedModelRunner : IDisposable
             }
         }
         return all ?? [];
+    }
+
+    /// <summary>Refuses a mask with pads for a model that takes no attention mask (it would attend to the pads).</summary>
+    public static void CheckPadding(ModelContract contract, long[]? mask)
+    {
+        if (mask is not null && contract.PaddingInput is null && mask.Any(m => m == 0))
+        {
+            throw new ArgumentException($"the attention mask marks padding, but the model swapped with '{contract.Rule}' takes no attention mask");
+        }
     }
 
     /// <summary>Hugging Face generate's positions: cumsum(mask) - 1 along each row, 1 at pads.</summary>
