@@ -39,7 +39,7 @@ public static class AttentionSwapper
         for (var i = 0; i < findings.Matches.Count; i++)
         {
             var match = findings.Matches[i];
-            if (Create(layerRules[i]).Refusal(match) is { } refusal) skipped.Add(new AttentionMiss(match.Pattern, match.Anchor, refusal));
+            if (layerRules[i].CreateReplacement().Refusal(match) is { } refusal) skipped.Add(new AttentionMiss(match.Pattern, match.Anchor, refusal));
             else
             {
                 accepted.Add(match);
@@ -70,7 +70,7 @@ public static class AttentionSwapper
         for (var layer = 0; layer < accepted.Count; layer++)
         {
             var match = MatchPrelude.Apply(graph, accepted[layer], layer);
-            var layerStates = Create(acceptedRules[layer]).Replace(graph, match, layer, batch);
+            var layerStates = acceptedRules[layer].CreateReplacement().Replace(graph, match, layer, batch);
             foreach (var s in layerStates)
             {
                 states.Add(s);
@@ -98,7 +98,7 @@ public static class AttentionSwapper
         model.Graph = graph.ToProto();
         // Shape's start and end (which the rewiring of positions and caches writes) are opset 15.
         var shapeSlices = model.Graph.Node.Any(n => n.OpType == "Shape" && n.Attribute.Any(a => a.Name is "start" or "end")) ? 15 : 0;
-        var opsetChange = OpsetUpgrade.Apply(model, Math.Max(shapeSlices, accepted.Select((m, i) => Create(acceptedRules[i]).RequiredOpset(m)).Max()));
+        var opsetChange = OpsetUpgrade.Apply(model, Math.Max(shapeSlices, accepted.Select((m, i) => acceptedRules[i].CreateReplacement().RequiredOpset(m)).Max()));
 
         if (!model.OpsetImport.Any(o => o.Domain == OperatorRegistry.Domain))
         {
@@ -114,18 +114,7 @@ public static class AttentionSwapper
     }
 
     /// <summary>Why <paramref name="rule"/> would leave <paramref name="match"/> as it is; null when it would replace it.</summary>
-    public static string? Refusal(AttentionRule rule, AttentionMatch match) => Create(rule).Refusal(match);
-
-    private static IAttentionReplacement Create(AttentionRule rule) => rule switch
-    {
-        LinearRule linear => new LinearReplacement(linear),
-        SoftmaxRule => new SoftmaxReplacement(),
-        WindowRule window => new WindowReplacement(window),
-        HybridRule hybrid => new HybridReplacement(hybrid),
-        SegmentRule segment => new SegmentReplacement(segment),
-        SummaryRule summary => new SummaryReplacement(summary),
-        _ => throw new GraphException($"attention rule '{rule.Spelling}' is not available yet"),
-    };
+    public static string? Refusal(AttentionRule rule, AttentionMatch match) => rule.CreateReplacement().Refusal(match);
 
     /// <summary>The batch dimension of the first graph input (the ids), symbolic or fixed.</summary>
     private static Dim BatchDim(GraphProto g)

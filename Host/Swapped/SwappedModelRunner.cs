@@ -7,108 +7,74 @@ using OnnxAttention.Host.Sessions;
 namespace OnnxAttention.Host.Swapped;
 
 /// <summary>
-/// Runs a model whose attention was swapped (ids [batch, seq] -> logits [batch, seq, vocab]) in pieces of any size,
-/// carrying the per-layer state and the position offset from one piece to the next. Fixed-size state keeps its
-/// shape; a growing state (the softmax rule's KV cache) starts at length 0 (ORT accepts zero-length past_key and
-/// past_value) and takes the shape of each call's present output. State is carried as ORT's own output values, so
-/// float16 caches travel as they are. A model that takes padding is fed its attention mask (all ones unless
-/// given) and, where it has them, position_ids (given, or Hugging Face generate's cumsum(mask) - 1).
+/// Runs a model in pieces along the sequence, carrying its state from one piece to the next: a swapped model's state
+/// and position offset as its <see cref="ModelContract"/> declares them (ids [batch, seq] -> logits [batch, seq, vocab]),
+/// or any state a caller names (a model's own KV cache). Fixed-size state keeps its shape; a growing state (a KV
+/// cache) starts at length 0 (ORT accepts zero-length past_key and past_value) and takes the shape of each call's
+/// present output. The <c>logits</c> command and the tests run models in pieces through this; the generation loop
+/// (<see cref="Generation.Generator"/>) carries the same contract's state in bound buffers instead, so that a decode step
+/// allocates nothing.
 /// </summary>
 public sealed class SwappedModelRunner : IDisposable
 {
-    private readonly OwnedSession _session;
-    private readonly ModelContract _info;
+    /// <summary>One input cut along the sequence: [batch, seq, width], or [batch, seq] when <paramref name="Width"/> is 0;
+    /// float32, float16, bfloat16 or int64 elements.</summary>
+    public sealed record SequenceInput(string Name, Array Data, int Width = 0);
 
+    /// <summary>A further input of one piece: (name, data, shape), given the piece's start and length.</summary>
+    public delegate IEnumerable<(string Name, Array Data, long[] Shape)> PieceInputs(int start, int count);
+
+    private readonly OwnedSession _session;
+    private readonly IReadOnlyList<StateEntry> _state;
+    private readonly bool _hasPosition;
+
+    /// <summary>A model swapped by <see cref="AttentionSwapper"/>: its contract says what to carry.</summary>
     /// <param name="target">
     /// The execution provider; on CUDA each call's ids and state are copied in and its logits and state out (an
     /// offline tool; <see cref="Generation.Generator"/> keeps state on the device).
     /// </param>
     public SwappedModelRunner(ModelProto swapped, int intraOpThreads = 0, ExecutionTarget? target = null)
+        : this(swapped, ModelContract.Read(swapped), intraOpThreads, target)
     {
-        _info = ModelContract.Read(swapped);
-        _session = SessionFactory.Create(swapped, intraOpThreads, target ?? ExecutionTarget.Cpu);
     }
 
-    /// <summary>The swapped model's inputs, outputs and state, as its metadata records them.</summary>
-    public ModelContract Contract => _info;
+    /// <summary>Any model, carrying <paramref name="state"/> (and feeding the position offset when <paramref name="hasPosition"/>).</summary>
+    public SwappedModelRunner(ModelProto model, IReadOnlyList<StateEntry> state, bool hasPosition, int intraOpThreads = 0, ExecutionTarget? target = null)
+    {
+        _state = state;
+        _hasPosition = hasPosition;
+        _session = SessionFactory.Create(model, intraOpThreads, target ?? ExecutionTarget.Cpu);
+    }
+
+    private SwappedModelRunner(ModelProto swapped, ModelContract contract, int intraOpThreads, ExecutionTarget? target)
+        : this(swapped, contract.State, contract.HasPositionInput, intraOpThreads, target)
+    {
+        Contract = contract;
+    }
+
+    /// <summary>The swapped model's contract; null for a model run with state named by the caller.</summary>
+    public ModelContract? Contract { get; }
 
     /// <summary>Logits for all positions, feeding <paramref name="chunk"/> tokens per call (1: token by token).</summary>
-    /// <param name="mask">[batch, seq] 1 = token, 0 = pad; null = all ones.</param>
-    /// <param name="positions">[batch, seq] position ids for a model that takes them; null = from the mask.</param>
+    /// <param name="mask">[batch, seq] 1 = token, 0 = pad, for a model that takes an attention mask; null = all ones.</param>
+    /// <param name="positions">[batch, seq] position ids for a model with a position_ids input; null = Hugging Face generate's from the mask.</param>
     public float[] Logits(long[] ids, int batch, int chunk, IProgress<int>? progress = null, long[]? mask = null, long[]? positions = null)
     {
+        var contract = Contract ?? throw new InvalidOperationException("logits need a swapped model's contract (its ids input and logits output)");
         if (batch <= 0 || ids.Length % batch != 0) throw new ArgumentException($"{ids.Length} ids do not split into {batch} rows");
         if (chunk <= 0) throw new ArgumentException("chunk must be positive");
-        var seq = ids.Length / batch;
         if (mask is not null && mask.Length != ids.Length) throw new ArgumentException($"the attention mask holds {mask.Length} values for {ids.Length} ids");
         if (positions is not null && positions.Length != ids.Length) throw new ArgumentException($"the position ids hold {positions.Length} values for {ids.Length} ids");
-        CheckPadding(_info, mask);
-        mask ??= Enumerable.Repeat(1L, ids.Length).ToArray();
-        if (_info.PositionIdsInput is not null) positions ??= PositionsFromMask(mask, batch);
-
-        var state = _info.State.Select(s => Initial(s, batch)).ToList();
-        IDisposableReadOnlyCollection<OrtValue>? held = null;
-        float[]? all = null;
-        try
-        {
-            for (var start = 0; start < seq; start += chunk)
-            {
-                var n = Math.Min(chunk, seq - start);
-                var names = new List<string> { _info.IdsInput };
-                var owned = new List<OrtValue> { OrtValue.CreateTensorValueFromMemory(Columns(ids, batch, seq, start, n), [batch, n]) };
-                if (_info.HasPositionInput)
-                {
-                    names.Add(PositionOffset.InputName);
-                    owned.Add(OrtValue.CreateTensorValueFromMemory(new long[] { start }, []));
-                }
-                if (_info.PaddingInput is { } padding)
-                {
-                    names.Add(padding);
-                    owned.Add(OrtValue.CreateTensorValueFromMemory(Columns(mask, batch, seq, 0, start + n), [batch, start + n]));
-                }
-                if (_info.PositionIdsInput is { } positionIds)
-                {
-                    names.Add(positionIds);
-                    owned.Add(OrtValue.CreateTensorValueFromMemory(Columns(positions!, batch, seq, start, n), [batch, n]));
-                }
-                names.AddRange(_info.State.Select(s => s.Past));
-                try
-                {
-                    using var runOptions = new RunOptions();
-                    var results = _session.Session.Run(runOptions, names, [.. owned, .. state], [_info.LogitsOutput, .. _info.State.Select(s => s.Present)]);
-                    var logits = ToFloat(results[0]);
-                    var vocab = logits.Length / (batch * n);
-                    all ??= new float[batch * seq * vocab];
-                    for (var b = 0; b < batch; b++)
-                    {
-                        logits.AsSpan(b * n * vocab, n * vocab).CopyTo(all.AsSpan((b * seq + start) * vocab, n * vocab));
-                    }
-                    // The presents are the next call's pasts: keep this call's results alive until then.
-                    var initial = held is null ? state.ToList() : [];
-                    for (var i = 0; i < state.Count; i++) state[i] = results[i + 1];
-                    held?.Dispose();
-                    foreach (var v in initial) v.Dispose();
-                    held = results;
-                }
-                finally
-                {
-                    foreach (var v in owned) v.Dispose();
-                }
-                progress?.Report(start + n);
-            }
-        }
-        finally
-        {
-            if (held is null)
-            {
-                foreach (var s in state) s.Dispose();
-            }
-            else
-            {
-                held.Dispose();
-            }
-        }
-        return all ?? [];
+        CheckPadding(contract, mask);
+        var seq = ids.Length / batch;
+        var inputs = new List<SequenceInput> { new(contract.IdsInput, ids) };
+        var full = mask ?? Enumerable.Repeat(1L, ids.Length).ToArray();
+        if (contract.PositionIdsInput is { } positionIds) inputs.Add(new SequenceInput(positionIds, positions ?? PositionsFromMask(full, batch)));
+        // The mask covers the past and the new tokens: [batch, start + n] for the piece at start.
+        PieceInputs? perPiece = contract.PaddingInput is { } padding
+            ? (start, n) => [(padding, Slice(full, batch, seq, 1, 0, start + n), [batch, start + n])]
+            : null;
+        return Run(inputs, batch, seq, Chunks(seq, chunk), contract.LogitsOutput, perPiece, progress);
     }
 
     /// <summary>Refuses a mask with pads for a model that takes no attention mask (it would attend to the pads).</summary>
@@ -137,24 +103,100 @@ public sealed class SwappedModelRunner : IDisposable
         return positions;
     }
 
-    private static long[] Columns(long[] values, int batch, int seq, int start, int n)
+    /// <summary>Pieces of <paramref name="chunk"/> tokens covering <paramref name="seq"/>.</summary>
+    public static int[] Chunks(int seq, int chunk) =>
+        Enumerable.Range(0, (int)((seq + (long)chunk - 1) / chunk)).Select(i => (int)Math.Min(chunk, seq - (long)i * chunk)).ToArray();
+
+    /// <summary>
+    /// Runs <paramref name="inputs"/> in <paramref name="pieces"/> (token counts summing to <paramref name="seq"/>) and returns
+    /// the float32 output <paramref name="output"/> ([batch, piece, width] per call) joined into [batch, seq, width].
+    /// </summary>
+    public float[] Run(IReadOnlyList<SequenceInput> inputs, int batch, int seq, IReadOnlyList<int> pieces, string output,
+        PieceInputs? perPiece = null, IProgress<int>? progress = null)
     {
-        var piece = new long[batch * n];
-        for (var b = 0; b < batch; b++) Array.Copy(values, b * seq + start, piece, b * n, n);
+        if (pieces.Sum() != seq || pieces.Any(n => n <= 0)) throw new ArgumentException($"pieces [{string.Join(", ", pieces)}] do not cover {seq} tokens");
+        var carried = _state.Select(s => (Data: Zeros(s.ElementType, s.ElementsFor(batch)), Shape: s.ShapeFor(batch))).ToArray();
+        float[]? all = null;
+        var start = 0;
+        foreach (var n in pieces)
+        {
+            var names = new List<string>();
+            var values = new List<OrtValue>();
+            try
+            {
+                foreach (var x in inputs)
+                {
+                    names.Add(x.Name);
+                    values.Add(Value(Slice(x.Data, batch, seq, Math.Max(1, x.Width), start, n), x.Width == 0 ? [batch, n] : [batch, n, x.Width]));
+                }
+                foreach (var (name, data, shape) in perPiece?.Invoke(start, n) ?? [])
+                {
+                    names.Add(name);
+                    values.Add(Value(data, shape));
+                }
+                if (_hasPosition)
+                {
+                    names.Add(PositionOffset.InputName);
+                    values.Add(OrtValue.CreateTensorValueFromMemory(new long[] { start }, []));
+                }
+                for (var i = 0; i < _state.Count; i++)
+                {
+                    names.Add(_state[i].Past);
+                    values.Add(Value(carried[i].Data, carried[i].Shape));
+                }
+                using var runOptions = new RunOptions();
+                using var results = _session.Session.Run(runOptions, names, values, [output, .. _state.Select(s => s.Present)]);
+                // 16-bit outputs (a float16 model's logits) are widened to float32.
+                var y = ToFloat(results[0]).AsSpan();
+                var width = y.Length / (batch * n);
+                all ??= new float[checked(batch * seq * width)];
+                for (var b = 0; b < batch; b++)
+                {
+                    y.Slice(b * n * width, n * width).CopyTo(all.AsSpan((b * seq + start) * width, n * width));
+                }
+                for (var i = 0; i < _state.Count; i++)
+                {
+                    carried[i] = (Copy(results[i + 1]), results[i + 1].GetTensorTypeAndShape().Shape);
+                }
+            }
+            finally
+            {
+                foreach (var v in values) v.Dispose();
+            }
+            start += n;
+            progress?.Report(start);
+        }
+        return all ?? [];
+    }
+
+    public void Dispose() => _session.Dispose();
+
+    private static Array Zeros(TensorProto.Types.DataType type, int length) => type switch
+    {
+        TensorProto.Types.DataType.Float => new float[length],
+        TensorProto.Types.DataType.Float16 => new Float16[length],
+        TensorProto.Types.DataType.Bfloat16 => new BFloat16[length],
+        _ => throw new ArgumentException($"state of element type {type} is not carried"),
+    };
+
+    private static Array Slice(Array x, int batch, int seq, int width, int start, int count)
+    {
+        var piece = Array.CreateInstance(x.GetType().GetElementType()!, batch * count * width);
+        for (var b = 0; b < batch; b++)
+        {
+            Array.Copy(x, (b * seq + start) * width, piece, b * count * width, count * width);
+        }
         return piece;
     }
 
-    private static OrtValue Initial(StateEntry s, int batch)
+    private static OrtValue Value(Array data, long[] shape) => data switch
     {
-        var shape = s.ShapeFor(batch);
-        var count = s.ElementsFor(batch);
-        return s.ElementType switch
-        {
-            TensorProto.Types.DataType.Float16 => OrtValue.CreateTensorValueFromMemory(new Float16[count], shape),
-            TensorProto.Types.DataType.Bfloat16 => OrtValue.CreateTensorValueFromMemory(new BFloat16[count], shape),
-            _ => OrtValue.CreateTensorValueFromMemory(new float[count], shape),
-        };
-    }
+        float[] f => OrtValue.CreateTensorValueFromMemory(f, shape),
+        long[] l => OrtValue.CreateTensorValueFromMemory(l, shape),
+        Float16[] h => OrtValue.CreateTensorValueFromMemory(h, shape),
+        BFloat16[] bf => OrtValue.CreateTensorValueFromMemory(bf, shape),
+        _ => throw new ArgumentException($"unsupported element type {data.GetType().GetElementType()}"),
+    };
 
     private static float[] ToFloat(OrtValue v) => v.GetTensorTypeAndShape().ElementDataType switch
     {
@@ -163,5 +205,11 @@ public sealed class SwappedModelRunner : IDisposable
         _ => v.GetTensorDataAsSpan<float>().ToArray(),
     };
 
-    public void Dispose() => _session.Dispose();
+    private static Array Copy(OrtValue value) => value.GetTensorTypeAndShape().ElementDataType switch
+    {
+        TensorElementType.Float => value.GetTensorDataAsSpan<float>().ToArray(),
+        TensorElementType.Float16 => value.GetTensorDataAsSpan<Float16>().ToArray(),
+        TensorElementType.BFloat16 => value.GetTensorDataAsSpan<BFloat16>().ToArray(),
+        var other => throw new InvalidOperationException($"a present of element type {other} is not carried"),
+    };
 }

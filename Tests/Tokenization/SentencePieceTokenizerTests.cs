@@ -1,8 +1,8 @@
 using NUnit.Framework;
 using OnnxAttention.Cli.Commands;
 using OnnxAttention.Host.Tokenization;
-using static OnnxAttention.Tests.Tokenization.SentencePieceModelFile;
 using OnnxAttention.Tests.Support;
+using static OnnxAttention.Tests.Tokenization.SentencePieceModelFile;
 
 namespace OnnxAttention.Tests.Tokenization;
 

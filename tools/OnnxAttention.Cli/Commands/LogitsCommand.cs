@@ -37,13 +37,14 @@ public static class LogitsCommand
             if (mask is not null && mask.Any(m => m != 0 && m != 1)) throw new GraphException("--attention-mask must hold only 0 and 1");
             var positions = parse.GetValue(positionsOption) is { } positionsFile ? ReadRows("--position-ids", positionsFile, batch, seq) : null;
             using var runner = new SwappedModelRunner(proto, target: ExecutionTarget.Parse(parse.GetValue(ep)!));
-            SwappedModelRunner.CheckPadding(runner.Contract, mask);
-            if (positions is not null && runner.Contract.PositionIdsInput is null)
+            var contract = runner.Contract!;
+            SwappedModelRunner.CheckPadding(contract, mask);
+            if (positions is not null && contract.PositionIdsInput is null)
             {
                 // The swapped model computes each row's positions as 0 .. S - 1 itself: given ones must agree.
                 if (positions.Where((p, i) => p != i % seq).Any())
                 {
-                    throw new GraphException($"--position-ids differ from 0 .. {seq - 1} on every row, but the model swapped with '{runner.Contract.Rule}' computes its positions itself (it has no position_ids input)");
+                    throw new GraphException($"--position-ids differ from 0 .. {seq - 1} on every row, but the model swapped with '{contract.Rule}' computes its positions itself (it has no position_ids input)");
                 }
                 positions = null;
             }
