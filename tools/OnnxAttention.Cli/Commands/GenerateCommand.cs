@@ -119,10 +119,9 @@ public static class GenerateCommand
                                   $"decode: {tokens} tokens in {decode * 1e3:F1} ms ({(decode > 0 ? tokens / decode : 0):F0} tokens/s)");
                 return 0;
             }
-            catch (Exception e) when (CliErrors.IsUserError(e))
+            catch (Exception e)
             {
-                CliErrors.Report(e);
-                return 1;
+                return CliErrors.Fail(e);
             }
         });
         return command;

@@ -50,10 +50,9 @@ public static class InspectCommand
                 }
                 return 0;
             }
-            catch (Exception e) when (CliErrors.IsUserError(e))
+            catch (Exception e)
             {
-                CliErrors.Report(e);
-                return 1;
+                return CliErrors.Fail(e);
             }
         });
         return command;
