@@ -26,7 +26,7 @@ public sealed partial class StaticEvaluator
     /// <summary>The shape of <paramref name="value"/>, output of <paramref name="p"/>, from its inputs' shapes (already inferred).</summary>
     private long?[]? InferShape(GraphNode p, string value)
     {
-        if (!p.Is(p.OpType)) return null;
+        if (!p.Is(p.OpType)) return InferContrib(p, value);
         var first = p.Outputs.Count > 0 && p.Outputs[0] == value;
         switch (p.OpType)
         {
@@ -36,8 +36,9 @@ public sealed partial class StaticEvaluator
                     : p.Attribute("value_ints") is { } ints ? [ints.Ints.Count]
                     : [];
             case "Shape" or "Size" or "Range" or "ConstantOfShape" or "Slice" when first:
-                // Small by nature (or useless unknown): fold them and take the folded shape.
-                return Value(value)?.Shape.Select(d => (long?)d).ToArray();
+                // Small by nature (or useless unknown): fold them and take the folded shape, else what the
+                // partly known inputs say.
+                return Value(value)?.Shape.Select(d => (long?)d).ToArray() ?? UnfoldedShape(p);
             case "Identity" or "Cast" or "CastLike" or "Sqrt" or "Neg" or "Abs" or "Tanh" or "Exp" or "Log" or "Relu" or "Sigmoid"
                 or "Softmax" or "LogSoftmax" or "Not" or "Erf" or "Reciprocal" or "IsNaN" or "IsInf" or "Gelu" or "Sin" or "Cos"
                 or "Floor" or "Ceil" or "Round" or "Sign" or "Trilu" or "CumSum" or "Dropout" or "LayerNormalization"
@@ -53,8 +54,10 @@ public sealed partial class StaticEvaluator
                 return StaticOps.IsPermutation(perm, s.Length) ? perm.Select(a => s[a]).ToArray() : null;
             }
             case "Reshape":
-                return Shape(p.Input(0)) is { } input && Value(p.Input(1)) is { } target
-                    ? StaticOps.ReshapeShape(input, target.Longs, p.IntAttribute("allowzero", 0) == 1) : null;
+                if (Shape(p.Input(0)) is not { } input) return null;
+                return Value(p.Input(1)) is { } target
+                    ? StaticOps.ReshapeShape(input, target.Longs, p.IntAttribute("allowzero", 0) == 1)
+                    : PartialReshape(input, Partial(p.Input(1)), p.IntAttribute("allowzero", 0) == 1);
             case "Unsqueeze":
                 return Shape(p.Input(0)) is { } us && Axes(p) is { } uAxes ? StaticOps.UnsqueezeShape(us, uAxes) : null;
             case "Squeeze":
@@ -67,7 +70,7 @@ public sealed partial class StaticEvaluator
                 return s.Where((_, a) => !drop.Contains(a)).ToArray();
             }
             case "Expand":
-                return Shape(p.Input(0)) is { } es && Value(p.Input(1)) is { } eShape ? BroadcastShape(es, eShape.Longs.Select(d => (long?)d).ToArray()) : null;
+                return Shape(p.Input(0)) is { } es && Partial(p.Input(1)) is { } eShape ? BroadcastShape(es, eShape) : null;
             case "Concat":
             {
                 var parts = p.Inputs.Select(Shape).ToList();
@@ -104,7 +107,7 @@ public sealed partial class StaticEvaluator
                 return q.Length == 3 && v.Length == 3 ? [q[0], q[1], hq > 0 && hkv > 0 && v[2] is { } vh && vh / hkv <= long.MaxValue / hq ? hq * (vh / hkv) : null] : null;
             }
             default:
-                return null;
+                return InferMore(p, value);
         }
     }
 

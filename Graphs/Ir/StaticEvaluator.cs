@@ -22,27 +22,46 @@ public sealed partial class StaticEvaluator
     private readonly Dictionary<string, long?[]?> _shapes = new();
     private readonly Dictionary<string, DataType> _types = new();
     private readonly HashSet<string> _readsData = new();
+    private readonly IReadOnlyDictionary<string, StaticTensor> _bound;
+    private bool _constructing;
 
-    public StaticEvaluator(Graph graph, ValueShapes recorded)
+    public StaticEvaluator(Graph graph, ValueShapes recorded) : this(graph, recorded, null)
+    {
+    }
+
+    /// <summary>
+    /// An evaluator where <paramref name="bound"/> gives values of its own to some graph inputs or intermediate
+    /// values (a probe: what a mask subgraph computes for a chosen attention_mask and sequence lengths).
+    /// </summary>
+    public StaticEvaluator(Graph graph, ValueShapes recorded, IReadOnlyDictionary<string, StaticTensor>? bound)
     {
         _g = graph;
         _recorded = recorded;
+        _bound = bound ?? new Dictionary<string, StaticTensor>();
         foreach (var v in graph.Inputs.Concat(graph.Outputs).Concat(graph.ValueInfo))
         {
             if (v.Type?.TensorType is { ElemType: > 0 } t) _types[v.Name] = (DataType)t.ElemType;
         }
         var graphInputs = graph.Inputs.Select(i => i.Name).Where(n => !graph.Initializers.ContainsKey(n)).ToHashSet(StringComparer.Ordinal);
+        foreach (var (name, tensor) in _bound)
+        {
+            _shapes[name] = tensor.Shape.Select(d => (long?)d).ToArray();
+            _types[name] = tensor.Type;
+        }
+        _constructing = true;
         foreach (var node in graph.TopologicalOrder())
         {
             // A value computed from a graph input's data (not just its shape) is never known before run time.
             var data = !node.Is("Shape") && !node.Is("Size")
-                && node.Inputs.Any(i => i.Length > 0 && (graphInputs.Contains(i) || _readsData.Contains(i)));
+                && node.Inputs.Any(i => i.Length > 0 && !_bound.ContainsKey(i) && (graphInputs.Contains(i) || _readsData.Contains(i)));
             foreach (var output in node.Outputs.Where(o => o.Length > 0))
             {
+                if (_bound.ContainsKey(output)) continue;
                 if (data) _readsData.Add(output);
                 _shapes[output] = Merge(recorded.Of(output), recorded.Of(output) is { } r && r.All(d => d is not null) ? null : Plausible(InferShape(node, output)));
             }
         }
+        _constructing = false;
     }
 
     /// <summary>An inferred shape with a negative dimension (attributes that lie, arithmetic that wrapped) is unknown, not used.</summary>
@@ -53,12 +72,15 @@ public sealed partial class StaticEvaluator
     /// <summary>The value, when it can be known before run time.</summary>
     public StaticTensor? Value(string value)
     {
-        if (value.Length == 0 || _readsData.Contains(value)) return null;
+        if (value.Length == 0) return null;
+        if (_bound.TryGetValue(value, out var given)) return given;
+        if (_readsData.Contains(value)) return null;
         if (_values.TryGetValue(value, out var known)) return known;
         // The inputs a fold needs are folded first, deepest first, from an explicit stack: a chain of thousands of
         // nodes (5,000 Identity nodes in front of a Reshape's shape) must not take one stack frame per node.
         var pending = new Stack<string>();
         var expanded = new HashSet<string>(StringComparer.Ordinal);
+        var retry = new List<string>();
         pending.Push(value);
         while (pending.Count > 0)
         {
@@ -72,17 +94,23 @@ public sealed partial class StaticEvaluator
             {
                 foreach (var input in FoldedInputs(v))
                 {
-                    if (input.Length > 0 && !_readsData.Contains(input) && !_values.ContainsKey(input) && !expanded.Contains(input)) pending.Push(input);
+                    if (input.Length > 0 && !_bound.ContainsKey(input) && !_readsData.Contains(input) && !_values.ContainsKey(input) && !expanded.Contains(input)) pending.Push(input);
                 }
                 continue;
             }
             pending.Pop();
             _values[v] = null; // a DAG never comes back here, but a malformed graph must not loop
-            var result = Compute(v);
+            var result = Compute(v) ?? FromPartial(v);
             if (result is not null && (StaticTensor.Count(result.Shape) > MaxElements || result.Data.Length != StaticTensor.Count(result.Shape))) result = null;
             _values[v] = result;
+            if (result is null && _constructing) retry.Add(v);
         }
-        return _values[value];
+        var answer = _values[value];
+        // While shapes are still being inferred a value may need its own shape to be read from partial elements:
+        // what could not be known yet is tried again once they are (kept for the rest of this call, so a long
+        // chain is not walked again for every node of it).
+        foreach (var v in retry) _values.Remove(v);
+        return answer;
     }
 
     /// <summary>The inputs <see cref="Compute"/> folds to know <paramref name="value"/>: none for values it never folds.</summary>
@@ -204,6 +232,10 @@ public sealed partial class StaticEvaluator
             "Slice" => In(p, 0) is { } x && In(p, 1) is { } starts && In(p, 2) is { } ends
                 && Optional(p, 3, out var sliceAxes) && Optional(p, 4, out var steps)
                 ? StaticOps.Slice(x, starts.Longs, ends.Longs, sliceAxes, steps) : null,
+            "Trilu" => In(p, 0) is { } x && Optional(p, 1, out var k) ? StaticOps.Trilu(x, k?.FirstOrDefault() ?? 0, p.IntAttribute("upper", 1) == 1) : null,
+            "ScatterND" when p.Attribute("reduction") is null => In(p, 0) is { } x && In(p, 1) is { } i && In(p, 2) is { } u ? StaticOps.ScatterNd(x, i, u) : null,
+            "ReduceSum" or "ReduceMax" or "ReduceMin" => In(p, 0) is { } x && ReduceAxes(p) is { } axes
+                ? StaticOps.Reduce(x, axes, p.IntAttribute("keepdims", 1) == 1, p.OpType) : null,
             _ => null,
         };
     }

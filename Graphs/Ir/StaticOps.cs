@@ -8,7 +8,7 @@ namespace OnnxAttention.Graphs.Ir;
 /// their element type (float32 arithmetic stays float32, integer casts truncate), so a folded value equals what
 /// ORT computes at run time. A malformed input (shapes that do not fit) gives null, never an exception.
 /// </summary>
-internal static class StaticOps
+internal static partial class StaticOps
 {
     public static double Round(DataType type, double x) => type switch
     {

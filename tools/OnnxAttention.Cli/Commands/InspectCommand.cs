@@ -28,6 +28,7 @@ public static class InspectCommand
                 InputMetadata.RefuseOurKeys(proto);
                 // What a session would refuse (or ORT abort on) is said here too, before anyone converts the model.
                 ResourceChecks.Check(proto, SessionMemory.Budget);
+                if (MergedDecoder.Collapse(proto) is { } merged) Console.WriteLine(merged);
                 var graph = new Graph(proto.Graph);
                 var findings = AttentionFinder.Find(graph, new ValueShapes(proto.Graph));
                 Console.WriteLine($"{path}: {proto.Graph.Node.Count} nodes, opset {string.Join(", ", proto.OpsetImport.Select(o => $"{(o.Domain.Length == 0 ? "ai.onnx" : o.Domain)}:{o.Version}"))}");
