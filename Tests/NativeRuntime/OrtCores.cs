@@ -11,7 +11,7 @@ namespace OnnxAttention.Tests.NativeRuntime;
 /// </summary>
 public static class OrtCores
 {
-    public const string Managed = "1.31.1";
+    public const string Managed = "1.32.0";
     public const string Fetched = "1.29.0";
 
     public static string Ort129Root => Path.Combine(TestPaths.RepositoryRoot, "artifacts", "ort-1.29");

@@ -14,7 +14,7 @@ public static class TestPaths
     public static string Shared => Path.GetFullPath(Path.Combine(RepositoryRoot, "..", "shared"));
 
     /// <summary>The restored Microsoft.ML.OnnxRuntime package: C headers and the native libonnxruntime.</summary>
-    public static string OrtPackage => Path.Combine(Metadata("NuGetPackageRoot"), "microsoft.ml.onnxruntime", "1.31.1");
+    public static string OrtPackage => Path.Combine(Metadata("NuGetPackageRoot"), "microsoft.ml.onnxruntime", "1.32.0");
 
     public static string OrtCApiHeader => Path.Combine(OrtPackage, "build", "native", "include", "onnxruntime_c_api.h");
 }
