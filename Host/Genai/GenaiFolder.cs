@@ -54,6 +54,15 @@ public static class GenaiFolder
             config = JsonNode.Parse(File.ReadAllText(given)) ?? throw new InvalidDataException($"'{given}' is empty");
             var decoder = config["model"]?["decoder"] as JsonObject ?? throw new InvalidDataException($"'{given}' has no model.decoder");
             decoder["filename"] = ModelFile;
+            // The state names GenaiInterface gives; genai derives the recurrent-state names from the key templates.
+            var inputs = decoder["inputs"] as JsonObject ?? new JsonObject();
+            inputs["past_key_names"] = GenaiLlamaModel.PastKeyTemplate;
+            inputs["past_value_names"] = GenaiLlamaModel.PastValueTemplate;
+            decoder["inputs"] = inputs;
+            var outputs = decoder["outputs"] as JsonObject ?? new JsonObject();
+            outputs["present_key_names"] = GenaiLlamaModel.PresentKeyTemplate;
+            outputs["present_value_names"] = GenaiLlamaModel.PresentValueTemplate;
+            decoder["outputs"] = outputs;
             var options = decoder["session_options"] as JsonObject ?? new JsonObject();
             options["custom_ops_library"] = NativeLibraryFile;
             decoder["session_options"] = options;

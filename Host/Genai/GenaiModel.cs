@@ -13,15 +13,33 @@ public sealed class GenaiModel : IDisposable
     private static OgaHandle? _handle;
     private readonly Model _model;
 
-    public GenaiModel(string directory)
+    private GenaiModel(string directory, Model model)
+    {
+        Directory = directory;
+        _model = model;
+    }
+
+    /// <summary>Loads the folder; genai's refusals come back as <see cref="InvalidOperationException"/> with genai's message.</summary>
+    public static GenaiModel Open(string directory)
     {
         lock (HandleLock)
         {
             // genai's library-wide state is torn down by the last OgaHandle; one for the process.
             _handle ??= new OgaHandle();
         }
-        Directory = directory;
-        _model = new Model(directory);
+        return new GenaiModel(directory, Genai(() => new Model(directory)));
+    }
+
+    private static T Genai<T>(Func<T> call)
+    {
+        try
+        {
+            return call();
+        }
+        catch (OnnxRuntimeGenAIException e)
+        {
+            throw new InvalidOperationException($"onnxruntime-genai: {e.Message}", e);
+        }
     }
 
     public string Directory { get; }
@@ -34,7 +52,10 @@ public sealed class GenaiModel : IDisposable
     /// With <paramref name="ignoreEos"/> genai does not stop at the end-of-sequence token (min_length = max_length),
     /// as a benchmark needs.
     /// </summary>
-    public Run Generate(IReadOnlyList<IReadOnlyList<int>> prompts, int newTokens, bool ignoreEos = false)
+    public Run Generate(IReadOnlyList<IReadOnlyList<int>> prompts, int newTokens, bool ignoreEos = false) =>
+        Genai(() => GenerateUnchecked(prompts, newTokens, ignoreEos));
+
+    private Run GenerateUnchecked(IReadOnlyList<IReadOnlyList<int>> prompts, int newTokens, bool ignoreEos)
     {
         if (prompts.Count == 0 || prompts.Select(p => p.Count).Distinct().Count() != 1 || prompts[0].Count == 0)
         {

@@ -86,7 +86,7 @@ public class GenaiParityTests
     {
         var dir = Path.Combine(_work, "original");
         GenaiFolder.WriteOriginal(Tiny(), GenaiLlamaConfig.Tiny(contextLength: 256), dir);
-        using var genai = new GenaiModel(dir);
+        using var genai = GenaiModel.Open(dir);
         var run = genai.Generate(Prompts, NewTokens);
         AssertSame(run.Sequences, Ours("softmax"), "original model in genai vs softmax swap in our Generator");
     }
@@ -97,7 +97,7 @@ public class GenaiParityTests
         var dir = Path.Combine(_work, rule.Replace(':', '_').Replace(',', '_').Replace('=', '_'));
         GenaiFolder.WriteSwapped(Tiny(), AttentionRule.Parse(rule), dir, _native.Library);
         Assert.That(File.Exists(Path.Combine(dir, GenaiFolder.NativeLibraryFile)), "the folder carries the custom-op library");
-        using var genai = new GenaiModel(dir);
+        using var genai = GenaiModel.Open(dir);
         var run = genai.Generate(Prompts, NewTokens);
         AssertSame(run.Sequences, Ours(rule), $"'{rule}' swap: genai vs our Generator");
     }
