@@ -1,4 +1,4 @@
 namespace OnnxAttention.Graphs.Ir;
 
 /// <summary>A model that cannot be read or edited as asked; the message says what and where.</summary>
-public sealed class GraphException(string message) : Exception(message);
+public class GraphException(string message) : Exception(message);

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using OnnxAttention.Graphs.Attention;
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Ir;
@@ -10,33 +9,15 @@ namespace OnnxAttention.Graphs.Swapping;
 /// <summary>
 /// Replaces every recognised attention of a model with the chosen rule, adds per-layer state inputs and outputs,
 /// offsets shape-derived positions so the model can run in pieces, removes what became dead, and records the
-/// swap in the model's metadata.
+/// swapped model's <see cref="ModelContract"/> in its metadata.
 /// </summary>
 public static class AttentionSwapper
 {
-    public const string MetadataRule = "onnx_attention.rule";
-    public const string MetadataLayers = "onnx_attention.layers";
-    public const string MetadataState = "onnx_attention.state";
-
-    /// <summary>"per_row" when the rows of a batch may be at different positions (see <see cref="PositionOffset"/>), else "shared".</summary>
-    public const string MetadataPositions = "onnx_attention.positions";
-
-    /// <summary>
-    /// One entry of <see cref="MetadataState"/>: names, shape (numbers, or symbols for the batch and a growing
-    /// axis), element type, and the axis that grows by the tokens of each call (absent for fixed-size state).
-    /// </summary>
-    private sealed record StateMetadata(
-        [property: System.Text.Json.Serialization.JsonPropertyName("past")] string Past,
-        [property: System.Text.Json.Serialization.JsonPropertyName("present")] string Present,
-        [property: System.Text.Json.Serialization.JsonPropertyName("shape")] string[] Shape,
-        [property: System.Text.Json.Serialization.JsonPropertyName("type")] string Type,
-        [property: System.Text.Json.Serialization.JsonPropertyName("grows"), System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] int? Grows);
-
     public static SwapReport Swap(ModelProto model, AttentionRule rule)
     {
-        if (model.MetadataProps.Any(p => p.Key == MetadataRule))
+        if (model.MetadataProps.Any(p => p.Key == ModelContract.RuleKey))
         {
-            throw new GraphException($"the model was already swapped ({model.MetadataProps.First(p => p.Key == MetadataRule).Value})");
+            throw new GraphException($"the model was already swapped ({model.MetadataProps.First(p => p.Key == ModelContract.RuleKey).Value})");
         }
         var graph = new Graph(model.Graph);
         var shapes = new ValueShapes(model.Graph);
@@ -107,19 +88,12 @@ public static class AttentionSwapper
         {
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = OperatorRegistry.Domain, Version = 1 });
         }
-        model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataRule, Value = rule.Spelling });
-        model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataLayers, Value = accepted.Count.ToString() });
-        model.MetadataProps.Add(new StringStringEntryProto
-        {
-            Key = MetadataState,
-            Value = JsonSerializer.Serialize(states.Select(s => new StateMetadata(s.Past, s.Present,
-                s.Shape.Select(d => d.Value?.ToString() ?? d.Symbol ?? "").ToArray(), s.ElementType.ToString().ToLowerInvariant(), s.GrowingAxis))),
-        });
-        model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataPositions, Value = perRow ? "per_row" : "shared" });
         var counts = accepted.GroupBy(m => m.Pattern).ToDictionary(g => $"{g.Key} -> {rule.Spelling}", g => g.Count());
         if (offsets > 0) counts["position Range offset"] = offsets;
         var hasPosition = model.Graph.Input.Any(i => i.Name == PositionOffset.InputName);
-        return new SwapReport(rule, accepted, skipped, states, counts, removed, hasPosition) { OpsetChange = opsetChange, InterfaceChanges = interfaceChanges, PositionsPerRow = perRow };
+        var report = new SwapReport(rule, accepted, skipped, states, counts, removed, hasPosition) { OpsetChange = opsetChange, InterfaceChanges = interfaceChanges, PositionsPerRow = perRow };
+        ModelContract.Write(model, report);
+        return report;
     }
 
     /// <summary>Why <paramref name="rule"/> would leave <paramref name="match"/> as it is; null when it would replace it.</summary>

@@ -29,10 +29,10 @@ public static class GenaiInterface
     public static string Apply(ModelProto swapped)
     {
         var g = swapped.Graph;
-        var rule = swapped.MetadataProps.FirstOrDefault(p => p.Key == AttentionSwapper.MetadataRule)?.Value
+        var rule = swapped.MetadataProps.FirstOrDefault(p => p.Key == ModelContract.RuleKey)?.Value
             ?? throw new GraphException("the model carries no swap metadata: swap it first");
-        var stateEntry = swapped.MetadataProps.First(p => p.Key == AttentionSwapper.MetadataState);
-        var layers = int.Parse(swapped.MetadataProps.First(p => p.Key == AttentionSwapper.MetadataLayers).Value, System.Globalization.CultureInfo.InvariantCulture);
+        var stateEntry = swapped.MetadataProps.First(p => p.Key == ModelContract.StateKey);
+        var layers = int.Parse(swapped.MetadataProps.First(p => p.Key == ModelContract.LayersKey).Value, System.Globalization.CultureInfo.InvariantCulture);
         var states = JsonNode.Parse(stateEntry.Value)!.AsArray();
         if (layers == 0 || states.Count % layers != 0)
         {

@@ -25,9 +25,9 @@ internal sealed class LinearReplacement(LinearRule rule) : IAttentionReplacement
         var k = PackedLayout.Pack(graph, m.Key, m.KeyLayout, hint + ".k");
         var v = PackedLayout.Pack(graph, m.Value, m.ValueLayout, hint + ".v");
         var state = new StateTensor($"past_state.{layer}", $"present_state.{layer}", TensorProto.Types.DataType.Float,
-            [batch, m.KvHeads, m.HeadDim, m.ValueHeadDim]);
+            [batch, m.KvHeads, m.HeadDim, m.ValueHeadDim], InPlace: true);
         var normalizer = new StateTensor($"past_normalizer.{layer}", $"present_normalizer.{layer}", TensorProto.Types.DataType.Float,
-            [batch, m.KvHeads, m.HeadDim]);
+            [batch, m.KvHeads, m.HeadDim], InPlace: true);
         var y = graph.FreshName(hint + ".linear");
 
         var node = new NodeProto { OpType = LinearAttentionOperator.OpName, Domain = OperatorRegistry.Domain, Name = hint + ".LinearAttention" };

@@ -7,9 +7,11 @@ namespace OnnxAttention.Graphs.Swapping;
 /// One piece of per-layer memory a swapped model carries between calls: a past input and a present output.
 /// Fixed-size state has the same shape in and out. A growing state (a KV cache) has one axis,
 /// <see cref="GrowingAxis"/>, that is longer in the present than in the past by the tokens of the call; it starts
-/// at length 0.
+/// at length 0. <see cref="InPlace"/>: the operator that reads and writes it takes the past in place when one buffer is
+/// bound as both (see <see cref="ModelContract.Write"/>).
 /// </summary>
-public sealed record StateTensor(string Past, string Present, TensorProto.Types.DataType ElementType, Dim[] Shape, int? GrowingAxis = null)
+public sealed record StateTensor(string Past, string Present, TensorProto.Types.DataType ElementType, Dim[] Shape, int? GrowingAxis = null,
+    bool InPlace = false)
 {
     /// <summary>Symbolic names of the growing axis in the past input and the present output.</summary>
     public const string PastLength = "past_sequence_length", TotalLength = "total_sequence_length";

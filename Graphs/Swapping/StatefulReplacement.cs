@@ -71,5 +71,5 @@ internal abstract class StatefulReplacement : IAttentionReplacement
     }
 
     protected static StateTensor Float(string name, int layer, params Dim[] shape) =>
-        new($"past_{name}.{layer}", $"present_{name}.{layer}", TensorProto.Types.DataType.Float, shape);
+        new($"past_{name}.{layer}", $"present_{name}.{layer}", TensorProto.Types.DataType.Float, shape, InPlace: true);
 }

@@ -1,6 +1,5 @@
 using OnnxAttention.Graphs.Swapping;
 using OnnxAttention.Host.Generation.Backends;
-using OnnxAttention.Host.Swapped;
 
 namespace OnnxAttention.Host.Generation;
 
@@ -11,7 +10,7 @@ namespace OnnxAttention.Host.Generation;
 /// (<c>NativeRuntime.NativeDecoder</c>, whose state may live in CUDA memory).
 /// Prompts of different lengths are prefilled one row at a time (batch 1, on that row's view of the state buffers)
 /// and then decoded together, each row at its own position; that needs a model whose rows may be at different
-/// positions (<see cref="SwappedModelInfo.PositionsPerRow"/>: the state-based rules on a model with per-row
+/// positions (<see cref="ModelContract.PositionsPerRow"/>: the state-based rules on a model with per-row
 /// positions; not the softmax rule, whose KV cache has one length for the batch).
 /// Every input and output of a decode step is a tensor created once and bound with IO binding; the recurrent state
 /// lives in one buffer per tensor bound as both past and present (our operators update it in place), or where that
@@ -23,7 +22,7 @@ namespace OnnxAttention.Host.Generation;
 public sealed class Generator : IDisposable
 {
     private readonly SwappedDecoder _model;
-    private readonly SwappedModelInfo _info;
+    private readonly ModelContract _info;
     private readonly ISessionBackend _backend;
     private readonly GeneratorParams _params;
     private readonly int _batch;
@@ -87,6 +86,7 @@ public sealed class Generator : IDisposable
             {
                 var s = info.State[i];
                 long[] shape = [_batch, .. s.TailShape];
+                _ = s.ElementsFor(_batch); // refuses a batch whose state would not fit one buffer
                 if (s.Grows)
                 {
                     // Length 0 on the growing axis: the start of the sequence.
@@ -338,7 +338,7 @@ public sealed class Generator : IDisposable
     }
 
     /// <summary>Zeroed host tensors, one per fixed-size state tensor, read as the pasts of a sequence's first call.</summary>
-    private sealed class Zeros(ISessionBackend backend, SwappedModelInfo info, int rows) : IDisposable
+    private sealed class Zeros(ISessionBackend backend, ModelContract info, int rows) : IDisposable
     {
         private readonly IBackendTensor?[] _tensors = new IBackendTensor?[info.State.Count];
 

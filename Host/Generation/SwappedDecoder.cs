@@ -1,8 +1,6 @@
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
 using OnnxAttention.Host.Generation.Backends;
-using OnnxAttention.Host.Swapped;
-using OnnxAttention.Operators.Registration;
 
 namespace OnnxAttention.Host.Generation;
 
@@ -16,8 +14,8 @@ public abstract class SwappedDecoder : IDisposable
 {
     protected SwappedDecoder(ModelProto swapped, SwapReport report, string source)
     {
-        Info = SwappedModelInfo.From(swapped);
-        InPlaceStates = StatesUpdatableInPlace(swapped, Info);
+        Info = ModelContract.Read(swapped);
+        InPlaceStates = Info.State.Where(s => s.InPlace).Select(s => s.Past).ToHashSet();
         Report = report;
         Source = source;
         var logitsType = swapped.Graph.Output.First(o => o.Name == Info.LogitsOutput).Type.TensorType;
@@ -34,13 +32,11 @@ public abstract class SwappedDecoder : IDisposable
             : throw new InvalidDataException($"the model's logits output '{Info.LogitsOutput}' does not declare a fixed vocabulary size");
     }
 
-    public SwappedModelInfo Info { get; }
+    public ModelContract Info { get; }
 
     /// <summary>
-    /// The past inputs of the state tensors that one buffer can hold as both past and present: fixed-size state read
-    /// only by one of our operators, which also writes its present (our operators take the past in place when both
-    /// are the same buffer). ORT's own operators promise nothing about aliased inputs and outputs, so a state they
-    /// read or write keeps two buffers.
+    /// The past inputs of the state tensors that one buffer can hold as both past and present, as the swap recorded
+    /// them (<see cref="StateEntry.InPlace"/>); the others keep two buffers.
     /// </summary>
     public IReadOnlySet<string> InPlaceStates { get; }
 
@@ -51,11 +47,10 @@ public abstract class SwappedDecoder : IDisposable
     public int Vocab { get; }
 
     /// <summary>State bytes one sequence carries between steps, independent of its length (0 for a pure KV cache).</summary>
-    public long StateBytesPerSequence => Info.State.Where(s => !s.Grows).Sum(s => s.ElementsPerRow) * sizeof(float);
+    public long StateBytesPerSequence => checked(Info.State.Where(s => !s.Grows).Sum(s => s.ElementsPerRow) * sizeof(float));
 
     /// <summary>Bytes a growing state (KV cache) adds per token of a sequence; 0 when all state is fixed-size.</summary>
-    public long CacheBytesPerToken => Info.State.Where(s => s.Grows)
-        .Sum(s => s.TailShape.Where((_, i) => i + 1 != s.GrowingAxis).Aggregate(1L, (a, d) => a * d)) * sizeof(float);
+    public long CacheBytesPerToken => checked(Info.State.Sum(s => s.ElementsPerToken) * sizeof(float));
 
     /// <summary>Which ONNX Runtime runs the session and how (one line for the CLI).</summary>
     public abstract string Runtime { get; }
@@ -65,13 +60,4 @@ public abstract class SwappedDecoder : IDisposable
 
     public abstract void Dispose();
 
-    private static HashSet<string> StatesUpdatableInPlace(ModelProto swapped, SwappedModelInfo info)
-    {
-        var nodes = swapped.Graph.Node;
-        return info.State.Where(s => !s.Grows)
-            .Where(s => nodes.Where(n => n.Input.Contains(s.Past)).ToList() is [var reader]
-                        && reader.Domain == OperatorRegistry.Domain && reader.Output.Contains(s.Present)
-                        && nodes.Count(n => n.Output.Contains(s.Present)) == 1)
-            .Select(s => s.Past).ToHashSet();
-    }
 }

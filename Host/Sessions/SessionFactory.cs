@@ -9,12 +9,15 @@ namespace OnnxAttention.Host.Sessions;
 public static class SessionFactory
 {
     /// <summary>Session options with our operators registered; the caller disposes them after the session.</summary>
-    public static SessionOptions CreateOptions(int intraOpThreads = 0)
+    public static SessionOptions CreateOptions(int intraOpThreads = 0) =>
+        CreateOptions(intraOpThreads, options => options.RegisterOnnxAttentionOperators());
+
+    private static SessionOptions CreateOptions(int intraOpThreads, Action<SessionOptions> register)
     {
         var options = new SessionOptions { IntraOpNumThreads = intraOpThreads };
         try
         {
-            options.RegisterOnnxAttentionOperators();
+            register(options);
             return options;
         }
         catch
@@ -25,9 +28,16 @@ public static class SessionFactory
     }
 
     /// <summary>A session over an in-memory model; the options it was made with are disposed with it by <see cref="OwnedSession"/>.</summary>
-    public static OwnedSession Create(ModelProto model, int intraOpThreads = 0)
+    public static OwnedSession Create(ModelProto model, int intraOpThreads = 0) =>
+        Create(model, intraOpThreads, options => options.RegisterOnnxAttentionOperators());
+
+    /// <summary>
+    /// A session whose options <paramref name="register"/> gives the operators (tests and benchmarks register them with
+    /// forced kernel forms); disposed like <see cref="Create(ModelProto, int)"/>.
+    /// </summary>
+    public static OwnedSession Create(ModelProto model, int intraOpThreads, Action<SessionOptions> register)
     {
-        var options = CreateOptions(intraOpThreads);
+        var options = CreateOptions(intraOpThreads, register);
         try
         {
             return new OwnedSession(new InferenceSession(model.ToByteArray(), options), options);

@@ -21,7 +21,7 @@ public sealed class SwappedModelRunner : IDisposable
 
     public SwappedModelRunner(ModelProto swapped, int intraOpThreads = 0)
     {
-        var info = SwappedModelInfo.From(swapped);
+        var info = ModelContract.Read(swapped);
         (_idsInput, _logitsOutput, _state, _hasPosition) = (info.IdsInput, info.LogitsOutput, info.State, info.HasPositionInput);
         _session = SessionFactory.Create(swapped, intraOpThreads);
     }
@@ -32,7 +32,7 @@ public sealed class SwappedModelRunner : IDisposable
         if (batch <= 0 || ids.Length % batch != 0) throw new ArgumentException($"{ids.Length} ids do not split into {batch} rows");
         if (chunk <= 0) throw new ArgumentException("chunk must be positive");
         var seq = ids.Length / batch;
-        var state = _state.Select(s => new float[batch * s.ElementsPerRow]).ToList();
+        var state = _state.Select(s => new float[s.ElementsFor(batch)]).ToList();
         var shapes = _state.Select(s => (long[])[batch, .. s.TailShape]).ToList();
         float[]? all = null;
         var vocab = 0;

@@ -28,9 +28,9 @@ internal static unsafe class HybridAttentionBlocks
     private const int BlockTokens = WindowAttentionBlocks.BlockTokens;
 
     public static bool Applies(in HybridAttentionCpu.Job a, long past) =>
-        a.Compress == CompressKind.Linear && a.Window >= BlockTokens && KernelChoices.RecurrentKernel switch
+        a.Compress == CompressKind.Linear && a.Window >= BlockTokens && a.Form switch
         {
-            RecurrentKernel.Spans or RecurrentKernel.PerToken => false,
+            RecurrentKernel.PerToken => false,
             RecurrentKernel.Blocks => a.Shapes.SequenceLength > 1,
             _ => a.Shapes.SequenceLength >= MinTokens && Math.Min(a.Window, past + a.Shapes.SequenceLength) >= MinKeys,
         };

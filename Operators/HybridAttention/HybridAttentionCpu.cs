@@ -32,6 +32,9 @@ internal static unsafe class HybridAttentionCpu
         public long* PastPosition;
         // No past: the cache was not cleared, so each item zeroes the ring rows its call leaves unwritten.
         public bool ClearUnwrittenRows;
+        // Auto and null in production; a test or benchmark's forced form otherwise (KernelForms).
+        public RecurrentKernel Form;
+        public delegate*<void*, nint, void> OtherItem;
 
         public readonly int GroupSize => QueryHeads / KvHeads;
     }
@@ -41,6 +44,9 @@ internal static unsafe class HybridAttentionCpu
         var items = (nint)job.Shapes.Batch * job.KvHeads;
         fixed (Job* p = &job)
         {
+            var forms = context.Forms;
+            job.Form = forms?.RecurrentKernel ?? RecurrentKernel.Auto;
+            job.OtherItem = forms is null ? null : forms.HybridItem;
             OrtParallel.For(context, items, p, &RunItem);
         }
     }
@@ -62,9 +68,9 @@ internal static unsafe class HybridAttentionCpu
             new Span<float>(a.KeyCache + (head0 * w + written) * dk, (w - written) * dk).Clear();
             new Span<float>(a.ValueCache + (head0 * w + written) * dv, (w - written) * dv).Clear();
         }
-        if (KernelChoices.RecurrentKernel == RecurrentKernel.Spans)
+        if (a.OtherItem != null)
         {
-            HybridAttentionSpans.RunItem(state, item);
+            a.OtherItem(state, item);
             return;
         }
         if (HybridAttentionBlocks.Applies(a, a.PastPosition[b]))

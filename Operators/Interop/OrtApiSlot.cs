@@ -1,7 +1,7 @@
 namespace OnnxAttention.Operators.Interop;
 
 /// <summary>
-/// Positions of the OrtApi function-table members this project calls (counted in ONNX Runtime 1.31.1's header).
+/// Positions of the OrtApi function-table members this project calls (counted in ONNX Runtime 1.31.1's header, rechecked in 1.32.0's).
 /// The table only ever grows at the end, so a slot number stays valid for every later runtime; the newest slot we
 /// use (414) exists from API version 24 on, which is what we request (<see cref="OrtNative.ApiVersion"/>).
 /// <c>Tests/Interop/OrtApiSlotHeaderTests</c> recounts them from the C header shipped in the NuGet package.

@@ -38,6 +38,9 @@ internal static unsafe class LinearAttentionCpu
         public readonly int GroupSize => QueryHeads / KvHeads;
         public float* Query, Key, Value, Decay, Beta, PastState, PastNormalizer;
         public float* Output, State, Normalizer;
+        // Auto and null in production; a test or benchmark's forced form otherwise (KernelForms).
+        public LinearPrefill Prefill;
+        public delegate*<in Job, int, int, float*, float*, bool> OtherItem;
     }
 
     public static void Run(in KernelContext context, ref Job job)
@@ -45,6 +48,9 @@ internal static unsafe class LinearAttentionCpu
         var items = (nint)job.Shapes.Batch * job.KvHeads;
         fixed (Job* p = &job)
         {
+            var forms = context.Forms;
+            job.Prefill = forms?.LinearPrefill ?? LinearPrefill.Auto;
+            job.OtherItem = forms is null ? null : forms.LinearItem;
             OrtParallel.For(context, items, p, &RunItem);
         }
     }
@@ -90,9 +96,8 @@ internal static unsafe class LinearAttentionCpu
             new ReadOnlySpan<float>(a.PastNormalizer + normOffset, dk).CopyTo(new Span<float>(a.Normalizer + normOffset, dk));
         }
 
-        if (UsesChunks(a))
+        if (a.OtherItem != null && a.OtherItem(a, b, kvHead, a.State + stateOffset, a.Normalizer + normOffset))
         {
-            RunChunked(a, b, kvHead, a.State + stateOffset, a.Normalizer + normOffset);
             return;
         }
 
@@ -151,53 +156,12 @@ internal static unsafe class LinearAttentionCpu
         }
     }
 
-    /// <summary>The whole sequence of one item in the chunked form (state and normaliser already hold the past).</summary>
-    private static void RunChunked(in Job a, int b, int kvHead, float* state, float* normalizer)
-    {
-        var s = a.Shapes;
-        int dk = s.KeyDim, dv = s.ValueDim, group = a.GroupSize, t = s.SequenceLength;
-        var scratch = LinearAttentionChunked.AllocateScratch(dk, dv);
-        try
-        {
-            LinearAttentionChunked.Run(new LinearAttentionChunked.Item
-            {
-                Query = a.Query + (long)b * t * a.QueryHeads * dk + (long)kvHead * group * dk,
-                Key = a.Key + (long)b * t * a.KvHeads * dk + (long)kvHead * dk,
-                Value = a.Value + (long)b * t * a.KvHeads * dv + (long)kvHead * dv,
-                Output = a.Output + (long)b * t * a.QueryHeads * dv + (long)kvHead * group * dv,
-                State = state,
-                Normalizer = normalizer,
-                QueryStride = (long)a.QueryHeads * dk,
-                KeyStride = (long)a.KvHeads * dk,
-                ValueStride = (long)a.KvHeads * dv,
-                OutputStride = (long)a.QueryHeads * dv,
-                Tokens = t,
-                KeyDim = dk,
-                ValueDim = dv,
-                GroupSize = group,
-                Map = a.FeatureMap,
-                Scale = a.Scale,
-                Epsilon = a.Epsilon,
-                Normalize = a.Normalize,
-            }, scratch);
-        }
-        finally
-        {
-            NativeMemory.Free(scratch);
-        }
-    }
-
-    /// <summary>The chunked matrix-product form, only when a bench or test forces it (plain linear rule, no decay).</summary>
-    private static bool UsesChunks(in Job a) =>
-        KernelChoices.LinearPrefill == LinearPrefill.Chunked && a.Rule == UpdateRule.Linear && a.Shapes.Gate == GateLayout.None
-        && a.Gamma == 1f && a.Shapes.SequenceLength > 1;
-
     /// <summary>
     /// Several tokens per pass over the state: only the rules without a retrieval (the delta rules need the whole
     /// decayed state before each write), and up to four query heads per KV head (their read-outs stay in registers).
     /// </summary>
     private static bool UsesTokenBlocks(in Job a) =>
-        KernelChoices.LinearPrefill != LinearPrefill.PerToken && !UpdateRules.IsDelta(a.Rule) && a.GroupSize <= LinearAttentionTokenBlock.MaxHeads
+        a.Prefill != LinearPrefill.PerToken && !UpdateRules.IsDelta(a.Rule) && a.GroupSize <= LinearAttentionTokenBlock.MaxHeads
         && a.Shapes.SequenceLength >= LinearAttentionTokenBlock.Tokens;
 
     /// <summary>

@@ -1,12 +1,12 @@
 using System.Text;
 using OnnxAttention.Operators.Cuda.Ops;
-using OnnxAttention.Operators.Interop;
 using OnnxAttention.Operators.HybridAttention;
+using OnnxAttention.Operators.Interop;
 using OnnxAttention.Operators.LinearAttention;
+using OnnxAttention.Operators.Runtime;
 using OnnxAttention.Operators.SegmentAttention;
 using OnnxAttention.Operators.SummaryAttention;
 using OnnxAttention.Operators.WindowAttention;
-using OnnxAttention.Operators.Runtime;
 
 namespace OnnxAttention.Operators.Registration;
 
@@ -23,7 +23,7 @@ public static unsafe class OperatorRegistry
     public const string Domain = "com.onnxattention";
 
     private static readonly Lock Gate = new();
-    private static readonly Dictionary<nint, nint> s_domains = [];
+    private static readonly Dictionary<(nint Api, KernelForms? Forms), nint> s_domains = [];
     private static OrtApi s_api;
 
     /// <summary>Every operator this library provides (one entry per element-type binding).</summary>
@@ -68,13 +68,19 @@ public static unsafe class OperatorRegistry
     internal static OrtApi Api => s_api;
 
     /// <summary>Adds the domain to the native <c>OrtSessionOptions*</c>.</summary>
-    public static void AddTo(OrtApi api, nint sessionOptions)
+    public static void AddTo(OrtApi api, nint sessionOptions) => AddTo(api, sessionOptions, null);
+
+    /// <summary>
+    /// Adds a domain whose kernels run the forms <paramref name="forms"/> forces (tests and benchmarks; one domain per
+    /// forms object and table, never released like the others).
+    /// </summary>
+    internal static void AddTo(OrtApi api, nint sessionOptions, KernelForms? forms)
     {
         if (sessionOptions == 0)
         {
             throw new ArgumentException("session options handle is null", nameof(sessionOptions));
         }
-        StatusBoundary.ThrowIfError(api, api.AddCustomOpDomain(sessionOptions, GetOrCreateDomain(api)));
+        StatusBoundary.ThrowIfError(api, api.AddCustomOpDomain(sessionOptions, GetOrCreateDomain(api, forms)));
     }
 
     /// <summary>How many ORT tables (libraries) have a domain in this process.</summary>
@@ -84,16 +90,16 @@ public static unsafe class OperatorRegistry
         {
             lock (Gate)
             {
-                return s_domains.Count;
+                return s_domains.Keys.Select(k => k.Api).Distinct().Count();
             }
         }
     }
 
-    private static nint GetOrCreateDomain(OrtApi api)
+    private static nint GetOrCreateDomain(OrtApi api, KernelForms? forms)
     {
         lock (Gate)
         {
-            if (s_domains.TryGetValue(api.Handle, out var existing))
+            if (s_domains.TryGetValue((api.Handle, forms), out var existing))
             {
                 return existing;
             }
@@ -105,9 +111,9 @@ public static unsafe class OperatorRegistry
             }
             foreach (var op in Operators)
             {
-                StatusBoundary.ThrowIfError(api, api.CustomOpDomainAdd(domain, NativeCustomOp.Create(op)));
+                StatusBoundary.ThrowIfError(api, api.CustomOpDomainAdd(domain, NativeCustomOp.Create(op, forms)));
             }
-            s_domains.Add(api.Handle, domain);
+            s_domains.Add((api.Handle, forms), domain);
             if (s_api.IsNull)
             {
                 s_api = api;

@@ -5,15 +5,19 @@ namespace OnnxAttention.Operators.Runtime;
 /// <summary>The inputs, outputs and thread pool of one Compute call.</summary>
 public readonly unsafe struct KernelContext
 {
-    internal KernelContext(OrtApi api, nint context)
+    internal KernelContext(OrtApi api, nint context, KernelForms? forms = null)
     {
         Api = api;
         Handle = context;
+        Forms = forms;
     }
 
     public OrtApi Api { get; }
 
     public nint Handle { get; }
+
+    /// <summary>The kernel forms a test or benchmark forces on this session; null in production.</summary>
+    internal KernelForms? Forms { get; }
 
     public int InputCount
     {

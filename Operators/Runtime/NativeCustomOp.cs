@@ -22,22 +22,26 @@ internal static unsafe class NativeCustomOp
     {
         public OrtCustomOpStruct Op;
         public nint Operator;      // GCHandle of the CustomOperator
+        public nint Forms;         // GCHandle of the KernelForms the domain was made with, or 0
         public byte* Name;         // UTF-8, NUL-terminated
         public byte* Provider;     // UTF-8 or null for CPU
     }
 
     /// <summary>The managed side of a kernel: ORT's handle for it points at a GCHandle of this.</summary>
-    private sealed class KernelHolder(OrtApi api, IKernel kernel, string where)
+    private sealed class KernelHolder(OrtApi api, IKernel kernel, string where, KernelForms? forms)
     {
         public readonly OrtApi Api = api;
         public readonly IKernel Kernel = kernel;
         public readonly string Where = where;
+        public readonly KernelForms? Forms = forms;
     }
 
-    public static nint Create(CustomOperator op)
+    /// <param name="forms">null in production; a test or benchmark's forced kernel forms otherwise.</param>
+    public static nint Create(CustomOperator op, KernelForms? forms = null)
     {
         var block = (Block*)NativeMemory.AllocZeroed((nuint)sizeof(Block));
         block->Operator = GCHandle.ToIntPtr(GCHandle.Alloc(op));
+        block->Forms = forms is null ? 0 : GCHandle.ToIntPtr(GCHandle.Alloc(forms));
         block->Name = Utf8(op.Schema.Name);
         block->Provider = op.Schema.RunsOnCpu ? null : Utf8(op.Schema.ExecutionProvider!);
 
@@ -135,7 +139,8 @@ internal static unsafe class NativeCustomOp
             var kernelInfo = new KernelInfo(api, info);
             var where = $"{definition.Schema.Name} node '{kernelInfo.NodeName}'";
             var created = definition.CreateKernel(kernelInfo);
-            *kernel = GCHandle.ToIntPtr(GCHandle.Alloc(new KernelHolder(api, created, where)));
+            var forms = ((Block*)op)->Forms is var f && f != 0 ? (KernelForms)GCHandle.FromIntPtr(f).Target! : null;
+            *kernel = GCHandle.ToIntPtr(GCHandle.Alloc(new KernelHolder(api, created, where, forms)));
             return 0;
         }
         catch (Exception e)
@@ -152,7 +157,7 @@ internal static unsafe class NativeCustomOp
         try
         {
             holder = (KernelHolder)GCHandle.FromIntPtr(kernel).Target!;
-            holder.Kernel.Compute(new KernelContext(holder.Api, context));
+            holder.Kernel.Compute(new KernelContext(holder.Api, context, holder.Forms));
             return 0;
         }
         catch (Exception e)

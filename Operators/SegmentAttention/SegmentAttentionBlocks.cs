@@ -35,9 +35,9 @@ internal static unsafe class SegmentAttentionBlocks
     /// <summary>Key columns per score product, so that a product's slice of Kᵀ stays in L2 across its row panels.</summary>
     private const int ColumnChunk = 512;
 
-    public static bool Applies(in SegmentAttentionCpu.Job a) => a.SegmentLength <= MaxSegmentLength && KernelChoices.RecurrentKernel switch
+    public static bool Applies(in SegmentAttentionCpu.Job a) => a.SegmentLength <= MaxSegmentLength && a.Form switch
     {
-        RecurrentKernel.Spans or RecurrentKernel.PerToken => false,
+        RecurrentKernel.PerToken => false,
         RecurrentKernel.Blocks => a.Shapes.SequenceLength > 1,
         _ => a.Shapes.SequenceLength >= MinTokens,
     };

@@ -27,6 +27,8 @@ internal static unsafe class SegmentAttentionCpu
         // Present state, already holding the past state (or zeros) when the items start.
         public float* MemoryKey, MemoryValue, SegmentKey, SegmentValue;
         public long* PastPosition;
+        // Auto in production; a test or benchmark's forced form otherwise (KernelForms).
+        public RecurrentKernel Form;
 
         public readonly int GroupSize => QueryHeads / KvHeads;
     }
@@ -36,17 +38,14 @@ internal static unsafe class SegmentAttentionCpu
         var items = (nint)job.Shapes.Batch * job.KvHeads;
         fixed (Job* p = &job)
         {
-            OrtParallel.For(context, items, p, &RunItem);
+            var forms = context.Forms;
+            job.Form = forms?.RecurrentKernel ?? RecurrentKernel.Auto;
+            OrtParallel.For(context, items, p, forms is not null && forms.SegmentItem != null ? forms.SegmentItem : &RunItem);
         }
     }
 
     private static void RunItem(void* state, nint item)
     {
-        if (KernelChoices.RecurrentKernel == RecurrentKernel.Spans)
-        {
-            SegmentAttentionSpans.RunItem(state, item);
-            return;
-        }
         var job = (Job*)state;
         ref readonly var a = ref *job;
         var sh = a.Shapes;

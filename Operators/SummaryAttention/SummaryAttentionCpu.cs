@@ -34,17 +34,13 @@ internal static unsafe class SummaryAttentionCpu
         var items = (nint)job.Shapes.Batch * job.KvHeads;
         fixed (Job* p = &job)
         {
-            OrtParallel.For(context, items, p, &RunItem);
+            var forms = context.Forms;
+            OrtParallel.For(context, items, p, forms is not null && forms.SummaryItem != null ? forms.SummaryItem : &RunItem);
         }
     }
 
     private static void RunItem(void* state, nint item)
     {
-        if (KernelChoices.RecurrentKernel == RecurrentKernel.Spans)
-        {
-            SummaryAttentionSpans.RunItem(state, item);
-            return;
-        }
         var job = (Job*)state;
         ref readonly var a = ref *job;
         var sh = a.Shapes;

@@ -36,7 +36,7 @@ internal static unsafe class WindowAttentionBlocks
     private const int ColumnChunk = 512;
 
     /// <param name="past">the tokens this batch row saw before the call</param>
-    public static bool Applies(in WindowAttentionCpu.Job a, long past) => KernelChoices.WindowPrefill switch
+    public static bool Applies(in WindowAttentionCpu.Job a, long past) => a.Prefill switch
     {
         WindowPrefill.PerToken => false,
         WindowPrefill.Blocks => a.Shapes.SequenceLength > 1,

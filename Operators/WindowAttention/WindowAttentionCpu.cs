@@ -29,6 +29,8 @@ internal static unsafe class WindowAttentionCpu
         public float* KeyCache, ValueCache;
         // One per batch row.
         public long* PastPosition;
+        // Auto in production; a test or benchmark's forced form otherwise (KernelForms).
+        public WindowPrefill Prefill;
 
         public readonly int GroupSize => QueryHeads / KvHeads;
     }
@@ -38,6 +40,7 @@ internal static unsafe class WindowAttentionCpu
         var items = (nint)job.Shapes.Batch * job.KvHeads;
         fixed (Job* p = &job)
         {
+            job.Prefill = context.Forms?.WindowPrefill ?? WindowPrefill.Auto;
             OrtParallel.For(context, items, p, &RunItem);
         }
     }

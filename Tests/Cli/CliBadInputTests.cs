@@ -176,16 +176,6 @@ public class CliBadInputTests
         AssertOneLineError(code, error, "unknown --ops group(s) foo");
     }
 
-    [TestCase("--layers", "0")]
-    [TestCase("--max-tokens", "-1")]
-    [TestCase("--prompt-tokens", "0")]
-    public void DemoRefusesSizesBelowTheirMinimum(string option, string value)
-    {
-        var (code, output, error) = Invoke(DemoCommand.Create(), option, value);
-        AssertOneLineError(code, error, "--prompt-tokens must be >= 1, --max-tokens >= 0 and --layers >= 1");
-        Assert.That(output, Is.Empty, "refused before building anything");
-    }
-
     [Test]
     public void GenerateSaysWhereAModelWithAPositionTableFailed()
     {

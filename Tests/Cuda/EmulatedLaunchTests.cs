@@ -4,10 +4,10 @@ using OnnxAttention.Operators.Cuda.Ops;
 using OnnxAttention.Operators.Cuda.Specializations;
 using OnnxAttention.Operators.HybridAttention;
 using OnnxAttention.Operators.LinearAttention;
-using OnnxAttention.Operators.Reference;
 using OnnxAttention.Operators.SegmentAttention;
 using OnnxAttention.Operators.SummaryAttention;
 using OnnxAttention.Operators.WindowAttention;
+using OnnxAttention.Tests.Reference;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.Cuda;

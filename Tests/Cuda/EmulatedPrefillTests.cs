@@ -3,9 +3,9 @@ using OnnxAttention.Operators.AttentionCommon;
 using OnnxAttention.Operators.Cuda.Ops;
 using OnnxAttention.Operators.Cuda.Specializations;
 using OnnxAttention.Operators.HybridAttention;
-using OnnxAttention.Operators.Reference;
 using OnnxAttention.Operators.SegmentAttention;
 using OnnxAttention.Operators.WindowAttention;
+using OnnxAttention.Tests.Reference;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.Cuda;

@@ -118,7 +118,7 @@ public class MixedLengthBatchTests
     {
         var kvForm = LlamaGraphBuilder.Build(Tiny.Value, new LlamaGraphOptions { KvCache = true, PositionIdsInput = true });
         Assert.That(AttentionSwapper.Swap(kvForm, AttentionRule.Parse(rule)).PositionsPerRow, Is.EqualTo(perRow), "KV-cache form with position_ids");
-        Assert.That(kvForm.MetadataProps.Single(p => p.Key == AttentionSwapper.MetadataPositions).Value, Is.EqualTo(perRow ? "per_row" : "shared"));
+        Assert.That(kvForm.MetadataProps.Single(p => p.Key == ModelContract.PositionsKey).Value, Is.EqualTo(perRow ? "per_row" : "shared"));
         var plain = LlamaGraphBuilder.Build(Tiny.Value);
         Assert.That(AttentionSwapper.Swap(plain, AttentionRule.Parse(rule)).PositionsPerRow, Is.False, "form without cache: Range positions");
     }

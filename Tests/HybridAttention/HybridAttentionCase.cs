@@ -1,7 +1,7 @@
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Operators.AttentionCommon;
 using OnnxAttention.Operators.HybridAttention;
-using OnnxAttention.Operators.Reference;
+using OnnxAttention.Tests.Reference;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.HybridAttention;

@@ -1,5 +1,5 @@
 using NUnit.Framework;
-using OnnxAttention.Operators.Runtime;
+using OnnxAttention.KernelForms;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.HybridAttention;
@@ -11,10 +11,12 @@ namespace OnnxAttention.Tests.HybridAttention;
 /// width.
 /// </summary>
 [TestFixture]
-[NonParallelizable] // switches KernelChoices, a process-wide setting
+[NonParallelizable] // its sessions share the fixture's KernelFormSwitch
 public class HybridAttentionFormsTests
 {
-    private static readonly RecurrentKernel[] Forms = [RecurrentKernel.Spans, RecurrentKernel.PerToken, RecurrentKernel.Blocks, RecurrentKernel.Auto];
+    private readonly KernelFormSwitch _forms = new();
+
+    private static readonly RecurrentForm[] Forms = [RecurrentForm.Untuned, RecurrentForm.PerToken, RecurrentForm.Blocks, RecurrentForm.Auto];
 
     public static IEnumerable<HybridAttentionCase> Cases()
     {
@@ -35,10 +37,10 @@ public class HybridAttentionFormsTests
     [TestCaseSource(nameof(Cases))]
     public void EveryFormMatchesTheReferenceAndTheOthers(HybridAttentionCase c)
     {
-        using var session = new HybridAttentionSession(c.Options);
+        using var session = new HybridAttentionSession(c.Options, forms: _forms);
         var past = c.History > 0 ? c.Past : c.ZeroState;
         var want = c.Reference(past);
-        var untuned = Run(session, c, past, RecurrentKernel.Spans);
+        var untuned = Run(session, c, past, RecurrentForm.Untuned);
         foreach (var form in Forms)
         {
             var got = Run(session, c, past, form);
@@ -52,16 +54,16 @@ public class HybridAttentionFormsTests
         }
     }
 
-    private static HybridAttentionSession.Outputs Run(HybridAttentionSession session, HybridAttentionCase c, HybridState past, RecurrentKernel form)
+    private HybridAttentionSession.Outputs Run(HybridAttentionSession session, HybridAttentionCase c, HybridState past, RecurrentForm form)
     {
-        KernelChoices.RecurrentKernel = form;
+        _forms.Recurrent = form;
         try
         {
             return session.Run(c, c.Seq, c.Query, c.Key, c.Value, past);
         }
         finally
         {
-            KernelChoices.RecurrentKernel = RecurrentKernel.Auto;
+            _forms.Reset();
         }
     }
 }

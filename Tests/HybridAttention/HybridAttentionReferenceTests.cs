@@ -1,5 +1,5 @@
 using NUnit.Framework;
-using OnnxAttention.Operators.Reference;
+using OnnxAttention.Tests.Reference;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.HybridAttention;

@@ -2,7 +2,7 @@ using Microsoft.ML.OnnxRuntime;
 using NUnit.Framework;
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Onnx;
-using OnnxAttention.Operators.Reference;
+using OnnxAttention.Tests.Reference;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.LinearAttention;

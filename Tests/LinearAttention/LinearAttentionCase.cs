@@ -1,6 +1,6 @@
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Operators.LinearAttention;
-using OnnxAttention.Operators.Reference;
+using OnnxAttention.Tests.Reference;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.LinearAttention;

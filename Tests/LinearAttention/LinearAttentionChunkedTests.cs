@@ -1,23 +1,25 @@
 using NUnit.Framework;
+using OnnxAttention.KernelForms;
 using OnnxAttention.Operators.LinearAttention;
-using OnnxAttention.Operators.Reference;
-using OnnxAttention.Operators.Runtime;
+using OnnxAttention.Tests.Reference;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.LinearAttention;
 
 /// <summary>The chunked prefill form against the token-by-token definition.</summary>
 [TestFixture]
-[NonParallelizable] // one test switches KernelChoices, a process-wide setting
+[NonParallelizable] // its sessions share the fixture's KernelFormSwitch
 public unsafe class LinearAttentionChunkedTests
 {
+    private readonly KernelFormSwitch _forms = new();
+
     [TestCase(2, 130, 4, 2, 64, 64, "elu_plus_one", true)]
     [TestCase(1, 65, 3, 3, 60, 17, "identity", false)]
     public void ChosenThroughTheOperatorMatchesTheReference(int batch, int t, int qHeads, int kvHeads, int dk, int dv, string map, bool normalize)
     {
         var c = new LinearAttentionCase(batch, t, qHeads, kvHeads, dk, dv, map, normalize, Scale: 0.5f, Seed: t);
-        using var session = new LinearAttentionSession(c.Options, withPast: true);
-        KernelChoices.LinearPrefill = LinearPrefill.Chunked;
+        using var session = new LinearAttentionSession(c.Options, withPast: true, forms: _forms);
+        _forms.Linear = LinearForm.Chunked;
         LinearAttentionSession.Outputs got;
         try
         {
@@ -25,7 +27,7 @@ public unsafe class LinearAttentionChunkedTests
         }
         finally
         {
-            KernelChoices.LinearPrefill = LinearPrefill.Auto;
+            _forms.Reset();
         }
         var want = c.Reference(withPast: true);
         TensorAssert.Close(got.Y, want.Output, Tolerance.Float32, $"{c}: output");

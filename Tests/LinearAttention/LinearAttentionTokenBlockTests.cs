@@ -1,6 +1,6 @@
 using NUnit.Framework;
+using OnnxAttention.KernelForms;
 using OnnxAttention.Operators.LinearAttention;
-using OnnxAttention.Operators.Runtime;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.LinearAttention;
@@ -11,9 +11,11 @@ namespace OnnxAttention.Tests.LinearAttention;
 /// strips, 1 to 5 query heads per KV head (5 falls back to per token), sequence lengths with 0 to 3 tokens left over.
 /// </summary>
 [TestFixture]
-[NonParallelizable] // switches KernelChoices, a process-wide setting
+[NonParallelizable] // its sessions share the fixture's KernelFormSwitch
 public unsafe class LinearAttentionTokenBlockTests
 {
+    private readonly KernelFormSwitch _forms = new();
+
     public static IEnumerable<LinearAttentionCase> Cases()
     {
         var seed = 0;
@@ -35,9 +37,9 @@ public unsafe class LinearAttentionTokenBlockTests
     [TestCaseSource(nameof(Cases))]
     public void BlocksMatchTheReferenceAndThePerTokenPass(LinearAttentionCase c)
     {
-        using var session = new LinearAttentionSession(c.Options, withPast: true);
-        var blocks = Run(session, c, LinearPrefill.TokenBlocks);
-        var perToken = Run(session, c, LinearPrefill.PerToken);
+        using var session = new LinearAttentionSession(c.Options, withPast: true, forms: _forms);
+        var blocks = Run(session, c, LinearForm.TokenBlocks);
+        var perToken = Run(session, c, LinearForm.PerToken);
         var want = c.Reference(withPast: true);
         TensorAssert.Close(blocks.Y, want.Output, Tolerance.Float32, $"{c}: output");
         TensorAssert.Close(blocks.State, want.State, Tolerance.Float32, $"{c}: present_state");
@@ -99,9 +101,9 @@ public unsafe class LinearAttentionTokenBlockTests
             Assert.That(blockY[t * yStride + i], Is.Zero, $"token {t}, padding {i}");
     }
 
-    private static LinearAttentionSession.Outputs Run(LinearAttentionSession session, LinearAttentionCase c, LinearPrefill form)
+    private LinearAttentionSession.Outputs Run(LinearAttentionSession session, LinearAttentionCase c, LinearForm form)
     {
-        KernelChoices.LinearPrefill = form;
+        _forms.Linear = form;
         try
         {
             return session.Run(c.Batch, c.Seq, c.Query, c.Key, c.Value, c.PastState, c.PastNormalizer, c.StateShape, c.NormalizerShape,
@@ -109,7 +111,7 @@ public unsafe class LinearAttentionTokenBlockTests
         }
         finally
         {
-            KernelChoices.LinearPrefill = LinearPrefill.Auto;
+            _forms.Reset();
         }
     }
 }

@@ -5,7 +5,7 @@ using OnnxAttention.Tests.Support;
 namespace OnnxAttention.Tests.NativeRuntime;
 
 /// <summary>
-/// The two ONNX Runtime cores the C-API path is tested with, in this one process: the managed binding's 1.31.1
+/// The two ONNX Runtime cores the C-API path is tested with, in this one process: the managed binding's 1.32.0
 /// (NuGet) and the 1.29.0 core fetched by tools/ort-1.29/fetch.sh (.ci/run calls it). Without the latter, tests that
 /// need it are ignored with the reason (the fetch's own error when .ci/run recorded one).
 /// </summary>

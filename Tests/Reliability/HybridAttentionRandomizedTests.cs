@@ -1,6 +1,6 @@
 using NUnit.Framework;
-using OnnxAttention.Operators.Reference;
 using OnnxAttention.Tests.HybridAttention;
+using OnnxAttention.Tests.Reference;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.Reliability;

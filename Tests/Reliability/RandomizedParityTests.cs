@@ -1,7 +1,7 @@
 using NUnit.Framework;
 using OnnxAttention.Graphs.Onnx;
-using OnnxAttention.Operators.Reference;
 using OnnxAttention.Tests.LinearAttention;
+using OnnxAttention.Tests.Reference;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.Reliability;

@@ -1,7 +1,7 @@
 using NUnit.Framework;
-using OnnxAttention.Operators.Reference;
-using OnnxAttention.Tests.Support;
+using OnnxAttention.Tests.Reference;
 using OnnxAttention.Tests.SummaryAttention;
+using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.Reliability;
 

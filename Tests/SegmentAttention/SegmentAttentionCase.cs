@@ -1,7 +1,7 @@
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Operators.AttentionCommon;
-using OnnxAttention.Operators.Reference;
 using OnnxAttention.Operators.SegmentAttention;
+using OnnxAttention.Tests.Reference;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.SegmentAttention;

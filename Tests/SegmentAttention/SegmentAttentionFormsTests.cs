@@ -1,5 +1,5 @@
 using NUnit.Framework;
-using OnnxAttention.Operators.Runtime;
+using OnnxAttention.KernelForms;
 using OnnxAttention.Operators.SegmentAttention;
 using OnnxAttention.Tests.Support;
 
@@ -11,10 +11,12 @@ namespace OnnxAttention.Tests.SegmentAttention;
 /// states mid-segment and at a boundary, grouped heads, odd dims, and a segment too long for the blocks.
 /// </summary>
 [TestFixture]
-[NonParallelizable] // switches KernelChoices, a process-wide setting
+[NonParallelizable] // its sessions share the fixture's KernelFormSwitch
 public class SegmentAttentionFormsTests
 {
-    private static readonly RecurrentKernel[] Forms = [RecurrentKernel.Spans, RecurrentKernel.PerToken, RecurrentKernel.Blocks, RecurrentKernel.Auto];
+    private readonly KernelFormSwitch _forms = new();
+
+    private static readonly RecurrentForm[] Forms = [RecurrentForm.Untuned, RecurrentForm.PerToken, RecurrentForm.Blocks, RecurrentForm.Auto];
 
     public static IEnumerable<SegmentAttentionCase> Cases()
     {
@@ -30,10 +32,10 @@ public class SegmentAttentionFormsTests
     [TestCaseSource(nameof(Cases))]
     public void EveryFormMatchesTheReferenceAndTheOthers(SegmentAttentionCase c)
     {
-        using var session = new SegmentAttentionSession(c.Options);
+        using var session = new SegmentAttentionSession(c.Options, forms: _forms);
         var past = c.History > 0 ? c.Past : c.ZeroState;
         var want = c.Reference(past);
-        var perToken = Run(session, c, past, RecurrentKernel.PerToken);
+        var perToken = Run(session, c, past, RecurrentForm.PerToken);
         foreach (var form in Forms)
         {
             var got = Run(session, c, past, form);
@@ -50,16 +52,16 @@ public class SegmentAttentionFormsTests
         }
     }
 
-    private static SegmentAttentionSession.Outputs Run(SegmentAttentionSession session, SegmentAttentionCase c, SegmentState past, RecurrentKernel form)
+    private SegmentAttentionSession.Outputs Run(SegmentAttentionSession session, SegmentAttentionCase c, SegmentState past, RecurrentForm form)
     {
-        KernelChoices.RecurrentKernel = form;
+        _forms.Recurrent = form;
         try
         {
             return session.Run(c, c.Seq, c.Query, c.Key, c.Value, past);
         }
         finally
         {
-            KernelChoices.RecurrentKernel = RecurrentKernel.Auto;
+            _forms.Reset();
         }
     }
 }

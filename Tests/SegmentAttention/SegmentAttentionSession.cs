@@ -1,5 +1,6 @@
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Onnx;
+using OnnxAttention.KernelForms;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.SegmentAttention;
@@ -18,9 +19,9 @@ public sealed class SegmentAttentionSession : CacheOpSession<SegmentState>
     /// <param name="declareShapes">false: graph inputs carry no shape, so our kernel (not ORT) sees wrong ranks.</param>
     /// <param name="activation">Float, Float16 or Bfloat16: query/key/value/output type. Run takes and returns float32 arrays either way.</param>
     public SegmentAttentionSession(SegmentAttentionNode.Options options, int pastInputs = 5, int presentOutputs = 5,
-        bool declareShapes = true, int intraOpThreads = 1, TensorProto.Types.DataType activation = TensorProto.Types.DataType.Float)
+        bool declareShapes = true, int intraOpThreads = 1, TensorProto.Types.DataType activation = TensorProto.Types.DataType.Float, KernelFormSwitch? forms = null)
         : base(BuildModel(options, pastInputs, presentOutputs, declareShapes, activation), PastNames, PresentNames,
-            pastInputs, presentOutputs, intraOpThreads, activation)
+            pastInputs, presentOutputs, intraOpThreads, activation, forms)
     {
     }
 

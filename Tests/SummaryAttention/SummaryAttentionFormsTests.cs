@@ -1,5 +1,5 @@
 using NUnit.Framework;
-using OnnxAttention.Operators.Runtime;
+using OnnxAttention.KernelForms;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.SummaryAttention;
@@ -10,9 +10,11 @@ namespace OnnxAttention.Tests.SummaryAttention;
 /// vector width.
 /// </summary>
 [TestFixture]
-[NonParallelizable] // switches KernelChoices, a process-wide setting
+[NonParallelizable] // its sessions share the fixture's KernelFormSwitch
 public class SummaryAttentionFormsTests
 {
+    private readonly KernelFormSwitch _forms = new();
+
     public static IEnumerable<SummaryAttentionCase> Cases()
     {
         yield return new SummaryAttentionCase(2, 65, 4, 2, 64, 64, "cumulative", Seed: 1);
@@ -25,11 +27,11 @@ public class SummaryAttentionFormsTests
     [TestCaseSource(nameof(Cases))]
     public void TunedAndUntunedMatchTheReferenceAndEachOther(SummaryAttentionCase c)
     {
-        using var session = new SummaryAttentionSession(c.Options, c.History > 0 ? c.PastInputs : 0);
+        using var session = new SummaryAttentionSession(c.Options, c.History > 0 ? c.PastInputs : 0, forms: _forms);
         var past = c.History > 0 ? c.Past : null;
         var want = c.Reference(past);
-        var untuned = Run(session, c, past, RecurrentKernel.Spans);
-        var tuned = Run(session, c, past, RecurrentKernel.Auto);
+        var untuned = Run(session, c, past, RecurrentForm.Untuned);
+        var tuned = Run(session, c, past, RecurrentForm.Auto);
         foreach (var (form, got) in new[] { ("untuned", untuned), ("tuned", tuned) })
         {
             TensorAssert.Close(got.Y, want.Output, Tolerance.Float32, $"{c} {form}: output");
@@ -40,16 +42,16 @@ public class SummaryAttentionFormsTests
         TensorAssert.Close(tuned.Y, untuned.Y, Tolerance.Float32Reordered, $"{c}: output, tuned vs untuned");
     }
 
-    private static SummaryAttentionSession.Outputs Run(SummaryAttentionSession session, SummaryAttentionCase c, SummaryState? past, RecurrentKernel form)
+    private SummaryAttentionSession.Outputs Run(SummaryAttentionSession session, SummaryAttentionCase c, SummaryState? past, RecurrentForm form)
     {
-        KernelChoices.RecurrentKernel = form;
+        _forms.Recurrent = form;
         try
         {
             return session.Run(c, c.Seq, c.Query, c.Key, c.Value, past);
         }
         finally
         {
-            KernelChoices.RecurrentKernel = RecurrentKernel.Auto;
+            _forms.Reset();
         }
     }
 }

@@ -54,7 +54,7 @@ public class SummaryAttentionReferenceTests
         yield return new SummaryAttentionCase(2, 1, 4, 4, 64, 64, "ema", Alpha: 0.95f, History: 70);
     }
 
-    private static void AssertMatches(SummaryAttentionSession.Outputs got, Operators.Reference.SummaryAttentionReference.Result want,
+    private static void AssertMatches(SummaryAttentionSession.Outputs got, Reference.SummaryAttentionReference.Result want,
         SummaryAttentionCase c)
     {
         TensorAssert.Close(got.Y, want.Output, Tolerance.Float32, $"{c}: output");

@@ -1,5 +1,6 @@
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Onnx;
+using OnnxAttention.KernelForms;
 
 namespace OnnxAttention.Tests.Support;
 
@@ -23,14 +24,14 @@ public abstract class CacheOpSession<TState> : IDisposable
     private readonly int _presentOutputs;
 
     protected CacheOpSession(ModelProto model, string[] pastNames, string[] presentNames, int pastInputs, int presentOutputs,
-        int intraOpThreads, TensorProto.Types.DataType activation)
+        int intraOpThreads, TensorProto.Types.DataType activation, KernelFormSwitch? forms)
     {
         _activation = activation;
         _pastNames = pastNames;
         _presentNames = presentNames;
         _pastInputs = pastInputs;
         _presentOutputs = presentOutputs;
-        _runner = new TypedModelRunner(model, intraOpThreads);
+        _runner = new TypedModelRunner(model, intraOpThreads, forms);
     }
 
     /// <summary>The one-node model; state slot i is past i / present i with shape <paramref name="shapes"/>[i],

@@ -2,6 +2,7 @@ using Microsoft.ML.OnnxRuntime;
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Host.Sessions;
+using OnnxAttention.KernelForms;
 using OnnxAttention.Operators.LinearAttention;
 
 namespace OnnxAttention.Tests.Support;
@@ -20,12 +21,13 @@ public sealed class LinearAttentionSession : IDisposable
     /// <param name="withDecay">wire the decay (log-space gate) input; null: when the update rule uses it.</param>
     /// <param name="withBeta">wire the beta input; null: when the update rule uses it.</param>
     public LinearAttentionSession(LinearAttentionNode.Options options, bool withPast, int intraOpThreads = 1, bool declareShapes = true,
-        bool? withDecay = null, bool? withBeta = null)
+        bool? withDecay = null, bool? withBeta = null, KernelFormSwitch? forms = null)
     {
         _withPast = withPast;
         _withDecay = withDecay ?? UsesDecay(options);
         _withBeta = withBeta ?? UsesBeta(options);
-        _session = SessionFactory.Create(BuildModel(options, withPast, declareShapes, withDecay: _withDecay, withBeta: _withBeta), intraOpThreads);
+        var model = BuildModel(options, withPast, declareShapes, withDecay: _withDecay, withBeta: _withBeta);
+        _session = forms?.CreateSession(model, intraOpThreads) ?? SessionFactory.Create(model, intraOpThreads);
     }
 
     public InferenceSession Session => _session.Session;

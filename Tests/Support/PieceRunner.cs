@@ -1,6 +1,5 @@
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
-using OnnxAttention.Host.Swapped;
 
 namespace OnnxAttention.Tests.Support;
 
@@ -19,7 +18,7 @@ public static class PieceRunner
 
     public static float[] Swapped(ModelProto swapped, IReadOnlyList<SequenceInput> inputs, int batch, int seq, IReadOnlyList<int> pieces, string output)
     {
-        var info = SwappedModelInfo.From(swapped);
+        var info = ModelContract.Read(swapped);
         var state = info.State.Select(s => new OwnCache(s.Past, s.Present, [batch, .. s.TailShape])).ToList();
         return Run(swapped, inputs, batch, seq, pieces, output, state, info.HasPositionInput);
     }

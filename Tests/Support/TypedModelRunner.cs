@@ -2,6 +2,7 @@ using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Host.Sessions;
+using OnnxAttention.KernelForms;
 
 namespace OnnxAttention.Tests.Support;
 
@@ -24,10 +25,10 @@ public sealed record TypedTensor(Array Data, long[] Shape)
     public static TypedTensor Of(BFloat16[] data, params long[] shape) => new(data, shape);
 }
 
-/// <summary>Runs any model with our operators registered, on named inputs of mixed element types.</summary>
-public sealed class TypedModelRunner(ModelProto model, int intraOpThreads = 1) : IDisposable
+/// <summary>Runs any model with our operators registered (with <paramref name="forms"/>' kernel forms when given), on named inputs of mixed element types.</summary>
+public sealed class TypedModelRunner(ModelProto model, int intraOpThreads = 1, KernelFormSwitch? forms = null) : IDisposable
 {
-    private readonly OwnedSession _session = SessionFactory.Create(model, intraOpThreads);
+    private readonly OwnedSession _session = forms?.CreateSession(model, intraOpThreads) ?? SessionFactory.Create(model, intraOpThreads);
 
     public InferenceSession Session => _session.Session;
 

@@ -5,8 +5,8 @@ using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
 using OnnxAttention.Operators.AttentionCommon;
 using OnnxAttention.Operators.LinearAttention;
-using OnnxAttention.Operators.Reference;
 using OnnxAttention.Operators.WindowAttention;
+using OnnxAttention.Tests.Reference;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.Swapping;

@@ -14,11 +14,11 @@ namespace OnnxAttention.Tests.Swapping;
 [TestFixture]
 public class ConformanceSwapTests
 {
-    /// <summary>Cases ORT 1.31.1 (CPU) cannot run even before swapping, with what it answered.</summary>
+    /// <summary>Cases ORT (CPU, 1.31.1 and 1.32.0) cannot run even before swapping, with what it answered.</summary>
     private static readonly Dictionary<string, string> OrtCannotRun = new()
     {
         ["test_attention_4d_diff_heads_mask4d_padded_kv"] =
-            "ORT 1.31.1 refuses the unswapped model: \"inconsistent total_sequence_length (between attn_mask and past_key and " +
+            "ORT 1.32.0 refuses the unswapped model: \"inconsistent total_sequence_length (between attn_mask and past_key and " +
             "past_value)\": its CPU Attention wants the opset-24 attn_mask [2,3,4,4] to span all 6 keys even with nonpad_kv_seqlen " +
             "(the _expanded copy of this case runs and passes)",
     };

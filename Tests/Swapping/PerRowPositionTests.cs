@@ -1,7 +1,6 @@
 using NUnit.Framework;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
-using OnnxAttention.Host.Swapped;
 using OnnxAttention.Tests.Support;
 using static OnnxAttention.Tests.Swapping.ContribAttentionModels;
 
@@ -24,7 +23,7 @@ public class PerRowPositionTests
         var c = new Gqa(HeadDim: 16) { Rotary = true };
         var pair = Swap(GroupQueryAttention(c), rule);
         var single = Swap(GroupQueryAttention(c with { Batch = 1 }), rule);
-        var state = SwappedModelInfo.From(pair).State;
+        var state = ModelContract.Read(pair).State;
         int[] widths = [c.QWidth, c.KvWidth, c.KvWidth];
         string[] names = ["q", "k", "v"];
         var data = widths.Select((w, i) => Seeded.Uniform(31 + i, 2 * Seq * w, -2, 2)).ToArray();

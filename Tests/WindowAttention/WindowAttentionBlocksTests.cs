@@ -1,5 +1,5 @@
 using NUnit.Framework;
-using OnnxAttention.Operators.Runtime;
+using OnnxAttention.KernelForms;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.WindowAttention;
@@ -10,9 +10,11 @@ namespace OnnxAttention.Tests.WindowAttention;
 /// wrapped (the block then reads positions before the call from the ring), softcap, grouped heads, odd dims.
 /// </summary>
 [TestFixture]
-[NonParallelizable] // switches KernelChoices, a process-wide setting
+[NonParallelizable] // its sessions share the fixture's KernelFormSwitch
 public class WindowAttentionBlocksTests
 {
+    private readonly KernelFormSwitch _forms = new();
+
     public static IEnumerable<WindowAttentionCase> Cases()
     {
         yield return new WindowAttentionCase(2, 130, 4, 2, 64, 64, 200, Seed: 1);                       // window > call
@@ -28,10 +30,10 @@ public class WindowAttentionBlocksTests
     [TestCaseSource(nameof(Cases))]
     public void BlocksMatchTheReferenceAndThePerTokenLoop(WindowAttentionCase c)
     {
-        using var session = new WindowAttentionSession(c.Options);
+        using var session = new WindowAttentionSession(c.Options, forms: _forms);
         var past = c.History > 0 ? c.Past : c.ZeroState;
-        var blocks = Run(session, c, past, WindowPrefill.Blocks);
-        var perToken = Run(session, c, past, WindowPrefill.PerToken);
+        var blocks = Run(session, c, past, WindowForm.Blocks);
+        var perToken = Run(session, c, past, WindowForm.PerToken);
         var want = c.Reference(past);
         TensorAssert.Close(blocks.Y, want.Output, Tolerance.Float32, $"{c}: output");
         TensorAssert.Close(blocks.Present!.Key, want.KeyCache, Tolerance.Float32, $"{c}: present_key_cache");
@@ -43,16 +45,16 @@ public class WindowAttentionBlocksTests
         Assert.That(blocks.Present.Value, Is.EqualTo(perToken.Present.Value), $"{c}: value cache vs per token");
     }
 
-    private static WindowAttentionSession.Outputs Run(WindowAttentionSession session, WindowAttentionCase c, WindowState past, WindowPrefill form)
+    private WindowAttentionSession.Outputs Run(WindowAttentionSession session, WindowAttentionCase c, WindowState past, WindowForm form)
     {
-        KernelChoices.WindowPrefill = form;
+        _forms.Window = form;
         try
         {
             return session.Run(c, c.Seq, c.Query, c.Key, c.Value, past);
         }
         finally
         {
-            KernelChoices.WindowPrefill = WindowPrefill.Auto;
+            _forms.Reset();
         }
     }
 }

@@ -1,5 +1,6 @@
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Onnx;
+using OnnxAttention.KernelForms;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.WindowAttention;
@@ -15,9 +16,9 @@ public sealed class WindowAttentionSession : CacheOpSession<WindowState>
     /// <param name="declareShapes">false: graph inputs carry no shape, so our kernel (not ORT) sees wrong ranks.</param>
     /// <param name="activation">Float, Float16 or Bfloat16: query/key/value/output type. Run takes and returns float32 arrays either way.</param>
     public WindowAttentionSession(WindowAttentionNode.Options options, int pastInputs = 3, int presentOutputs = 3,
-        bool declareShapes = true, int intraOpThreads = 1, TensorProto.Types.DataType activation = TensorProto.Types.DataType.Float)
+        bool declareShapes = true, int intraOpThreads = 1, TensorProto.Types.DataType activation = TensorProto.Types.DataType.Float, KernelFormSwitch? forms = null)
         : base(BuildModel(options, pastInputs, presentOutputs, declareShapes, activation), PastNames, PresentNames,
-            pastInputs, presentOutputs, intraOpThreads, activation)
+            pastInputs, presentOutputs, intraOpThreads, activation, forms)
     {
     }
 

@@ -6,7 +6,6 @@ if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = 220;
 
 var root = new RootCommand("onnx-attention: constant-memory attention operators for ONNX Runtime");
 root.Subcommands.Add(GenerateCommand.Create());
-root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(BenchOpsCommand.Create());
 root.Subcommands.Add(BenchMemoryCommand.Create());
 root.Subcommands.Add(GraphCommand.Create());

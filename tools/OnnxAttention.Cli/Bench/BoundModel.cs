@@ -1,6 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Host.Sessions;
+using OnnxAttention.KernelForms;
 
 namespace OnnxAttention.Cli.Bench;
 
@@ -16,9 +17,10 @@ public sealed class BoundModel : IDisposable
     private readonly List<OrtValue> _values = [];
 
     public BoundModel(ModelProto model, IReadOnlyDictionary<string, (Array Data, long[] Shape)> inputs,
-        IReadOnlyDictionary<string, (Array Data, long[] Shape)> outputs, int threads, IReadOnlyDictionary<string, string>? shareOutputWithInput = null)
+        IReadOnlyDictionary<string, (Array Data, long[] Shape)> outputs, int threads, IReadOnlyDictionary<string, string>? shareOutputWithInput = null,
+        KernelFormSwitch? forms = null)
     {
-        _session = SessionFactory.Create(model, threads);
+        _session = forms?.CreateSession(model, threads) ?? SessionFactory.Create(model, threads);
         _binding = _session.Session.CreateIoBinding();
         var byName = new Dictionary<string, OrtValue>();
         foreach (var (name, (data, shape)) in inputs)

@@ -1,6 +1,6 @@
 using System.Globalization;
 using OnnxAttention.Cli.Reporting;
-using OnnxAttention.Operators.Runtime;
+using OnnxAttention.KernelForms;
 using Spectre.Console;
 
 namespace OnnxAttention.Cli.Bench;
@@ -35,16 +35,17 @@ public static class LinearForms
             }
 
             var prefill = s with { Seq = prefillLength };
+            var forms = new KernelFormSwitch();
             if (phase is null or "prefill")
             using (var ort = Bound(BenchModels.OrtLinear(prefill), threads))
-            using (var ours = Bound(BenchModels.OurLinear(prefill, ortCompatible: true), threads))
+            using (var ours = Bound(BenchModels.OurLinear(prefill, ortCompatible: true), threads, forms: forms))
             {
                 var result = SideBySide.Run(
                 [
                     new("ORT", ort),
-                    new("ours per token", ours, () => KernelChoices.LinearPrefill = LinearPrefill.PerToken, () => KernelChoices.LinearPrefill = LinearPrefill.Auto),
-                    new("ours token blocks", ours, () => KernelChoices.LinearPrefill = LinearPrefill.TokenBlocks, () => KernelChoices.LinearPrefill = LinearPrefill.Auto),
-                    new("ours chunked (GEMM)", ours, () => KernelChoices.LinearPrefill = LinearPrefill.Chunked, () => KernelChoices.LinearPrefill = LinearPrefill.Auto),
+                    new("ours per token", ours, () => forms.Linear = LinearForm.PerToken, forms.Reset),
+                    new("ours token blocks", ours, () => forms.Linear = LinearForm.TokenBlocks, forms.Reset),
+                    new("ours chunked (GEMM)", ours, () => forms.Linear = LinearForm.Chunked, forms.Reset),
                     new("ours auto", ours),
                 ], rounds, budgetSeconds, quantile);
                 var flops = 2.0 * prefill.Batch * prefillLength * (prefill.KvHeads + prefill.QHeads) * prefill.HeadDim * prefill.HeadDim;
@@ -64,12 +65,13 @@ public static class LinearForms
         {
             var s = new BenchModels.Shape(1, t, 16, 16, 64);
             using var gqa = Bound(BenchModels.OrtGqaPrefill(s, w), threads);
-            using var ours = Bound(BenchModels.OurWindowPrefill(s, w), threads);
+            var forms = new KernelFormSwitch();
+            using var ours = Bound(BenchModels.OurWindowPrefill(s, w), threads, forms: forms);
             var result = SideBySide.Run(
             [
                 new("GroupQueryAttention local_window_size", gqa),
-                new("ours per token", ours, () => KernelChoices.WindowPrefill = WindowPrefill.PerToken, () => KernelChoices.WindowPrefill = WindowPrefill.Auto),
-                new("ours blocks", ours, () => KernelChoices.WindowPrefill = WindowPrefill.Blocks, () => KernelChoices.WindowPrefill = WindowPrefill.Auto),
+                new("ours per token", ours, () => forms.Window = WindowForm.PerToken, forms.Reset),
+                new("ours blocks", ours, () => forms.Window = WindowForm.Blocks, forms.Reset),
                 new("ours auto", ours),
             ], rounds, budgetSeconds, quantile);
             rows.Add(new Row("window prefill", $"B1 H16 d64 T={t} W={w}", result, ""));
@@ -104,6 +106,6 @@ public static class LinearForms
         ort ? new() { ["s_out"] = "s" } : new() { ["s_out"] = "s", ["z_out"] = "z" };
 
     private static BoundModel Bound((Graphs.Onnx.ModelProto Model, Dictionary<string, (Array, long[])> Inputs, Dictionary<string, (Array, long[])> Outputs) m,
-        int threads, Dictionary<string, string>? shared = null) =>
-        new(m.Model, m.Inputs, m.Outputs, threads, shared);
+        int threads, Dictionary<string, string>? shared = null, KernelFormSwitch? forms = null) =>
+        new(m.Model, m.Inputs, m.Outputs, threads, shared, forms);
 }

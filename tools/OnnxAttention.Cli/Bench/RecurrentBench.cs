@@ -1,3 +1,5 @@
+using OnnxAttention.KernelForms;
+
 namespace OnnxAttention.Cli.Bench;
 
 /// <summary>
@@ -130,7 +132,8 @@ public static class RecurrentBench
         return contenders.Count - 1;
     }
 
-    internal static BoundModel Bind(RecurrentModels.Bench b, int threads) => new(b.Model, b.Inputs, b.Outputs, threads, b.Shared);
+    internal static BoundModel Bind(RecurrentModels.Bench b, int threads, KernelFormSwitch? forms = null) =>
+        new(b.Model, b.Inputs, b.Outputs, threads, b.Shared, forms);
 
     private static BoundModel Bind((Graphs.Onnx.ModelProto Model, Dictionary<string, (Array, long[])> Inputs, Dictionary<string, (Array, long[])> Outputs) m, int threads) =>
         new(m.Model, m.Inputs, m.Outputs, threads);

@@ -1,10 +1,10 @@
-using OnnxAttention.Operators.Runtime;
+using OnnxAttention.KernelForms;
 
 namespace OnnxAttention.Cli.Bench;
 
 /// <summary>
 /// <c>bench-ops --forms --phase recurrent</c>: SummaryAttention, HybridAttention and SegmentAttention, their untuned
-/// items (one span call per cached row, <see cref="RecurrentKernel.Spans"/>) and the tuned ones, next to ORT's
+/// items (one span call per cached row, <see cref="RecurrentForm.Untuned"/>) and the tuned ones, next to ORT's
 /// GroupQueryAttention, in interleaved rounds in one process: decode at a long context and prefill from nothing.
 /// </summary>
 public static class RecurrentForms
@@ -46,17 +46,18 @@ public static class RecurrentForms
     private static LinearForms.Row Compare(string phase, string what, BenchModels.Shape s, BoundModel peer, RecurrentModels.Bench ours, int threads,
         int rounds, double budgetSeconds, double quantile)
     {
-        using var model = RecurrentBench.Bind(ours, threads);
+        var forms = new KernelFormSwitch();
+        using var model = RecurrentBench.Bind(ours, threads, forms);
         List<SideBySide.Contender> contenders =
         [
             new("GroupQueryAttention", peer),
-            new("ours untuned (span per row)", model, () => KernelChoices.RecurrentKernel = RecurrentKernel.Spans, () => KernelChoices.RecurrentKernel = RecurrentKernel.Auto),
+            new("ours untuned (span per row)", model, () => forms.Recurrent = RecurrentForm.Untuned, forms.Reset),
         ];
         if (s.Seq > 1 && !what.StartsWith("summary", StringComparison.Ordinal))
         {
             // Operators with a blocked prefill: the tuned per-token loop and the blocks apart.
-            contenders.Add(new("ours tuned per token", model, () => KernelChoices.RecurrentKernel = RecurrentKernel.PerToken, () => KernelChoices.RecurrentKernel = RecurrentKernel.Auto));
-            contenders.Add(new("ours tuned blocks", model, () => KernelChoices.RecurrentKernel = RecurrentKernel.Blocks, () => KernelChoices.RecurrentKernel = RecurrentKernel.Auto));
+            contenders.Add(new("ours tuned per token", model, () => forms.Recurrent = RecurrentForm.PerToken, forms.Reset));
+            contenders.Add(new("ours tuned blocks", model, () => forms.Recurrent = RecurrentForm.Blocks, forms.Reset));
         }
         contenders.Add(new("ours tuned (auto)", model));
         var result = SideBySide.Run(contenders, rounds, budgetSeconds, quantile);

@@ -23,8 +23,13 @@ public static class BenchGenerateCommand
 {
     private sealed record Result(string Contender, int Context, int Batch, double PrefillTokensPerSecond, double DecodeTokensPerSecond, double PeakMb, string Status);
 
-    /// <summary>One way of generating; <see cref="Exponent"/>: how its time grows with the context (for the skip estimate).</summary>
-    private sealed record Contender(string Name, double Exponent, Func<IReadOnlyList<IReadOnlyList<int>>, int, (double Prefill, double Decode)> Run, IDisposable Owner);
+    /// <summary>
+    /// One way of generating, <see cref="Key"/> one of <see cref="Keys"/>; <see cref="Exponent"/>: how its time grows with
+    /// the context (for the skip estimate).
+    /// </summary>
+    private sealed record Contender(string Key, string Name, double Exponent, Func<IReadOnlyList<IReadOnlyList<int>>, int, (double Prefill, double Decode)> Run, IDisposable Owner);
+
+    private static readonly string[] Keys = ["genai-original", "host-softmax", "host-window", "host-linear", "genai-swapped"];
 
     public static Command Create()
     {
@@ -36,12 +41,13 @@ public static class BenchGenerateCommand
         var window = new Option<string>("--window-rule") { Description = "the window rule run by our Host", DefaultValueFactory = _ => "window:1024,sinks=4" };
         var linear = new Option<string>("--linear-rule") { Description = "the linear rule run by our Host and, swapped, by genai", DefaultValueFactory = _ => "linear-elu" };
         var maxSeconds = new Option<double>("--max-seconds") { Description = "skip a cell whose estimated time (from the contender's previous cell) passes this", DefaultValueFactory = _ => 180 };
+        var only = new Option<string>("--contenders") { Description = "which contenders run, comma-separated: " + string.Join(", ", Keys), DefaultValueFactory = _ => string.Join(",", Keys) };
         var quick = new Option<bool>("--quick") { Description = "tiny model, contexts 256,1024, batches 1,2, 8 decode steps" };
         var nativeLibrary = new Option<FileInfo?>("--native-library") { Description = "libonnxattention.so for genai (default: artifacts/native/linux-x64/ from ./build-native.sh)" };
         var output = new Option<DirectoryInfo>("--out") { Description = "folder for bench-generate.csv and the plots", DefaultValueFactory = _ => new DirectoryInfo("artifacts/bench") };
         var command = new Command("bench-generate", "Prefill/decode tokens/s and peak memory: onnxruntime-genai vs our Host, original and swapped models, per context and batch.")
         {
-            size, contexts, batches, decode, chunk, window, linear, maxSeconds, quick, nativeLibrary, output,
+            size, contexts, batches, decode, chunk, window, linear, maxSeconds, only, quick, nativeLibrary, output,
         };
         command.SetAction(parse => CliErrors.Run(() =>
         {
@@ -56,6 +62,12 @@ public static class BenchGenerateCommand
             {
                 config = config with { ContextLength = contextList.Max() + steps + 1 };
             }
+            var chosen = parse.GetValue(only)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
+            if (chosen.Count == 0) throw new ArgumentException($"--contenders is empty; expected some of {string.Join(", ", Keys)}");
+            if (chosen.FirstOrDefault(k => !Keys.Contains(k)) is { } unknown)
+            {
+                throw new ArgumentException($"--contenders: '{unknown}' is not one of {string.Join(", ", Keys)}");
+            }
             var library = parse.GetValue(nativeLibrary)?.FullName ?? GenaiFolder.FindNativeLibrary()
                 ?? throw new FileNotFoundException("the native library is not built: run ./build-native.sh or name it with --native-library");
             var outDir = parse.GetValue(output)!;
@@ -66,9 +78,9 @@ public static class BenchGenerateCommand
             {
                 AnsiConsole.MarkupLine($"model: genai-form Llama, {config.Layers} layers, hidden {config.Hidden}, {config.Heads}/{config.KvHeads} heads, vocabulary {config.Vocab}, {config.Parameters:N0} parameters");
                 AnsiConsole.MarkupLine($"machine: {Environment.ProcessorCount} logical CPUs; ONNX Runtime {Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetVersionString()}, onnxruntime-genai 0.20.0");
-                contenders.AddRange(Load(config, work, library, parse.GetValue(window)!, parse.GetValue(linear)!, parse.GetValue(chunk)));
+                contenders.AddRange(Load(config, work, library, parse.GetValue(window)!, parse.GetValue(linear)!, parse.GetValue(chunk), chosen));
                 var results = Measure(contenders, contextList, batchList, steps, config.Vocab, parse.GetValue(maxSeconds));
-                Report(results, contenders.Select(c => c.Name).ToList(), outDir.FullName);
+                Report(results, contenders, outDir.FullName);
                 return 0;
             }
             finally
@@ -88,30 +100,37 @@ public static class BenchGenerateCommand
         return values.Length > 0 ? values.Distinct().Order().ToArray() : throw new ArgumentException($"{option} is empty");
     }
 
-    private static List<Contender> Load(GenaiLlamaConfig config, string work, string library, string windowRule, string linearRule, int chunk)
+    private static List<Contender> Load(GenaiLlamaConfig config, string work, string library, string windowRule, string linearRule, int chunk, HashSet<string> chosen)
     {
         var model = GenaiLlamaModel.Build(config);
-        var original = Path.Combine(work, "original");
-        GenaiFolder.WriteOriginal(model, config, original);
-        var swapped = Path.Combine(work, "swapped");
-        GenaiFolder.WriteSwapped(model.Clone(), AttentionRule.Parse(linearRule), swapped, library);
         var list = new List<Contender>();
-        list.Add(GenaiContender("genai original (GQA + KV cache)", 1.5, original));
-        foreach (var (rule, exponent) in new[] { ("softmax", 1.5), (windowRule, 1.0), (linearRule, 1.0) })
+        if (chosen.Contains("genai-original"))
         {
+            var original = Path.Combine(work, "original");
+            GenaiFolder.WriteOriginal(model, config, original);
+            list.Add(GenaiContender("genai-original", "genai original (GQA + KV cache)", 1.5, original));
+        }
+        foreach (var (key, rule, exponent) in new[] { ("host-softmax", "softmax", 1.5), ("host-window", windowRule, 1.0), ("host-linear", linearRule, 1.0) })
+        {
+            if (!chosen.Contains(key)) continue;
             var prepared = model.Clone();
             GenaiFormPrepass.Apply(prepared);
             var decoder = DecoderModel.FromExported(prepared, AttentionRule.Parse(rule), source: "genai-form Llama");
-            list.Add(new Contender($"host {rule}", exponent, (prompts, steps) => HostRun(decoder, prompts, steps, chunk), decoder));
+            list.Add(new Contender(key, $"host {rule}", exponent, (prompts, steps) => HostRun(decoder, prompts, steps, chunk), decoder));
         }
-        list.Add(GenaiContender($"genai swapped {linearRule}", 1.0, swapped));
+        if (chosen.Contains("genai-swapped"))
+        {
+            var swapped = Path.Combine(work, "swapped");
+            GenaiFolder.WriteSwapped(model, AttentionRule.Parse(linearRule), swapped, library);
+            list.Add(GenaiContender("genai-swapped", $"genai swapped {linearRule}", 1.0, swapped));
+        }
         return list;
     }
 
-    private static Contender GenaiContender(string name, double exponent, string folder)
+    private static Contender GenaiContender(string key, string name, double exponent, string folder)
     {
         var genai = GenaiModel.Open(folder);
-        return new Contender(name, exponent, (prompts, steps) =>
+        return new Contender(key, name, exponent, (prompts, steps) =>
         {
             var run = genai.Generate(prompts, steps + 1, ignoreEos: true);
             return (run.PrefillSeconds, run.DecodeSeconds);
@@ -168,8 +187,9 @@ public static class BenchGenerateCommand
         return results;
     }
 
-    private static void Report(List<Result> results, List<string> names, string outDir)
+    private static void Report(List<Result> results, List<Contender> contenders, string outDir)
     {
+        var names = contenders.Select(c => c.Name).ToList();
         var table = new Table().Title("bench-generate: prefill / decode tokens/s and peak resident memory added by the run (MB)")
             .AddColumn("context").AddColumn("batch");
         foreach (var n in names) table.AddColumn(n);
@@ -184,7 +204,7 @@ public static class BenchGenerateCommand
             table.AddRow(row.ToArray());
         }
         AnsiConsole.Write(table);
-        foreach (var line in Targets(results, names)) AnsiConsole.MarkupLine(Markup.Escape(line));
+        foreach (var line in Targets(results, contenders.ToDictionary(c => c.Key, c => c.Name))) AnsiConsole.MarkupLine(Markup.Escape(line));
 
         var csv = Path.Combine(outDir, "bench-generate.csv");
         File.WriteAllLines(csv, new[] { "contender,context,batch,prefill_tokens_per_second,decode_tokens_per_second,peak_mb,status" }.Concat(results.Select(r =>
@@ -206,11 +226,13 @@ public static class BenchGenerateCommand
     }
 
     /// <summary>The issue's targets as ratios taken in the same run, each with the cells it compares, or why it could not be computed.</summary>
-    private static IEnumerable<string> Targets(List<Result> results, List<string> names)
+    private static IEnumerable<string> Targets(List<Result> results, Dictionary<string, string> names)
     {
         Result? At(string name, int context, int batch) => results.FirstOrDefault(r => r.Contender == name && r.Context == context && r.Batch == batch && r.Status == "measured");
-        string genaiOriginal = names[0], hostSoftmax = names[1], genaiSwapped = names[^1], hostLinear = names[^2];
-        var stateRules = names.Skip(2).Take(names.Count - 3).ToList();
+        string Name(string key) => names.GetValueOrDefault(key, key);
+        string genaiOriginal = Name("genai-original"), hostSoftmax = Name("host-softmax"), genaiSwapped = Name("genai-swapped"), hostLinear = Name("host-linear");
+        var stateRules = new[] { Name("host-window"), hostLinear, genaiSwapped };
+        if (!results.Any(r => r.Status == "measured")) yield break;
         var smallest = results.Min(r => r.Context);
         var largest = results.Where(r => r.Status == "measured").Max(r => r.Context);
         foreach (var batch in results.Select(r => r.Batch).Distinct())

@@ -19,7 +19,7 @@ public static class InspectCommand
             try
             {
                 var proto = ModelFile.Load(path);
-                if (proto.MetadataProps.FirstOrDefault(p => p.Key == AttentionSwapper.MetadataRule) is { } swapped)
+                if (proto.MetadataProps.FirstOrDefault(p => p.Key == ModelContract.RuleKey) is { } swapped)
                 {
                     Console.WriteLine($"{path}: already swapped by OnnxAttention (rule {swapped.Value}); its attention runs on com.onnxattention operators");
                     return 0;

@@ -79,7 +79,7 @@ public static class LogitsCommand
 
     private static long? DeclaredVocab(ModelProto swapped)
     {
-        var logits = swapped.Graph.Output.FirstOrDefault(o => o.Name == SwappedModelInfo.From(swapped).LogitsOutput)?.Type?.TensorType?.Shape?.Dim;
+        var logits = swapped.Graph.Output.FirstOrDefault(o => o.Name == ModelContract.Read(swapped).LogitsOutput)?.Type?.TensorType?.Shape?.Dim;
         return logits is { Count: 3 } && logits[2].HasDimValue ? logits[2].DimValue : null;
     }
 }

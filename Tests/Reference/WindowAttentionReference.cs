@@ -1,6 +1,6 @@
 using OnnxAttention.Operators.WindowAttention;
 
-namespace OnnxAttention.Operators.Reference;
+namespace OnnxAttention.Tests.Reference;
 
 /// <summary>
 /// The definition of WindowAttention, written for clarity in double precision. For the query at absolute position

@@ -1,6 +1,6 @@
 using OnnxAttention.Operators.LinearAttention;
 
-namespace OnnxAttention.Operators.Reference;
+namespace OnnxAttention.Tests.Reference;
 
 /// <summary>
 /// The definition of LinearAttention, written for clarity in double precision, token by token, straight from

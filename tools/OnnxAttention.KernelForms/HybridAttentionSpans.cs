@@ -1,15 +1,17 @@
 using System.Buffers;
 using System.Numerics.Tensors;
 using OnnxAttention.Operators.AttentionCommon;
+using OnnxAttention.Operators.HybridAttention;
 using OnnxAttention.Operators.LinearAttention;
 using OnnxAttention.Operators.Runtime;
 
-namespace OnnxAttention.Operators.HybridAttention;
+namespace OnnxAttention.KernelForms;
 
 /// <summary>
 /// The untuned form of <see cref="HybridAttentionCpu"/>'s item: one span primitive per cached row (dot, then
-/// multiply-add). Kept, selected by <see cref="KernelChoices.RecurrentKernel"/>, so bench-ops --forms can time the
-/// tuned item beside it in one run and tests can check the two agree. Production never picks it.
+/// multiply-add). Kept outside the operator library, run through
+/// <see cref="KernelFormSwitch.Recurrent"/> = <see cref="RecurrentForm.Untuned"/>, so bench-ops --forms can time the
+/// tuned item beside it in one run and tests can check the two agree.
 /// </summary>
 internal static unsafe class HybridAttentionSpans
 {

@@ -1,8 +1,9 @@
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
+using OnnxAttention.Operators.LinearAttention;
 using OnnxAttention.Operators.Simd;
 
-namespace OnnxAttention.Operators.LinearAttention;
+namespace OnnxAttention.KernelForms;
 
 /// <summary>
 /// The chunked (prefill) form of plain linear attention for one (batch, KV head): the sequence is cut into chunks of
@@ -17,11 +18,56 @@ namespace OnnxAttention.Operators.LinearAttention;
 /// plus the intra-chunk products (twice the flops at d = 64, chunk 64), and the token-block recurrence
 /// (<see cref="LinearAttentionTokenBlock"/>) already runs near the FMA units' rate. Measured side by side
 /// (bench-ops --forms, T = 256, 1 thread, AVX-512 8x32 GEMM tile at 120-215 GFLOP/s): 2-3x slower than token blocks.
-/// Benchmarks and tests reach it through <see cref="Runtime.KernelChoices.LinearPrefill"/> = Chunked.
+/// Kept outside the operator library; benchmarks and tests run it through <see cref="KernelFormSwitch.Linear"/> =
+/// <see cref="LinearForm.Chunked"/>.
 /// </summary>
 internal static unsafe class LinearAttentionChunked
 {
     public const int ChunkSize = 64;
+
+    /// <summary>
+    /// The whole sequence of one LinearAttention item in the chunked form (state and normaliser already hold the
+    /// past), where the rule allows it (plain linear rule, no decay, more than one token); false leaves it to the operator.
+    /// </summary>
+    public static bool RunItem(in LinearAttentionCpu.Job a, int b, int kvHead, float* state, float* normalizer)
+    {
+        if (a.Rule != UpdateRule.Linear || a.Shapes.Gate != GateLayout.None || a.Gamma != 1f || a.Shapes.SequenceLength <= 1)
+        {
+            return false;
+        }
+        var s = a.Shapes;
+        int dk = s.KeyDim, dv = s.ValueDim, group = a.GroupSize, t = s.SequenceLength;
+        var scratch = AllocateScratch(dk, dv);
+        try
+        {
+            Run(new Item
+            {
+                Query = a.Query + (long)b * t * a.QueryHeads * dk + (long)kvHead * group * dk,
+                Key = a.Key + (long)b * t * a.KvHeads * dk + (long)kvHead * dk,
+                Value = a.Value + (long)b * t * a.KvHeads * dv + (long)kvHead * dv,
+                Output = a.Output + (long)b * t * a.QueryHeads * dv + (long)kvHead * group * dv,
+                State = state,
+                Normalizer = normalizer,
+                QueryStride = (long)a.QueryHeads * dk,
+                KeyStride = (long)a.KvHeads * dk,
+                ValueStride = (long)a.KvHeads * dv,
+                OutputStride = (long)a.QueryHeads * dv,
+                Tokens = t,
+                KeyDim = dk,
+                ValueDim = dv,
+                GroupSize = group,
+                Map = a.FeatureMap,
+                Scale = a.Scale,
+                Epsilon = a.Epsilon,
+                Normalize = a.Normalize,
+            }, scratch);
+        }
+        finally
+        {
+            NativeMemory.Free(scratch);
+        }
+        return true;
+    }
 
     /// <summary>Pointers and strides (in floats) for one (batch, KV head) item; rows are tokens.</summary>
     public struct Item

@@ -1,6 +1,6 @@
 using OnnxAttention.Operators.SummaryAttention;
 
-namespace OnnxAttention.Operators.Reference;
+namespace OnnxAttention.Tests.Reference;
 
 /// <summary>
 /// The definition of SummaryAttention, written for clarity in double precision. Summaries are computed from

@@ -1,6 +1,6 @@
 using OnnxAttention.Operators.SegmentAttention;
 
-namespace OnnxAttention.Operators.Reference;
+namespace OnnxAttention.Tests.Reference;
 
 /// <summary>
 /// The definition of SegmentAttention, written for clarity in double precision. With L = segment_length and

@@ -1,6 +1,6 @@
 using OnnxAttention.Operators.HybridAttention;
 
-namespace OnnxAttention.Operators.Reference;
+namespace OnnxAttention.Tests.Reference;
 
 /// <summary>
 /// The definition of HybridAttention, written for clarity in double precision. For the token at absolute position
