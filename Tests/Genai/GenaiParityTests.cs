@@ -32,7 +32,7 @@ public class GenaiParityTests
     private string _work = null!;
 
     /// <summary>Rules whose state genai carries (see GenaiInterface); window and linear over positions past their window.</summary>
-    public static readonly string[] GenaiRules = ["softmax", "linear-elu", "linear-relu", "window:8", "window:8,sinks=2"];
+    public static readonly string[] GenaiRules = ["softmax", "linear-elu", "linear-relu", "linear-identity", "window:8", "window:8,sinks=2"];
 
     [OneTimeSetUp]
     public void BuildLibrary()
