@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using OnnxAttention.Graphs.Onnx;
+using OnnxAttention.Operators.Runtime;
 
 namespace OnnxAttention.Graphs.Building;
 
@@ -14,6 +15,14 @@ public static class Attr
 
     public static AttributeProto String(string name, string value) =>
         new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(value) };
+
+    /// <summary>An attribute an operator declares (<paramref name="spec"/>), spelled with its kind.</summary>
+    public static AttributeProto For(AttributeSpec spec, object value) => spec.Kind switch
+    {
+        AttributeKind.Int => Int(spec.Name, Convert.ToInt64(value)),
+        AttributeKind.Float => Float(spec.Name, Convert.ToSingle(value)),
+        _ => String(spec.Name, (string)value),
+    };
 
     public static AttributeProto Ints(string name, params long[] values)
     {

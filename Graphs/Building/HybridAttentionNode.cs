@@ -1,7 +1,4 @@
-using OnnxAttention.Graphs.Onnx;
-using OnnxAttention.Operators.AttentionCommon;
 using OnnxAttention.Operators.HybridAttention;
-using OnnxAttention.Operators.Registration;
 
 namespace OnnxAttention.Graphs.Building;
 
@@ -22,19 +19,6 @@ public static class HybridAttentionNode
     /// state in the same order ("" leaves one out).
     /// </summary>
     public static ModelBuilder HybridAttention(this ModelBuilder builder, Options o,
-        IReadOnlyList<string> inputs, IReadOnlyList<string> outputs, string? name = null)
-    {
-        builder.Opset(OperatorRegistry.Domain, 1);
-        AttributeProto[] attributes =
-        [
-            Attr.Int(HeadAttributes.QNumHeads.Name, o.QueryHeads),
-            Attr.Int(HeadAttributes.KvNumHeads.Name, o.KvHeads),
-            Attr.Float(HeadAttributes.ScaleAttr.Name, o.Scale),
-            Attr.Int(HybridAttentionAttributes.WindowAttr.Name, o.Window),
-            Attr.String(HybridAttentionAttributes.CompressAttr.Name, o.Compress),
-            Attr.Float(HybridAttentionAttributes.EpsilonAttr.Name, o.Epsilon),
-        ];
-        return builder.Node(HybridAttentionOperator.OpName, SummaryAttentionNode.TrimTrailingEmpty(inputs, 3),
-            SummaryAttentionNode.TrimTrailingEmpty(outputs, 1), OperatorRegistry.Domain, name, attributes);
-    }
+        IReadOnlyList<string> inputs, IReadOnlyList<string> outputs, string? name = null) =>
+        builder.AttentionNode(HybridAttentionContract.Contract, [o.QueryHeads, o.KvHeads, o.Scale, o.Window, o.Compress, o.Epsilon], inputs, outputs, name);
 }

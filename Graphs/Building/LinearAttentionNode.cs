@@ -1,6 +1,4 @@
-using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Operators.LinearAttention;
-using OnnxAttention.Operators.Registration;
 
 namespace OnnxAttention.Graphs.Building;
 
@@ -26,27 +24,8 @@ public static class LinearAttentionNode
     public static ModelBuilder LinearAttention(this ModelBuilder builder, Options o,
         string query, string key, string value, string pastState, string pastNormalizer,
         string output, string presentState, string presentNormalizer, string? name = null,
-        string decay = "", string beta = "")
-    {
-        builder.Opset(OperatorRegistry.Domain, 1);
-        var inputs = new List<string> { query, key, value, pastState, pastNormalizer, decay, beta };
-        // Trailing absent optional inputs are dropped rather than written as "".
-        while (inputs.Count > 3 && inputs[^1].Length == 0)
-        {
-            inputs.RemoveAt(inputs.Count - 1);
-        }
-        AttributeProto[] attributes =
-        [
-            Attr.Int(LinearAttentionAttributes.QNumHeads.Name, o.QueryHeads),
-            Attr.Int(LinearAttentionAttributes.KvNumHeads.Name, o.KvHeads),
-            Attr.String(LinearAttentionAttributes.FeatureMapAttr.Name, o.FeatureMap),
-            Attr.Int(LinearAttentionAttributes.NormalizeAttr.Name, o.Normalize ? 1 : 0),
-            Attr.Float(LinearAttentionAttributes.EpsilonAttr.Name, o.Epsilon),
-            Attr.Float(LinearAttentionAttributes.ScaleAttr.Name, o.Scale),
-            Attr.String(LinearAttentionAttributes.UpdateRuleAttr.Name, o.UpdateRule),
-            Attr.Float(LinearAttentionAttributes.DecayAttr.Name, o.Decay),
-        ];
-        return builder.Node(LinearAttentionOperator.OpName, inputs, [output, presentState, presentNormalizer],
-            OperatorRegistry.Domain, name, attributes);
-    }
+        string decay = "", string beta = "") =>
+        builder.AttentionNode(LinearAttentionContract.Contract,
+            [o.QueryHeads, o.KvHeads, o.FeatureMap, o.Normalize ? 1 : 0, o.Epsilon, o.Scale, o.UpdateRule, o.Decay],
+            [query, key, value, pastState, pastNormalizer, decay, beta], [output, presentState, presentNormalizer], name);
 }

@@ -1,6 +1,3 @@
-using OnnxAttention.Graphs.Onnx;
-using OnnxAttention.Operators.AttentionCommon;
-using OnnxAttention.Operators.Registration;
 using OnnxAttention.Operators.SegmentAttention;
 
 namespace OnnxAttention.Graphs.Building;
@@ -16,17 +13,6 @@ public static class SegmentAttentionNode
     /// present state in the same order ("" leaves one out).
     /// </summary>
     public static ModelBuilder SegmentAttention(this ModelBuilder builder, Options o,
-        IReadOnlyList<string> inputs, IReadOnlyList<string> outputs, string? name = null)
-    {
-        builder.Opset(OperatorRegistry.Domain, 1);
-        AttributeProto[] attributes =
-        [
-            Attr.Int(HeadAttributes.QNumHeads.Name, o.QueryHeads),
-            Attr.Int(HeadAttributes.KvNumHeads.Name, o.KvHeads),
-            Attr.Float(HeadAttributes.ScaleAttr.Name, o.Scale),
-            Attr.Int(SegmentAttentionAttributes.SegmentLengthAttr.Name, o.SegmentLength),
-        ];
-        return builder.Node(SegmentAttentionOperator.OpName, SummaryAttentionNode.TrimTrailingEmpty(inputs, 3),
-            SummaryAttentionNode.TrimTrailingEmpty(outputs, 1), OperatorRegistry.Domain, name, attributes);
-    }
+        IReadOnlyList<string> inputs, IReadOnlyList<string> outputs, string? name = null) =>
+        builder.AttentionNode(SegmentAttentionContract.Contract, [o.QueryHeads, o.KvHeads, o.Scale, o.SegmentLength], inputs, outputs, name);
 }

@@ -1,6 +1,3 @@
-using OnnxAttention.Graphs.Onnx;
-using OnnxAttention.Operators.AttentionCommon;
-using OnnxAttention.Operators.Registration;
 using OnnxAttention.Operators.SummaryAttention;
 
 namespace OnnxAttention.Graphs.Building;
@@ -23,31 +20,6 @@ public static class SummaryAttentionNode
     /// the same order ("" leaves one out).
     /// </summary>
     public static ModelBuilder SummaryAttention(this ModelBuilder builder, Options o,
-        IReadOnlyList<string> inputs, IReadOnlyList<string> outputs, string? name = null)
-    {
-        builder.Opset(OperatorRegistry.Domain, 1);
-        AttributeProto[] attributes =
-        [
-            Attr.Int(HeadAttributes.QNumHeads.Name, o.QueryHeads),
-            Attr.Int(HeadAttributes.KvNumHeads.Name, o.KvHeads),
-            Attr.Float(HeadAttributes.ScaleAttr.Name, o.Scale),
-            Attr.String(SummaryAttentionAttributes.SummaryAttr.Name, o.Summary),
-            Attr.Int(SummaryAttentionAttributes.WindowAttr.Name, o.Window),
-            Attr.Float(SummaryAttentionAttributes.AlphaAttr.Name, o.Alpha),
-            Attr.Int(SummaryAttentionAttributes.NumSlotsAttr.Name, o.NumSlots),
-        ];
-        return builder.Node(SummaryAttentionOperator.OpName, TrimTrailingEmpty(inputs, 3), TrimTrailingEmpty(outputs, 1),
-            OperatorRegistry.Domain, name, attributes);
-    }
-
-    /// <summary>Trailing absent optional names are dropped rather than written as "".</summary>
-    internal static List<string> TrimTrailingEmpty(IReadOnlyList<string> names, int required)
-    {
-        var list = names.ToList();
-        while (list.Count > required && list[^1].Length == 0)
-        {
-            list.RemoveAt(list.Count - 1);
-        }
-        return list;
-    }
+        IReadOnlyList<string> inputs, IReadOnlyList<string> outputs, string? name = null) =>
+        builder.AttentionNode(SummaryAttentionContract.Contract, [o.QueryHeads, o.KvHeads, o.Scale, o.Summary, o.Window, o.Alpha, o.NumSlots], inputs, outputs, name);
 }

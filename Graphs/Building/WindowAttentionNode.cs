@@ -1,6 +1,3 @@
-using OnnxAttention.Graphs.Onnx;
-using OnnxAttention.Operators.AttentionCommon;
-using OnnxAttention.Operators.Registration;
 using OnnxAttention.Operators.WindowAttention;
 
 namespace OnnxAttention.Graphs.Building;
@@ -21,19 +18,6 @@ public static class WindowAttentionNode
     /// "" leaves one out). Outputs: output, then the optional present state in the same order ("" leaves one out).
     /// </summary>
     public static ModelBuilder WindowAttention(this ModelBuilder builder, Options o,
-        IReadOnlyList<string> inputs, IReadOnlyList<string> outputs, string? name = null)
-    {
-        builder.Opset(OperatorRegistry.Domain, 1);
-        AttributeProto[] attributes =
-        [
-            Attr.Int(HeadAttributes.QNumHeads.Name, o.QueryHeads),
-            Attr.Int(HeadAttributes.KvNumHeads.Name, o.KvHeads),
-            Attr.Float(HeadAttributes.ScaleAttr.Name, o.Scale),
-            Attr.Int(WindowAttentionAttributes.WindowAttr.Name, o.Window),
-            Attr.Int(WindowAttentionAttributes.SinksAttr.Name, o.Sinks),
-            Attr.Float(WindowAttentionAttributes.SoftcapAttr.Name, o.Softcap),
-        ];
-        return builder.Node(WindowAttentionOperator.OpName, SummaryAttentionNode.TrimTrailingEmpty(inputs, 3),
-            SummaryAttentionNode.TrimTrailingEmpty(outputs, 1), OperatorRegistry.Domain, name, attributes);
-    }
+        IReadOnlyList<string> inputs, IReadOnlyList<string> outputs, string? name = null) =>
+        builder.AttentionNode(WindowAttentionContract.Contract, [o.QueryHeads, o.KvHeads, o.Scale, o.Window, o.Sinks, o.Softcap], inputs, outputs, name);
 }

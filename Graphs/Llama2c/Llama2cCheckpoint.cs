@@ -69,8 +69,21 @@ public sealed class Llama2cCheckpoint
         var classifier = config.SharedClassifier ? embedding : Take(v * d);
         return new Llama2cCheckpoint
         {
-            Config = config, TokenEmbedding = embedding, AttentionNorm = attentionNorm, Wq = wq, Wk = wk, Wv = wv, Wo = wo,
-            FfnNorm = ffnNorm, W1 = w1, W2 = w2, W3 = w3, FinalNorm = finalNorm, FreqCisReal = real, FreqCisImag = imag, Classifier = classifier,
+            Config = config,
+            TokenEmbedding = embedding,
+            AttentionNorm = attentionNorm,
+            Wq = wq,
+            Wk = wk,
+            Wv = wv,
+            Wo = wo,
+            FfnNorm = ffnNorm,
+            W1 = w1,
+            W2 = w2,
+            W3 = w3,
+            FinalNorm = finalNorm,
+            FreqCisReal = real,
+            FreqCisImag = imag,
+            Classifier = classifier,
         };
     }
 }

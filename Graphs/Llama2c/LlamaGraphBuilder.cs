@@ -225,14 +225,14 @@ public static class LlamaGraphBuilder
     {
         int hs = w.Config.HeadSize, half = hs / 2;
         for (var p = 0; p < w.Config.MaxSequence; p++)
-        for (var i = 0; i < half; i++)
-        {
-            var angle = (float)p * (float)(1.0 / Math.Pow(theta, 2.0 * i / hs));
-            if (Math.Abs(Math.Cos(angle) - w.FreqCisReal[p * half + i]) > tolerance || Math.Abs(Math.Sin(angle) - w.FreqCisImag[p * half + i]) > tolerance)
+            for (var i = 0; i < half; i++)
             {
-                return null;
+                var angle = (float)p * (float)(1.0 / Math.Pow(theta, 2.0 * i / hs));
+                if (Math.Abs(Math.Cos(angle) - w.FreqCisReal[p * half + i]) > tolerance || Math.Abs(Math.Sin(angle) - w.FreqCisImag[p * half + i]) > tolerance)
+                {
+                    return null;
+                }
             }
-        }
         return theta;
     }
 
@@ -240,8 +240,8 @@ public static class LlamaGraphBuilder
     {
         var t = new float[m.Length];
         for (var r = 0; r < rows; r++)
-        for (var k = 0; k < cols; k++)
-            t[k * rows + r] = m[r * cols + k];
+            for (var k = 0; k < cols; k++)
+                t[k * rows + r] = m[r * cols + k];
         return t;
     }
 }

@@ -10,6 +10,10 @@ public abstract record AttentionRule
     public static AttentionRule Parse(string text)
     {
         var s = text.Trim().ToLowerInvariant();
+        if (s.Contains('@', StringComparison.Ordinal))
+        {
+            return LayeredRule.ParseLayered(s);
+        }
         if (s == "softmax")
         {
             return new SoftmaxRule();
@@ -70,7 +74,7 @@ public abstract record AttentionRule
 
     /// <summary>Every spelling, for messages and help texts.</summary>
     public const string Known = "softmax, linear-elu, linear-relu, linear-identity, window:W[,sinks=S], hybrid:W[,compress=linear|mean], segment:L, " +
-                                "summary:cumulative, summary:moving=M, summary:ema=ALPHA";
+                                "summary:cumulative, summary:moving=M, summary:ema=ALPHA; or one per layer: RULE@LAYERS;RULE@* (LAYERS like 0,2-4)";
 
     private static int PositiveInt(string s, string text, string what) =>
         int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0

@@ -30,13 +30,20 @@ public static class AttentionSwapper
             throw new GraphException($"no attention to replace in the model: {why}");
         }
 
-        var replacement = Create(rule);
+        // A per-layer rule picks by the order the finder lists the attention (what inspect prints).
+        var layerRules = rule is LayeredRule layered ? layered.ForLayers(findings.Matches.Count) : findings.Matches.Select(_ => rule).ToList();
         var accepted = new List<AttentionMatch>();
+        var acceptedRules = new List<AttentionRule>();
         var skipped = findings.Misses.ToList();
-        foreach (var match in findings.Matches)
+        for (var i = 0; i < findings.Matches.Count; i++)
         {
-            if (replacement.Refusal(match) is { } refusal) skipped.Add(new AttentionMiss(match.Pattern, match.Anchor, refusal));
-            else accepted.Add(match);
+            var match = findings.Matches[i];
+            if (Create(layerRules[i]).Refusal(match) is { } refusal) skipped.Add(new AttentionMiss(match.Pattern, match.Anchor, refusal));
+            else
+            {
+                accepted.Add(match);
+                acceptedRules.Add(layerRules[i]);
+            }
         }
         if (accepted.Count == 0)
         {
@@ -55,15 +62,18 @@ public static class AttentionSwapper
         var batch = BatchDim(model.Graph);
         var interfaceChanges = CacheAbsorption.Apply(graph, accepted);
         var states = new List<StateTensor>();
+        var layers = new List<LayerSwap>();
         for (var layer = 0; layer < accepted.Count; layer++)
         {
             var match = MatchPrelude.Apply(graph, accepted[layer], layer);
-            foreach (var s in replacement.Replace(graph, match, layer, batch))
+            var layerStates = Create(acceptedRules[layer]).Replace(graph, match, layer, batch);
+            foreach (var s in layerStates)
             {
                 states.Add(s);
                 graph.Inputs.Add(ValueInfo(s.Past, s, present: false));
                 graph.Outputs.Add(ValueInfo(s.Present, s, present: true));
             }
+            layers.Add(new LayerSwap(acceptedRules[layer], layerStates));
         }
         var removed = graph.RemoveDeadCode();
         var offsets = PositionOffset.Apply(graph);
@@ -82,16 +92,16 @@ public static class AttentionSwapper
         // A growing KV cache has one length for the whole batch, so its rows cannot be at different positions either.
         var perRow = !PositionOffset.SharedIsRead(graph) && states.All(s => s.GrowingAxis is null);
         model.Graph = graph.ToProto();
-        var opsetChange = OpsetUpgrade.Apply(model, accepted.Max(replacement.RequiredOpset));
+        var opsetChange = OpsetUpgrade.Apply(model, accepted.Select((m, i) => Create(acceptedRules[i]).RequiredOpset(m)).Max());
 
         if (!model.OpsetImport.Any(o => o.Domain == OperatorRegistry.Domain))
         {
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = OperatorRegistry.Domain, Version = 1 });
         }
-        var counts = accepted.GroupBy(m => m.Pattern).ToDictionary(g => $"{g.Key} -> {rule.Spelling}", g => g.Count());
+        var counts = accepted.Select((m, i) => $"{m.Pattern} -> {acceptedRules[i].Spelling}").GroupBy(k => k).ToDictionary(g => g.Key, g => g.Count());
         if (offsets > 0) counts["position Range offset"] = offsets;
         var hasPosition = model.Graph.Input.Any(i => i.Name == PositionOffset.InputName);
-        var report = new SwapReport(rule, accepted, skipped, states, counts, removed, hasPosition) { OpsetChange = opsetChange, InterfaceChanges = interfaceChanges, PositionsPerRow = perRow };
+        var report = new SwapReport(rule, accepted, skipped, states, counts, removed, hasPosition) { OpsetChange = opsetChange, InterfaceChanges = interfaceChanges, PositionsPerRow = perRow, Layers = layers };
         ModelContract.Write(model, report);
         return report;
     }

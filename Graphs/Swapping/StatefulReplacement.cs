@@ -3,29 +3,26 @@ using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Ir;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Operators.Registration;
+using OnnxAttention.Operators.Runtime;
 
 namespace OnnxAttention.Graphs.Swapping;
 
 /// <summary>
-/// The common shape of every replacement: pack Q, K, V into [B, T, H*d] (whatever layout the model's attention had), run one of our operators with per-layer
-/// float state tensors (and, where the operator wants it, the position taken from the model-wide
+/// Every replacement by one of our operators, driven by the operator's <see cref="OperatorContract{TAttributes}"/>:
+/// pack Q, K, V into [B, T, H*d] (whatever layout the model's attention had), run the operator with one per-layer
+/// state input and output per state of its contract (a position state is fed from the model-wide
 /// <see cref="PositionOffset.InputName"/> input instead of a per-layer counter), write the output back in the
-/// model's layout, reroute.
+/// model's layout, reroute. A replacement only says which operator and which attributes.
 /// </summary>
-internal abstract class StatefulReplacement : IAttentionReplacement
+internal abstract class StatefulReplacement<TAttributes> : IAttentionReplacement
 {
-    /// <summary>A state input of the operator: a float state tensor, or the shared position.</summary>
-    protected sealed record Slot(StateTensor? State, bool Position = false);
+    protected abstract OperatorContract<TAttributes> Contract { get; }
 
-    protected abstract string OpName { get; }
+    /// <summary>The node's attributes for <paramref name="m"/>: the rule's, with the match's heads and scale.</summary>
+    protected abstract TAttributes Attributes(AttentionMatch m);
 
-    /// <summary>The operator's inputs after query, key, value, in order.</summary>
-    protected abstract IReadOnlyList<Slot> Slots(AttentionMatch m, int layer, Dim batch);
-
-    protected abstract AttributeProto[] Attributes(AttentionMatch m);
-
-    /// <summary>Whether the operator needs the position as [batch] (a [1] input is expanded), or takes [1] as it is.</summary>
-    protected virtual bool PositionPerRow => true;
+    public virtual string? Refusal(AttentionMatch match) =>
+        AttentionRequirements.CausalMemory(match) ?? AttentionRequirements.NoSoftcap(match);
 
     public IReadOnlyList<StateTensor> Replace(Graph graph, AttentionMatch m, int layer, Dim batch)
     {
@@ -33,43 +30,44 @@ internal abstract class StatefulReplacement : IAttentionReplacement
         var q = PackedLayout.Pack(graph, m.Query, m.QueryLayout, hint + ".q");
         var k = PackedLayout.Pack(graph, m.Key, m.KeyLayout, hint + ".k");
         var v = PackedLayout.Pack(graph, m.Value, m.ValueLayout, hint + ".v");
-        var slots = Slots(m, layer, batch);
-        var node = new NodeProto { OpType = OpName, Domain = OperatorRegistry.Domain, Name = $"{hint}.{OpName}" };
+        var a = Attributes(m);
+        var contract = Contract;
+        var node = new NodeProto { OpType = contract.Name, Domain = OperatorRegistry.Domain, Name = $"{hint}.{contract.Name}" };
         node.Input.AddRange([q, k, v]);
         var y = graph.FreshName(hint + ".out");
         node.Output.Add(y);
-        foreach (var slot in slots)
+        var states = new List<StateTensor>();
+        for (var i = 0; i < contract.States.Count; i++)
         {
-            if (slot.Position)
+            var spec = contract.States[i];
+            if (spec.IsPosition)
             {
-                node.Input.Add(PositionFeed(graph, q, hint));
+                node.Input.Add(PositionFeed(graph, q, hint, perRow: !spec.AcceptsSharedPosition));
                 node.Output.Add(""); // the operator's own position output is not needed: the host advances the shared one
+                continue;
             }
-            else
-            {
-                node.Input.Add(slot.State!.Past);
-                node.Output.Add(slot.State.Present);
-            }
+            var state = new StateTensor($"{spec.Past}.{layer}", $"{spec.Present}.{layer}", TensorProto.Types.DataType.Float,
+                [batch, .. contract.Tail(i, a, m.HeadDim, m.ValueHeadDim).Select(d => (Dim)d)], InPlace: spec.InPlace);
+            node.Input.Add(state.Past);
+            node.Output.Add(state.Present);
+            states.Add(state);
         }
         while (node.Output.Count > 1 && node.Output[^1].Length == 0) node.Output.RemoveAt(node.Output.Count - 1);
-        node.Attribute.AddRange(Attributes(m));
+        node.Attribute.AddRange(contract.AttributeValues(a).Select(x => Attr.For(x.Spec, x.Value)));
         graph.Add(node);
         graph.ReplaceUses(m.Output, PackedLayout.ToLayout(graph, y, m.OutputLayout, m.QueryHeads, m.ValueHeadDim, hint + ".y"));
-        return slots.Where(s => s.State is not null).Select(s => s.State!).ToList();
+        return states;
     }
 
-    /// <summary>The tokens already seen, int64 [batch] (or [1]), from the model-wide position input.</summary>
-    private string PositionFeed(Graph graph, string packedQuery, string hint)
+    /// <summary>The tokens already seen, int64 [batch] (or [1] when the operator takes one position for all rows).</summary>
+    private static string PositionFeed(Graph graph, string packedQuery, string hint, bool perRow)
     {
         var rows = PositionOffset.Rows(graph);
-        if (!PositionPerRow) return rows;
+        if (!perRow) return rows;
         var batch = graph.FreshName(hint + ".batch");
         graph.Add(GraphEdits.Node("Shape", [packedQuery], batch, Attr.Int("start", 0), Attr.Int("end", 1)));
-        var perRow = graph.FreshName(hint + ".position_rows");
-        graph.Add(GraphEdits.Node("Expand", [rows, batch], perRow));
-        return perRow;
+        var perRowName = graph.FreshName(hint + ".position_rows");
+        graph.Add(GraphEdits.Node("Expand", [rows, batch], perRowName));
+        return perRowName;
     }
-
-    protected static StateTensor Float(string name, int layer, params Dim[] shape) =>
-        new($"past_{name}.{layer}", $"present_{name}.{layer}", TensorProto.Types.DataType.Float, shape, InPlace: true);
 }

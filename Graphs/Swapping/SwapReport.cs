@@ -24,4 +24,20 @@ public sealed record SwapReport(
     /// KV cache, whose length is the batch's.
     /// </summary>
     public bool PositionsPerRow { get; init; }
+
+    /// <summary>Per replaced layer, in order: its rule (one of a per-layer rule's entries) and its state tensors.</summary>
+    public IReadOnlyList<LayerSwap> Layers { get; init; } = [];
+
+    /// <summary>Bytes of fixed-size state one sequence carries, over all layers.</summary>
+    public long StateBytesPerSequence => Layers.Sum(l => l.StateBytesPerSequence);
+}
+
+/// <summary>What one layer became: its rule and the state it carries between calls.</summary>
+public sealed record LayerSwap(AttentionRule Rule, IReadOnlyList<StateTensor> State)
+{
+    /// <summary>Bytes of fixed-size state per sequence (a growing KV cache is counted in <see cref="CacheBytesPerToken"/>).</summary>
+    public long StateBytesPerSequence => State.Where(s => s.GrowingAxis is null).Sum(s => s.BytesPerRow(0));
+
+    /// <summary>Bytes a growing state adds per token of a sequence; 0 for fixed-size state.</summary>
+    public long CacheBytesPerToken => State.Where(s => s.GrowingAxis is not null).Sum(s => s.BytesPerRow(1));
 }

@@ -22,11 +22,12 @@ public sealed class GenaiModel : IDisposable
     /// <summary>Loads the folder; genai's refusals come back as <see cref="InvalidOperationException"/> with genai's message.</summary>
     public static GenaiModel Open(string directory)
     {
-        lock (HandleLock)
+        // genai's library-wide state is torn down by the last OgaHandle; one for the process.
+        Genai(() =>
         {
-            // genai's library-wide state is torn down by the last OgaHandle; one for the process.
-            _handle ??= new OgaHandle();
-        }
+            lock (HandleLock) _handle ??= new OgaHandle();
+            return 0;
+        });
         return new GenaiModel(directory, Genai(() => new Model(directory)));
     }
 
@@ -39,6 +40,10 @@ public sealed class GenaiModel : IDisposable
         catch (OnnxRuntimeGenAIException e)
         {
             throw new InvalidOperationException($"onnxruntime-genai: {e.Message}", e);
+        }
+        catch (DllNotFoundException e)
+        {
+            throw new InvalidOperationException("onnxruntime-genai's native library is not part of this build (the GPU build carries genai's managed API only)", e);
         }
     }
 

@@ -16,21 +16,26 @@ public sealed class DecoderModel : SwappedDecoder
 {
     private readonly OwnedSession _session;
 
-    private DecoderModel(ModelProto swapped, SwapReport report, int intraOpThreads, string source) : base(swapped, report, source)
+    private DecoderModel(ModelProto swapped, SwapReport report, int intraOpThreads, string source, ExecutionTarget? target = null) : base(swapped, report, source)
     {
-        _session = SessionFactory.Create(swapped, intraOpThreads);
+        Target = target ?? ExecutionTarget.Cpu;
+        _session = SessionFactory.Create(swapped, intraOpThreads, Target);
     }
 
     public InferenceSession Session => _session.Session;
 
-    public override string Runtime => $"ONNX Runtime {OrtEnv.Instance().GetVersionString()} through the managed binding; state in Cpu memory";
+    /// <summary>The execution provider the session runs on (state buffers live in its memory).</summary>
+    public ExecutionTarget Target { get; }
 
-    public override ISessionBackend OpenBackend() => new ManagedBackend(Session);
+    public override string Runtime =>
+        $"ONNX Runtime {OrtEnv.Instance().GetVersionString()} through the managed binding on {(Target.IsCuda ? $"CUDA device {Target.DeviceId}" : "the CPU")}; state in {(Target.IsCuda ? "Cuda" : "Cpu")} memory";
 
-    public static DecoderModel FromExported(ModelProto exported, AttentionRule rule, int intraOpThreads = 0, string source = "model")
+    public override ISessionBackend OpenBackend() => new ManagedBackend(Session, Target);
+
+    public static DecoderModel FromExported(ModelProto exported, AttentionRule rule, int intraOpThreads = 0, string source = "model", ExecutionTarget? target = null)
     {
         var report = AttentionSwapper.Swap(exported, rule);
-        return new DecoderModel(exported, report, intraOpThreads, source);
+        return new DecoderModel(exported, report, intraOpThreads, source, target);
     }
 
     /// <summary>
@@ -41,17 +46,28 @@ public sealed class DecoderModel : SwappedDecoder
         new(swapped, report, intraOpThreads, source);
 
     /// <summary>A .bin (llama2.c checkpoint) or .onnx (exported decoder) file.</summary>
-    public static DecoderModel Load(string path, AttentionRule rule, int intraOpThreads = 0)
+    public static DecoderModel Load(string path, AttentionRule rule, int intraOpThreads = 0, ExecutionTarget? target = null)
     {
         var (model, source) = DecoderSource.Read(path);
-        return FromExported(model, rule, intraOpThreads, source);
+        return FromExported(model, rule, intraOpThreads, source, target);
+    }
+
+    /// <summary>
+    /// A model file already swapped (by convert or calibrate), run as it is. Its swap report is rebuilt from what
+    /// the swap recorded in its metadata: the rule and the state; the matched attention is no longer there to list.
+    /// </summary>
+    public static DecoderModel LoadSwapped(ModelProto swapped, int intraOpThreads = 0, string source = "model", ExecutionTarget? target = null)
+    {
+        var info = ModelContract.Read(swapped);
+        var report = new SwapReport(AttentionRule.Parse(info.Rule), [], [], [], new Dictionary<string, int>(), 0, info.HasPositionInput) { PositionsPerRow = info.PositionsPerRow };
+        return new DecoderModel(swapped, report, intraOpThreads, source, target);
     }
 
     /// <summary>The model the project builds itself: a small Llama with seeded weights (see <see cref="DefaultCheckpoint"/>).</summary>
-    public static DecoderModel Default(AttentionRule rule, int intraOpThreads = 0)
+    public static DecoderModel Default(AttentionRule rule, int intraOpThreads = 0, ExecutionTarget? target = null)
     {
         var (model, source) = DecoderSource.Read(null);
-        return FromExported(model, rule, intraOpThreads, source);
+        return FromExported(model, rule, intraOpThreads, source, target);
     }
 
     /// <summary>A llama2.c checkpoint, in the form <see cref="DecoderSource.Build"/> writes (rows may be at different positions).</summary>

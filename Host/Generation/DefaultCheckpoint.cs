@@ -21,12 +21,12 @@ public static class DefaultCheckpoint
         var real = new float[c.MaxSequence * half];
         var imag = new float[c.MaxSequence * half];
         for (var p = 0; p < c.MaxSequence; p++)
-        for (var i = 0; i < half; i++)
-        {
-            var angle = p / Math.Pow(10000, 2.0 * i / c.HeadSize);
-            real[p * half + i] = (float)Math.Cos(angle);
-            imag[p * half + i] = (float)Math.Sin(angle);
-        }
+            for (var i = 0; i < half; i++)
+            {
+                var angle = p / Math.Pow(10000, 2.0 * i / c.HeadSize);
+                real[p * half + i] = (float)Math.Cos(angle);
+                imag[p * half + i] = (float)Math.Sin(angle);
+            }
         var w = 1f / MathF.Sqrt(c.Dim);
         var embedding = Random(c.Vocab * c.Dim, 1f);
         return new Llama2cCheckpoint

@@ -6,8 +6,7 @@ namespace OnnxAttention.Host.Generation;
 /// <summary>
 /// Generates tokens for a batch of prompts, shaped like onnxruntime-genai's generator: prefill the prompts, then
 /// GenerateNextToken until IsDone. The loop is written once against <see cref="ISessionBackend"/>, so it runs the
-/// same on the managed binding (<see cref="DecoderModel"/>) and on an ORT library through its C API
-/// (<c>NativeRuntime.NativeDecoder</c>, whose state may live in CUDA memory).
+/// same on the CPU provider and on CUDA (<see cref="DecoderModel.Target"/>), where the state lives in device memory.
 /// Prompts of different lengths are prefilled one row at a time (batch 1, on that row's view of the state buffers)
 /// and then decoded together, each row at its own position; that needs a model whose rows may be at different
 /// positions (<see cref="ModelContract.PositionsPerRow"/>: the state-based rules on a model with per-row

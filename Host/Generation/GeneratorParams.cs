@@ -3,7 +3,7 @@ namespace OnnxAttention.Host.Generation;
 /// <summary>What a generation run may do: how many tokens, when to stop, how to sample.</summary>
 /// <param name="StateInPlace">
 /// Keep each fixed-size state tensor in one buffer bound as both past and present, so a step updates it where it lies
-/// (see <see cref="DecoderModel.InPlaceStates"/>); false: two buffers per tensor that swap roles each step, which
+/// (see <see cref="SwappedDecoder.InPlaceStates"/>); false: two buffers per tensor that swap roles each step, which
 /// costs a copy of the whole state per step.
 /// </param>
 public sealed record GeneratorParams(int MaxNewTokens, IReadOnlySet<int>? StopTokens = null, SamplingOptions? Sampling = null, bool StateInPlace = true)

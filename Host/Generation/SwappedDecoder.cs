@@ -7,8 +7,7 @@ namespace OnnxAttention.Host.Generation;
 /// <summary>
 /// A decoder with its attention swapped, ready for <see cref="Generator"/>: the model's contract (ids, logits, state
 /// tensors), read once from the swapped graph, and a session of some kind that opens an <see cref="ISessionBackend"/>
-/// per generator. <see cref="DecoderModel"/> runs on the managed binding, <c>NativeRuntime.NativeDecoder</c> on an
-/// ORT library through its C API.
+/// per generator. <see cref="DecoderModel"/> runs it on the managed binding, on the CPU or CUDA provider.
 /// </summary>
 public abstract class SwappedDecoder : IDisposable
 {

@@ -12,6 +12,19 @@ public static class SessionFactory
     public static SessionOptions CreateOptions(int intraOpThreads = 0) =>
         CreateOptions(intraOpThreads, options => options.RegisterOnnxAttentionOperators());
 
+    /// <summary>
+    /// Session options for <paramref name="target"/>: on the CPU our operators; on CUDA ORT's CUDA provider and our
+    /// operators with their CUDA variants (GPU build; the CPU build refuses with <see cref="ExecutionProviderUnavailableException"/>).
+    /// </summary>
+    public static SessionOptions CreateOptions(int intraOpThreads, ExecutionTarget target) =>
+        CreateOptions(intraOpThreads, options => Register(options, target));
+
+    private static void Register(SessionOptions options, ExecutionTarget target)
+    {
+        if (target.IsCuda) CudaBuild.Configure(options, target.DeviceId);
+        else options.RegisterOnnxAttentionOperators();
+    }
+
     private static SessionOptions CreateOptions(int intraOpThreads, Action<SessionOptions> register)
     {
         var options = new SessionOptions { IntraOpNumThreads = intraOpThreads };
@@ -30,6 +43,20 @@ public static class SessionFactory
     /// <summary>A session over an in-memory model; the options it was made with are disposed with it by <see cref="OwnedSession"/>.</summary>
     public static OwnedSession Create(ModelProto model, int intraOpThreads = 0) =>
         Create(model, intraOpThreads, options => options.RegisterOnnxAttentionOperators());
+
+    /// <summary>A session on <paramref name="target"/> (see <see cref="CreateOptions(int, ExecutionTarget)"/>).</summary>
+    public static OwnedSession Create(ModelProto model, int intraOpThreads, ExecutionTarget target)
+    {
+        try
+        {
+            return Create(model, intraOpThreads, options => Register(options, target));
+        }
+        catch (OnnxRuntimeException e) when (target.IsCuda && e.Message.Contains("CUDA", StringComparison.OrdinalIgnoreCase))
+        {
+            // The provider library loads at session creation: no driver, no device or missing CUDA libraries show here.
+            throw CudaBuild.Unavailable(e);
+        }
+    }
 
     /// <summary>
     /// A session whose options <paramref name="register"/> gives the operators (tests and benchmarks register them with

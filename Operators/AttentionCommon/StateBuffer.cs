@@ -30,6 +30,16 @@ internal unsafe struct StateBuffer : IDisposable
         return new StateBuffer { Data = NativeMemory.AllocZeroed((nuint)Math.Max(1, n), (nuint)elementSize), Length = n, _owned = true };
     }
 
+    /// <summary>The present of state <paramref name="state"/> of <paramref name="contract"/>, shaped for this call.</summary>
+    public static StateBuffer For<TAttributes>(in KernelContext context, OperatorContract<TAttributes> contract, int state, TAttributes a,
+        long batch, long keyDim, long valueDim)
+    {
+        Span<long> buffer = stackalloc long[StateShapes.MaxRank];
+        var shape = contract.Shape(state, a, batch, keyDim, valueDim, buffer);
+        var elementSize = contract.States[state].IsPosition ? sizeof(long) : sizeof(float);
+        return For(context, OperatorContract<TAttributes>.PresentOutput(state), shape, elementSize);
+    }
+
     public readonly Span<T> AsSpan<T>() where T : unmanaged => new(Data, checked((int)Length));
 
     /// <summary>

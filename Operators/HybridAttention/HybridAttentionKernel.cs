@@ -16,14 +16,15 @@ internal sealed unsafe class HybridAttentionKernel(HybridAttentionAttributes att
         var a = Attributes;
         var shapes = HybridAttentionShapes.From(context, a);
         var s = shapes.Qkv;
-        long b = s.Batch, h = a.Heads.KvHeads, w = a.Window, dk = s.KeyDim, dv = s.ValueDim, rows = shapes.CompressedValueRows;
+        long b = s.Batch, dk = s.KeyDim, dv = s.ValueDim;
 
         var y = context.Output(HybridAttentionOperator.OutputY, [b, s.SequenceLength, (long)a.Heads.QueryHeads * dv]);
-        using var keyCache = StateBuffer.For(context, HybridAttentionOperator.OutputPresentKey, [b, h, w, dk], sizeof(float));
-        using var valueCache = StateBuffer.For(context, HybridAttentionOperator.OutputPresentValue, [b, h, w, dv], sizeof(float));
-        using var position = StateBuffer.For(context, HybridAttentionOperator.OutputPresentPosition, [b], sizeof(long));
-        using var compressedKey = StateBuffer.For(context, HybridAttentionOperator.OutputPresentCompressedKey, [b, h, dk], sizeof(float));
-        using var compressedValue = StateBuffer.For(context, HybridAttentionOperator.OutputPresentCompressedValue, [b, h, rows, dv], sizeof(float));
+        var c = HybridAttentionContract.Contract;
+        using var keyCache = StateBuffer.For(context, c, HybridAttentionContract.Key, a, b, dk, dv);
+        using var valueCache = StateBuffer.For(context, c, HybridAttentionContract.Value, a, b, dk, dv);
+        using var position = StateBuffer.For(context, c, HybridAttentionContract.Position, a, b, dk, dv);
+        using var compressedKey = StateBuffer.For(context, c, HybridAttentionContract.CompressedKey, a, b, dk, dv);
+        using var compressedValue = StateBuffer.For(context, c, HybridAttentionContract.CompressedValue, a, b, dk, dv);
 
         // Without a past, each item zeroes the ring rows its call will not write (the rest are written before they
         // are read): for long windows, clearing the whole cache here, on one thread, was a large part of a prefill.

@@ -18,20 +18,12 @@ public readonly record struct HybridAttentionShapes(QkvShapes Qkv, int Compresse
         QkvShapes.RequireSize(b * h * w * Math.Max(dk, dv), "the KV cache");
         QkvShapes.RequireSize(b * h * rows * dv, "the compressed value state");
 
-        var hasPast = StateChecks.AllOrNone(context, "HybridAttention's past state",
-        [
-            (HybridAttentionOperator.InputPastKey, "past_key"),
-            (HybridAttentionOperator.InputPastValue, "past_value"),
-            (HybridAttentionOperator.InputPastPosition, "past_position"),
-            (HybridAttentionOperator.InputPastCompressedKey, "past_compressed_key"),
-            (HybridAttentionOperator.InputPastCompressedValue, "past_compressed_value"),
-        ]);
+        var c = HybridAttentionContract.Contract;
+        var hasPast = StateChecks.AllOrNone(context, "HybridAttention's past state", PastGroup);
         if (hasPast)
         {
-            StateChecks.RequireShape(context.Input(HybridAttentionOperator.InputPastKey), "past_key",
-                OrtElementType.Float, [b, h, w, dk], "[batch, kv_num_heads, window, head_dim]");
-            StateChecks.RequireShape(context.Input(HybridAttentionOperator.InputPastValue), "past_value",
-                OrtElementType.Float, [b, h, w, dv], "[batch, kv_num_heads, window, v_head_dim]");
+            c.RequirePast(context, HybridAttentionContract.Key, a, b, dk, dv);
+            c.RequirePast(context, HybridAttentionContract.Value, a, b, dk, dv);
             var position = context.Input(HybridAttentionOperator.InputPastPosition);
             StateChecks.RequireShape(position, "past_position", OrtElementType.Int64, [b], "[batch]");
             if (valuesOnHost)
@@ -39,13 +31,11 @@ public readonly record struct HybridAttentionShapes(QkvShapes Qkv, int Compresse
                 StateChecks.RequireNonNegative(position, "past_position");
                 StateChecks.RequireRoomFor(position, "past_position", qkv.SequenceLength);
             }
-            StateChecks.RequireShape(context.Input(HybridAttentionOperator.InputPastCompressedKey), "past_compressed_key",
-                OrtElementType.Float, [b, h, dk], "[batch, kv_num_heads, head_dim]");
-            StateChecks.RequireShape(context.Input(HybridAttentionOperator.InputPastCompressedValue), "past_compressed_value",
-                OrtElementType.Float, [b, h, rows, dv], a.Compress == CompressKind.Linear
-                    ? "[batch, kv_num_heads, head_dim, v_head_dim] (compress=linear)"
-                    : "[batch, kv_num_heads, 1, v_head_dim] (compress=mean)");
+            c.RequirePast(context, HybridAttentionContract.CompressedKey, a, b, dk, dv);
+            c.RequirePast(context, HybridAttentionContract.CompressedValue, a, b, dk, dv);
         }
         return new HybridAttentionShapes(qkv, (int)rows, hasPast);
     }
+
+    private static readonly (int, string)[] PastGroup = HybridAttentionContract.Contract.PastGroup();
 }

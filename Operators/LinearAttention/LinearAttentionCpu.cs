@@ -359,11 +359,11 @@ internal static unsafe class LinearAttentionCpu
         if (a.Normalize)
         {
             for (var j = 0; j < n; j++)
-            for (var g = 0; g < group; g++)
-            {
-                var yHead = new Span<float>(yPtr + j * yStride + (long)g * dv, dv);
-                TensorPrimitives.Divide(yHead, den[j * group + g], yHead);
-            }
+                for (var g = 0; g < group; g++)
+                {
+                    var yHead = new Span<float>(yPtr + j * yStride + (long)g * dv, dv);
+                    TensorPrimitives.Divide(yHead, den[j * group + g], yHead);
+                }
         }
     }
 }

@@ -16,8 +16,9 @@ internal sealed unsafe class LinearAttentionKernel(LinearAttentionAttributes att
 
         var y = context.Output(LinearAttentionOperator.OutputY, [b, t, (long)a.QueryHeads * dv]);
         // A node may leave the state outputs out (it wants only y): the state then lives in scratch for this call.
-        using var state = StateBuffer.For(context, LinearAttentionOperator.OutputPresentState, [b, a.KvHeads, dk, dv], sizeof(float));
-        using var normalizer = StateBuffer.For(context, LinearAttentionOperator.OutputPresentNormalizer, [b, a.KvHeads, dk], sizeof(float));
+        var c = LinearAttentionContract.Contract;
+        using var state = StateBuffer.For(context, c, LinearAttentionContract.State, a, b, dk, dv);
+        using var normalizer = StateBuffer.For(context, c, LinearAttentionContract.Normalizer, a, b, dk, dv);
 
         using var query = FloatIO.Read(context.Input(LinearAttentionOperator.InputQuery));
         using var key = FloatIO.Read(context.Input(LinearAttentionOperator.InputKey));

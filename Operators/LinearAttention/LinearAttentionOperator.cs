@@ -1,5 +1,4 @@
 using OnnxAttention.Operators.Interop;
-using OnnxAttention.Operators.Registration;
 using OnnxAttention.Operators.Runtime;
 
 namespace OnnxAttention.Operators.LinearAttention;
@@ -15,44 +14,24 @@ public sealed class LinearAttentionOperator : AttentionOperator
 {
     public const string OpName = "LinearAttention";
 
-    public const int InputQuery = 0;
-    public const int InputKey = 1;
-    public const int InputValue = 2;
-    public const int InputPastState = 3;
-    public const int InputPastNormalizer = 4;
-    public const int InputDecay = 5;
-    public const int InputBeta = 6;
+    public const int InputQuery = AttentionInputs.Query;
+    public const int InputKey = AttentionInputs.Key;
+    public const int InputValue = AttentionInputs.Value;
+    public const int InputPastState = AttentionInputs.FirstPast + LinearAttentionContract.State;
+    public const int InputPastNormalizer = AttentionInputs.FirstPast + LinearAttentionContract.Normalizer;
+    public const int InputDecay = AttentionInputs.FirstPast + LinearAttentionContract.Decay;
+    public const int InputBeta = AttentionInputs.FirstPast + LinearAttentionContract.Beta;
 
-    public const int OutputY = 0;
-    public const int OutputPresentState = 1;
-    public const int OutputPresentNormalizer = 2;
+    public const int OutputY = AttentionInputs.Output;
+    public const int OutputPresentState = AttentionInputs.FirstPresent + LinearAttentionContract.State;
+    public const int OutputPresentNormalizer = AttentionInputs.FirstPresent + LinearAttentionContract.Normalizer;
 
     /// <param name="activationType">Element type of query, key, value and output (float32, float16 or bfloat16); state is float32.</param>
     public LinearAttentionOperator(OrtElementType activationType = OrtElementType.Float) : base(activationType)
     {
     }
 
-    protected override OperatorSchema BuildSchema(OrtElementType t) => new(
-        OpName,
-        OperatorRegistry.Domain,
-        Inputs:
-        [
-            .. QueryKeyValue(t),
-            new("past_state", OrtElementType.Float, Optional: true, Doc: "mu, [batch, kv_num_heads, head_dim, v_head_dim]; zeros when absent"),
-            new("past_normalizer", OrtElementType.Float, Optional: true, Doc: "nu, [batch, kv_num_heads, head_dim]; zeros when absent"),
-            new("decay", t, Optional: true,
-                Doc: "log-space gate g (multiplier exp(g)), [batch, sequence, kv_num_heads * head_dim] or [batch, sequence, kv_num_heads]; update_rule gated and gated_delta only"),
-            new("beta", t, Optional: true,
-                Doc: "write strength, used as given, [batch, sequence, kv_num_heads] or [batch, sequence, 1]; update_rule delta and gated_delta only"),
-        ],
-        Outputs:
-        [
-            Output(t),
-            new("present_state", OrtElementType.Float, Optional: true, Doc: "S after the last token"),
-            new("present_normalizer", OrtElementType.Float, Optional: true, Doc: "nu after the last token"),
-        ],
-        LinearAttentionAttributes.All,
-        Doc: "Causal linear attention with a matrix state and a normaliser vector, grouped KV heads, linear/gated/delta/gated_delta updates.");
+    protected override OperatorSchema BuildSchema(OrtElementType t) => LinearAttentionContract.Contract.Schema(t);
 
     public override IKernel CreateKernel(in KernelInfo info) => new LinearAttentionKernel(LinearAttentionAttributes.Read(info));
 }

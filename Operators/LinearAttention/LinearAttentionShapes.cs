@@ -45,23 +45,11 @@ public readonly record struct LinearAttentionShapes(int Batch, int SequenceLengt
         var hasNorm = context.HasInput(LinearAttentionOperator.InputPastNormalizer);
         if (hasState)
         {
-            var s = context.Input(LinearAttentionOperator.InputPastState);
-            RequireFloat(s, "past_state");
-            if (s.Rank != 4 || s.Dim(0) != batch || s.Dim(1) != a.KvHeads || s.Dim(2) != dk || s.Dim(3) != dv)
-            {
-                throw OrtException.InvalidArgument(
-                    $"past_state has shape {s.ShapeText}; expected [batch, kv_num_heads, head_dim, v_head_dim] = [{batch}, {a.KvHeads}, {dk}, {dv}]");
-            }
+            LinearAttentionContract.Contract.RequirePast(context, LinearAttentionContract.State, a, batch, dk, dv);
         }
         if (hasNorm)
         {
-            var z = context.Input(LinearAttentionOperator.InputPastNormalizer);
-            RequireFloat(z, "past_normalizer");
-            if (z.Rank != 3 || z.Dim(0) != batch || z.Dim(1) != a.KvHeads || z.Dim(2) != dk)
-            {
-                throw OrtException.InvalidArgument(
-                    $"past_normalizer has shape {z.ShapeText}; expected [batch, kv_num_heads, head_dim] = [{batch}, {a.KvHeads}, {dk}]");
-            }
+            LinearAttentionContract.Contract.RequirePast(context, LinearAttentionContract.Normalizer, a, batch, dk, dv);
         }
         if (hasNorm && !hasState)
         {
@@ -141,14 +129,6 @@ public readonly record struct LinearAttentionShapes(int Batch, int SequenceLengt
         if (t.ElementType != type)
         {
             throw OrtException.InvalidArgument($"{name} must have the query's element type {type}, got {t.ElementType}");
-        }
-    }
-
-    private static void RequireFloat(in Tensor t, string name)
-    {
-        if (t.ElementType != OrtElementType.Float)
-        {
-            throw OrtException.InvalidArgument($"{name} must be float32 (state is always float32), got {t.ElementType}");
         }
     }
 

@@ -1,5 +1,4 @@
 using System.Text;
-using OnnxAttention.Operators.Cuda.Ops;
 using OnnxAttention.Operators.HybridAttention;
 using OnnxAttention.Operators.Interop;
 using OnnxAttention.Operators.LinearAttention;
@@ -11,10 +10,11 @@ using OnnxAttention.Operators.WindowAttention;
 namespace OnnxAttention.Operators.Registration;
 
 /// <summary>
-/// Builds the OnnxAttention custom-op domain once per ORT library (keyed by its OrtApi table) and adds it to session
-/// options. One process may hold two ONNX Runtimes (the managed binding's 1.31 and a 1.29 core driven through its C
-/// API, see Host/NativeRuntime): a domain belongs to the library that created it, so each table gets its own, and the
-/// kernels of a session call back through the table ORT hands to CreateKernelV2 (its own).
+/// Builds the OnnxAttention custom-op domain once per ORT library (keyed by its OrtApi table) and operator set, and
+/// adds it to session options. The CPU operators are the set of this assembly; the CUDA variants live in
+/// OnnxAttention.Operators.Cuda, whose registry passes its own set (these plus the variants) to the same domain name.
+/// A domain belongs to the library that created it, so each table gets its own, and the kernels of a session call
+/// back through the table ORT hands to CreateKernelV2 (its own).
 /// Domains and their ops are never released: ORT requires them to outlive every session that used them.
 /// </summary>
 public static unsafe class OperatorRegistry
@@ -23,10 +23,10 @@ public static unsafe class OperatorRegistry
     public const string Domain = "com.onnxattention";
 
     private static readonly Lock Gate = new();
-    private static readonly Dictionary<(nint Api, KernelForms? Forms), nint> s_domains = [];
+    private static readonly Dictionary<(nint Api, IReadOnlyList<CustomOperator> Set, KernelForms? Forms), nint> s_domains = [];
     private static OrtApi s_api;
 
-    /// <summary>Every operator this library provides (one entry per element-type binding).</summary>
+    /// <summary>Every CPU operator (one entry per element-type binding).</summary>
     public static IReadOnlyList<CustomOperator> Operators { get; } =
     [
         new LinearAttentionOperator(OrtElementType.Float),
@@ -44,21 +44,6 @@ public static unsafe class OperatorRegistry
         new WindowAttentionOperator(OrtElementType.Float),
         new WindowAttentionOperator(OrtElementType.Float16),
         new WindowAttentionOperator(OrtElementType.BFloat16),
-        new LinearAttentionCudaOperator(OrtElementType.Float),
-        new LinearAttentionCudaOperator(OrtElementType.Float16),
-        new LinearAttentionCudaOperator(OrtElementType.BFloat16),
-        new SummaryAttentionCudaOperator(OrtElementType.Float),
-        new SummaryAttentionCudaOperator(OrtElementType.Float16),
-        new SummaryAttentionCudaOperator(OrtElementType.BFloat16),
-        new HybridAttentionCudaOperator(OrtElementType.Float),
-        new HybridAttentionCudaOperator(OrtElementType.Float16),
-        new HybridAttentionCudaOperator(OrtElementType.BFloat16),
-        new SegmentAttentionCudaOperator(OrtElementType.Float),
-        new SegmentAttentionCudaOperator(OrtElementType.Float16),
-        new SegmentAttentionCudaOperator(OrtElementType.BFloat16),
-        new WindowAttentionCudaOperator(OrtElementType.Float),
-        new WindowAttentionCudaOperator(OrtElementType.Float16),
-        new WindowAttentionCudaOperator(OrtElementType.BFloat16),
     ];
 
     /// <summary>
@@ -67,39 +52,35 @@ public static unsafe class OperatorRegistry
     /// </summary>
     internal static OrtApi Api => s_api;
 
-    /// <summary>Adds the domain to the native <c>OrtSessionOptions*</c>.</summary>
-    public static void AddTo(OrtApi api, nint sessionOptions) => AddTo(api, sessionOptions, null);
+    /// <summary>Adds the domain with the CPU operators to the native <c>OrtSessionOptions*</c>.</summary>
+    public static void AddTo(OrtApi api, nint sessionOptions) => AddTo(api, sessionOptions, Operators, null);
+
+    /// <summary>
+    /// Adds the domain with <paramref name="operators"/> (one list instance per set: it keys the domain) to the
+    /// native <c>OrtSessionOptions*</c>. One set per session options: two domains of one name would clash.
+    /// </summary>
+    public static void AddTo(OrtApi api, nint sessionOptions, IReadOnlyList<CustomOperator> operators) => AddTo(api, sessionOptions, operators, null);
 
     /// <summary>
     /// Adds a domain whose kernels run the forms <paramref name="forms"/> forces (tests and benchmarks; one domain per
-    /// forms object and table, never released like the others).
+    /// forms object, operator set and table, never released like the others).
     /// </summary>
-    internal static void AddTo(OrtApi api, nint sessionOptions, KernelForms? forms)
+    internal static void AddTo(OrtApi api, nint sessionOptions, KernelForms? forms) => AddTo(api, sessionOptions, Operators, forms);
+
+    private static void AddTo(OrtApi api, nint sessionOptions, IReadOnlyList<CustomOperator> operators, KernelForms? forms)
     {
         if (sessionOptions == 0)
         {
             throw new ArgumentException("session options handle is null", nameof(sessionOptions));
         }
-        StatusBoundary.ThrowIfError(api, api.AddCustomOpDomain(sessionOptions, GetOrCreateDomain(api, forms)));
+        StatusBoundary.ThrowIfError(api, api.AddCustomOpDomain(sessionOptions, GetOrCreateDomain(api, operators, forms)));
     }
 
-    /// <summary>How many ORT tables (libraries) have a domain in this process.</summary>
-    internal static int DomainCount
-    {
-        get
-        {
-            lock (Gate)
-            {
-                return s_domains.Keys.Select(k => k.Api).Distinct().Count();
-            }
-        }
-    }
-
-    private static nint GetOrCreateDomain(OrtApi api, KernelForms? forms)
+    private static nint GetOrCreateDomain(OrtApi api, IReadOnlyList<CustomOperator> operators, KernelForms? forms)
     {
         lock (Gate)
         {
-            if (s_domains.TryGetValue((api.Handle, forms), out var existing))
+            if (s_domains.TryGetValue((api.Handle, operators, forms), out var existing))
             {
                 return existing;
             }
@@ -109,11 +90,11 @@ public static unsafe class OperatorRegistry
             {
                 StatusBoundary.ThrowIfError(api, api.CreateCustomOpDomain(p, &domain));
             }
-            foreach (var op in Operators)
+            foreach (var op in operators)
             {
                 StatusBoundary.ThrowIfError(api, api.CustomOpDomainAdd(domain, NativeCustomOp.Create(op, forms)));
             }
-            s_domains.Add((api.Handle, forms), domain);
+            s_domains.Add((api.Handle, operators, forms), domain);
             if (s_api.IsNull)
             {
                 s_api = api;

@@ -24,16 +24,6 @@ public abstract class AttentionOperator : CustomOperator
 
     public override OperatorSchema Schema { get; }
 
-    /// <summary>Called once from the constructor: must depend on <paramref name="activation"/> only.</summary>
+    /// <summary>Called once from the constructor: must depend on <paramref name="activation"/> only (the operator's contract's schema).</summary>
     protected abstract OperatorSchema BuildSchema(OrtElementType activation);
-
-    /// <summary>query, key, value in the packed layout shared by every operator.</summary>
-    protected static TensorSpec[] QueryKeyValue(OrtElementType t) =>
-    [
-        new("query", t, Doc: "[batch, sequence, q_num_heads * head_dim]"),
-        new("key", t, Doc: "[batch, sequence, kv_num_heads * head_dim]"),
-        new("value", t, Doc: "[batch, sequence, kv_num_heads * v_head_dim]"),
-    ];
-
-    protected static TensorSpec Output(OrtElementType t) => new("output", t, Doc: "[batch, sequence, q_num_heads * v_head_dim]");
 }

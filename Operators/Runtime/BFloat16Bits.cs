@@ -55,7 +55,7 @@ public static class BFloat16Bits
         }
     }
 
-    /// <summary>Narrows <paramref name="source"/> into <paramref name="destination"/> (same length), as <see cref="FromSingle"/>.</summary>
+    /// <summary>Narrows <paramref name="source"/> into <paramref name="destination"/> (same length), as <see cref="FromSingle(float)"/>.</summary>
     public static void FromSingle(ReadOnlySpan<float> source, Span<ushort> destination)
     {
         if (destination.Length < source.Length)

@@ -16,14 +16,15 @@ internal sealed unsafe class SegmentAttentionKernel(SegmentAttentionAttributes a
         var a = Attributes;
         var shapes = SegmentAttentionShapes.From(context, a);
         var s = shapes.Qkv;
-        long b = s.Batch, h = a.Heads.KvHeads, l = a.SegmentLength, dk = s.KeyDim, dv = s.ValueDim;
+        long b = s.Batch, dk = s.KeyDim, dv = s.ValueDim;
 
         var y = context.Output(SegmentAttentionOperator.OutputY, [b, s.SequenceLength, (long)a.Heads.QueryHeads * dv]);
-        using var memoryKey = StateBuffer.For(context, SegmentAttentionOperator.OutputPresentMemoryKey, [b, h, l, dk], sizeof(float));
-        using var memoryValue = StateBuffer.For(context, SegmentAttentionOperator.OutputPresentMemoryValue, [b, h, l, dv], sizeof(float));
-        using var segmentKey = StateBuffer.For(context, SegmentAttentionOperator.OutputPresentSegmentKey, [b, h, l, dk], sizeof(float));
-        using var segmentValue = StateBuffer.For(context, SegmentAttentionOperator.OutputPresentSegmentValue, [b, h, l, dv], sizeof(float));
-        using var position = StateBuffer.For(context, SegmentAttentionOperator.OutputPresentPosition, [b], sizeof(long));
+        var c = SegmentAttentionContract.Contract;
+        using var memoryKey = StateBuffer.For(context, c, SegmentAttentionContract.MemoryKey, a, b, dk, dv);
+        using var memoryValue = StateBuffer.For(context, c, SegmentAttentionContract.MemoryValue, a, b, dk, dv);
+        using var segmentKey = StateBuffer.For(context, c, SegmentAttentionContract.SegmentKey, a, b, dk, dv);
+        using var segmentValue = StateBuffer.For(context, c, SegmentAttentionContract.SegmentValue, a, b, dk, dv);
+        using var position = StateBuffer.For(context, c, SegmentAttentionContract.Position, a, b, dk, dv);
 
         // Rows that hold no token are cleared per item by the CPU code, so stale input rows never leak out; without a
         // past that is every row, so the buffers are not cleared here as well (for long segments, clearing is the

@@ -16,24 +16,14 @@ public readonly record struct SegmentAttentionShapes(QkvShapes Qkv, bool HasPast
         long b = qkv.Batch, h = a.Heads.KvHeads, l = a.SegmentLength, dk = qkv.KeyDim, dv = qkv.ValueDim;
         QkvShapes.RequireSize(b * h * l * Math.Max(dk, dv), "the segment cache");
 
-        var hasPast = StateChecks.AllOrNone(context, "SegmentAttention's past state",
-        [
-            (SegmentAttentionOperator.InputPastMemoryKey, "past_memory_key"),
-            (SegmentAttentionOperator.InputPastMemoryValue, "past_memory_value"),
-            (SegmentAttentionOperator.InputPastSegmentKey, "past_segment_key"),
-            (SegmentAttentionOperator.InputPastSegmentValue, "past_segment_value"),
-            (SegmentAttentionOperator.InputPastPosition, "past_position"),
-        ]);
+        var c = SegmentAttentionContract.Contract;
+        var hasPast = StateChecks.AllOrNone(context, "SegmentAttention's past state", PastGroup);
         if (hasPast)
         {
-            StateChecks.RequireShape(context.Input(SegmentAttentionOperator.InputPastMemoryKey), "past_memory_key",
-                OrtElementType.Float, [b, h, l, dk], "[batch, kv_num_heads, segment_length, head_dim]");
-            StateChecks.RequireShape(context.Input(SegmentAttentionOperator.InputPastMemoryValue), "past_memory_value",
-                OrtElementType.Float, [b, h, l, dv], "[batch, kv_num_heads, segment_length, v_head_dim]");
-            StateChecks.RequireShape(context.Input(SegmentAttentionOperator.InputPastSegmentKey), "past_segment_key",
-                OrtElementType.Float, [b, h, l, dk], "[batch, kv_num_heads, segment_length, head_dim]");
-            StateChecks.RequireShape(context.Input(SegmentAttentionOperator.InputPastSegmentValue), "past_segment_value",
-                OrtElementType.Float, [b, h, l, dv], "[batch, kv_num_heads, segment_length, v_head_dim]");
+            c.RequirePast(context, SegmentAttentionContract.MemoryKey, a, b, dk, dv);
+            c.RequirePast(context, SegmentAttentionContract.MemoryValue, a, b, dk, dv);
+            c.RequirePast(context, SegmentAttentionContract.SegmentKey, a, b, dk, dv);
+            c.RequirePast(context, SegmentAttentionContract.SegmentValue, a, b, dk, dv);
             var position = context.Input(SegmentAttentionOperator.InputPastPosition);
             StateChecks.RequireShape(position, "past_position", OrtElementType.Int64, [b], "[batch]");
             var values = valuesOnHost ? new ReadOnlySpan<long>(position.Data, (int)b) : [];
@@ -52,4 +42,6 @@ public readonly record struct SegmentAttentionShapes(QkvShapes Qkv, bool HasPast
         }
         return new SegmentAttentionShapes(qkv, hasPast);
     }
+
+    private static readonly (int, string)[] PastGroup = SegmentAttentionContract.Contract.PastGroup();
 }

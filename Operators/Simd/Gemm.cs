@@ -43,8 +43,8 @@ public static unsafe class Gemm
     public static void MultiplyTransposedA(int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate, float* scratch)
     {
         for (var p = 0; p < k; p++)
-        for (var i = 0; i < m; i++)
-            scratch[(long)i * k + p] = a[(long)p * lda + i];
+            for (var i = 0; i < m; i++)
+                scratch[(long)i * k + p] = a[(long)p * lda + i];
         Multiply(m, n, k, scratch, k, b, ldb, c, ldc, accumulate);
     }
 
@@ -52,8 +52,8 @@ public static unsafe class Gemm
     public static void MultiplyTransposedB(int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate, float* scratch)
     {
         for (var j = 0; j < n; j++)
-        for (var p = 0; p < k; p++)
-            scratch[(long)p * n + j] = b[(long)j * ldb + p];
+            for (var p = 0; p < k; p++)
+                scratch[(long)p * n + j] = b[(long)j * ldb + p];
         Multiply(m, n, k, a, lda, scratch, n, c, ldc, accumulate);
     }
 

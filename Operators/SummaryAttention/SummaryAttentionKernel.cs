@@ -16,14 +16,15 @@ internal sealed unsafe class SummaryAttentionKernel(SummaryAttentionAttributes a
         var a = Attributes;
         var shapes = SummaryAttentionShapes.From(context, a);
         var s = shapes.Qkv;
-        long b = s.Batch, h = a.Heads.KvHeads, dk = s.KeyDim, dv = s.ValueDim, rows = shapes.SummaryRows, m = shapes.WindowRows;
+        long b = s.Batch, dk = s.KeyDim, dv = s.ValueDim, rows = shapes.SummaryRows, m = shapes.WindowRows;
 
         var y = context.Output(SummaryAttentionOperator.OutputY, [b, s.SequenceLength, (long)a.Heads.QueryHeads * dv]);
-        using var keySummary = StateBuffer.For(context, SummaryAttentionOperator.OutputPresentKeySummary, [b, h, rows, dk], sizeof(float));
-        using var valueSummary = StateBuffer.For(context, SummaryAttentionOperator.OutputPresentValueSummary, [b, h, rows, dv], sizeof(float));
-        using var count = StateBuffer.For(context, SummaryAttentionOperator.OutputPresentCount, [b], sizeof(long));
-        using var keyWindow = StateBuffer.For(context, SummaryAttentionOperator.OutputPresentKeyWindow, [b, h, m, dk], sizeof(float));
-        using var valueWindow = StateBuffer.For(context, SummaryAttentionOperator.OutputPresentValueWindow, [b, h, m, dv], sizeof(float));
+        var c = SummaryAttentionContract.Contract;
+        using var keySummary = StateBuffer.For(context, c, SummaryAttentionContract.KeySummary, a, b, dk, dv);
+        using var valueSummary = StateBuffer.For(context, c, SummaryAttentionContract.ValueSummary, a, b, dk, dv);
+        using var count = StateBuffer.For(context, c, SummaryAttentionContract.Count, a, b, dk, dv);
+        using var keyWindow = StateBuffer.For(context, c, SummaryAttentionContract.KeyWindow, a, b, dk, dv);
+        using var valueWindow = StateBuffer.For(context, c, SummaryAttentionContract.ValueWindow, a, b, dk, dv);
 
         if (shapes.HasPast)
         {

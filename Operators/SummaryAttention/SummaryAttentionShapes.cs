@@ -18,12 +18,11 @@ public readonly record struct SummaryAttentionShapes(QkvShapes Qkv, int SummaryR
         QkvShapes.RequireSize(b * h * m * Math.Max(dk, dv), "the window state");
 
         var hasPast = StateChecks.AllOrNone(context, "SummaryAttention's past state", a.Kind == SummaryKind.Moving ? MovingGroup : SummaryGroup);
+        var c = SummaryAttentionContract.Contract;
         if (hasPast)
         {
-            StateChecks.RequireShape(context.Input(SummaryAttentionOperator.InputPastKeySummary), "past_key_summary",
-                OrtElementType.Float, [b, h, s, dk], "[batch, kv_num_heads, num_slots, head_dim]");
-            StateChecks.RequireShape(context.Input(SummaryAttentionOperator.InputPastValueSummary), "past_value_summary",
-                OrtElementType.Float, [b, h, s, dv], "[batch, kv_num_heads, num_slots, v_head_dim]");
+            c.RequirePast(context, SummaryAttentionContract.KeySummary, a, b, dk, dv);
+            c.RequirePast(context, SummaryAttentionContract.ValueSummary, a, b, dk, dv);
             var count = context.Input(SummaryAttentionOperator.InputPastCount);
             StateChecks.RequireShape(count, "past_count", OrtElementType.Int64, [b], "[batch]");
             if (valuesOnHost)
@@ -36,39 +35,18 @@ public readonly record struct SummaryAttentionShapes(QkvShapes Qkv, int SummaryR
         // graph written for moving summaries can carry them uniformly.
         if (context.HasInput(SummaryAttentionOperator.InputPastKeyWindow))
         {
-            var window = context.Input(SummaryAttentionOperator.InputPastKeyWindow);
-            if (!StateChecks.HasShape(window, OrtElementType.Float, [b, h, m, dk]))
-            {
-                StateChecks.RequireShape(window, "past_key_window", OrtElementType.Float, [b, h, m, dk], WindowLayout(a, "head_dim"));
-            }
+            c.RequirePast(context, SummaryAttentionContract.KeyWindow, a, b, dk, dv);
         }
         if (context.HasInput(SummaryAttentionOperator.InputPastValueWindow))
         {
-            var window = context.Input(SummaryAttentionOperator.InputPastValueWindow);
-            if (!StateChecks.HasShape(window, OrtElementType.Float, [b, h, m, dv]))
-            {
-                StateChecks.RequireShape(window, "past_value_window", OrtElementType.Float, [b, h, m, dv], WindowLayout(a, "v_head_dim"));
-            }
+            c.RequirePast(context, SummaryAttentionContract.ValueWindow, a, b, dk, dv);
         }
         return new SummaryAttentionShapes(qkv, (int)s, (int)m, hasPast);
     }
 
     // Built once: a decode step must not allocate for checks that pass.
     private static readonly (int, string)[] SummaryGroup =
-    [
-        (SummaryAttentionOperator.InputPastKeySummary, "past_key_summary"),
-        (SummaryAttentionOperator.InputPastValueSummary, "past_value_summary"),
-        (SummaryAttentionOperator.InputPastCount, "past_count"),
-    ];
+        SummaryAttentionContract.Contract.PastGroup(s => s.Name is not ("key_window" or "value_window"));
 
-    private static readonly (int, string)[] MovingGroup =
-    [
-        .. SummaryGroup,
-        (SummaryAttentionOperator.InputPastKeyWindow, "past_key_window"),
-        (SummaryAttentionOperator.InputPastValueWindow, "past_value_window"),
-    ];
-
-    private static string WindowLayout(SummaryAttentionAttributes a, string dim) => a.Kind == SummaryKind.Moving
-        ? $"[batch, kv_num_heads, window, {dim}]"
-        : $"[batch, kv_num_heads, 0, {dim}] (summary={SummaryKinds.NameOf(a.Kind)} keeps no window)";
+    private static readonly (int, string)[] MovingGroup = SummaryAttentionContract.Contract.PastGroup();
 }

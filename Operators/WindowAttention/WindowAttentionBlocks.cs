@@ -160,8 +160,12 @@ internal static unsafe class WindowAttentionBlocks
             var run = (int)Math.Min(oldEnd - p, w - ring);
             segments[n++] = new Segment
             {
-                Column = column, Count = run,
-                Key = keyCache + (long)(sinks + ring) * dk, Value = valueCache + (long)(sinks + ring) * dv, KeyStride = dk, ValueStride = dv,
+                Column = column,
+                Count = run,
+                Key = keyCache + (long)(sinks + ring) * dk,
+                Value = valueCache + (long)(sinks + ring) * dv,
+                KeyStride = dk,
+                ValueStride = dv,
             };
             column += run;
             p += run;
@@ -171,9 +175,12 @@ internal static unsafe class WindowAttentionBlocks
             var row = (long)b * t + (p - past);
             segments[n++] = new Segment
             {
-                Column = column, Count = (int)(end - p),
-                Key = a.Key + row * kStride + (long)kvHead * dk, Value = a.Value + row * vStride + (long)kvHead * dv,
-                KeyStride = kStride, ValueStride = vStride,
+                Column = column,
+                Count = (int)(end - p),
+                Key = a.Key + row * kStride + (long)kvHead * dk,
+                Value = a.Value + row * vStride + (long)kvHead * dv,
+                KeyStride = kStride,
+                ValueStride = vStride,
             };
         }
         return n;

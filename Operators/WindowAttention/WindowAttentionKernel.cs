@@ -16,11 +16,12 @@ internal sealed unsafe class WindowAttentionKernel(WindowAttentionAttributes att
         var a = Attributes;
         var shapes = WindowAttentionShapes.From(context, a);
         var s = shapes.Qkv;
-        long b = s.Batch, h = a.Heads.KvHeads, r = a.CacheRows, dk = s.KeyDim, dv = s.ValueDim;
+        long b = s.Batch, dk = s.KeyDim, dv = s.ValueDim;
 
         var y = context.Output(WindowAttentionOperator.OutputY, [b, s.SequenceLength, (long)a.Heads.QueryHeads * dv]);
-        using var keyCache = StateBuffer.For(context, WindowAttentionOperator.OutputPresentKeyCache, [b, h, r, dk], sizeof(float));
-        using var valueCache = StateBuffer.For(context, WindowAttentionOperator.OutputPresentValueCache, [b, h, r, dv], sizeof(float));
+        var contract = WindowAttentionContract.Contract;
+        using var keyCache = StateBuffer.For(context, contract, WindowAttentionContract.KeyCache, a, b, dk, dv);
+        using var valueCache = StateBuffer.For(context, contract, WindowAttentionContract.ValueCache, a, b, dk, dv);
         using var position = StateBuffer.For(context, WindowAttentionOperator.OutputPresentPosition,
             [shapes.SharedPosition ? 1 : b], sizeof(long));
 

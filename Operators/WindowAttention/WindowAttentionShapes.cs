@@ -19,21 +19,13 @@ public readonly record struct WindowAttentionShapes(QkvShapes Qkv, bool HasPast,
         long b = qkv.Batch, h = a.Heads.KvHeads, r = a.CacheRows, dk = qkv.KeyDim, dv = qkv.ValueDim;
         QkvShapes.RequireSize(b * h * r * Math.Max(dk, dv), "the KV cache");
 
-        var hasPast = StateChecks.AllOrNone(context, "WindowAttention's past state",
-        [
-            (WindowAttentionOperator.InputPastKeyCache, "past_key_cache"),
-            (WindowAttentionOperator.InputPastValueCache, "past_value_cache"),
-            (WindowAttentionOperator.InputPastPosition, "past_position"),
-        ]);
+        var contract = WindowAttentionContract.Contract;
+        var hasPast = StateChecks.AllOrNone(context, "WindowAttention's past state", PastGroup);
         var shared = false;
         if (hasPast)
         {
-            // Literal layouts, not interpolated: the text is only needed for an error, and building it on every call
-            // would make each decode step allocate.
-            StateChecks.RequireShape(context.Input(WindowAttentionOperator.InputPastKeyCache), "past_key_cache",
-                OrtElementType.Float, [b, h, r, dk], a.Sinks > 0 ? "[batch, kv_num_heads, sinks + window, head_dim]" : "[batch, kv_num_heads, window, head_dim]");
-            StateChecks.RequireShape(context.Input(WindowAttentionOperator.InputPastValueCache), "past_value_cache",
-                OrtElementType.Float, [b, h, r, dv], a.Sinks > 0 ? "[batch, kv_num_heads, sinks + window, v_head_dim]" : "[batch, kv_num_heads, window, v_head_dim]");
+            contract.RequirePast(context, WindowAttentionContract.KeyCache, a, b, dk, dv);
+            contract.RequirePast(context, WindowAttentionContract.ValueCache, a, b, dk, dv);
             var position = context.Input(WindowAttentionOperator.InputPastPosition);
             // [1] is accepted for any batch: every row then sits at the same position.
             shared = position.Rank == 1 && position.Dim(0) == 1 && b != 1;
@@ -59,4 +51,6 @@ public readonly record struct WindowAttentionShapes(QkvShapes Qkv, bool HasPast,
         }
         return new WindowAttentionShapes(qkv, hasPast, shared);
     }
+
+    private static readonly (int, string)[] PastGroup = WindowAttentionContract.Contract.PastGroup();
 }

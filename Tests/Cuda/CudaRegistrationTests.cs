@@ -1,6 +1,10 @@
 using System.Runtime.InteropServices;
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
 using NUnit.Framework;
+using OnnxAttention.Host.Sessions;
 using OnnxAttention.Operators.Cuda.Ops;
+using OnnxAttention.Operators.Cuda.Registration;
 using OnnxAttention.Operators.Cuda.Specializations;
 using OnnxAttention.Operators.Interop;
 using OnnxAttention.Operators.Registration;
@@ -11,13 +15,13 @@ using OnnxAttention.Tests.Support;
 namespace OnnxAttention.Tests.Cuda;
 
 /// <summary>
-/// The CUDA variants next to the CPU operators in the registry: same schemas but for the execution provider, seen
-/// by ORT through the native struct, and CPU sessions untouched by them.
+/// The CUDA variants (their own assembly and registry) next to the CPU operators: same schemas but for the execution
+/// provider, seen by ORT through the native struct, absent from the CPU registry, and CPU sessions untouched by them.
 /// </summary>
 [TestFixture]
 public class CudaRegistrationTests
 {
-    private static IEnumerable<CudaAttentionOperator> CudaVariants => OperatorRegistry.Operators.OfType<CudaAttentionOperator>();
+    private static IEnumerable<CudaAttentionOperator> CudaVariants => CudaOperatorRegistry.Variants;
 
     [Test]
     public void EveryCpuOperatorHasExactlyOneCudaTwinWithTheSameSchema()
@@ -39,6 +43,17 @@ public class CudaRegistrationTests
             Assert.That(b.Attributes, Is.EqualTo(a.Attributes), what);
             Assert.That(op.GetType(), Is.EqualTo(twin.CpuVariant.GetType()), what);
         }
+    }
+
+    [Test]
+    public void TheCpuRegistryHoldsOnlyCpuOperatorsAndTheCudaRegistryAddsTheVariantsInTheSameDomain()
+    {
+        Assert.That(OperatorRegistry.Operators.Where(o => !o.Schema.RunsOnCpu || o is CudaAttentionOperator), Is.Empty);
+        Assert.That(typeof(OperatorRegistry).Assembly.GetTypes().Where(t => t.Namespace?.Contains("Cuda", StringComparison.Ordinal) == true), Is.Empty,
+            "the CPU operator assembly carries no CUDA code");
+        Assert.That(CudaOperatorRegistry.Operators.Take(OperatorRegistry.Operators.Count), Is.EqualTo(OperatorRegistry.Operators));
+        Assert.That(CudaOperatorRegistry.Operators.Skip(OperatorRegistry.Operators.Count), Is.EqualTo(CudaVariants));
+        Assert.That(CudaOperatorRegistry.Operators.Select(o => o.Schema.Domain).Distinct(), Is.EqualTo(new[] { OperatorRegistry.Domain }));
     }
 
     [Test]
@@ -84,8 +99,16 @@ public class CudaRegistrationTests
         var all = AllOperatorsModel.Build();
         Assert.That(all.Missing, Is.Empty);
         Assert.That(all.Covered, Has.Count.EqualTo(15));
-        using var runner = new TypedModelRunner(all.Model);
-        var results = runner.Run(all.Inputs, all.Outputs.ToArray());
+        var options = new SessionOptions { IntraOpNumThreads = 1 }.RegisterOnnxAttentionCudaOperators();
+        using var cudaOnCpu = new TypedModelRunner(new OwnedSession(new InferenceSession(all.Model.ToByteArray(), options), options));
+        var results = cudaOnCpu.Run(all.Inputs, all.Outputs.ToArray());
+        using var cpuOnly = new TypedModelRunner(all.Model);
+        var expected = cpuOnly.Run(all.Inputs, all.Outputs.ToArray());
         Assert.That(results.Keys, Is.EquivalentTo(all.Outputs));
+        foreach (var name in all.Outputs)
+        {
+            Assert.That(results[name].Shape, Is.EqualTo(expected[name].Shape), name);
+            Assert.That(results[name].Data, Is.EqualTo(expected[name].Data), name);
+        }
     }
 }

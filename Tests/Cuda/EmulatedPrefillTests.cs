@@ -141,15 +141,15 @@ public unsafe class EmulatedPrefillTests : EmulatedMemory
     private static void MakeSinksConsistent(WindowAttentionAttributes a, int batch, float[] cache, int dim, long[] position)
     {
         for (var b = 0; b < batch; b++)
-        for (var h = 0; h < KvHeads; h++)
-        {
-            var slice = (b * KvHeads + h) * a.CacheRows;
-            var p = position[position.Length == 1 ? 0 : b];
-            for (long j = Math.Max(0, p - a.Window); j < Math.Min(a.Sinks, p); j++)
+            for (var h = 0; h < KvHeads; h++)
             {
-                Array.Copy(cache, (slice + j) * dim, cache, (slice + a.Sinks + j % a.Window) * dim, dim);
+                var slice = (b * KvHeads + h) * a.CacheRows;
+                var p = position[position.Length == 1 ? 0 : b];
+                for (long j = Math.Max(0, p - a.Window); j < Math.Min(a.Sinks, p); j++)
+                {
+                    Array.Copy(cache, (slice + j) * dim, cache, (slice + a.Sinks + j % a.Window) * dim, dim);
+                }
             }
-        }
     }
 
     [TestCase(2, 1, 8, 0, true, false, true, Description = "decode step in place: attention + store, nothing copied")]

@@ -34,15 +34,15 @@ public partial class KernelCompileTests
     {
         var n = 0;
         foreach (var dim in new[] { 64, 128 })
-        foreach (var activation in Activations)
-        foreach (var rule in Enum.GetValues<UpdateRule>())
-        {
-            // Feature maps, normalisation, group sizes and gate/beta layouts rotate so each meets every rule and type.
-            var spec = new LinearAttentionDecodeSpecialization(dim, dim, group: 1 + n % 3 * 2, rule, Maps[n % Maps.Length],
-                normalize: n % 2 == 0, activation, gatePerKey: n % 4 < 2, betaPerHead: n % 3 != 0);
-            n++;
-            yield return new TestCaseData(spec).SetArgDisplayNames($"d{dim}", activation.ToString(), rule.ToString());
-        }
+            foreach (var activation in Activations)
+                foreach (var rule in Enum.GetValues<UpdateRule>())
+                {
+                    // Feature maps, normalisation, group sizes and gate/beta layouts rotate so each meets every rule and type.
+                    var spec = new LinearAttentionDecodeSpecialization(dim, dim, group: 1 + n % 3 * 2, rule, Maps[n % Maps.Length],
+                        normalize: n % 2 == 0, activation, gatePerKey: n % 4 < 2, betaPerHead: n % 3 != 0);
+                    n++;
+                    yield return new TestCaseData(spec).SetArgDisplayNames($"d{dim}", activation.ToString(), rule.ToString());
+                }
         // Awkward shapes: a head dim that is not a multiple of 32, value columns split over blocks, a wide group.
         yield return new TestCaseData(new LinearAttentionDecodeSpecialization(60, 60, 2, UpdateRule.GatedDelta, FeatureMap.L2Norm,
             true, CudaActivation.Float16)).SetArgDisplayNames("d60", "Float16", "GatedDelta");
@@ -56,13 +56,13 @@ public partial class KernelCompileTests
     {
         var n = 0;
         foreach (var dim in new[] { 64, 128 })
-        foreach (var activation in Activations)
-        {
-            var spec = new LinearAttentionPrefillSpecialization(dim, dim, group: 1 + n % 2 * 3, Maps[n % Maps.Length],
-                normalize: n % 2 == 0, activation);
-            n++;
-            yield return new TestCaseData(spec).SetArgDisplayNames($"d{dim}", activation.ToString());
-        }
+            foreach (var activation in Activations)
+            {
+                var spec = new LinearAttentionPrefillSpecialization(dim, dim, group: 1 + n % 2 * 3, Maps[n % Maps.Length],
+                    normalize: n % 2 == 0, activation);
+                n++;
+                yield return new TestCaseData(spec).SetArgDisplayNames($"d{dim}", activation.ToString());
+            }
         yield return new TestCaseData(new LinearAttentionPrefillSpecialization(60, 40, 2, FeatureMap.SquaredRelu, true,
             CudaActivation.Float16, chunk: 16, blockColumns: 16)).SetArgDisplayNames("d60-dv40", "Float16", "chunk16-cols16");
         yield return new TestCaseData(new LinearAttentionPrefillSpecialization(128, 128, 1, FeatureMap.EluPlusOne, true,
@@ -73,11 +73,11 @@ public partial class KernelCompileTests
     {
         var n = 0;
         foreach (var dim in new[] { 64, 128 })
-        foreach (var activation in Activations)
-        {
-            var spec = new WindowAttentionDecodeSpecialization(dim, dim, group: 1 + n++ % 2 * 7, activation);
-            yield return new TestCaseData(spec).SetArgDisplayNames($"d{dim}", activation.ToString());
-        }
+            foreach (var activation in Activations)
+            {
+                var spec = new WindowAttentionDecodeSpecialization(dim, dim, group: 1 + n++ % 2 * 7, activation);
+                yield return new TestCaseData(spec).SetArgDisplayNames($"d{dim}", activation.ToString());
+            }
         yield return new TestCaseData(new WindowAttentionDecodeSpecialization(60, 40, 3, CudaActivation.Float16))
             .SetArgDisplayNames("d60-dv40", "Float16");
         yield return new TestCaseData(new WindowAttentionDecodeSpecialization(256, 256, 4, CudaActivation.BFloat16))
@@ -88,11 +88,11 @@ public partial class KernelCompileTests
     {
         var n = 0;
         foreach (var dim in new[] { 64, 128 })
-        foreach (var activation in Activations)
-        {
-            yield return new TestCaseData(new SegmentAttentionDecodeSpecialization(dim, dim, 1 + n++ % 2 * 3, activation))
-                .SetArgDisplayNames($"d{dim}", activation.ToString());
-        }
+            foreach (var activation in Activations)
+            {
+                yield return new TestCaseData(new SegmentAttentionDecodeSpecialization(dim, dim, 1 + n++ % 2 * 3, activation))
+                    .SetArgDisplayNames($"d{dim}", activation.ToString());
+            }
         yield return new TestCaseData(new SegmentAttentionDecodeSpecialization(60, 40, 5, CudaActivation.BFloat16))
             .SetArgDisplayNames("d60-dv40", "BFloat16");
     }
@@ -101,14 +101,14 @@ public partial class KernelCompileTests
     {
         var n = 0;
         foreach (var dim in new[] { 64, 128 })
-        foreach (var activation in Activations)
-        {
-            // Each activation type meets both compress kinds across the two head dims.
-            var compress = (n + (dim == 128 ? 1 : 0)) % 2 == 0 ? CompressKind.Linear : CompressKind.Mean;
-            n++;
-            yield return new TestCaseData(new HybridAttentionDecodeSpecialization(dim, dim, 1 + n % 2 * 3, compress, activation))
-                .SetArgDisplayNames($"d{dim}", activation.ToString(), compress.ToString());
-        }
+            foreach (var activation in Activations)
+            {
+                // Each activation type meets both compress kinds across the two head dims.
+                var compress = (n + (dim == 128 ? 1 : 0)) % 2 == 0 ? CompressKind.Linear : CompressKind.Mean;
+                n++;
+                yield return new TestCaseData(new HybridAttentionDecodeSpecialization(dim, dim, 1 + n % 2 * 3, compress, activation))
+                    .SetArgDisplayNames($"d{dim}", activation.ToString(), compress.ToString());
+            }
         yield return new TestCaseData(new HybridAttentionDecodeSpecialization(60, 40, 2, CompressKind.Linear, CudaActivation.Float16))
             .SetArgDisplayNames("d60-dv40", "Float16", "Linear");
     }
@@ -117,15 +117,15 @@ public partial class KernelCompileTests
     {
         var n = 0;
         foreach (var op in Enum.GetValues<CachePrefillOperator>())
-        foreach (var dim in new[] { 64, 128 })
-        foreach (var activation in Activations)
-        {
-            // Hybrid: each activation type meets both compress kinds across the two head dims.
-            var compress = (n + (dim == 128 ? 1 : 0)) % 2 == 0 ? CompressKind.Linear : CompressKind.Mean;
-            n++;
-            yield return new TestCaseData(new CachePrefillSpecialization(op, dim, dim, 1 + n % 2 * 3, activation, compress))
-                .SetArgDisplayNames(op.ToString(), $"d{dim}", activation.ToString(), op == CachePrefillOperator.Hybrid ? compress.ToString() : "-");
-        }
+            foreach (var dim in new[] { 64, 128 })
+                foreach (var activation in Activations)
+                {
+                    // Hybrid: each activation type meets both compress kinds across the two head dims.
+                    var compress = (n + (dim == 128 ? 1 : 0)) % 2 == 0 ? CompressKind.Linear : CompressKind.Mean;
+                    n++;
+                    yield return new TestCaseData(new CachePrefillSpecialization(op, dim, dim, 1 + n % 2 * 3, activation, compress))
+                        .SetArgDisplayNames(op.ToString(), $"d{dim}", activation.ToString(), op == CachePrefillOperator.Hybrid ? compress.ToString() : "-");
+                }
         yield return new TestCaseData(new CachePrefillSpecialization(CachePrefillOperator.Hybrid, 60, 40, 5, CudaActivation.Float16, CompressKind.Linear))
             .SetArgDisplayNames("Hybrid", "d60-dv40", "Float16", "Linear");
         yield return new TestCaseData(new CachePrefillSpecialization(CachePrefillOperator.Window, 256, 256, 4, CudaActivation.BFloat16))
@@ -137,13 +137,13 @@ public partial class KernelCompileTests
         var kinds = Enum.GetValues<SummaryKind>();
         var n = 0;
         foreach (var dim in new[] { 64, 128 })
-        foreach (var activation in Activations)
-        {
-            var kind = kinds[(n + (dim == 128 ? 1 : 0)) % kinds.Length];
-            n++;
-            var spec = new SummaryAttentionDecodeSpecialization(dim, dim, 1 + n % 2 * 3, kind, kind == SummaryKind.Ema ? 4 : 1, activation);
-            yield return new TestCaseData(spec).SetArgDisplayNames($"d{dim}", activation.ToString(), kind.ToString());
-        }
+            foreach (var activation in Activations)
+            {
+                var kind = kinds[(n + (dim == 128 ? 1 : 0)) % kinds.Length];
+                n++;
+                var spec = new SummaryAttentionDecodeSpecialization(dim, dim, 1 + n % 2 * 3, kind, kind == SummaryKind.Ema ? 4 : 1, activation);
+                yield return new TestCaseData(spec).SetArgDisplayNames($"d{dim}", activation.ToString(), kind.ToString());
+            }
         yield return new TestCaseData(new SummaryAttentionDecodeSpecialization(60, 200, 3, SummaryKind.Ema, 16, CudaActivation.Float16))
             .SetArgDisplayNames("d60-dv200", "Float16", "Ema-16-slots");
     }

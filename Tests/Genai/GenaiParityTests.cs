@@ -3,8 +3,8 @@ using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Ir;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
-using OnnxAttention.Host.Generation;
 using OnnxAttention.Host.Genai;
+using OnnxAttention.Host.Generation;
 using OnnxAttention.Tests.Native;
 
 namespace OnnxAttention.Tests.Genai;

@@ -102,7 +102,10 @@ public class BFloat16DecoderTests
         producer.Output[producer.Output.IndexOf(LlamaGraphBuilder.Logits)] = "logits_float";
         graph.Node.Add(new NodeProto
         {
-            OpType = "Cast", Name = "logits_to_bfloat16", Input = { "logits_float" }, Output = { LlamaGraphBuilder.Logits },
+            OpType = "Cast",
+            Name = "logits_to_bfloat16",
+            Input = { "logits_float" },
+            Output = { LlamaGraphBuilder.Logits },
             Attribute = { Attr.Int("to", (int)TensorProto.Types.DataType.Bfloat16) },
         });
         logits.Type.TensorType.ElemType = (int)TensorProto.Types.DataType.Bfloat16;

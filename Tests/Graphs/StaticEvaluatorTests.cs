@@ -80,8 +80,13 @@ public class StaticEvaluatorTests
         // 1.5 is 0x3FC0 in bfloat16; 1 / 3 in float32 is 0x3EAAAAAB, which rounds to 0x3EAB = 0.333984375.
         var half = new TensorProto { Name = "c", DataType = (int)TensorProto.Types.DataType.Bfloat16, Dims = { 1 } };
         half.Int32Data.Add(0x3FC0);
-        var raw = new TensorProto { Name = "r", DataType = (int)TensorProto.Types.DataType.Bfloat16, Dims = { 1 },
-            RawData = Google.Protobuf.ByteString.CopyFrom(0xC0, 0x3F) };
+        var raw = new TensorProto
+        {
+            Name = "r",
+            DataType = (int)TensorProto.Types.DataType.Bfloat16,
+            Dims = { 1 },
+            RawData = Google.Protobuf.ByteString.CopyFrom(0xC0, 0x3F)
+        };
         var model = new ModelBuilder()
             .Initializer(half).Initializer(raw).Initializer(Tensors.Float("three", [3f], 1)).Initializer(Tensors.Float("one", [1f], 1))
             .Node("Div", ["one", "three"], ["third"])

@@ -47,21 +47,21 @@ public class HybridAttentionEdgeTests
         float[] q = c.Query, k = c.Key, v = c.Value;
         var expected = new double[y.Length];
         for (var b = 0; b < c.Batch; b++)
-        for (var h = 0; h < c.QHeads; h++)
-        for (var i = 0; i < c.Seq; i++)
-        {
-            var kvh = h / 2;
-            var scores = new double[i + 1];
-            for (var j = 0; j <= i; j++)
-            for (var d = 0; d < c.Dk; d++)
-                scores[j] += 0.4 * q[((b * c.Seq + i) * c.QHeads + h) * c.Dk + d] * k[((b * c.Seq + j) * c.KvHeads + kvh) * c.Dk + d];
-            var max = scores.Max();
-            var weights = scores.Select(s => Math.Exp(s - max)).ToArray();
-            var total = weights.Sum();
-            for (var j = 0; j <= i; j++)
-            for (var d = 0; d < c.Dv; d++)
-                expected[((b * c.Seq + i) * c.QHeads + h) * c.Dv + d] += weights[j] / total * v[((b * c.Seq + j) * c.KvHeads + kvh) * c.Dv + d];
-        }
+            for (var h = 0; h < c.QHeads; h++)
+                for (var i = 0; i < c.Seq; i++)
+                {
+                    var kvh = h / 2;
+                    var scores = new double[i + 1];
+                    for (var j = 0; j <= i; j++)
+                        for (var d = 0; d < c.Dk; d++)
+                            scores[j] += 0.4 * q[((b * c.Seq + i) * c.QHeads + h) * c.Dk + d] * k[((b * c.Seq + j) * c.KvHeads + kvh) * c.Dk + d];
+                    var max = scores.Max();
+                    var weights = scores.Select(s => Math.Exp(s - max)).ToArray();
+                    var total = weights.Sum();
+                    for (var j = 0; j <= i; j++)
+                        for (var d = 0; d < c.Dv; d++)
+                            expected[((b * c.Seq + i) * c.QHeads + h) * c.Dv + d] += weights[j] / total * v[((b * c.Seq + j) * c.KvHeads + kvh) * c.Dv + d];
+                }
         TensorAssert.Close(y, expected, Tolerance.Float32, "causal softmax");
     }
 

@@ -17,8 +17,8 @@ public class HybridAttentionReferenceTests
             // A 64-token window makes lengths 63, 64 and 65 stop just before, at and just after the first eviction.
             foreach (var t in Lengths) yield return new HybridAttentionCase(2, t, 4, 2, 64, 64, 64, kind, Seed: t * 131 + 64);
             foreach (var d in new[] { 1, 60, 128 })
-            foreach (var t in new[] { 1, 63, 65 })
-                yield return new HybridAttentionCase(2, t, 4, 2, d, d, 16, kind, Seed: t * 131 + d);
+                foreach (var t in new[] { 1, 63, 65 })
+                    yield return new HybridAttentionCase(2, t, 4, 2, d, d, 16, kind, Seed: t * 131 + d);
             yield return new HybridAttentionCase(2, 500, 4, 2, 1, 1, 32, kind, Seed: 11);
             yield return new HybridAttentionCase(1, 500, 4, 2, 128, 128, 32, kind, Seed: 12);
         }
@@ -79,16 +79,16 @@ public class HybridAttentionReferenceTests
     public void StateShapesDoNotDependOnSequenceLength()
     {
         foreach (var kind in new[] { "linear", "mean" })
-        foreach (var t in new[] { 1, 10, 300 })
-        {
-            var c = new HybridAttentionCase(2, t, 4, 2, 8, 6, 16, kind);
-            using var session = new HybridAttentionSession(c.Options, pastInputs: 0);
-            var all = session.Run(c, c.Seq, c.Query, c.Key, c.Value, null).All;
-            Assert.That(all["present_key"].Shape, Is.EqualTo(new long[] { 2, 2, 16, 8 }), $"{kind} T={t}");
-            Assert.That(all["present_value"].Shape, Is.EqualTo(new long[] { 2, 2, 16, 6 }), $"{kind} T={t}");
-            Assert.That(all["present_position"].Shape, Is.EqualTo(new long[] { 2 }), $"{kind} T={t}");
-            Assert.That(all["present_compressed_key"].Shape, Is.EqualTo(new long[] { 2, 2, 8 }), $"{kind} T={t}");
-            Assert.That(all["present_compressed_value"].Shape, Is.EqualTo(new long[] { 2, 2, kind == "linear" ? 8 : 1, 6 }), $"{kind} T={t}");
-        }
+            foreach (var t in new[] { 1, 10, 300 })
+            {
+                var c = new HybridAttentionCase(2, t, 4, 2, 8, 6, 16, kind);
+                using var session = new HybridAttentionSession(c.Options, pastInputs: 0);
+                var all = session.Run(c, c.Seq, c.Query, c.Key, c.Value, null).All;
+                Assert.That(all["present_key"].Shape, Is.EqualTo(new long[] { 2, 2, 16, 8 }), $"{kind} T={t}");
+                Assert.That(all["present_value"].Shape, Is.EqualTo(new long[] { 2, 2, 16, 6 }), $"{kind} T={t}");
+                Assert.That(all["present_position"].Shape, Is.EqualTo(new long[] { 2 }), $"{kind} T={t}");
+                Assert.That(all["present_compressed_key"].Shape, Is.EqualTo(new long[] { 2, 2, 8 }), $"{kind} T={t}");
+                Assert.That(all["present_compressed_value"].Shape, Is.EqualTo(new long[] { 2, 2, kind == "linear" ? 8 : 1, 6 }), $"{kind} T={t}");
+            }
     }
 }

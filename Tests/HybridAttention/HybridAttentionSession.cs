@@ -1,6 +1,7 @@
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.KernelForms;
+using OnnxAttention.Operators.HybridAttention;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.HybridAttention;
@@ -11,8 +12,8 @@ public sealed record HybridState(float[] Key, float[] Value, long[] Position, fl
 /// <summary>A one-node model around com.onnxattention.HybridAttention, run through a real InferenceSession.</summary>
 public sealed class HybridAttentionSession : CacheOpSession<HybridState>
 {
-    public static readonly string[] PastNames = ["past_key", "past_value", "past_position", "past_compressed_key", "past_compressed_value"];
-    public static readonly string[] PresentNames = ["present_key", "present_value", "present_position", "present_compressed_key", "present_compressed_value"];
+    public static readonly string[] PastNames = [.. HybridAttentionContract.Contract.States.Select(s => s.Past)];
+    public static readonly string[] PresentNames = [.. HybridAttentionContract.Contract.States.Select(s => s.Present)];
 
     /// <param name="pastInputs">How many of the five past-state inputs the graph wires (0 to 5).</param>
     /// <param name="presentOutputs">How many of the five present-state outputs the graph wires (0 to 5).</param>
@@ -30,7 +31,7 @@ public sealed class HybridAttentionSession : CacheOpSession<HybridState>
     {
         Dim[][] shapes = [["batch", "kv_heads", "window", "dk"], ["batch", "kv_heads", "window", "dv"], ["batch"],
             ["batch", "kv_heads", "dk"], ["batch", "kv_heads", "rows", "dv"]];
-        return BuildModel("hybrid_attention_test", PastNames, PresentNames, 2, shapes, pastInputs, presentOutputs, declareShapes,
+        return BuildModel("hybrid_attention_test", PastNames, PresentNames, HybridAttentionContract.Contract.States.ToList().FindIndex(s => s.IsPosition), shapes, pastInputs, presentOutputs, declareShapes,
             activation, (b, inputs, outputs) => b.HybridAttention(options, inputs, outputs));
     }
 

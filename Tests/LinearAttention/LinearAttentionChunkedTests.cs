@@ -53,10 +53,24 @@ public unsafe class LinearAttentionChunkedTests
         {
             var item = new LinearAttentionChunked.Item
             {
-                Query = pq, Key = pk, Value = pv, Output = py, State = ps, Normalizer = pz,
-                QueryStride = group * dk, KeyStride = dk, ValueStride = dv, OutputStride = group * dv,
-                Tokens = t, KeyDim = dk, ValueDim = dv, GroupSize = group,
-                Map = FeatureMaps.ByName[map], Scale = 0.5f, Epsilon = 1e-6f, Normalize = normalize,
+                Query = pq,
+                Key = pk,
+                Value = pv,
+                Output = py,
+                State = ps,
+                Normalizer = pz,
+                QueryStride = group * dk,
+                KeyStride = dk,
+                ValueStride = dv,
+                OutputStride = group * dv,
+                Tokens = t,
+                KeyDim = dk,
+                ValueDim = dv,
+                GroupSize = group,
+                Map = FeatureMaps.ByName[map],
+                Scale = 0.5f,
+                Epsilon = 1e-6f,
+                Normalize = normalize,
             };
             LinearAttentionChunked.Run(item, pscratch);
         }

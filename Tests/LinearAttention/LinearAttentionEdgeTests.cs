@@ -1,5 +1,5 @@
-using OnnxAttention.Graphs.Building;
 using NUnit.Framework;
+using OnnxAttention.Graphs.Building;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.LinearAttention;
@@ -45,7 +45,9 @@ public class LinearAttentionOptionalOutputTests
         using var runner = new ModelRunner(model);
         var got = runner.Run(new Dictionary<string, FloatTensor>
         {
-            ["q"] = FloatTensor.Of(c.Query, 2, 9, 32), ["k"] = FloatTensor.Of(c.Key, 2, 9, 16), ["v"] = FloatTensor.Of(c.Value, 2, 9, 12),
+            ["q"] = FloatTensor.Of(c.Query, 2, 9, 32),
+            ["k"] = FloatTensor.Of(c.Key, 2, 9, 16),
+            ["v"] = FloatTensor.Of(c.Value, 2, 9, 12),
         }, "y");
         TensorAssert.Close(got["y"].Data, c.Reference(withPast: false).Output, Tolerance.Float32, "y only");
     }

@@ -13,19 +13,19 @@ public class LinearAttentionReferenceTests
     public static IEnumerable<LinearAttentionCase> AwkwardSizes()
     {
         foreach (var t in Lengths)
-        foreach (var d in HeadDims)
-        {
-            yield return new LinearAttentionCase(Batch: 2, Seq: t, QHeads: 4, KvHeads: 2, Dk: d, Dv: d, Seed: t * 131 + d);
-        }
+            foreach (var d in HeadDims)
+            {
+                yield return new LinearAttentionCase(Batch: 2, Seq: t, QHeads: 4, KvHeads: 2, Dk: d, Dv: d, Seed: t * 131 + d);
+            }
     }
 
     public static IEnumerable<LinearAttentionCase> Variants()
     {
         foreach (var map in new[] { "elu_plus_one", "relu", "identity" })
-        foreach (var normalize in new[] { true, false })
-        {
-            yield return new LinearAttentionCase(3, 37, 6, 3, 16, 24, map, normalize, Scale: 0.5f);
-        }
+            foreach (var normalize in new[] { true, false })
+            {
+                yield return new LinearAttentionCase(3, 37, 6, 3, 16, 24, map, normalize, Scale: 0.5f);
+            }
         yield return new LinearAttentionCase(1, 9, 8, 1, 32, 8);      // one KV head for all (multi-query)
         yield return new LinearAttentionCase(2, 5, 3, 3, 7, 5);       // no grouping, odd dims
         yield return new LinearAttentionCase(1, 1, 2, 2, 1, 1);       // the smallest decode

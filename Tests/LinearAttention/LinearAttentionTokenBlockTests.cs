@@ -20,12 +20,12 @@ public unsafe class LinearAttentionTokenBlockTests
     {
         var seed = 0;
         foreach (var (t, dk, dv) in new[] { (4, 64, 64), (5, 3, 17), (7, 64, 100), (9, 1, 1), (66, 60, 33), (67, 128, 128), (10, 16, 48) })
-        foreach (var (qHeads, kvHeads) in new[] { (2, 2), (4, 2), (6, 2), (8, 2), (5, 1) })
-        {
-            seed++;
-            yield return new LinearAttentionCase(2, t, qHeads, kvHeads, dk, dv, Seed: seed);
-            yield return new LinearAttentionCase(1, t, qHeads, kvHeads, dk, dv, "identity", Normalize: false, Scale: 0.5f, Seed: seed);
-        }
+            foreach (var (qHeads, kvHeads) in new[] { (2, 2), (4, 2), (6, 2), (8, 2), (5, 1) })
+            {
+                seed++;
+                yield return new LinearAttentionCase(2, t, qHeads, kvHeads, dk, dv, Seed: seed);
+                yield return new LinearAttentionCase(1, t, qHeads, kvHeads, dk, dv, "identity", Normalize: false, Scale: 0.5f, Seed: seed);
+            }
         // Every way the state decays: fixed gamma, gate per key row, gate per head (with gamma), none.
         yield return new LinearAttentionCase(2, 39, 4, 2, 32, 40, Gamma: 0.9f);
         yield return new LinearAttentionCase(2, 39, 4, 2, 32, 40, "relu", UpdateRule: "gated");
@@ -72,12 +72,12 @@ public unsafe class LinearAttentionTokenBlockTests
         var fT = new float[dk * n];
         var qT = new float[dk * n * heads];
         for (var t = 0; t < n; t++)
-        for (var r = 0; r < dk; r++)
-        {
-            kT[r * n + t] = k[t * dk + r];
-            fT[r * n + t] = f[t * dk + r];
-            for (var h = 0; h < heads; h++) qT[(r * n + t) * heads + h] = q[(t * heads + h) * dk + r];
-        }
+            for (var r = 0; r < dk; r++)
+            {
+                kT[r * n + t] = k[t * dk + r];
+                fT[r * n + t] = f[t * dk + r];
+                for (var h = 0; h < heads; h++) qT[(r * n + t) * heads + h] = q[(t * heads + h) * dk + r];
+            }
         fixed (float* ps = blockState, py = blockY, pk = kT, pf = fT, pq = qT, pv = v)
         {
             LinearAttentionTokenBlock.WriteAndReadOut(ps, dk, dv, gated ? pf : null, pk, pv, vStride, pq, heads, py, yStride);
@@ -97,8 +97,8 @@ public unsafe class LinearAttentionTokenBlockTests
         TensorAssert.Close(blockY, stepY.Select(x => (double)x).ToArray(), Tolerance.Float32Reordered, "outputs");
         // The gaps between heads' outputs are never written.
         for (var t = 0; t < n; t++)
-        for (var i = heads * dv; i < yStride; i++)
-            Assert.That(blockY[t * yStride + i], Is.Zero, $"token {t}, padding {i}");
+            for (var i = heads * dv; i < yStride; i++)
+                Assert.That(blockY[t * yStride + i], Is.Zero, $"token {t}, padding {i}");
     }
 
     private LinearAttentionSession.Outputs Run(LinearAttentionSession session, LinearAttentionCase c, LinearForm form)

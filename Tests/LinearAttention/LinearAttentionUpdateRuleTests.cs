@@ -31,16 +31,16 @@ public class LinearAttentionUpdateRuleTests
     public static IEnumerable<LinearAttentionCase> Variants()
     {
         foreach (var rule in new[] { "linear", "gated", "delta", "gated_delta" })
-        foreach (var map in new[] { "elu_plus_one", "relu", "identity", "squared_relu", "l2norm" })
-        foreach (var normalize in new[] { true, false })
-        {
-            // elu(x)+1 keys have |phi(k)|^2 near d_k, where the delta rule diverges; only a short sequence is meaningful.
-            var delta = rule.Contains("delta");
-            var seq = delta && map == "elu_plus_one" ? 3 : 37;
-            var dk = delta && map == "elu_plus_one" ? 2 : 16;
-            yield return new LinearAttentionCase(3, seq, 6, 3, dk, 24, map, normalize, Scale: 0.5f, UpdateRule: rule,
-                GatePerHead: normalize, SharedBeta: !normalize);
-        }
+            foreach (var map in new[] { "elu_plus_one", "relu", "identity", "squared_relu", "l2norm" })
+                foreach (var normalize in new[] { true, false })
+                {
+                    // elu(x)+1 keys have |phi(k)|^2 near d_k, where the delta rule diverges; only a short sequence is meaningful.
+                    var delta = rule.Contains("delta");
+                    var seq = delta && map == "elu_plus_one" ? 3 : 37;
+                    var dk = delta && map == "elu_plus_one" ? 2 : 16;
+                    yield return new LinearAttentionCase(3, seq, 6, 3, dk, 24, map, normalize, Scale: 0.5f, UpdateRule: rule,
+                        GatePerHead: normalize, SharedBeta: !normalize);
+                }
         yield return new LinearAttentionCase(1, 9, 8, 1, 32, 8, UpdateRule: "gated", Gamma: 0.8f);                      // multi-query
         yield return new LinearAttentionCase(2, 5, 3, 3, 7, 5, "relu", UpdateRule: "gated_delta", Gamma: 0.5f);          // odd dims
         yield return new LinearAttentionCase(1, 1, 2, 2, 1, 1, "identity", UpdateRule: "delta", Gamma: 0.25f);           // smallest decode

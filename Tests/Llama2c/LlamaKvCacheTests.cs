@@ -35,37 +35,27 @@ public class LlamaKvCacheTests
     /// <summary>Logits of the model run in pieces with its own cache, fed back from presents to pasts (and position_ids when it takes them).</summary>
     private static float[] WithOwnCache(ModelProto model, long[] ids, IReadOnlyList<int> pieces, bool positionIds = false, bool attentionMask = false)
     {
-        using var runner = new TypedModelRunner(model);
         var hs = Config.HeadSize;
         var caches = Enumerable.Range(0, Config.Layers).SelectMany(l => new[]
         {
-            (Past: LlamaGraphBuilder.PastKey(l), Present: LlamaGraphBuilder.PresentKey(l)),
-            (Past: LlamaGraphBuilder.PastValue(l), Present: LlamaGraphBuilder.PresentValue(l)),
+            new StateEntry(LlamaGraphBuilder.PastKey(l), LlamaGraphBuilder.PresentKey(l), TensorProto.Types.DataType.Float, [Config.KvHeads, 0, hs], 2),
+            new StateEntry(LlamaGraphBuilder.PastValue(l), LlamaGraphBuilder.PresentValue(l), TensorProto.Types.DataType.Float, [Config.KvHeads, 0, hs], 2),
         }).ToList();
-        var carried = caches.Select(_ => TypedTensor.Of(Array.Empty<float>(), Batch, Config.KvHeads, 0, hs)).ToList();
-        var logits = new float[Batch * Seq * Config.Vocab];
-        var start = 0;
-        foreach (var n in pieces)
-        {
-            var piece = new long[Batch * n];
-            for (var b = 0; b < Batch; b++) Array.Copy(ids, b * Seq + start, piece, b * n, n);
-            var feed = new List<KeyValuePair<string, TypedTensor>> { new(LlamaGraphBuilder.InputIds, TypedTensor.Of(piece, Batch, n)) };
-            if (positionIds)
+        using var runner = new SwappedModelRunner(model, caches, hasPosition: false, intraOpThreads: 1);
+        return runner.Run([new SwappedModelRunner.SequenceInput(LlamaGraphBuilder.InputIds, ids)], Batch, Seq, pieces, LlamaGraphBuilder.Logits,
+            (start, n) =>
             {
-                var positions = Enumerable.Range(0, Batch * n).Select(i => (long)(start + i % n)).ToArray();
-                feed.Add(new(LlamaGraphBuilder.PositionIds, TypedTensor.Of(positions, Batch, n)));
-            }
-            if (attentionMask)
-            {
-                feed.Add(new(LlamaGraphBuilder.AttentionMask, TypedTensor.Of(Enumerable.Repeat(1L, Batch * (start + n)).ToArray(), Batch, start + n)));
-            }
-            feed.AddRange(caches.Select((c, i) => KeyValuePair.Create(c.Past, carried[i])));
-            var r = runner.Run(feed, [LlamaGraphBuilder.Logits, .. caches.Select(c => c.Present)]);
-            SequenceSlices.Place(r[LlamaGraphBuilder.Logits].Floats, logits, Batch, Seq, Config.Vocab, start, n);
-            for (var i = 0; i < caches.Count; i++) carried[i] = r[caches[i].Present];
-            start += n;
-        }
-        return logits;
+                var feed = new List<(string, Array, long[])>();
+                if (positionIds)
+                {
+                    feed.Add((LlamaGraphBuilder.PositionIds, Enumerable.Range(0, Batch * n).Select(i => (long)(start + i % n)).ToArray(), [Batch, n]));
+                }
+                if (attentionMask)
+                {
+                    feed.Add((LlamaGraphBuilder.AttentionMask, Enumerable.Repeat(1L, Batch * (start + n)).ToArray(), [Batch, start + n]));
+                }
+                return feed;
+            });
     }
 
     [Test]

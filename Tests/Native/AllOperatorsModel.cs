@@ -7,14 +7,14 @@ using OnnxAttention.Operators.LinearAttention;
 using OnnxAttention.Operators.Registration;
 using OnnxAttention.Operators.Runtime;
 using OnnxAttention.Operators.SegmentAttention;
-using OnnxAttention.Operators.WindowAttention;
 using OnnxAttention.Operators.SummaryAttention;
+using OnnxAttention.Operators.WindowAttention;
 using OnnxAttention.Tests.HybridAttention;
 using OnnxAttention.Tests.LinearAttention;
 using OnnxAttention.Tests.SegmentAttention;
-using OnnxAttention.Tests.WindowAttention;
 using OnnxAttention.Tests.SummaryAttention;
 using OnnxAttention.Tests.Support;
+using OnnxAttention.Tests.WindowAttention;
 
 namespace OnnxAttention.Tests.Native;
 
@@ -70,14 +70,14 @@ public sealed class AllOperatorsModel
         _ => "f32",
     }}";
 
-    /// <param name="operators">The registry entries to include (default: all).</param>
-    /// <param name="declareShapes">false: inputs carry no shape, so wrong ranks reach our kernels instead of ORT's checks.</param>
     /// <summary>
     /// The registered operators a CPU session runs: the CUDA execution provider's variants share their names and
     /// schemas, and ORT never places a node on them without that provider.
     /// </summary>
     public static IEnumerable<CustomOperator> CpuOperators => OperatorRegistry.Operators.Where(o => o.Schema.RunsOnCpu);
 
+    /// <param name="operators">The registry entries to include (default: all).</param>
+    /// <param name="declareShapes">false: inputs carry no shape, so wrong ranks reach our kernels instead of ORT's checks.</param>
     public static AllOperatorsModel Build(IEnumerable<CustomOperator>? operators = null, bool declareShapes = true)
     {
         var b = new ModelBuilder("all_onnxattention_operators");

@@ -82,8 +82,8 @@ public sealed class NativeBuild : IDisposable
             Path.Combine(TestPaths.OrtPackage, "build", "native", "include"), "onnxattention-host");
 
     /// <summary>
-    /// The C host compiled against another ONNX Runtime (its libonnxruntime.so and C headers), e.g. the 1.29 core
-    /// from tools/ort-1.29/fetch.sh: the same library, loaded by that runtime.
+    /// The C host compiled against another ONNX Runtime (its libonnxruntime.so and C headers), e.g. an older NuGet
+    /// package: the same library, loaded by that runtime.
     /// </summary>
     public string HostFor(string ortLibrary, string include, string name)
     {

@@ -43,120 +43,120 @@ public static class HybridAttentionReference
         var positions = new long[batch];
 
         for (var b = 0; b < batch; b++)
-        for (var h = 0; h < hkv; h++)
-        {
-            long past = pastPosition?[b] ?? 0;
-            var ringK = keyCache.AsSpan((b * hkv + h) * w * dk, w * dk).ToArray();
-            var ringV = valueCache.AsSpan((b * hkv + h) * w * dv, w * dv).ToArray();
-            // Absolute position -> key/value: the new rows, or the past ring for the W positions before them.
-            var known = Math.Max(0, past - w);
-            var keys = new double[past + seq - known][];
-            var values = new double[keys.Length][];
-            var phiKeys = new double[keys.Length][];
-            for (var pos = known; pos < past + seq; pos++)
+            for (var h = 0; h < hkv; h++)
             {
-                var at = (int)(pos - known);
-                keys[at] = pos >= past
-                    ? SummaryAttentionReference.Row(key, (int)(((b * seq + (pos - past)) * hkv + h) * dk), dk)
-                    : ringK.AsSpan((int)(pos % w) * dk, dk).ToArray();
-                values[at] = pos >= past
-                    ? SummaryAttentionReference.Row(value, (int)(((b * seq + (pos - past)) * hkv + h) * dv), dv)
-                    : ringV.AsSpan((int)(pos % w) * dv, dv).ToArray();
-                phiKeys[at] = keys[at].Select(Phi).ToArray();
-            }
-            double[] K(long pos) => keys[pos - known];
-            double[] V(long pos) => values[pos - known];
-            double[] PhiK(long pos) => phiKeys[pos - known];
-            var nuPast = compressedKey.AsSpan((b * hkv + h) * dk, dk).ToArray();
-            var muPast = compressedValue.AsSpan((b * hkv + h) * rows * dv, rows * dv).ToArray();
-            var firstEvictedHere = known;
-
-            for (var i = 0; i < seq; i++)
-            {
-                var p = past + i;
-                var windowStart = Math.Max(0, p - w + 1);
-                var evicted = windowStart;
-                for (var g = 0; g < group; g++)
+                long past = pastPosition?[b] ?? 0;
+                var ringK = keyCache.AsSpan((b * hkv + h) * w * dk, w * dk).ToArray();
+                var ringV = valueCache.AsSpan((b * hkv + h) * w * dv, w * dv).ToArray();
+                // Absolute position -> key/value: the new rows, or the past ring for the W positions before them.
+                var known = Math.Max(0, past - w);
+                var keys = new double[past + seq - known][];
+                var values = new double[keys.Length][];
+                var phiKeys = new double[keys.Length][];
+                for (var pos = known; pos < past + seq; pos++)
                 {
-                    var qh = h * group + g;
-                    var q = SummaryAttentionReference.Row(query, ((b * seq + i) * hq + qh) * dk, dk);
-                    var slotKeys = new List<double[]>();
-                    var slotValues = new List<double[]>();
-                    for (var pos = windowStart; pos <= p; pos++)
+                    var at = (int)(pos - known);
+                    keys[at] = pos >= past
+                        ? SummaryAttentionReference.Row(key, (int)(((b * seq + (pos - past)) * hkv + h) * dk), dk)
+                        : ringK.AsSpan((int)(pos % w) * dk, dk).ToArray();
+                    values[at] = pos >= past
+                        ? SummaryAttentionReference.Row(value, (int)(((b * seq + (pos - past)) * hkv + h) * dv), dv)
+                        : ringV.AsSpan((int)(pos % w) * dv, dv).ToArray();
+                    phiKeys[at] = keys[at].Select(Phi).ToArray();
+                }
+                double[] K(long pos) => keys[pos - known];
+                double[] V(long pos) => values[pos - known];
+                double[] PhiK(long pos) => phiKeys[pos - known];
+                var nuPast = compressedKey.AsSpan((b * hkv + h) * dk, dk).ToArray();
+                var muPast = compressedValue.AsSpan((b * hkv + h) * rows * dv, rows * dv).ToArray();
+                var firstEvictedHere = known;
+
+                for (var i = 0; i < seq; i++)
+                {
+                    var p = past + i;
+                    var windowStart = Math.Max(0, p - w + 1);
+                    var evicted = windowStart;
+                    for (var g = 0; g < group; g++)
                     {
-                        slotKeys.Add(K(pos));
-                        slotValues.Add(V(pos));
-                    }
-                    if (!linear && evicted > 0)
-                    {
-                        var kSum = (double[])nuPast.Clone();
-                        var vSum = (double[])muPast.Clone();
-                        for (var pos = firstEvictedHere; pos < windowStart; pos++)
+                        var qh = h * group + g;
+                        var q = SummaryAttentionReference.Row(query, ((b * seq + i) * hq + qh) * dk, dk);
+                        var slotKeys = new List<double[]>();
+                        var slotValues = new List<double[]>();
+                        for (var pos = windowStart; pos <= p; pos++)
                         {
-                            Accumulate(kSum, K(pos), 1);
-                            Accumulate(vSum, V(pos), 1);
+                            slotKeys.Add(K(pos));
+                            slotValues.Add(V(pos));
                         }
-                        slotKeys.Add(kSum.Select(x => x / evicted).ToArray());
-                        slotValues.Add(vSum.Select(x => x / evicted).ToArray());
-                    }
-                    var mix = SummaryAttentionReference.Softmax(slotKeys.Select(k => scale * SummaryAttentionReference.Dot(q, k)).ToArray());
-                    var o = new double[dv];
-                    for (var s = 0; s < mix.Length; s++) Accumulate(o, slotValues[s], mix[s]);
-
-                    if (linear && evicted > 0)
-                    {
-                        var phiQ = q.Select(Phi).ToArray();
-                        var numerator = new double[dv];
-                        for (var r = 0; r < dk; r++) Accumulate(numerator, muPast.AsSpan(r * dv, dv).ToArray(), phiQ[r]);
-                        var denominator = SummaryAttentionReference.Dot(phiQ, nuPast) + a.Epsilon;
-                        for (var pos = firstEvictedHere; pos < windowStart; pos++)
+                        if (!linear && evicted > 0)
                         {
-                            var weight = SummaryAttentionReference.Dot(phiQ, PhiK(pos));
-                            Accumulate(numerator, V(pos), weight);
-                            denominator += weight;
+                            var kSum = (double[])nuPast.Clone();
+                            var vSum = (double[])muPast.Clone();
+                            for (var pos = firstEvictedHere; pos < windowStart; pos++)
+                            {
+                                Accumulate(kSum, K(pos), 1);
+                                Accumulate(vSum, V(pos), 1);
+                            }
+                            slotKeys.Add(kSum.Select(x => x / evicted).ToArray());
+                            slotValues.Add(vSum.Select(x => x / evicted).ToArray());
                         }
-                        var gate = (double)evicted / (p + 1);
-                        for (var j = 0; j < dv; j++) o[j] = (1 - gate) * o[j] + gate * numerator[j] / denominator;
-                    }
-                    Array.Copy(o, 0, y, ((b * seq + i) * hq + qh) * dv, dv);
-                }
-            }
+                        var mix = SummaryAttentionReference.Softmax(slotKeys.Select(k => scale * SummaryAttentionReference.Dot(q, k)).ToArray());
+                        var o = new double[dv];
+                        for (var s = 0; s < mix.Length; s++) Accumulate(o, slotValues[s], mix[s]);
 
-            // Present state: the ring after writing every new position, the compressed state over every eviction.
-            var end = past + seq;
-            var newRingK = (double[])ringK.Clone();
-            var newRingV = (double[])ringV.Clone();
-            for (var pos = Math.Max(past, end - w); pos < end; pos++)
-            {
-                Array.Copy(K(pos), 0, newRingK, (int)(pos % w) * dk, dk);
-                Array.Copy(V(pos), 0, newRingV, (int)(pos % w) * dv, dv);
-            }
-            var nu = (double[])nuPast.Clone();
-            var mu = (double[])muPast.Clone();
-            for (var pos = firstEvictedHere; pos < Math.Max(0, end - w); pos++)
-            {
-                var k = K(pos);
-                var v = V(pos);
-                if (linear)
-                {
-                    var phiK = PhiK(pos);
-                    Accumulate(nu, phiK, 1);
-                    for (var r = 0; r < dk; r++)
-                    for (var j = 0; j < dv; j++)
-                        mu[r * dv + j] += phiK[r] * v[j];
+                        if (linear && evicted > 0)
+                        {
+                            var phiQ = q.Select(Phi).ToArray();
+                            var numerator = new double[dv];
+                            for (var r = 0; r < dk; r++) Accumulate(numerator, muPast.AsSpan(r * dv, dv).ToArray(), phiQ[r]);
+                            var denominator = SummaryAttentionReference.Dot(phiQ, nuPast) + a.Epsilon;
+                            for (var pos = firstEvictedHere; pos < windowStart; pos++)
+                            {
+                                var weight = SummaryAttentionReference.Dot(phiQ, PhiK(pos));
+                                Accumulate(numerator, V(pos), weight);
+                                denominator += weight;
+                            }
+                            var gate = (double)evicted / (p + 1);
+                            for (var j = 0; j < dv; j++) o[j] = (1 - gate) * o[j] + gate * numerator[j] / denominator;
+                        }
+                        Array.Copy(o, 0, y, ((b * seq + i) * hq + qh) * dv, dv);
+                    }
                 }
-                else
+
+                // Present state: the ring after writing every new position, the compressed state over every eviction.
+                var end = past + seq;
+                var newRingK = (double[])ringK.Clone();
+                var newRingV = (double[])ringV.Clone();
+                for (var pos = Math.Max(past, end - w); pos < end; pos++)
                 {
-                    Accumulate(nu, k, 1);
-                    Accumulate(mu, v, 1);
+                    Array.Copy(K(pos), 0, newRingK, (int)(pos % w) * dk, dk);
+                    Array.Copy(V(pos), 0, newRingV, (int)(pos % w) * dv, dv);
                 }
+                var nu = (double[])nuPast.Clone();
+                var mu = (double[])muPast.Clone();
+                for (var pos = firstEvictedHere; pos < Math.Max(0, end - w); pos++)
+                {
+                    var k = K(pos);
+                    var v = V(pos);
+                    if (linear)
+                    {
+                        var phiK = PhiK(pos);
+                        Accumulate(nu, phiK, 1);
+                        for (var r = 0; r < dk; r++)
+                            for (var j = 0; j < dv; j++)
+                                mu[r * dv + j] += phiK[r] * v[j];
+                    }
+                    else
+                    {
+                        Accumulate(nu, k, 1);
+                        Accumulate(mu, v, 1);
+                    }
+                }
+                Array.Copy(newRingK, 0, keyCache, (b * hkv + h) * w * dk, w * dk);
+                Array.Copy(newRingV, 0, valueCache, (b * hkv + h) * w * dv, w * dv);
+                Array.Copy(nu, 0, compressedKey, (b * hkv + h) * dk, dk);
+                Array.Copy(mu, 0, compressedValue, (b * hkv + h) * rows * dv, rows * dv);
+                positions[b] = end;
             }
-            Array.Copy(newRingK, 0, keyCache, (b * hkv + h) * w * dk, w * dk);
-            Array.Copy(newRingV, 0, valueCache, (b * hkv + h) * w * dv, w * dv);
-            Array.Copy(nu, 0, compressedKey, (b * hkv + h) * dk, dk);
-            Array.Copy(mu, 0, compressedValue, (b * hkv + h) * rows * dv, rows * dv);
-            positions[b] = end;
-        }
         return new Result(y, keyCache, valueCache, positions, compressedKey, compressedValue);
     }
 

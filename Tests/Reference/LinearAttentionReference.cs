@@ -51,60 +51,60 @@ public static class LinearAttentionReference
         }
 
         for (var b = 0; b < batch; b++)
-        for (var t = 0; t < seq; t++)
-        {
-            var row = b * seq + t;
-            for (var h = 0; h < hkv; h++)
+            for (var t = 0; t < seq; t++)
             {
-                var phiK = Phi(a.FeatureMap, key, (row * hkv + h) * dk, dk, 1.0);
-                var factor = new double[dk];
-                for (var i = 0; i < dk; i++)
+                var row = b * seq + t;
+                for (var h = 0; h < hkv; h++)
                 {
-                    var g = decay == null ? 0.0 : gatePerKey ? decay[(row * hkv + h) * dk + i] : decay[row * hkv + h];
-                    factor[i] = a.Decay * Math.Exp(g);
-                }
-                for (var i = 0; i < dk; i++)
-                {
-                    z[(b * hkv + h) * dk + i] *= factor[i];
-                    for (var j = 0; j < dv; j++) s[((b * hkv + h) * dk + i) * dv + j] *= factor[i];
-                }
-
-                var write = new double[dv];
-                var normalizerWrite = 1.0;
-                for (var j = 0; j < dv; j++) write[j] = value[(row * hkv + h) * dv + j];
-                if (isDelta)
-                {
-                    double strength = beta![betaPerHead ? row * hkv + h : row];
-                    var retrievedOne = 0.0;
-                    for (var i = 0; i < dk; i++) retrievedOne += z[(b * hkv + h) * dk + i] * phiK[i];
-                    normalizerWrite = strength * (1 - retrievedOne);
-                    for (var j = 0; j < dv; j++)
+                    var phiK = Phi(a.FeatureMap, key, (row * hkv + h) * dk, dk, 1.0);
+                    var factor = new double[dk];
+                    for (var i = 0; i < dk; i++)
                     {
-                        var retrieved = 0.0;
-                        for (var i = 0; i < dk; i++) retrieved += s[((b * hkv + h) * dk + i) * dv + j] * phiK[i];
-                        write[j] = strength * (write[j] - retrieved);
+                        var g = decay == null ? 0.0 : gatePerKey ? decay[(row * hkv + h) * dk + i] : decay[row * hkv + h];
+                        factor[i] = a.Decay * Math.Exp(g);
+                    }
+                    for (var i = 0; i < dk; i++)
+                    {
+                        z[(b * hkv + h) * dk + i] *= factor[i];
+                        for (var j = 0; j < dv; j++) s[((b * hkv + h) * dk + i) * dv + j] *= factor[i];
+                    }
+
+                    var write = new double[dv];
+                    var normalizerWrite = 1.0;
+                    for (var j = 0; j < dv; j++) write[j] = value[(row * hkv + h) * dv + j];
+                    if (isDelta)
+                    {
+                        double strength = beta![betaPerHead ? row * hkv + h : row];
+                        var retrievedOne = 0.0;
+                        for (var i = 0; i < dk; i++) retrievedOne += z[(b * hkv + h) * dk + i] * phiK[i];
+                        normalizerWrite = strength * (1 - retrievedOne);
+                        for (var j = 0; j < dv; j++)
+                        {
+                            var retrieved = 0.0;
+                            for (var i = 0; i < dk; i++) retrieved += s[((b * hkv + h) * dk + i) * dv + j] * phiK[i];
+                            write[j] = strength * (write[j] - retrieved);
+                        }
+                    }
+                    for (var i = 0; i < dk; i++)
+                    {
+                        z[(b * hkv + h) * dk + i] += phiK[i] * normalizerWrite;
+                        for (var j = 0; j < dv; j++) s[((b * hkv + h) * dk + i) * dv + j] += phiK[i] * write[j];
                     }
                 }
-                for (var i = 0; i < dk; i++)
+                for (var h = 0; h < hq; h++)
                 {
-                    z[(b * hkv + h) * dk + i] += phiK[i] * normalizerWrite;
-                    for (var j = 0; j < dv; j++) s[((b * hkv + h) * dk + i) * dv + j] += phiK[i] * write[j];
+                    var kv = h / group;
+                    var phiQ = Phi(a.FeatureMap, query, (row * hq + h) * dk, dk, scale);
+                    var denominator = (double)a.Epsilon;
+                    for (var i = 0; i < dk; i++) denominator += phiQ[i] * z[(b * hkv + kv) * dk + i];
+                    for (var j = 0; j < dv; j++)
+                    {
+                        var acc = 0.0;
+                        for (var i = 0; i < dk; i++) acc += phiQ[i] * s[((b * hkv + kv) * dk + i) * dv + j];
+                        y[(row * hq + h) * dv + j] = a.Normalize ? acc / denominator : acc;
+                    }
                 }
             }
-            for (var h = 0; h < hq; h++)
-            {
-                var kv = h / group;
-                var phiQ = Phi(a.FeatureMap, query, (row * hq + h) * dk, dk, scale);
-                var denominator = (double)a.Epsilon;
-                for (var i = 0; i < dk; i++) denominator += phiQ[i] * z[(b * hkv + kv) * dk + i];
-                for (var j = 0; j < dv; j++)
-                {
-                    var acc = 0.0;
-                    for (var i = 0; i < dk; i++) acc += phiQ[i] * s[((b * hkv + kv) * dk + i) * dv + j];
-                    y[(row * hq + h) * dv + j] = a.Normalize ? acc / denominator : acc;
-                }
-            }
-        }
         return new Result(y, s, z);
     }
 

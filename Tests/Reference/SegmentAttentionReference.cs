@@ -41,70 +41,70 @@ public static class SegmentAttentionReference
         var positions = new long[batch];
 
         for (var b = 0; b < batch; b++)
-        for (var h = 0; h < hkv; h++)
-        {
-            long past = pastPosition?[b] ?? 0;
-            var cache = (b * hkv + h) * l;
-            // The key or value of absolute position j, from the new rows or from where the past state keeps it.
-            double[] Lookup(long j, float[] x, float[]? pastMemory, float[]? pastSegment, int d)
+            for (var h = 0; h < hkv; h++)
             {
-                if (j >= past)
+                long past = pastPosition?[b] ?? 0;
+                var cache = (b * hkv + h) * l;
+                // The key or value of absolute position j, from the new rows or from where the past state keeps it.
+                double[] Lookup(long j, float[] x, float[]? pastMemory, float[]? pastSegment, int d)
                 {
-                    return Row(x, ((b * seq + (j - past)) * hkv + h) * d, d);
-                }
-                if (j / l == past / l)
-                {
-                    return Row(pastSegment!, (cache + j % l) * d, d);
-                }
-                if (j / l == past / l - 1)
-                {
-                    return Row(pastMemory!, (cache + j % l) * d, d);
-                }
-                throw new InvalidOperationException($"position {j} is no longer kept at position {past}");
-            }
-            double[] K(long j) => Lookup(j, key, pastMemoryKey, pastSegmentKey, dk);
-            double[] V(long j) => Lookup(j, value, pastMemoryValue, pastSegmentValue, dv);
-
-            for (var i = 0; i < seq; i++)
-            {
-                var p = past + i;
-                var segment = p / l;
-                var visible = new List<long>();
-                for (long j = 0; j <= p; j++)
-                {
-                    if (j / l == segment || j / l == segment - 1)
+                    if (j >= past)
                     {
-                        visible.Add(j);
+                        return Row(x, ((b * seq + (j - past)) * hkv + h) * d, d);
+                    }
+                    if (j / l == past / l)
+                    {
+                        return Row(pastSegment!, (cache + j % l) * d, d);
+                    }
+                    if (j / l == past / l - 1)
+                    {
+                        return Row(pastMemory!, (cache + j % l) * d, d);
+                    }
+                    throw new InvalidOperationException($"position {j} is no longer kept at position {past}");
+                }
+                double[] K(long j) => Lookup(j, key, pastMemoryKey, pastSegmentKey, dk);
+                double[] V(long j) => Lookup(j, value, pastMemoryValue, pastSegmentValue, dv);
+
+                for (var i = 0; i < seq; i++)
+                {
+                    var p = past + i;
+                    var segment = p / l;
+                    var visible = new List<long>();
+                    for (long j = 0; j <= p; j++)
+                    {
+                        if (j / l == segment || j / l == segment - 1)
+                        {
+                            visible.Add(j);
+                        }
+                    }
+                    for (var g = 0; g < group; g++)
+                    {
+                        var qh = h * group + g;
+                        var q = Row(query, ((b * seq + i) * hq + qh) * dk, dk);
+                        var scores = visible.Select(j => scale * Dot(q, K(j))).ToArray();
+                        var max = scores.Max();
+                        var weights = scores.Select(s => Math.Exp(s - max)).ToArray();
+                        var total = weights.Sum();
+                        var o = new double[dv];
+                        for (var n = 0; n < visible.Count; n++)
+                        {
+                            var v = V(visible[n]);
+                            for (var d = 0; d < dv; d++) o[d] += weights[n] / total * v[d];
+                        }
+                        Array.Copy(o, 0, y, ((b * seq + i) * hq + qh) * dv, dv);
                     }
                 }
-                for (var g = 0; g < group; g++)
-                {
-                    var qh = h * group + g;
-                    var q = Row(query, ((b * seq + i) * hq + qh) * dk, dk);
-                    var scores = visible.Select(j => scale * Dot(q, K(j))).ToArray();
-                    var max = scores.Max();
-                    var weights = scores.Select(s => Math.Exp(s - max)).ToArray();
-                    var total = weights.Sum();
-                    var o = new double[dv];
-                    for (var n = 0; n < visible.Count; n++)
-                    {
-                        var v = V(visible[n]);
-                        for (var d = 0; d < dv; d++) o[d] += weights[n] / total * v[d];
-                    }
-                    Array.Copy(o, 0, y, ((b * seq + i) * hq + qh) * dv, dv);
-                }
-            }
 
-            var end = past + seq;
-            var current = end / l;
-            for (var j = Math.Max(0, (current - 1) * l); j < end; j++)
-            {
-                var (keys, values) = j / l == current ? (segmentKey, segmentValue) : (memoryKey, memoryValue);
-                Array.Copy(K(j), 0, keys, (cache + j % l) * dk, dk);
-                Array.Copy(V(j), 0, values, (cache + j % l) * dv, dv);
+                var end = past + seq;
+                var current = end / l;
+                for (var j = Math.Max(0, (current - 1) * l); j < end; j++)
+                {
+                    var (keys, values) = j / l == current ? (segmentKey, segmentValue) : (memoryKey, memoryValue);
+                    Array.Copy(K(j), 0, keys, (cache + j % l) * dk, dk);
+                    Array.Copy(V(j), 0, values, (cache + j % l) * dv, dv);
+                }
+                positions[b] = end;
             }
-            positions[b] = end;
-        }
         return new Result(y, memoryKey, memoryValue, segmentKey, segmentValue, positions);
     }
 

@@ -34,70 +34,70 @@ public static class WindowAttentionReference
         long PastOf(int b) => pastPosition == null ? 0 : pastPosition[pastPosition.Length == 1 ? 0 : b];
 
         for (var b = 0; b < batch; b++)
-        for (var h = 0; h < hkv; h++)
-        {
-            var past = PastOf(b);
-            var cacheK = keyCache.AsSpan((b * hkv + h) * rows * dk, rows * dk);
-            var cacheV = valueCache.AsSpan((b * hkv + h) * rows * dv, rows * dv);
-            // Absolute position -> key/value, for every position this call can see.
-            var keys = new Dictionary<long, double[]>();
-            var values = new Dictionary<long, double[]>();
-            for (long pos = 0; pos < Math.Min(sinks, past); pos++)
+            for (var h = 0; h < hkv; h++)
             {
-                keys[pos] = cacheK.Slice((int)pos * dk, dk).ToArray();
-                values[pos] = cacheV.Slice((int)pos * dv, dv).ToArray();
-            }
-            for (var pos = Math.Max(0, past - w); pos < past; pos++)
-            {
-                var ring = sinks + (int)(pos % w);
-                keys[pos] = cacheK.Slice(ring * dk, dk).ToArray();
-                values[pos] = cacheV.Slice(ring * dv, dv).ToArray();
-            }
-            for (var i = 0; i < seq; i++)
-            {
-                keys[past + i] = SummaryAttentionReference.Row(key, ((b * seq + i) * hkv + h) * dk, dk);
-                values[past + i] = SummaryAttentionReference.Row(value, ((b * seq + i) * hkv + h) * dv, dv);
-            }
-
-            for (var i = 0; i < seq; i++)
-            {
-                var p = past + i;
-                var attended = new SortedSet<long>();
-                for (long j = 0; j < Math.Min(sinks, p + 1); j++) attended.Add(j);
-                for (var j = Math.Max(0, p - w + 1); j <= p; j++) attended.Add(j);
-                for (var g = 0; g < group; g++)
+                var past = PastOf(b);
+                var cacheK = keyCache.AsSpan((b * hkv + h) * rows * dk, rows * dk);
+                var cacheV = valueCache.AsSpan((b * hkv + h) * rows * dv, rows * dv);
+                // Absolute position -> key/value, for every position this call can see.
+                var keys = new Dictionary<long, double[]>();
+                var values = new Dictionary<long, double[]>();
+                for (long pos = 0; pos < Math.Min(sinks, past); pos++)
                 {
-                    var qh = h * group + g;
-                    var q = SummaryAttentionReference.Row(query, ((b * seq + i) * hq + qh) * dk, dk);
-                    var scores = attended.Select(j => Cap(a.Softcap, scale * SummaryAttentionReference.Dot(q, keys[j]))).ToArray();
-                    var mix = SummaryAttentionReference.Softmax(scores);
-                    var s = 0;
-                    foreach (var j in attended)
+                    keys[pos] = cacheK.Slice((int)pos * dk, dk).ToArray();
+                    values[pos] = cacheV.Slice((int)pos * dv, dv).ToArray();
+                }
+                for (var pos = Math.Max(0, past - w); pos < past; pos++)
+                {
+                    var ring = sinks + (int)(pos % w);
+                    keys[pos] = cacheK.Slice(ring * dk, dk).ToArray();
+                    values[pos] = cacheV.Slice(ring * dv, dv).ToArray();
+                }
+                for (var i = 0; i < seq; i++)
+                {
+                    keys[past + i] = SummaryAttentionReference.Row(key, ((b * seq + i) * hkv + h) * dk, dk);
+                    values[past + i] = SummaryAttentionReference.Row(value, ((b * seq + i) * hkv + h) * dv, dv);
+                }
+
+                for (var i = 0; i < seq; i++)
+                {
+                    var p = past + i;
+                    var attended = new SortedSet<long>();
+                    for (long j = 0; j < Math.Min(sinks, p + 1); j++) attended.Add(j);
+                    for (var j = Math.Max(0, p - w + 1); j <= p; j++) attended.Add(j);
+                    for (var g = 0; g < group; g++)
                     {
-                        var vj = values[j];
-                        for (var d = 0; d < dv; d++) y[((b * seq + i) * hq + qh) * dv + d] += mix[s] * vj[d];
-                        s++;
+                        var qh = h * group + g;
+                        var q = SummaryAttentionReference.Row(query, ((b * seq + i) * hq + qh) * dk, dk);
+                        var scores = attended.Select(j => Cap(a.Softcap, scale * SummaryAttentionReference.Dot(q, keys[j]))).ToArray();
+                        var mix = SummaryAttentionReference.Softmax(scores);
+                        var s = 0;
+                        foreach (var j in attended)
+                        {
+                            var vj = values[j];
+                            for (var d = 0; d < dv; d++) y[((b * seq + i) * hq + qh) * dv + d] += mix[s] * vj[d];
+                            s++;
+                        }
+                    }
+                }
+
+                // Present cache: rows this call did not write keep their past contents.
+                var end = past + seq;
+                for (var pos = past; pos < end; pos++)
+                {
+                    if (pos < sinks)
+                    {
+                        keys[pos].CopyTo(cacheK.Slice((int)pos * dk, dk));
+                        values[pos].CopyTo(cacheV.Slice((int)pos * dv, dv));
+                    }
+                    if (pos >= end - w)
+                    {
+                        var ring = sinks + (int)(pos % w);
+                        keys[pos].CopyTo(cacheK.Slice(ring * dk, dk));
+                        values[pos].CopyTo(cacheV.Slice(ring * dv, dv));
                     }
                 }
             }
-
-            // Present cache: rows this call did not write keep their past contents.
-            var end = past + seq;
-            for (var pos = past; pos < end; pos++)
-            {
-                if (pos < sinks)
-                {
-                    keys[pos].CopyTo(cacheK.Slice((int)pos * dk, dk));
-                    values[pos].CopyTo(cacheV.Slice((int)pos * dv, dv));
-                }
-                if (pos >= end - w)
-                {
-                    var ring = sinks + (int)(pos % w);
-                    keys[pos].CopyTo(cacheK.Slice(ring * dk, dk));
-                    values[pos].CopyTo(cacheV.Slice(ring * dv, dv));
-                }
-            }
-        }
         var positions = pastPosition == null
             ? new long[batch].Select(_ => (long)seq).ToArray()
             : pastPosition.Select(p => p + seq).ToArray();

@@ -45,11 +45,11 @@ public sealed record DrawnPlan(TensorProto.Types.DataType Activation, int Cut, i
 {
     public static DrawnPlan Draw(Random r, int seq) =>
         new(r.Next(6) switch
-            {
-                0 => TensorProto.Types.DataType.Float16,
-                1 => TensorProto.Types.DataType.Bfloat16,
-                _ => TensorProto.Types.DataType.Float,
-            },
+        {
+            0 => TensorProto.Types.DataType.Float16,
+            1 => TensorProto.Types.DataType.Bfloat16,
+            _ => TensorProto.Types.DataType.Float,
+        },
             r.Next(0, seq + 1), seq <= 16 ? seq : r.Next(1, 9), r.Next(4) == 0 ? 2 : 1);
 
     /// <summary>q, k, v as the graph inputs hold them (rounded to the activation type): what the reference is given.</summary>

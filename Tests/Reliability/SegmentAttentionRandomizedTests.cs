@@ -45,12 +45,12 @@ public class SegmentAttentionRandomizedTests
             long seen = c.HistoryOf(b), offset = seen % l;
             var memoryUnused = seen < l;
             for (var h = 0; h < c.KvHeads; h++)
-            for (var row = 0; row < l; row++)
-            {
-                var at = ((long)b * c.KvHeads + h) * l + row;
-                if (memoryUnused) Fill(past.MemoryKey, past.MemoryValue, at);
-                if (row >= offset) Fill(past.SegmentKey, past.SegmentValue, at);
-            }
+                for (var row = 0; row < l; row++)
+                {
+                    var at = ((long)b * c.KvHeads + h) * l + row;
+                    if (memoryUnused) Fill(past.MemoryKey, past.MemoryValue, at);
+                    if (row >= offset) Fill(past.SegmentKey, past.SegmentValue, at);
+                }
         }
         return past;
 

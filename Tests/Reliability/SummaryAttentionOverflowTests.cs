@@ -1,6 +1,6 @@
 using NUnit.Framework;
-using OnnxAttention.Tests.Support;
 using OnnxAttention.Tests.SummaryAttention;
+using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.Reliability;
 

@@ -45,21 +45,21 @@ public class SegmentAttentionEdgeTests
         var group = c.QHeads / c.KvHeads;
         var y = new double[c.Batch * seq * c.QHeads * c.Dv];
         for (var b = 0; b < c.Batch; b++)
-        for (var h = 0; h < c.QHeads; h++)
-        for (var i = 0; i < seq; i++)
-        {
-            var kvh = h / group;
-            var scores = new double[i + 1];
-            for (var j = 0; j <= i; j++)
-            for (var d = 0; d < c.Dk; d++)
-                scores[j] += scale * q[((b * seq + i) * c.QHeads + h) * c.Dk + d] * k[((b * seq + j) * c.KvHeads + kvh) * c.Dk + d];
-            var max = scores.Max();
-            var weights = scores.Select(s => Math.Exp(s - max)).ToArray();
-            var total = weights.Sum();
-            for (var j = 0; j <= i; j++)
-            for (var d = 0; d < c.Dv; d++)
-                y[((b * seq + i) * c.QHeads + h) * c.Dv + d] += weights[j] / total * v[((b * seq + j) * c.KvHeads + kvh) * c.Dv + d];
-        }
+            for (var h = 0; h < c.QHeads; h++)
+                for (var i = 0; i < seq; i++)
+                {
+                    var kvh = h / group;
+                    var scores = new double[i + 1];
+                    for (var j = 0; j <= i; j++)
+                        for (var d = 0; d < c.Dk; d++)
+                            scores[j] += scale * q[((b * seq + i) * c.QHeads + h) * c.Dk + d] * k[((b * seq + j) * c.KvHeads + kvh) * c.Dk + d];
+                    var max = scores.Max();
+                    var weights = scores.Select(s => Math.Exp(s - max)).ToArray();
+                    var total = weights.Sum();
+                    for (var j = 0; j <= i; j++)
+                        for (var d = 0; d < c.Dv; d++)
+                            y[((b * seq + i) * c.QHeads + h) * c.Dv + d] += weights[j] / total * v[((b * seq + j) * c.KvHeads + kvh) * c.Dv + d];
+                }
         return y;
     }
 
@@ -131,12 +131,12 @@ public class SegmentAttentionEdgeTests
         {
             var r = x;
             for (var b = 0; b < c.Batch; b++)
-            for (var h = 0; h < c.KvHeads; h++)
-            {
-                var filled = (int)(clean.Position[b] % c.SegmentLength);
-                var row = (b * c.KvHeads + h) * c.SegmentLength;
-                r = Fill(r, (row + filled) * d, (c.SegmentLength - filled) * d, 5f);
-            }
+                for (var h = 0; h < c.KvHeads; h++)
+                {
+                    var filled = (int)(clean.Position[b] % c.SegmentLength);
+                    var row = (b * c.KvHeads + h) * c.SegmentLength;
+                    r = Fill(r, (row + filled) * d, (c.SegmentLength - filled) * d, 5f);
+                }
             return r;
         }
         Assert.That(dirty.SegmentKey, Is.Not.EqualTo(clean.SegmentKey), "setup: the garbage went somewhere");

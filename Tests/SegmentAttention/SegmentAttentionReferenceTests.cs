@@ -15,8 +15,8 @@ public class SegmentAttentionReferenceTests
         // 64-token segments make lengths 63, 64 and 65 stop just before, at and just after the first segment switch.
         foreach (var t in Lengths) yield return new SegmentAttentionCase(2, t, 4, 2, 64, 64, 64, Seed: t * 131 + 64);
         foreach (var d in new[] { 1, 60, 128 })
-        foreach (var t in new[] { 1, 63, 65 })
-            yield return new SegmentAttentionCase(2, t, 4, 2, d, d, 16, Seed: t * 131 + d);
+            foreach (var t in new[] { 1, 63, 65 })
+                yield return new SegmentAttentionCase(2, t, 4, 2, d, d, 16, Seed: t * 131 + d);
         yield return new SegmentAttentionCase(2, 65, 4, 2, 8, 8, 1, Seed: 3);       // every token its own segment
         yield return new SegmentAttentionCase(2, 500, 4, 2, 1, 1, 16, Seed: 11);
         yield return new SegmentAttentionCase(1, 500, 4, 2, 128, 128, 64, Seed: 12);

@@ -1,6 +1,7 @@
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.KernelForms;
+using OnnxAttention.Operators.SegmentAttention;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.SegmentAttention;
@@ -11,8 +12,8 @@ public sealed record SegmentState(float[] MemoryKey, float[] MemoryValue, float[
 /// <summary>A one-node model around com.onnxattention.SegmentAttention, run through a real InferenceSession.</summary>
 public sealed class SegmentAttentionSession : CacheOpSession<SegmentState>
 {
-    public static readonly string[] PastNames = ["past_memory_key", "past_memory_value", "past_segment_key", "past_segment_value", "past_position"];
-    public static readonly string[] PresentNames = ["present_memory_key", "present_memory_value", "present_segment_key", "present_segment_value", "present_position"];
+    public static readonly string[] PastNames = [.. SegmentAttentionContract.Contract.States.Select(s => s.Past)];
+    public static readonly string[] PresentNames = [.. SegmentAttentionContract.Contract.States.Select(s => s.Present)];
 
     /// <param name="pastInputs">How many of the five past-state inputs the graph wires (0 to 5).</param>
     /// <param name="presentOutputs">How many of the five present-state outputs the graph wires (0 to 5).</param>
@@ -30,7 +31,7 @@ public sealed class SegmentAttentionSession : CacheOpSession<SegmentState>
     {
         Dim[][] shapes = [["batch", "kv_heads", "segment", "dk"], ["batch", "kv_heads", "segment", "dv"],
             ["batch", "kv_heads", "segment", "dk"], ["batch", "kv_heads", "segment", "dv"], ["batch"]];
-        return BuildModel("segment_attention_test", PastNames, PresentNames, 4, shapes, pastInputs, presentOutputs, declareShapes,
+        return BuildModel("segment_attention_test", PastNames, PresentNames, SegmentAttentionContract.Contract.States.ToList().FindIndex(s => s.IsPosition), shapes, pastInputs, presentOutputs, declareShapes,
             activation, (b, inputs, outputs) => b.SegmentAttention(options, inputs, outputs));
     }
 

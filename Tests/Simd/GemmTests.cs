@@ -11,12 +11,12 @@ public unsafe class GemmTests
     {
         var c = new double[m * n];
         for (var i = 0; i < m; i++)
-        for (var j = 0; j < n; j++)
-        {
-            double s = c0?[i * n + j] ?? 0;
-            for (var p = 0; p < k; p++) s += (double)(aT ? a[p * m + i] : a[i * k + p]) * (bT ? b[j * k + p] : b[p * n + j]);
-            c[i * n + j] = s;
-        }
+            for (var j = 0; j < n; j++)
+            {
+                double s = c0?[i * n + j] ?? 0;
+                for (var p = 0; p < k; p++) s += (double)(aT ? a[p * m + i] : a[i * k + p]) * (bT ? b[j * k + p] : b[p * n + j]);
+                c[i * n + j] = s;
+            }
         return c;
     }
 

@@ -21,8 +21,8 @@ public unsafe class TransposeTests
         var destination = new float[rows * columns];
         fixed (float* s = source, d = destination) Transpose.Rows(s, rows, columns, d);
         for (var r = 0; r < rows; r++)
-        for (var c = 0; c < columns; c++)
-            Assert.That(destination[c * rows + r], Is.EqualTo(source[r * columns + c]), $"[{r}, {c}]");
+            for (var c = 0; c < columns; c++)
+                Assert.That(destination[c * rows + r], Is.EqualTo(source[r * columns + c]), $"[{r}, {c}]");
     }
 
     [TestCase(9, 5, 7, 11)]
@@ -34,7 +34,7 @@ public unsafe class TransposeTests
         var destination = Enumerable.Repeat(-7f, columns * destinationStride).ToArray();
         fixed (float* s = source, d = destination) Transpose.Rows(s, sourceStride, rows, columns, d, destinationStride);
         for (var c = 0; c < columns; c++)
-        for (var r = 0; r < destinationStride; r++)
-            Assert.That(destination[c * destinationStride + r], Is.EqualTo(r < rows ? source[r * sourceStride + c] : -7f), $"[{r}, {c}]");
+            for (var r = 0; r < destinationStride; r++)
+                Assert.That(destination[c * destinationStride + r], Is.EqualTo(r < rows ? source[r * sourceStride + c] : -7f), $"[{r}, {c}]");
     }
 }

@@ -59,9 +59,9 @@ public class SummaryAttentionEdgeTests
         var v = c.Value;
         var expected = new double[y.Length];
         for (var bt = 0; bt < c.Batch * c.Seq; bt++)
-        for (var h = 0; h < c.QHeads; h++)
-        for (var j = 0; j < c.Dv; j++)
-            expected[(bt * c.QHeads + h) * c.Dv + j] = v[(bt * c.KvHeads + h / 2) * c.Dv + j];
+            for (var h = 0; h < c.QHeads; h++)
+                for (var j = 0; j < c.Dv; j++)
+                    expected[(bt * c.QHeads + h) * c.Dv + j] = v[(bt * c.KvHeads + h / 2) * c.Dv + j];
         TensorAssert.Close(y, expected, Tolerance.Float32, "y = v");
     }
 

@@ -25,8 +25,8 @@ public class SummaryAttentionReferenceTests
             // Every length at one head dim, every head dim at the lengths around 64, and the long one at the extremes.
             foreach (var t in Lengths) yield return OfKind(kind, t, 64, t * 131 + 64);
             foreach (var d in new[] { 1, 60, 128 })
-            foreach (var t in new[] { 1, 63, 65 })
-                yield return OfKind(kind, t, d, t * 131 + d);
+                foreach (var t in new[] { 1, 63, 65 })
+                    yield return OfKind(kind, t, d, t * 131 + d);
             yield return OfKind(kind, 500, 1, 500 * 131 + 1);
             yield return OfKind(kind, 500, 128, 500 * 131 + 128);
         }
@@ -87,18 +87,18 @@ public class SummaryAttentionReferenceTests
     public void StateShapesDoNotDependOnSequenceLength()
     {
         foreach (var kind in new[] { "cumulative", "moving", "ema" })
-        foreach (var t in new[] { 1, 10, 300 })
-        {
-            var c = new SummaryAttentionCase(2, t, 4, 2, 8, 6, kind, Window: kind == "moving" ? 5 : 0, NumSlots: kind == "ema" ? 3 : 1);
-            using var session = new SummaryAttentionSession(c.Options, pastInputs: 0);
-            var all = session.Run(c, c.Seq, c.Query, c.Key, c.Value, null).All;
-            var rows = kind == "moving" ? 5 : 0;
-            var slots = kind == "ema" ? 3 : 1;
-            Assert.That(all["present_key_summary"].Shape, Is.EqualTo(new long[] { 2, 2, slots, 8 }), $"{kind} T={t}");
-            Assert.That(all["present_value_summary"].Shape, Is.EqualTo(new long[] { 2, 2, slots, 6 }), $"{kind} T={t}");
-            Assert.That(all["present_count"].Shape, Is.EqualTo(new long[] { 2 }), $"{kind} T={t}");
-            Assert.That(all["present_key_window"].Shape, Is.EqualTo(new long[] { 2, 2, rows, 8 }), $"{kind} T={t}");
-            Assert.That(all["present_value_window"].Shape, Is.EqualTo(new long[] { 2, 2, rows, 6 }), $"{kind} T={t}");
-        }
+            foreach (var t in new[] { 1, 10, 300 })
+            {
+                var c = new SummaryAttentionCase(2, t, 4, 2, 8, 6, kind, Window: kind == "moving" ? 5 : 0, NumSlots: kind == "ema" ? 3 : 1);
+                using var session = new SummaryAttentionSession(c.Options, pastInputs: 0);
+                var all = session.Run(c, c.Seq, c.Query, c.Key, c.Value, null).All;
+                var rows = kind == "moving" ? 5 : 0;
+                var slots = kind == "ema" ? 3 : 1;
+                Assert.That(all["present_key_summary"].Shape, Is.EqualTo(new long[] { 2, 2, slots, 8 }), $"{kind} T={t}");
+                Assert.That(all["present_value_summary"].Shape, Is.EqualTo(new long[] { 2, 2, slots, 6 }), $"{kind} T={t}");
+                Assert.That(all["present_count"].Shape, Is.EqualTo(new long[] { 2 }), $"{kind} T={t}");
+                Assert.That(all["present_key_window"].Shape, Is.EqualTo(new long[] { 2, 2, rows, 8 }), $"{kind} T={t}");
+                Assert.That(all["present_value_window"].Shape, Is.EqualTo(new long[] { 2, 2, rows, 6 }), $"{kind} T={t}");
+            }
     }
 }

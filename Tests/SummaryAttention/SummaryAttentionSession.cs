@@ -1,6 +1,7 @@
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.KernelForms;
+using OnnxAttention.Operators.SummaryAttention;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.SummaryAttention;
@@ -11,8 +12,8 @@ public sealed record SummaryState(float[] KeySummary, float[] ValueSummary, long
 /// <summary>A one-node model around com.onnxattention.SummaryAttention, run through a real InferenceSession.</summary>
 public sealed class SummaryAttentionSession : CacheOpSession<SummaryState>
 {
-    public static readonly string[] PastNames = ["past_key_summary", "past_value_summary", "past_count", "past_key_window", "past_value_window"];
-    public static readonly string[] PresentNames = ["present_key_summary", "present_value_summary", "present_count", "present_key_window", "present_value_window"];
+    public static readonly string[] PastNames = [.. SummaryAttentionContract.Contract.States.Select(s => s.Past)];
+    public static readonly string[] PresentNames = [.. SummaryAttentionContract.Contract.States.Select(s => s.Present)];
 
     /// <param name="pastInputs">How many of the five past-state inputs the graph wires (0, 3 or 5).</param>
     /// <param name="presentOutputs">How many of the five present-state outputs the graph wires (0 to 5).</param>
@@ -30,7 +31,7 @@ public sealed class SummaryAttentionSession : CacheOpSession<SummaryState>
     {
         Dim[][] shapes = [["batch", "kv_heads", "slots", "dk"], ["batch", "kv_heads", "slots", "dv"], ["batch"],
             ["batch", "kv_heads", "window", "dk"], ["batch", "kv_heads", "window", "dv"]];
-        return BuildModel("summary_attention_test", PastNames, PresentNames, 2, shapes, pastInputs, presentOutputs, declareShapes,
+        return BuildModel("summary_attention_test", PastNames, PresentNames, SummaryAttentionContract.Contract.States.ToList().FindIndex(s => s.IsPosition), shapes, pastInputs, presentOutputs, declareShapes,
             activation, (b, inputs, outputs) => b.SummaryAttention(options, inputs, outputs));
     }
 

@@ -1,12 +1,13 @@
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
+using OnnxAttention.Host.Swapped;
 
 namespace OnnxAttention.Tests.Support;
 
 /// <summary>
-/// Runs a model whose inputs are [batch, seq, width] float tensors (query, key, value, ...) in pieces along the
-/// sequence, carrying a state from piece to piece: a swapped model's state (read from its metadata, plus the past
-/// length input), or the model's own KV cache (past inputs fed with the previous call's presents, starting empty).
+/// The tests' spelling of <see cref="SwappedModelRunner.Run"/>: a model whose inputs are [batch, seq, width] float
+/// tensors (query, key, value, ...) run in pieces along the sequence, carrying a swapped model's state (from its
+/// contract) or the model's own KV cache (past inputs fed with the previous call's presents, starting empty).
 /// Returns the named [batch, seq, width] output joined over the pieces.
 /// </summary>
 public static class PieceRunner
@@ -18,39 +19,21 @@ public static class PieceRunner
 
     public static float[] Swapped(ModelProto swapped, IReadOnlyList<SequenceInput> inputs, int batch, int seq, IReadOnlyList<int> pieces, string output)
     {
-        var info = ModelContract.Read(swapped);
-        var state = info.State.Select(s => new OwnCache(s.Past, s.Present, [batch, .. s.TailShape])).ToList();
-        return Run(swapped, inputs, batch, seq, pieces, output, state, info.HasPositionInput);
+        using var runner = new SwappedModelRunner(swapped, intraOpThreads: 1);
+        return runner.Run(Inputs(inputs), batch, seq, pieces, output);
     }
 
-    public static float[] WithOwnCache(ModelProto model, IReadOnlyList<SequenceInput> inputs, int batch, int seq, IReadOnlyList<int> pieces, string output, IReadOnlyList<OwnCache> caches) =>
-        Run(model, inputs, batch, seq, pieces, output, caches, hasPosition: false);
+    public static float[] WithOwnCache(ModelProto model, IReadOnlyList<SequenceInput> inputs, int batch, int seq, IReadOnlyList<int> pieces, string output, IReadOnlyList<OwnCache> caches)
+    {
+        var state = caches.Select(c => c.EmptyShape[0] == batch ? new StateEntry(c.Past, c.Present, TensorProto.Types.DataType.Float, c.EmptyShape[1..], Array.IndexOf(c.EmptyShape, 0L))
+            : throw new ArgumentException($"cache '{c.Past}' is for a batch of {c.EmptyShape[0]}, not {batch}")).ToList();
+        using var runner = new SwappedModelRunner(model, state, hasPosition: false, intraOpThreads: 1);
+        return runner.Run(Inputs(inputs), batch, seq, pieces, output);
+    }
 
     /// <summary>Pieces of <paramref name="chunk"/> tokens covering <paramref name="seq"/>.</summary>
-    public static int[] Chunks(int seq, int chunk) =>
-        Enumerable.Range(0, (seq + chunk - 1) / chunk).Select(i => Math.Min(chunk, seq - i * chunk)).ToArray();
+    public static int[] Chunks(int seq, int chunk) => SwappedModelRunner.Chunks(seq, chunk);
 
-    private static float[] Run(ModelProto model, IReadOnlyList<SequenceInput> inputs, int batch, int seq, IReadOnlyList<int> pieces, string output,
-        IReadOnlyList<OwnCache> caches, bool hasPosition)
-    {
-        if (pieces.Sum() != seq) throw new ArgumentException($"pieces [{string.Join(", ", pieces)}] do not cover {seq} tokens");
-        using var runner = new TypedModelRunner(model);
-        var carried = caches.Select(c => TypedTensor.Of(new float[c.EmptyShape.Aggregate(1L, (a, d) => a * d)], c.EmptyShape)).ToList();
-        float[]? result = null;
-        var start = 0;
-        foreach (var n in pieces)
-        {
-            var feed = inputs.Select(x => KeyValuePair.Create(x.Name, TypedTensor.Of(SequenceSlices.Slice(x.Data, batch, seq, x.Width, start, n), batch, n, x.Width))).ToList();
-            if (hasPosition) feed.Add(KeyValuePair.Create(PositionOffset.InputName, TypedTensor.Of(new long[] { start })));
-            feed.AddRange(caches.Select((c, i) => KeyValuePair.Create(c.Past, carried[i])));
-            var r = runner.Run(feed, [output, .. caches.Select(c => c.Present)]);
-            var y = r[output].Floats;
-            var width = y.Length / (batch * n);
-            result ??= new float[batch * seq * width];
-            SequenceSlices.Place(y, result, batch, seq, width, start, n);
-            for (var i = 0; i < caches.Count; i++) carried[i] = r[caches[i].Present];
-            start += n;
-        }
-        return result!;
-    }
+    private static List<SwappedModelRunner.SequenceInput> Inputs(IReadOnlyList<SequenceInput> inputs) =>
+        inputs.Select(x => new SwappedModelRunner.SequenceInput(x.Name, x.Data, x.Width)).ToList();
 }

@@ -25,10 +25,16 @@ public sealed record TypedTensor(Array Data, long[] Shape)
     public static TypedTensor Of(BFloat16[] data, params long[] shape) => new(data, shape);
 }
 
-/// <summary>Runs any model with our operators registered (with <paramref name="forms"/>' kernel forms when given), on named inputs of mixed element types.</summary>
-public sealed class TypedModelRunner(ModelProto model, int intraOpThreads = 1, KernelFormSwitch? forms = null) : IDisposable
+/// <summary>Runs any model with our operators registered, on named inputs of mixed element types.</summary>
+public sealed class TypedModelRunner(OwnedSession session) : IDisposable
 {
-    private readonly OwnedSession _session = forms?.CreateSession(model, intraOpThreads) ?? SessionFactory.Create(model, intraOpThreads);
+    private readonly OwnedSession _session = session;
+
+    /// <summary>A session of <paramref name="model"/>, with <paramref name="forms"/>' kernel forms when given.</summary>
+    public TypedModelRunner(ModelProto model, int intraOpThreads = 1, KernelFormSwitch? forms = null)
+        : this(forms?.CreateSession(model, intraOpThreads) ?? SessionFactory.Create(model, intraOpThreads))
+    {
+    }
 
     public InferenceSession Session => _session.Session;
 

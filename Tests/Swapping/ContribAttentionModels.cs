@@ -89,12 +89,12 @@ internal static class ContribAttentionModels
         var cos = new float[MaxPosition * half];
         var sin = new float[MaxPosition * half];
         for (var p = 0; p < MaxPosition; p++)
-        for (var i = 0; i < half; i++)
-        {
-            var angle = p / Math.Pow(10000, 2.0 * i / headDim);
-            cos[p * half + i] = (float)Math.Cos(angle);
-            sin[p * half + i] = (float)Math.Sin(angle);
-        }
+            for (var i = 0; i < half; i++)
+            {
+                var angle = p / Math.Pow(10000, 2.0 * i / headDim);
+                cos[p * half + i] = (float)Math.Cos(angle);
+                sin[p * half + i] = (float)Math.Sin(angle);
+            }
         return (cos, sin);
     }
 

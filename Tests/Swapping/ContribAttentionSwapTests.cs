@@ -143,28 +143,28 @@ public class ContribAttentionSwapTests
         switch (op)
         {
             case "gqa" or "gqa-local":
-            {
-                var c = new Gqa(HeadDim: 16) { OwnCache = true, Rotary = true, LocalWindowSize = op == "gqa-local" ? 3 : -1 };
-                return (GroupQueryAttention(c), c.QWidth, c.KvWidth, c.KvWidth, c.KvHeads, c.HeadDim, c.HeadDim);
-            }
+                {
+                    var c = new Gqa(HeadDim: 16) { OwnCache = true, Rotary = true, LocalWindowSize = op == "gqa-local" ? 3 : -1 };
+                    return (GroupQueryAttention(c), c.QWidth, c.KvWidth, c.KvWidth, c.KvHeads, c.HeadDim, c.HeadDim);
+                }
             case "mha":
-            {
-                // The operator wants value heads as large as key heads when it keeps a cache.
-                var c = new Mha(ValueHeadDim: 6) { OwnCache = true, Bias = true };
-                return (MultiHeadAttention(c), c.QWidth, c.QWidth, c.VWidth, c.Heads, c.HeadDim, c.ValueHeadDim);
-            }
+                {
+                    // The operator wants value heads as large as key heads when it keeps a cache.
+                    var c = new Mha(ValueHeadDim: 6) { OwnCache = true, Bias = true };
+                    return (MultiHeadAttention(c), c.QWidth, c.QWidth, c.VWidth, c.Heads, c.HeadDim, c.ValueHeadDim);
+                }
             default:
-            {
-                const int hq = 4, hkv = 2, d = 5, dv = 3;
-                var model = new ModelBuilder(defaultOpset: 23)
-                    .Input("q", F, B, "s", hq * d).Input("k", F, B, "s", hkv * d).Input("v", F, B, "s", hkv * dv)
-                    .Input("past_k", F, B, hkv, "p", d).Input("past_v", F, B, hkv, "p", dv)
-                    .Node("Attention", ["q", "k", "v", "", "past_k", "past_v"], ["y", "present_k", "present_v"], name: "attention",
-                        attributes: [Attr.Int("is_causal", 1), Attr.Int("q_num_heads", hq), Attr.Int("kv_num_heads", hkv)])
-                    .Output("y", F, B, "s", hq * dv).Output("present_k", F, B, hkv, "t", d).Output("present_v", F, B, hkv, "t", dv)
-                    .Build();
-                return (model, hq * d, hkv * d, hkv * dv, hkv, d, dv);
-            }
+                {
+                    const int hq = 4, hkv = 2, d = 5, dv = 3;
+                    var model = new ModelBuilder(defaultOpset: 23)
+                        .Input("q", F, B, "s", hq * d).Input("k", F, B, "s", hkv * d).Input("v", F, B, "s", hkv * dv)
+                        .Input("past_k", F, B, hkv, "p", d).Input("past_v", F, B, hkv, "p", dv)
+                        .Node("Attention", ["q", "k", "v", "", "past_k", "past_v"], ["y", "present_k", "present_v"], name: "attention",
+                            attributes: [Attr.Int("is_causal", 1), Attr.Int("q_num_heads", hq), Attr.Int("kv_num_heads", hkv)])
+                        .Output("y", F, B, "s", hq * dv).Output("present_k", F, B, hkv, "t", d).Output("present_v", F, B, hkv, "t", dv)
+                        .Build();
+                    return (model, hq * d, hkv * d, hkv * dv, hkv, d, dv);
+                }
         }
     }
 

@@ -22,7 +22,7 @@ public class MatMulSoftmaxSwapTests
     {
         var m = new float[T * T];
         for (var i = 0; i < T; i++)
-        for (var j = 0; j < T; j++) m[i * T + j] = j <= i && j > i - 2 ? 0 : float.NegativeInfinity;
+            for (var j = 0; j < T; j++) m[i * T + j] = j <= i && j > i - 2 ? 0 : float.NegativeInfinity;
         return m;
     }
 

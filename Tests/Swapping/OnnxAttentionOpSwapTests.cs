@@ -46,15 +46,15 @@ public class OnnxAttentionOpSwapTests
     {
         var r = new float[x.Length];
         for (var b = 0; b < B; b++)
-        for (var s = 0; s < seq; s++)
-        for (var h = 0; h < heads; h++)
-        for (var d = 0; d < dim; d++)
-        {
-            var packedAt = ((b * seq + s) * heads + h) * dim + d;
-            var headsAt = ((b * heads + h) * seq + s) * dim + d;
-            if (toPacked) r[packedAt] = x[headsAt];
-            else r[headsAt] = x[packedAt];
-        }
+            for (var s = 0; s < seq; s++)
+                for (var h = 0; h < heads; h++)
+                    for (var d = 0; d < dim; d++)
+                    {
+                        var packedAt = ((b * seq + s) * heads + h) * dim + d;
+                        var headsAt = ((b * heads + h) * seq + s) * dim + d;
+                        if (toPacked) r[packedAt] = x[headsAt];
+                        else r[headsAt] = x[packedAt];
+                    }
         return r;
     }
 
@@ -134,7 +134,9 @@ public class OnnxAttentionOpSwapTests
         using var original = new ModelRunner(AttentionModel(packed: true));
         var want = original.Run(new Dictionary<string, FloatTensor>
         {
-            ["q"] = FloatTensor.Of(q, B, seq, Hq * D), ["k"] = FloatTensor.Of(k, B, seq, Hkv * D), ["v"] = FloatTensor.Of(v, B, seq, Hkv * Dv),
+            ["q"] = FloatTensor.Of(q, B, seq, Hq * D),
+            ["k"] = FloatTensor.Of(k, B, seq, Hkv * D),
+            ["v"] = FloatTensor.Of(v, B, seq, Hkv * Dv),
         }, "y")["y"].Data;
 
         var model = AttentionModel(packed: true);

@@ -1,8 +1,8 @@
 using NUnit.Framework;
 using OnnxAttention.Cli.Commands;
 using OnnxAttention.Host.Tokenization;
-using static OnnxAttention.Tests.Tokenization.SentencePieceModelFile;
 using OnnxAttention.Tests.Support;
+using static OnnxAttention.Tests.Tokenization.SentencePieceModelFile;
 
 namespace OnnxAttention.Tests.Tokenization;
 
@@ -120,26 +120,5 @@ public class SentencePieceTokenizerTests
         var (code, _, error) = Cli("--tokenizer", Write("big.model", ModelType.Bpe, fillerBeforeWorld: 300), "--text", "hello world", "--max-tokens", "4");
         Assert.That(code, Is.EqualTo(1));
         Assert.That(error, Does.Contain("error:").And.Contain("outside the model's vocabulary [0, 512)"));
-    }
-
-    [Test]
-    public void GenerateWithTextOnTheCApiPathPrintsWhatTheManagedPathPrints()
-    {
-        NativeRuntime.OrtCores.Require129();
-        var model = Write("tok.model", ModelType.Bpe);
-        string[] args = ["--tokenizer", model, "--text", "hello world", "--max-tokens", "5", "--threads", "1"];
-        var managed = Cli(args);
-        var native = Cli([.. args, "--ort-library", NativeRuntime.OrtCores.Ort129Library]);
-        Assert.That(managed.Code, Is.Zero, managed.Err);
-        Assert.That(native.Code, Is.Zero, native.Err);
-        Assert.That(native.Out, Does.Contain("through its C API").And.Contain($"prompt: 1 {Id(Space + "hello")} {Id(Space + "world")}"));
-        // The streamed text: the line after the prompt.
-        static string Streamed(string output)
-        {
-            var lines = output.Split('\n');
-            return lines[Array.FindIndex(lines, l => l.StartsWith("prompt: ", StringComparison.Ordinal)) + 1];
-        }
-        Assert.That(Streamed(native.Out), Is.EqualTo(Streamed(managed.Out)));
-        Assert.That(Streamed(native.Out).Trim(), Is.Not.Empty);
     }
 }

@@ -84,9 +84,9 @@ public class WindowAttentionConformanceTests
     {
         var r = new float[batch * keep * heads * dim];
         for (var b = 0; b < batch; b++)
-        for (var h = 0; h < heads; h++)
-        for (var s = 0; s < keep; s++)
-            Array.Copy(x, ((b * heads + h) * seq + s) * dim, r, ((b * keep + s) * heads + h) * dim, dim);
+            for (var h = 0; h < heads; h++)
+                for (var s = 0; s < keep; s++)
+                    Array.Copy(x, ((b * heads + h) * seq + s) * dim, r, ((b * keep + s) * heads + h) * dim, dim);
         return r;
     }
 

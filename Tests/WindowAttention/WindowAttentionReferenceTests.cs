@@ -16,8 +16,8 @@ public class WindowAttentionReferenceTests
         foreach (var t in Lengths) yield return new WindowAttentionCase(2, t, 4, 2, 64, 64, 64, Seed: t * 131 + 64);
         foreach (var t in Lengths) yield return new WindowAttentionCase(2, t, 4, 2, 64, 64, 16, Sinks: 4, Seed: t * 131 + 16);
         foreach (var d in new[] { 1, 60, 128 })
-        foreach (var t in new[] { 1, 63, 65 })
-            yield return new WindowAttentionCase(2, t, 4, 2, d, d, 16, Sinks: d == 60 ? 3 : 0, Seed: t * 131 + d);
+            foreach (var t in new[] { 1, 63, 65 })
+                yield return new WindowAttentionCase(2, t, 4, 2, d, d, 16, Sinks: d == 60 ? 3 : 0, Seed: t * 131 + d);
         yield return new WindowAttentionCase(2, 500, 4, 2, 1, 1, 1, Seed: 11);                 // the window is just the token
         yield return new WindowAttentionCase(1, 500, 4, 2, 128, 128, 16, Sinks: 1, Seed: 12);
         yield return new WindowAttentionCase(1, 500, 2, 1, 60, 60, 700, Seed: 13);             // window longer than the sequence
@@ -99,14 +99,14 @@ public class WindowAttentionReferenceTests
     public void StateShapesDoNotDependOnSequenceLength()
     {
         foreach (var sinks in new[] { 0, 3 })
-        foreach (var t in new[] { 1, 10, 300 })
-        {
-            var c = new WindowAttentionCase(2, t, 4, 2, 8, 6, 16, Sinks: sinks);
-            using var session = new WindowAttentionSession(c.Options, pastInputs: 0);
-            var all = session.Run(c, c.Seq, c.Query, c.Key, c.Value, null).All;
-            Assert.That(all["present_key_cache"].Shape, Is.EqualTo(new long[] { 2, 2, 16 + sinks, 8 }), $"S={sinks} T={t}");
-            Assert.That(all["present_value_cache"].Shape, Is.EqualTo(new long[] { 2, 2, 16 + sinks, 6 }), $"S={sinks} T={t}");
-            Assert.That(all["present_position"].Shape, Is.EqualTo(new long[] { 2 }), $"S={sinks} T={t}");
-        }
+            foreach (var t in new[] { 1, 10, 300 })
+            {
+                var c = new WindowAttentionCase(2, t, 4, 2, 8, 6, 16, Sinks: sinks);
+                using var session = new WindowAttentionSession(c.Options, pastInputs: 0);
+                var all = session.Run(c, c.Seq, c.Query, c.Key, c.Value, null).All;
+                Assert.That(all["present_key_cache"].Shape, Is.EqualTo(new long[] { 2, 2, 16 + sinks, 8 }), $"S={sinks} T={t}");
+                Assert.That(all["present_value_cache"].Shape, Is.EqualTo(new long[] { 2, 2, 16 + sinks, 6 }), $"S={sinks} T={t}");
+                Assert.That(all["present_position"].Shape, Is.EqualTo(new long[] { 2 }), $"S={sinks} T={t}");
+            }
     }
 }

@@ -1,6 +1,7 @@
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.KernelForms;
+using OnnxAttention.Operators.WindowAttention;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.WindowAttention;
@@ -8,8 +9,8 @@ namespace OnnxAttention.Tests.WindowAttention;
 /// <summary>A one-node model around com.onnxattention.WindowAttention, run through a real InferenceSession.</summary>
 public sealed class WindowAttentionSession : CacheOpSession<WindowState>
 {
-    public static readonly string[] PastNames = ["past_key_cache", "past_value_cache", "past_position"];
-    public static readonly string[] PresentNames = ["present_key_cache", "present_value_cache", "present_position"];
+    public static readonly string[] PastNames = [.. WindowAttentionContract.Contract.States.Select(s => s.Past)];
+    public static readonly string[] PresentNames = [.. WindowAttentionContract.Contract.States.Select(s => s.Present)];
 
     /// <param name="pastInputs">How many of the three past-state inputs the graph wires (0 to 3).</param>
     /// <param name="presentOutputs">How many of the three present-state outputs the graph wires (0 to 3).</param>
@@ -27,7 +28,7 @@ public sealed class WindowAttentionSession : CacheOpSession<WindowState>
     {
         // past_position is declared [positions] so that both [batch] and [1] can be fed.
         Dim[][] shapes = [["batch", "kv_heads", "rows", "dk"], ["batch", "kv_heads", "rows", "dv"], ["positions"]];
-        return BuildModel("window_attention_test", PastNames, PresentNames, 2, shapes, pastInputs, presentOutputs, declareShapes,
+        return BuildModel("window_attention_test", PastNames, PresentNames, WindowAttentionContract.Contract.States.ToList().FindIndex(s => s.IsPosition), shapes, pastInputs, presentOutputs, declareShapes,
             activation, (b, inputs, outputs) => b.WindowAttention(options, inputs, outputs));
     }
 

@@ -13,6 +13,7 @@ root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(ConvertCommand.Create());
 root.Subcommands.Add(LogitsCommand.Create());
 root.Subcommands.Add(TritonCommand.Create());
+root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(GenaiLlamaCommand.Create());
 root.Subcommands.Add(GenaiGenerateCommand.Create());
 root.Subcommands.Add(BenchGenerateCommand.Create());

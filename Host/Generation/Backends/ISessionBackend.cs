@@ -3,8 +3,8 @@ namespace OnnxAttention.Host.Generation.Backends;
 /// <summary>
 /// What the generation loop (<see cref="Generator"/>) needs from a session, and nothing more: tensors in host memory
 /// it fills and reads (ids, positions, logits), state buffers in the session's state memory, row views of them,
-/// and IO bindings it runs. One implementation drives the managed binding (<see cref="ManagedBackend"/>), one an ORT
-/// library through its C API (<c>NativeRuntime.NativeBackend</c>); the loop is written once against this.
+/// and IO bindings it runs. <see cref="ManagedBackend"/> implements it on the managed binding, for the CPU
+/// and the CUDA provider; the loop is written once against this.
 /// A backend belongs to one generator, which disposes it.
 /// </summary>
 public interface ISessionBackend : IDisposable

@@ -1,35 +1,68 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using OnnxAttention.Host.Sessions;
 
 namespace OnnxAttention.Host.Generation.Backends;
 
 /// <summary>
-/// <see cref="ISessionBackend"/> on the managed binding (Microsoft.ML.OnnxRuntime): host tensors and state buffers
-/// are managed arrays under OrtValues (state memory is CPU memory), bindings are <see cref="OrtIoBinding"/>s.
+/// <see cref="ISessionBackend"/> on the managed binding (Microsoft.ML.OnnxRuntime). Host tensors are managed arrays
+/// under OrtValues, bindings are <see cref="OrtIoBinding"/>s. On the CPU provider state buffers are managed arrays
+/// too; on CUDA they are OrtValues the session's CUDA allocator made (device memory), and rows are views at a byte
+/// offset of their device pointer.
 /// </summary>
 public sealed class ManagedBackend : ISessionBackend
 {
     private readonly InferenceSession _session;
     private readonly RunOptions _runOptions = new();
+    private readonly OrtMemoryInfo? _deviceMemory;   // null on the CPU provider
+    private readonly OrtAllocator? _deviceAllocator;
 
-    public ManagedBackend(InferenceSession session) => _session = session;
+    public ManagedBackend(InferenceSession session) : this(session, ExecutionTarget.Cpu)
+    {
+    }
 
-    public string StateMemory => "Cpu";
+    public ManagedBackend(InferenceSession session, ExecutionTarget target)
+    {
+        _session = session;
+        if (target.IsCuda)
+        {
+            _deviceMemory = new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, target.DeviceId, OrtMemType.Default);
+            _deviceAllocator = new OrtAllocator(session, _deviceMemory);
+        }
+    }
+
+    public string StateMemory => _deviceMemory is null ? "Cpu" : "Cuda";
 
     public IHostTensor<T> Host<T>(long[] shape) where T : unmanaged => new ManagedTensor<T>(new T[Elements(shape)], shape);
 
-    public IBackendTensor AllocateState(long[] shape) => new ManagedTensor<float>(new float[Elements(shape)], shape);
+    public IBackendTensor AllocateState(long[] shape) => _deviceAllocator is null
+        ? new ManagedTensor<float>(new float[Elements(shape)], shape)
+        : new DeviceTensor(OrtValue.CreateAllocatedTensorValue(_deviceAllocator, TensorElementType.Float, shape));
 
     public IBackendTensor Row(IBackendTensor state, long row, long[] rowShape)
     {
+        var size = Elements(rowShape);
+        if (state is DeviceTensor device)
+        {
+            var bytes = size * sizeof(float);
+            var view = OrtValue.CreateTensorValueWithData(_deviceMemory!, TensorElementType.Float, rowShape, device.Pointer + checked((nint)(row * bytes)), bytes);
+            return new DeviceTensor(view);
+        }
         var data = ((ManagedTensor<float>)state).Data;
-        var size = (int)Elements(rowShape);
-        var view = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, data.AsMemory(checked((int)(row * size)), size), rowShape);
-        return new ManagedTensor<float>(view, data);
+        var hostView = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, data.AsMemory(checked((int)(row * size)), (int)size), rowShape);
+        return new ManagedTensor<float>(hostView, data);
     }
 
-    public IBackendBinding CreateBinding() => new Binding(_session, _runOptions);
+    public IBackendBinding CreateBinding() => new Binding(_session, _runOptions, _deviceMemory);
 
-    public void Dispose() => _runOptions.Dispose();
+    public void Dispose()
+    {
+        _runOptions.Dispose();
+        _deviceAllocator?.Dispose();
+        _deviceMemory?.Dispose();
+    }
 
     private static long Elements(long[] shape) => shape.Aggregate(1L, (a, d) => a * d);
 
@@ -64,6 +97,20 @@ public sealed class ManagedBackend : ISessionBackend
         public void Dispose() => Value.Dispose();
     }
 
+    /// <summary>A float32 tensor in device memory: a buffer the allocator made, or a row view of one.</summary>
+    private sealed unsafe class DeviceTensor(OrtValue value) : IManagedValue, IBackendTensor
+    {
+        public OrtValue Value { get; } = value;
+
+        /// <summary>
+        /// The device address: the binding offers it only as a span over GetTensorMutableData's pointer, which is never
+        /// read, only its address taken.
+        /// </summary>
+        public nint Pointer => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(Value.GetTensorMutableRawData()));
+
+        public void Dispose() => Value.Dispose();
+    }
+
     /// <summary>An OrtValue a run gave back.</summary>
     private sealed class ManagedValue(OrtValue value) : IBackendTensor, IManagedValue
     {
@@ -72,23 +119,36 @@ public sealed class ManagedBackend : ISessionBackend
         public void Dispose() => Value.Dispose();
     }
 
-    private sealed class Binding(InferenceSession session, RunOptions runOptions) : IBackendBinding
+    private sealed class Binding(InferenceSession session, RunOptions runOptions, OrtMemoryInfo? deviceMemory) : IBackendBinding
     {
         private readonly OrtIoBinding _binding = session.CreateIoBinding();
+
+        // On a device, ORT copies a host input to the device when it is bound, not when it runs: the host tensors
+        // (ids, positions) are bound again before each run so a reused binding reads their current values.
+        private readonly List<(string Name, OrtValue Value)> _hostInputs = [];
 
         public void Clear()
         {
             _binding.ClearBoundInputs();
             _binding.ClearBoundOutputs();
+            _hostInputs.Clear();
         }
 
-        public void Input(string name, IBackendTensor value) => _binding.BindInput(name, ValueOf(value));
+        public void Input(string name, IBackendTensor value)
+        {
+            _binding.BindInput(name, ValueOf(value));
+            if (deviceMemory is not null && value is not DeviceTensor) _hostInputs.Add((name, ValueOf(value)));
+        }
 
         public void Output(string name, IBackendTensor value) => _binding.BindOutput(name, ValueOf(value));
 
-        public void OutputInStateMemory(string name) => _binding.BindOutputToDevice(name, OrtMemoryInfo.DefaultInstance);
+        public void OutputInStateMemory(string name) => _binding.BindOutputToDevice(name, deviceMemory ?? OrtMemoryInfo.DefaultInstance);
 
-        public void Run() => session.RunWithBinding(runOptions, _binding);
+        public void Run()
+        {
+            foreach (var (name, value) in _hostInputs) _binding.BindInput(name, value);
+            session.RunWithBinding(runOptions, _binding);
+        }
 
         public IBackendTensor[] TakeOutputs()
         {

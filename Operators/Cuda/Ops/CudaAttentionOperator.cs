@@ -67,6 +67,14 @@ internal static unsafe class CudaCall
     public static nint Output(in KernelContext context, int index, ReadOnlySpan<long> shape) =>
         context.TryOutput(index, shape, out var tensor) ? (nint)tensor.Data : 0;
 
+    /// <summary>Allocates the present of state <paramref name="state"/> shaped by its contract and returns its device pointer, or 0 when the node leaves it out.</summary>
+    public static nint Present<TAttributes>(in KernelContext context, OperatorContract<TAttributes> contract, int state, TAttributes a,
+        long batch, long keyDim, long valueDim)
+    {
+        Span<long> buffer = stackalloc long[StateShapes.MaxRank];
+        return Output(context, OperatorContract<TAttributes>.PresentOutput(state), contract.Shape(state, a, batch, keyDim, valueDim, buffer));
+    }
+
     /// <summary>The real launcher on ORT's compute stream for this call.</summary>
     public static ICudaLauncher Launcher(in KernelContext context)
     {

@@ -17,7 +17,7 @@ public sealed class HybridAttentionCudaOperator(OrtElementType activationType = 
         {
             var shapes = HybridAttentionShapes.From(context, a, valuesOnHost: false);
             var s = shapes.Qkv;
-            long b = s.Batch, h = a.Heads.KvHeads, w = a.Window;
+            long b = s.Batch;
             var past = shapes.HasPast;
             var device = new HybridAttentionDevice(
                 CudaCall.Input(context, HybridAttentionOperator.InputQuery),
@@ -29,11 +29,11 @@ public sealed class HybridAttentionCudaOperator(OrtElementType activationType = 
                 CudaCall.Input(context, HybridAttentionOperator.InputPastCompressedKey, past),
                 CudaCall.Input(context, HybridAttentionOperator.InputPastCompressedValue, past),
                 CudaCall.Output(context, HybridAttentionOperator.OutputY, [b, s.SequenceLength, (long)a.Heads.QueryHeads * s.ValueDim]),
-                CudaCall.Output(context, HybridAttentionOperator.OutputPresentKey, [b, h, w, s.KeyDim]),
-                CudaCall.Output(context, HybridAttentionOperator.OutputPresentValue, [b, h, w, s.ValueDim]),
-                CudaCall.Output(context, HybridAttentionOperator.OutputPresentPosition, [b]),
-                CudaCall.Output(context, HybridAttentionOperator.OutputPresentCompressedKey, [b, h, s.KeyDim]),
-                CudaCall.Output(context, HybridAttentionOperator.OutputPresentCompressedValue, [b, h, shapes.CompressedValueRows, s.ValueDim]));
+                CudaCall.Present(context, HybridAttentionContract.Contract, HybridAttentionContract.Key, a, b, s.KeyDim, s.ValueDim),
+                CudaCall.Present(context, HybridAttentionContract.Contract, HybridAttentionContract.Value, a, b, s.KeyDim, s.ValueDim),
+                CudaCall.Present(context, HybridAttentionContract.Contract, HybridAttentionContract.Position, a, b, s.KeyDim, s.ValueDim),
+                CudaCall.Present(context, HybridAttentionContract.Contract, HybridAttentionContract.CompressedKey, a, b, s.KeyDim, s.ValueDim),
+                CudaCall.Present(context, HybridAttentionContract.Contract, HybridAttentionContract.CompressedValue, a, b, s.KeyDim, s.ValueDim));
             HybridAttentionCudaLaunches.Run(CudaCall.Launcher(context), a, s, activation, device);
         }
     }

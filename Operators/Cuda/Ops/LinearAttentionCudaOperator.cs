@@ -25,8 +25,8 @@ public sealed class LinearAttentionCudaOperator(OrtElementType activationType = 
                 s.Gate != GateLayout.None ? CudaCall.Input(context, LinearAttentionOperator.InputDecay) : 0,
                 s.Beta != BetaLayout.None ? CudaCall.Input(context, LinearAttentionOperator.InputBeta) : 0,
                 CudaCall.Output(context, LinearAttentionOperator.OutputY, [s.Batch, s.SequenceLength, (long)a.QueryHeads * s.ValueDim]),
-                CudaCall.Output(context, LinearAttentionOperator.OutputPresentState, [s.Batch, a.KvHeads, s.KeyDim, s.ValueDim]),
-                CudaCall.Output(context, LinearAttentionOperator.OutputPresentNormalizer, [s.Batch, a.KvHeads, s.KeyDim]));
+                CudaCall.Present(context, LinearAttentionContract.Contract, LinearAttentionContract.State, a, s.Batch, s.KeyDim, s.ValueDim),
+                CudaCall.Present(context, LinearAttentionContract.Contract, LinearAttentionContract.Normalizer, a, s.Batch, s.KeyDim, s.ValueDim));
             LinearAttentionCudaLaunches.Run(CudaCall.Launcher(context), a, s, activation, device);
         }
     }

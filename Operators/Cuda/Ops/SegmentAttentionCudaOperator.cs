@@ -17,7 +17,7 @@ public sealed class SegmentAttentionCudaOperator(OrtElementType activationType =
         {
             var shapes = SegmentAttentionShapes.From(context, a, valuesOnHost: false);
             var s = shapes.Qkv;
-            long b = s.Batch, h = a.Heads.KvHeads, l = a.SegmentLength;
+            long b = s.Batch;
             var past = shapes.HasPast;
             var device = new SegmentAttentionDevice(
                 CudaCall.Input(context, SegmentAttentionOperator.InputQuery),
@@ -29,11 +29,11 @@ public sealed class SegmentAttentionCudaOperator(OrtElementType activationType =
                 CudaCall.Input(context, SegmentAttentionOperator.InputPastSegmentValue, past),
                 CudaCall.Input(context, SegmentAttentionOperator.InputPastPosition, past),
                 CudaCall.Output(context, SegmentAttentionOperator.OutputY, [b, s.SequenceLength, (long)a.Heads.QueryHeads * s.ValueDim]),
-                CudaCall.Output(context, SegmentAttentionOperator.OutputPresentMemoryKey, [b, h, l, s.KeyDim]),
-                CudaCall.Output(context, SegmentAttentionOperator.OutputPresentMemoryValue, [b, h, l, s.ValueDim]),
-                CudaCall.Output(context, SegmentAttentionOperator.OutputPresentSegmentKey, [b, h, l, s.KeyDim]),
-                CudaCall.Output(context, SegmentAttentionOperator.OutputPresentSegmentValue, [b, h, l, s.ValueDim]),
-                CudaCall.Output(context, SegmentAttentionOperator.OutputPresentPosition, [b]));
+                CudaCall.Present(context, SegmentAttentionContract.Contract, SegmentAttentionContract.MemoryKey, a, b, s.KeyDim, s.ValueDim),
+                CudaCall.Present(context, SegmentAttentionContract.Contract, SegmentAttentionContract.MemoryValue, a, b, s.KeyDim, s.ValueDim),
+                CudaCall.Present(context, SegmentAttentionContract.Contract, SegmentAttentionContract.SegmentKey, a, b, s.KeyDim, s.ValueDim),
+                CudaCall.Present(context, SegmentAttentionContract.Contract, SegmentAttentionContract.SegmentValue, a, b, s.KeyDim, s.ValueDim),
+                CudaCall.Present(context, SegmentAttentionContract.Contract, SegmentAttentionContract.Position, a, b, s.KeyDim, s.ValueDim));
             SegmentAttentionCudaLaunches.Run(CudaCall.Launcher(context), a, s, activation, device);
         }
     }

@@ -17,7 +17,7 @@ public sealed class SummaryAttentionCudaOperator(OrtElementType activationType =
         {
             var shapes = SummaryAttentionShapes.From(context, a, valuesOnHost: false);
             var s = shapes.Qkv;
-            long b = s.Batch, h = a.Heads.KvHeads;
+            long b = s.Batch;
             var past = shapes.HasPast;
             var moving = a.Kind == SummaryKind.Moving;
             var device = new SummaryAttentionDevice(
@@ -30,11 +30,11 @@ public sealed class SummaryAttentionCudaOperator(OrtElementType activationType =
                 moving ? CudaCall.Input(context, SummaryAttentionOperator.InputPastKeyWindow, past) : 0,
                 moving ? CudaCall.Input(context, SummaryAttentionOperator.InputPastValueWindow, past) : 0,
                 CudaCall.Output(context, SummaryAttentionOperator.OutputY, [b, s.SequenceLength, (long)a.Heads.QueryHeads * s.ValueDim]),
-                CudaCall.Output(context, SummaryAttentionOperator.OutputPresentKeySummary, [b, h, shapes.SummaryRows, s.KeyDim]),
-                CudaCall.Output(context, SummaryAttentionOperator.OutputPresentValueSummary, [b, h, shapes.SummaryRows, s.ValueDim]),
-                CudaCall.Output(context, SummaryAttentionOperator.OutputPresentCount, [b]),
-                CudaCall.Output(context, SummaryAttentionOperator.OutputPresentKeyWindow, [b, h, shapes.WindowRows, s.KeyDim]),
-                CudaCall.Output(context, SummaryAttentionOperator.OutputPresentValueWindow, [b, h, shapes.WindowRows, s.ValueDim]));
+                CudaCall.Present(context, SummaryAttentionContract.Contract, SummaryAttentionContract.KeySummary, a, b, s.KeyDim, s.ValueDim),
+                CudaCall.Present(context, SummaryAttentionContract.Contract, SummaryAttentionContract.ValueSummary, a, b, s.KeyDim, s.ValueDim),
+                CudaCall.Present(context, SummaryAttentionContract.Contract, SummaryAttentionContract.Count, a, b, s.KeyDim, s.ValueDim),
+                CudaCall.Present(context, SummaryAttentionContract.Contract, SummaryAttentionContract.KeyWindow, a, b, s.KeyDim, s.ValueDim),
+                CudaCall.Present(context, SummaryAttentionContract.Contract, SummaryAttentionContract.ValueWindow, a, b, s.KeyDim, s.ValueDim));
             SummaryAttentionCudaLaunches.Run(CudaCall.Launcher(context), a, s, activation, device);
         }
     }

@@ -17,7 +17,7 @@ public sealed class WindowAttentionCudaOperator(OrtElementType activationType = 
         {
             var shapes = WindowAttentionShapes.From(context, a, valuesOnHost: false);
             var s = shapes.Qkv;
-            long b = s.Batch, h = a.Heads.KvHeads, r = a.CacheRows;
+            long b = s.Batch;
             var past = shapes.HasPast;
             var device = new WindowAttentionDevice(
                 CudaCall.Input(context, WindowAttentionOperator.InputQuery),
@@ -27,8 +27,8 @@ public sealed class WindowAttentionCudaOperator(OrtElementType activationType = 
                 past ? CudaCall.Input(context, WindowAttentionOperator.InputPastValueCache) : 0,
                 past ? CudaCall.Input(context, WindowAttentionOperator.InputPastPosition) : 0,
                 CudaCall.Output(context, WindowAttentionOperator.OutputY, [b, s.SequenceLength, (long)a.Heads.QueryHeads * s.ValueDim]),
-                CudaCall.Output(context, WindowAttentionOperator.OutputPresentKeyCache, [b, h, r, s.KeyDim]),
-                CudaCall.Output(context, WindowAttentionOperator.OutputPresentValueCache, [b, h, r, s.ValueDim]),
+                CudaCall.Present(context, WindowAttentionContract.Contract, WindowAttentionContract.KeyCache, a, b, s.KeyDim, s.ValueDim),
+                CudaCall.Present(context, WindowAttentionContract.Contract, WindowAttentionContract.ValueCache, a, b, s.KeyDim, s.ValueDim),
                 CudaCall.Output(context, WindowAttentionOperator.OutputPresentPosition, [shapes.SharedPosition ? 1 : b]));
             WindowAttentionCudaLaunches.Run(CudaCall.Launcher(context), a, s, shapes.SharedPosition, activation, device);
         }

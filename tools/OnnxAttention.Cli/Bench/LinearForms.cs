@@ -23,35 +23,35 @@ public static class LinearForms
         {
             var decode = s with { Seq = 1 };
             if (phase is null or "decode")
-            using (var ort = Bound(BenchModels.OrtLinear(decode), threads))
-            using (var ortInPlace = Bound(BenchModels.OrtLinear(decode), threads, InPlace(ort: true)))
-            using (var ours = Bound(BenchModels.OurLinear(decode, ortCompatible: true), threads))
-            using (var oursInPlace = Bound(BenchModels.OurLinear(decode, ortCompatible: true), threads, InPlace(ort: false)))
-            {
-                var result = SideBySide.Run([new("ORT", ort), new("ORT in place", ortInPlace), new("ours", ours), new("ours in place", oursInPlace)], rounds, budgetSeconds, quantile);
-                // In place, a step reads the state and writes it back once (read + write bytes).
-                var stateBytes = 2.0 * s.Batch * s.KvHeads * s.HeadDim * s.HeadDim * sizeof(float);
-                rows.Add(new Row("decode", Name(s), result, "in place: " + MachineLimits.StateTraffic(stateBytes, result.MedianMicroseconds(3), bandwidth, threads)));
-            }
+                using (var ort = Bound(BenchModels.OrtLinear(decode), threads))
+                using (var ortInPlace = Bound(BenchModels.OrtLinear(decode), threads, InPlace(ort: true)))
+                using (var ours = Bound(BenchModels.OurLinear(decode, ortCompatible: true), threads))
+                using (var oursInPlace = Bound(BenchModels.OurLinear(decode, ortCompatible: true), threads, InPlace(ort: false)))
+                {
+                    var result = SideBySide.Run([new("ORT", ort), new("ORT in place", ortInPlace), new("ours", ours), new("ours in place", oursInPlace)], rounds, budgetSeconds, quantile);
+                    // In place, a step reads the state and writes it back once (read + write bytes).
+                    var stateBytes = 2.0 * s.Batch * s.KvHeads * s.HeadDim * s.HeadDim * sizeof(float);
+                    rows.Add(new Row("decode", Name(s), result, "in place: " + MachineLimits.StateTraffic(stateBytes, result.MedianMicroseconds(3), bandwidth, threads)));
+                }
 
             var prefill = s with { Seq = prefillLength };
             var forms = new KernelFormSwitch();
             if (phase is null or "prefill")
-            using (var ort = Bound(BenchModels.OrtLinear(prefill), threads))
-            using (var ours = Bound(BenchModels.OurLinear(prefill, ortCompatible: true), threads, forms: forms))
-            {
-                var result = SideBySide.Run(
-                [
-                    new("ORT", ort),
+                using (var ort = Bound(BenchModels.OrtLinear(prefill), threads))
+                using (var ours = Bound(BenchModels.OurLinear(prefill, ortCompatible: true), threads, forms: forms))
+                {
+                    var result = SideBySide.Run(
+                    [
+                        new("ORT", ort),
                     new("ours per token", ours, () => forms.Linear = LinearForm.PerToken, forms.Reset),
                     new("ours token blocks", ours, () => forms.Linear = LinearForm.TokenBlocks, forms.Reset),
                     new("ours chunked (GEMM)", ours, () => forms.Linear = LinearForm.Chunked, forms.Reset),
                     new("ours auto", ours),
                 ], rounds, budgetSeconds, quantile);
-                var flops = 2.0 * prefill.Batch * prefillLength * (prefill.KvHeads + prefill.QHeads) * prefill.HeadDim * prefill.HeadDim;
-                rows.Add(new Row($"prefill T={prefillLength}", Name(s), result,
-                    $"auto: {flops / (result.MedianMicroseconds(4) * 1e-6) / 1e9:F1} GFLOP/s (2 FMA per state element per token)"));
-            }
+                    var flops = 2.0 * prefill.Batch * prefillLength * (prefill.KvHeads + prefill.QHeads) * prefill.HeadDim * prefill.HeadDim;
+                    rows.Add(new Row($"prefill T={prefillLength}", Name(s), result,
+                        $"auto: {flops / (result.MedianMicroseconds(4) * 1e-6) / 1e9:F1} GFLOP/s (2 FMA per state element per token)"));
+                }
         }
         return rows;
     }

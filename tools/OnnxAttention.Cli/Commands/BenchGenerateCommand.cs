@@ -5,8 +5,8 @@ using OnnxAttention.Cli.Reporting;
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Swapping;
 using OnnxAttention.Host.Diagnostics;
-using OnnxAttention.Host.Generation;
 using OnnxAttention.Host.Genai;
+using OnnxAttention.Host.Generation;
 using Spectre.Console;
 
 namespace OnnxAttention.Cli.Commands;
@@ -51,6 +51,8 @@ public static class BenchGenerateCommand
         };
         command.SetAction(parse => CliErrors.Run(() =>
         {
+            // A console on the Console.Out of this invocation (Spectre's default one keeps the writer it first saw).
+            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
             var isQuick = parse.GetValue(quick);
             var config = GenaiLlamaCommand.Config(isQuick ? "tiny" : parse.GetValue(size)!, 0);
             var contextList = isQuick ? [256, 1024] : Ints(parse.GetValue(contexts)!, "--contexts");
@@ -76,11 +78,11 @@ public static class BenchGenerateCommand
             var contenders = new List<Contender>();
             try
             {
-                AnsiConsole.MarkupLine($"model: genai-form Llama, {config.Layers} layers, hidden {config.Hidden}, {config.Heads}/{config.KvHeads} heads, vocabulary {config.Vocab}, {config.Parameters:N0} parameters");
-                AnsiConsole.MarkupLine($"machine: {Environment.ProcessorCount} logical CPUs; ONNX Runtime {Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetVersionString()}, onnxruntime-genai 0.20.0");
+                console.MarkupLine($"model: genai-form Llama, {config.Layers} layers, hidden {config.Hidden}, {config.Heads}/{config.KvHeads} heads, vocabulary {config.Vocab}, {config.Parameters:N0} parameters");
+                console.MarkupLine($"machine: {Environment.ProcessorCount} logical CPUs; ONNX Runtime {Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetVersionString()}, onnxruntime-genai 0.20.0");
                 contenders.AddRange(Load(config, work, library, parse.GetValue(window)!, parse.GetValue(linear)!, parse.GetValue(chunk), chosen));
-                var results = Measure(contenders, contextList, batchList, steps, config.Vocab, parse.GetValue(maxSeconds));
-                Report(results, contenders, outDir.FullName);
+                var results = Measure(console, contenders, contextList, batchList, steps, config.Vocab, parse.GetValue(maxSeconds));
+                Report(console, results, contenders, outDir.FullName);
                 return 0;
             }
             finally
@@ -149,7 +151,7 @@ public static class BenchGenerateCommand
         return (prefill, clock.Elapsed.TotalSeconds);
     }
 
-    private static List<Result> Measure(List<Contender> contenders, int[] contexts, int[] batches, int steps, int vocab, double maxSeconds)
+    private static List<Result> Measure(IAnsiConsole console, List<Contender> contenders, int[] contexts, int[] batches, int steps, int vocab, double maxSeconds)
     {
         var results = new List<Result>();
         var last = new Dictionary<string, (int Context, int Batch, double Seconds)>();
@@ -167,7 +169,7 @@ public static class BenchGenerateCommand
                         if (estimate > maxSeconds)
                         {
                             results.Add(new Result(c.Name, context, batch, double.NaN, double.NaN, double.NaN, $"not run: estimated {estimate:F0} s > --max-seconds"));
-                            AnsiConsole.MarkupLine($"[grey]{Markup.Escape(c.Name)} at {context} x {batch}: skipped (estimated {estimate:F0} s)[/]");
+                            console.MarkupLine($"[grey]{Markup.Escape(c.Name)} at {context} x {batch}: skipped (estimated {estimate:F0} s)[/]");
                             continue;
                         }
                     }
@@ -180,14 +182,14 @@ public static class BenchGenerateCommand
                     var r = new Result(c.Name, context, batch, batch * (double)context / prefill, batch * (double)steps / decode, peak, "measured");
                     results.Add(r);
                     last[c.Name] = (context, batch, prefill + decode);
-                    AnsiConsole.MarkupLine($"{Markup.Escape(c.Name)} at {context} x {batch}: prefill {r.PrefillTokensPerSecond:F0} tokens/s, decode {r.DecodeTokensPerSecond:F1} tokens/s, peak +{peak:F0} MB ({prefill + decode:F1} s)");
+                    console.MarkupLine($"{Markup.Escape(c.Name)} at {context} x {batch}: prefill {r.PrefillTokensPerSecond:F0} tokens/s, decode {r.DecodeTokensPerSecond:F1} tokens/s, peak +{peak:F0} MB ({prefill + decode:F1} s)");
                 }
             }
         }
         return results;
     }
 
-    private static void Report(List<Result> results, List<Contender> contenders, string outDir)
+    private static void Report(IAnsiConsole console, List<Result> results, List<Contender> contenders, string outDir)
     {
         var names = contenders.Select(c => c.Name).ToList();
         var table = new Table().Title("bench-generate: prefill / decode tokens/s and peak resident memory added by the run (MB)")
@@ -203,8 +205,8 @@ public static class BenchGenerateCommand
             }
             table.AddRow(row.ToArray());
         }
-        AnsiConsole.Write(table);
-        foreach (var line in Targets(results, contenders.ToDictionary(c => c.Key, c => c.Name))) AnsiConsole.MarkupLine(Markup.Escape(line));
+        console.Write(table);
+        foreach (var line in Targets(results, contenders.ToDictionary(c => c.Key, c => c.Name))) console.MarkupLine(Markup.Escape(line));
 
         var csv = Path.Combine(outDir, "bench-generate.csv");
         File.WriteAllLines(csv, new[] { "contender,context,batch,prefill_tokens_per_second,decode_tokens_per_second,peak_mb,status" }.Concat(results.Select(r =>
@@ -222,7 +224,7 @@ public static class BenchGenerateCommand
                 .Select(g => new LineChart.Series($"{g.Key.Contender}, batch {g.Key.Batch}", g.Select(r => (double)r.Context).ToArray(), g.Select(pick).ToArray()));
             LineChart.Save(Path.Combine(outDir, file), title + " (CPU)", "context (prompt tokens)", y, series, logX: true, logY: file.Contains("memory", StringComparison.Ordinal) ? false : true);
         }
-        AnsiConsole.MarkupLine($"wrote [bold]{Markup.Escape(csv)}[/] and {string.Join(", ", plots.Select(p => p.Item1))}");
+        console.MarkupLine($"wrote [bold]{Markup.Escape(csv)}[/] and {string.Join(", ", plots.Select(p => p.Item1))}");
     }
 
     /// <summary>The issue's targets as ratios taken in the same run, each with the cells it compares, or why it could not be computed.</summary>

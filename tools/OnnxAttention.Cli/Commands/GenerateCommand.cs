@@ -4,7 +4,7 @@ using Microsoft.ML.OnnxRuntime;
 using OnnxAttention.Graphs.Ir;
 using OnnxAttention.Graphs.Swapping;
 using OnnxAttention.Host.Generation;
-using OnnxAttention.Host.NativeRuntime;
+using OnnxAttention.Host.Sessions;
 using OnnxAttention.Host.Tokenization;
 using OnnxAttention.Operators.Interop;
 
@@ -12,14 +12,15 @@ namespace OnnxAttention.Cli.Commands;
 
 /// <summary>
 /// <c>onnx-attention generate --attention RULE --max-tokens N [--model PATH] [--prompt IDS ...]</c>: the main job. Several
-/// --prompt (or --text) options make one batch; prompts of different lengths need a state-based rule. With
-/// --ort-library the same generation runs through that ORT library's C API instead of the managed binding.
+/// --prompt (or --text) options make one batch; prompts of different lengths need a state-based rule. --ep cuda runs
+/// it on ORT's CUDA provider (GPU build), with the state in device memory.
 /// </summary>
 public static class GenerateCommand
 {
     public static Command Create()
     {
-        var rule = new Option<string>("--attention") { Description = AttentionRule.Known, DefaultValueFactory = _ => "linear-elu" };
+        var rule = new Option<string?>("--attention") { Description = AttentionRule.Known + " (default linear-elu; leave it out for a model already swapped, which runs as it is)" };
+        var saveIds = new Option<FileInfo?>("--save-ids") { Description = "write each row's prompt + generated ids as an int64 TensorProto [rows, length] (for eval and calibrate)" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "tokens to generate per prompt", DefaultValueFactory = _ => 64 };
         var model = new Option<FileInfo?>("--model") { Description = "a llama2.c checkpoint (.bin) or an exported decoder (.onnx); default: the built-in tiny Llama" };
         var prompt = new Option<string[]>("--prompt") { Description = "prompt token ids, space separated; repeat the option for a batch of prompts (lengths may differ)", DefaultValueFactory = _ => ["1 403 407 261 378 293"] };
@@ -32,23 +33,22 @@ public static class GenerateCommand
         var tokenizer = new Option<FileInfo?>("--tokenizer") { Description = "the model's tokenizer: a folder with vocab.json + merges.txt, or a SentencePiece .model" };
         var text = new Option<string[]>("--text") { Description = "prompt text (needs --tokenizer); replaces --prompt; repeat for a batch" };
         var threads = new Option<int>("--threads") { Description = "ORT intra-op threads (0: ORT's default)", DefaultValueFactory = _ => 0 };
-        var ortLibrary = new Option<FileInfo?>("--ort-library") { Description = "run through the C API of this libonnxruntime.so (e.g. ORT 1.29 for CUDA) instead of the managed binding" };
-        var ep = new Option<string>("--ep") { Description = "with --ort-library: cpu or cuda", DefaultValueFactory = _ => "cpu" };
-        var cudaPlugin = new Option<FileInfo?>("--cuda-plugin") { Description = "with --ep cuda: the CUDA plugin EP library (libonnxruntime_providers_cuda.so); without it, the in-tree CUDA EP" };
+        var ep = new Option<string>("--ep") { Description = "execution provider: cpu, cuda or cuda:N (cuda needs the GPU build)", DefaultValueFactory = _ => "cpu" };
         var command = new Command("generate", "Generate token ids with constant-memory attention swapped into a decoder at load time.")
         {
-            rule, maxTokens, model, prompt, batch, temperature, topK, topP, seed, stop, tokenizer, text, threads, ortLibrary, ep, cudaPlugin,
+            rule, maxTokens, model, prompt, batch, temperature, topK, topP, seed, stop, tokenizer, text, threads, ep, saveIds,
         };
         command.SetAction(parse =>
         {
             try
             {
-                var attention = AttentionRule.Parse(parse.GetValue(rule)!);
+                var spelled = parse.GetValue(rule);
+                var attention = spelled is null ? null : AttentionRule.Parse(spelled);
                 if (parse.GetValue(batch) < 1) throw new ArgumentException($"--batch must be >= 1, got {parse.GetValue(batch)}");
                 if (parse.GetValue(threads) < 0) throw new ArgumentException($"--threads must be >= 0 (0: ORT's default), got {parse.GetValue(threads)}");
+                var target = ExecutionTarget.Parse(parse.GetValue(ep)!);
                 var clock = Stopwatch.StartNew();
-                using var decoder = OpenDecoder(parse.GetValue(ortLibrary)?.FullName, parse.GetValue(ep)!, parse.GetValue(cudaPlugin)?.FullName,
-                    parse.GetValue(model)?.FullName, attention, parse.GetValue(threads));
+                using var decoder = OpenDecoder(parse.GetValue(model)?.FullName, attention, parse.GetValue(threads), target);
                 var load = clock.Elapsed.TotalMilliseconds;
                 var words = parse.GetValue(tokenizer) is { } tokenizerPath ? TokenizerLoader.Load(tokenizerPath.FullName) : null;
                 var promptTexts = parse.GetValue(text) ?? [];
@@ -63,7 +63,9 @@ public static class GenerateCommand
                 var parameters = new GeneratorParams(parse.GetValue(maxTokens), Ints(parse.GetValue(stop)!).ToHashSet(),
                     new SamplingOptions(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(seed)));
 
-                Console.WriteLine($"model: {decoder.Source}; {decoder.Report.Replaced.Count} attention layers -> {attention.Spelling}; " +
+                var layers = decoder.Report.Replaced.Count > 0 ? $"{decoder.Report.Replaced.Count} attention layers -> {decoder.Report.Rule.Spelling}"
+                    : $"already swapped: {decoder.Info.Rule}";
+                Console.WriteLine($"model: {decoder.Source}; {layers}; " +
                                   (decoder.CacheBytesPerToken > 0
                                       ? $"KV cache {decoder.CacheBytesPerToken:N0} bytes per token per sequence (grows with the length)"
                                       : $"state {decoder.StateBytesPerSequence:N0} bytes per sequence (constant)") + $"; loaded in {load:F0} ms");
@@ -111,6 +113,7 @@ public static class GenerateCommand
                 }
                 var tokens = generator.GeneratedTokens * rows;
                 var promptTokens = rowPrompts.Sum(p => p.Length);
+                if (parse.GetValue(saveIds) is { } idsFile) SaveIds(idsFile.FullName, generator, rows);
                 Console.WriteLine($"prefill: {promptTokens} tokens in {prefill * 1e3:F1} ms ({promptTokens / prefill:F0} tokens/s); " +
                                   $"decode: {tokens} tokens in {decode * 1e3:F1} ms ({(decode > 0 ? tokens / decode : 0):F0} tokens/s)");
                 return 0;
@@ -124,20 +127,28 @@ public static class GenerateCommand
         return command;
     }
 
-    /// <summary>
-    /// The managed binding's session, or with <paramref name="ortLibrary"/> a session of that libonnxruntime.so
-    /// through its C API (the route to CUDA with ORT 1.29 and its plugin EP library; the CUDA part was NOT RUN where
-    /// it was written, there being no GPU). Whichever it is, generation and printing are the same.
-    /// </summary>
-    private static SwappedDecoder OpenDecoder(string? ortLibrary, string ep, string? cudaPlugin, string? model, AttentionRule attention, int threads)
+    /// <summary>An already swapped model runs as it is; anything else is swapped for the rule (linear-elu by default).</summary>
+    private static SwappedDecoder OpenDecoder(string? model, AttentionRule? attention, int threads, ExecutionTarget target)
     {
-        if (ortLibrary is null)
+        if (model is null) return DecoderModel.Default(attention ?? DefaultRule, threads, target);
+        var (proto, source) = DecoderSource.Read(model);
+        if (ModelArguments.IsSwapped(proto))
         {
-            if (cudaPlugin is not null || ep != "cpu") throw new ArgumentException("--ep and --cuda-plugin need --ort-library");
-            return model is null ? DecoderModel.Default(attention, threads) : DecoderModel.Load(model, attention, threads);
+            return attention is null ? DecoderModel.LoadSwapped(proto, threads, source, target)
+                : throw new ArgumentException($"model '{model}' is already swapped ({ModelArguments.RecordedRule(proto)}); leave out --attention to run it as it is");
         }
-        var settings = NativeSessionSettings.Parse(ep, cudaPlugin, threads);
-        return NativeDecoder.Load(OrtLibrary.Load(ortLibrary), model, attention, settings);
+        return DecoderModel.FromExported(proto, attention ?? DefaultRule, threads, source, target);
+    }
+
+    private static readonly AttentionRule DefaultRule = new LinearRule("elu_plus_one");
+
+    /// <summary>Rows stopped at different lengths (stop tokens) are cut to the shortest, so the ids stay one rectangle.</summary>
+    private static void SaveIds(string path, Generator generator, int rows)
+    {
+        var length = Enumerable.Range(0, rows).Min(r => generator.Sequence(r).Count);
+        var ids = Enumerable.Range(0, rows).SelectMany(r => generator.Sequence(r).Take(length).Select(t => (long)t)).ToArray();
+        Host.Quality.IdsFile.Write(path, ids, rows);
+        Console.WriteLine($"wrote ids [{rows}, {length}] to {path}");
     }
 
     private static int[] Ints(string text) =>

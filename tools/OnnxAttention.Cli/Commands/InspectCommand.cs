@@ -11,14 +11,14 @@ public static class InspectCommand
 {
     public static Command Create()
     {
-        var model = new Argument<FileInfo>("model") { Description = "an .onnx file" };
+        var model = new Argument<FileInfo>("model") { Description = "an exported .onnx or a llama2.c .bin" };
         var command = new Command("inspect", "Show the attention found in a model, per layer, and why not where none was found.") { model };
         command.SetAction(parse =>
         {
             var path = parse.GetValue(model)!.FullName;
             try
             {
-                var proto = ModelFile.Load(path);
+                var proto = ModelArguments.Load(path);
                 if (proto.MetadataProps.FirstOrDefault(p => p.Key == ModelContract.RuleKey) is { } swapped)
                 {
                     Console.WriteLine($"{path}: already swapped by OnnxAttention (rule {swapped.Value}); its attention runs on com.onnxattention operators");

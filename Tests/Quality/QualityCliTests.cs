@@ -1,0 +1,162 @@
+using System.CommandLine;
+using Google.Protobuf;
+using NUnit.Framework;
+using OnnxAttention.Cli.Commands;
+using OnnxAttention.Graphs.Building;
+using OnnxAttention.Graphs.Onnx;
+using OnnxAttention.Host.Quality;
+using OnnxAttention.Tests.Support;
+
+namespace OnnxAttention.Tests.Quality;
+
+/// <summary>eval, generate --save-ids, and the commands that take .bin checkpoints and already swapped models.</summary>
+[TestFixture]
+[NonParallelizable] // redirects Console
+public class QualityCliTests
+{
+    private string _dir = "";
+
+    private static string Stories => Llama2c.LlamaGraphTests.CheckpointPath;
+
+    [SetUp]
+    public void Folder()
+    {
+        _dir = Path.Combine(Path.GetTempPath(), "onnx-attention-quality", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_dir);
+    }
+
+    [TearDown]
+    public void Clean() => Directory.Delete(_dir, recursive: true);
+
+    private static (int Code, string Out, string Err) Invoke(Command command, params string[] args) => CommandLineRun.Invoke(command, args);
+
+    private string SampleIds(int seed, int tokens)
+    {
+        var path = Path.Combine(_dir, $"ids{seed}.pb");
+        var (code, text, error) = Invoke(GenerateCommand.Create(), "--model", Stories, "--attention", "softmax", "--prompt", "1", "--batch", "2",
+            "--max-tokens", (tokens - 1).ToString(), "--temperature", "1", "--seed", seed.ToString(), "--save-ids", path);
+        Assert.That(code, Is.Zero, error);
+        Assert.That(text, Does.Contain($"wrote ids [2, {tokens}]"));
+        return path;
+    }
+
+    [Test]
+    public void SavedSamplesAreReproducible()
+    {
+        var a = Tensors.ToInt64Array(TensorProto.Parser.ParseFrom(File.ReadAllBytes(SampleIds(3, 40))));
+        var again = Tensors.ToInt64Array(TensorProto.Parser.ParseFrom(File.ReadAllBytes(SampleIds(3, 40))));
+        var other = Tensors.ToInt64Array(TensorProto.Parser.ParseFrom(File.ReadAllBytes(SampleIds(4, 40))));
+        Assert.That(a, Has.Length.EqualTo(80));
+        Assert.That(a[0], Is.EqualTo(1L));
+        Assert.That(again, Is.EqualTo(a));
+        Assert.That(other, Is.Not.EqualTo(a));
+    }
+
+    [Test]
+    public void EvalWritesTableCsvAndPlotWithZeroKlForSoftmax()
+    {
+        var ids = SampleIds(1, 48);
+        var (code, text, error) = Invoke(EvalCommand.Create(), "--model", Stories, "--input-ids", ids, "--attention", "softmax", "--attention", "window:4",
+            "--per-layer", "--bucket", "16", "--out", _dir);
+        Assert.That(code, Is.Zero, error);
+        Assert.That(text, Does.Contain("0-15").And.Contain("32-47").And.Contain("cross-entropy"));
+        var csv = File.ReadAllLines(Path.Combine(_dir, "eval.csv"));
+        // softmax, window:4 and window:4 in each of 5 layers, 3 buckets each.
+        Assert.That(csv, Has.Length.EqualTo(1 + 7 * 3));
+        var softmax = csv.Where(l => l.StartsWith("softmax,", StringComparison.Ordinal)).Select(l => l.Split(',')).ToList();
+        Assert.That(softmax.Select(f => double.Parse(f[5], System.Globalization.CultureInfo.InvariantCulture)), Is.All.EqualTo(0.0));
+        var window = csv.Where(l => l.StartsWith("window:4,,", StringComparison.Ordinal)).Select(l => l.Split(',')).ToList();
+        Assert.That(window[0][2], Is.EqualTo("5120"), "(keys + values) x 4 KV heads x 4 positions x dim 8 x 4 bytes, x 5 layers");
+        Assert.That(double.Parse(window[2][5], System.Globalization.CultureInfo.InvariantCulture), Is.GreaterThan(0.1));
+        Assert.That(File.Exists(Path.Combine(_dir, "eval-kl.png")));
+    }
+
+    [Test]
+    public void EvalOfAConvertedModelEqualsEvalOfItsRule()
+    {
+        var ids = SampleIds(2, 24);
+        var swapped = Path.Combine(_dir, "w.onnx");
+        var (code, text, error) = Invoke(ConvertCommand.Create(), Stories, "--attention", "window:4@0;linear-elu@*", "--out", swapped);
+        Assert.That(code, Is.Zero, error);
+        Assert.That(text, Does.Contain("-> window:4; state 1,024 bytes per sequence").And.Contain("-> linear-elu; state 1,152 bytes per sequence")
+            .And.Contain("all layers: 5,632 bytes"));
+        (code, _, error) = Invoke(EvalCommand.Create(), "--model", Stories, "--input-ids", ids, "--attention", "window:4@0;linear-elu@*", "--swapped", swapped, "--out", _dir);
+        Assert.That(code, Is.Zero, error);
+        var rows = File.ReadAllLines(Path.Combine(_dir, "eval.csv")).Skip(1).Select(l => l.Split(',')).ToList();
+        Assert.That(rows, Has.Count.EqualTo(2));
+        Assert.That(rows[1][5], Is.EqualTo(rows[0][5]), "the same KL");
+    }
+
+    [Test]
+    public void LogitsRunsAnAlreadySwappedModelAsItIsAndRefusesASecondRule()
+    {
+        var ids = SampleIds(5, 12);
+        var swapped = Path.Combine(_dir, "w.onnx");
+        Assert.That(Invoke(ConvertCommand.Create(), Stories, "--attention", "window:3", "--out", swapped).Code, Is.Zero);
+        var a = Path.Combine(_dir, "a.pb");
+        var b = Path.Combine(_dir, "b.pb");
+        var (code, text, error) = Invoke(LogitsCommand.Create(), "--model", swapped, "--input-ids", ids, "--out", a);
+        Assert.That(code, Is.Zero, error);
+        Assert.That(text, Does.Contain("already swapped: window:3"));
+        (code, _, error) = Invoke(LogitsCommand.Create(), "--model", Stories, "--attention", "window:3", "--input-ids", ids, "--out", b);
+        Assert.That(code, Is.Zero, error);
+        Assert.That(File.ReadAllBytes(a), Is.EqualTo(File.ReadAllBytes(b)));
+        (code, _, error) = Invoke(LogitsCommand.Create(), "--model", swapped, "--attention", "softmax", "--input-ids", ids, "--out", b);
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.Contain("already swapped (window:3); leave out --attention"));
+        (code, _, error) = Invoke(LogitsCommand.Create(), "--model", Stories, "--input-ids", ids, "--out", b);
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.Contain("is not swapped; choose a rule with --attention"));
+    }
+
+    [Test]
+    public void GenerateRunsASwappedModelAndReportsItsState()
+    {
+        var swapped = Path.Combine(_dir, "w.onnx");
+        Assert.That(Invoke(ConvertCommand.Create(), Stories, "--attention", "window:4@0;linear-elu@*", "--out", swapped).Code, Is.Zero);
+        var (code, text, error) = Invoke(GenerateCommand.Create(), "--model", swapped, "--max-tokens", "4", "--prompt", "1 2");
+        Assert.That(code, Is.Zero, error);
+        Assert.That(text, Does.Contain("already swapped: window:4@0;linear-elu@*").And.Contain("state 5,632 bytes per sequence"));
+    }
+
+    [Test]
+    public void ConvertWithoutASwapWritesTheCheckpointAsOnnxThatInspectReads()
+    {
+        var onnx = Path.Combine(_dir, "stories.onnx");
+        var (code, _, error) = Invoke(ConvertCommand.Create(), Stories, "--attention", "none", "--out", onnx);
+        Assert.That(code, Is.Zero, error);
+        (code, var text, error) = Invoke(InspectCommand.Create(), onnx);
+        Assert.That(code, Is.Zero, error);
+        Assert.That(text, Does.Contain("layer 4: MatMul/Softmax attention"));
+        (code, text, _) = Invoke(InspectCommand.Create(), Stories);
+        Assert.That(code, Is.Zero);
+        Assert.That(text, Does.Contain("layer 4: MatMul/Softmax attention"));
+    }
+
+    [Test]
+    public void EvalRefusesMissingOrDoubleIdsAndNothingToMeasure()
+    {
+        var (code, _, error) = Invoke(EvalCommand.Create(), "--model", Stories, "--attention", "window:4", "--out", _dir);
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.Contain("exactly one of --input-ids"));
+        var text = Path.Combine(_dir, "t.txt");
+        File.WriteAllText(text, "abc");
+        (code, _, error) = Invoke(EvalCommand.Create(), "--model", Stories, "--text", text, "--seq", "8", "--out", _dir, "--attention", "window:2");
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.Contain("fewer than one row of --seq 8"));
+        File.WriteAllText(text, new string('a', 40));
+        (code, _, error) = Invoke(EvalCommand.Create(), "--model", Stories, "--text", text, "--seq", "8", "--out", _dir);
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.Contain("nothing to measure"));
+    }
+
+    [Test]
+    public void TextRowsAreSpreadEvenlyOverTheText()
+    {
+        var text = Path.Combine(_dir, "t.txt");
+        File.WriteAllText(text, "aabbccddee!");
+        var (ids, rows, seq) = IdsFile.FromText(text, IdsFile.Bytes, 2, 2, 256);
+        Assert.That((rows, seq), Is.EqualTo((2, 2)));
+        Assert.That(ids, Is.EqualTo(new long[] { 'a', 'a', 'c', 'c' }));
+    }
+}
