@@ -84,7 +84,7 @@ public class QualityCliTests
         Assert.That(code, Is.Zero, error);
         var rows = File.ReadAllLines(Path.Combine(_dir, "eval.csv")).Skip(1).Select(l => l.Split(',')).ToList();
         Assert.That(rows, Has.Count.EqualTo(2));
-        Assert.That(rows[1][5], Is.EqualTo(rows[0][5]), "the same KL");
+        Assert.That(rows[1][^5], Is.EqualTo(rows[0][^5]), "the same KL (fields counted from the end: the name may be quoted with commas)");
     }
 
     [Test]
@@ -158,5 +158,38 @@ public class QualityCliTests
         var (ids, rows, seq) = IdsFile.FromText(text, IdsFile.Bytes, 2, 2, 256);
         Assert.That((rows, seq), Is.EqualTo((2, 2)));
         Assert.That(ids, Is.EqualTo(new long[] { 'a', 'a', 'c', 'c' }));
+    }
+
+    [Test]
+    public void CalibrateWritesAConstantMemoryPlanWithinTheBudgetWhoseKlEvalReproduces()
+    {
+        var ids = SampleIds(6, 24);
+        var calibrated = Path.Combine(_dir, "cal.onnx");
+        var (code, text, error) = Invoke(CalibrateCommand.Create(), "--model", Stories, "--calibration", ids, "--state-budget", "2048", "--from", "0",
+            "--moves", "4", "--out", calibrated);
+        Assert.That(code, Is.Zero, error);
+        var contract = OnnxAttention.Graphs.Swapping.ModelContract.Read(OnnxAttention.Graphs.Io.ModelFile.Load(calibrated));
+        Assert.That(contract.State.Any(s => s.Grows), Is.False, "every layer keeps a fixed-size state");
+        var bytes = contract.State.Sum(s => s.ElementsPerRow) * 4;
+        Assert.That(bytes, Is.LessThanOrEqualTo(2048));
+        Assert.That(text, Does.Contain($"state per sequence: {bytes:N0} bytes (budget 2,048)"));
+        var kl = System.Text.RegularExpressions.Regex.Match(text, @"at positions 0-23: ([0-9.]+) nats").Groups[1].Value;
+        Assert.That(kl, Is.Not.Empty, text);
+
+        (code, _, error) = Invoke(EvalCommand.Create(), "--model", Stories, "--input-ids", ids, "--swapped", calibrated, "--bucket", "24", "--out", _dir);
+        Assert.That(code, Is.Zero, error);
+        var row = File.ReadAllLines(Path.Combine(_dir, "eval.csv"))[1].Split(',');
+        Assert.That(double.Parse(row[^5], System.Globalization.CultureInfo.InvariantCulture),
+            Is.EqualTo(double.Parse(kl, System.Globalization.CultureInfo.InvariantCulture)).Within(1e-4));
+    }
+
+    [Test]
+    public void CalibrateRefusesABudgetNoPlanFits()
+    {
+        var ids = SampleIds(7, 8);
+        var (code, _, error) = Invoke(CalibrateCommand.Create(), "--model", Stories, "--calibration", ids, "--state-budget", "1000", "--out", Path.Combine(_dir, "x.onnx"));
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.Contain("no plan fits --state-budget 1000: the cheapest candidate in every layer already takes 1280 bytes"));
+        Assert.That(File.Exists(Path.Combine(_dir, "x.onnx")), Is.False);
     }
 }

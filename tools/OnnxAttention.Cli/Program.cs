@@ -14,4 +14,5 @@ root.Subcommands.Add(ConvertCommand.Create());
 root.Subcommands.Add(LogitsCommand.Create());
 root.Subcommands.Add(TritonCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
+root.Subcommands.Add(CalibrateCommand.Create());
 return root.Parse(args).Invoke();

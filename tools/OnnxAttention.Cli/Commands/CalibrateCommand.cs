@@ -1,0 +1,84 @@
+using System.CommandLine;
+using System.Diagnostics;
+using OnnxAttention.Cli.Reporting;
+using OnnxAttention.Graphs.Io;
+using OnnxAttention.Graphs.Swapping;
+using OnnxAttention.Host.Quality;
+using Spectre.Console;
+
+namespace OnnxAttention.Cli.Commands;
+
+/// <summary>
+/// <c>onnx-attention calibrate --model M --calibration IDS.pb --state-budget BYTES --out OUT.onnx</c>: measures the
+/// original model on calibration ids, chooses a constant-memory rule per layer whose state fits the budget
+/// (<see cref="PlanSearch"/>), and writes the model swapped with that plan.
+/// </summary>
+public static class CalibrateCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<FileInfo>("--model") { Description = "the unswapped decoder: an exported .onnx or a llama2.c .bin", Required = true };
+        var ids = new Option<FileInfo?>("--calibration") { Description = "calibration ids: an ONNX TensorProto of int64 [batch, seq] (generate --save-ids writes one)" };
+        var text = new Option<FileInfo?>("--text") { Description = "a calibration text instead, encoded with --tokenizer and cut into rows of --seq tokens" };
+        var tokenizer = new Option<string>("--tokenizer") { Description = "with --text: 'bytes' (one token per UTF-8 byte) or a tokenizer folder / SentencePiece .model", DefaultValueFactory = _ => IdsFile.Bytes };
+        var seq = new Option<int>("--seq") { Description = "with --text: tokens per row", DefaultValueFactory = _ => 512 };
+        var maxRows = new Option<int>("--rows") { Description = "with --text: this many rows, evenly spaced over the text (0: all)", DefaultValueFactory = _ => 8 };
+        var budget = new Option<long>("--state-budget") { Description = "most bytes of state per sequence, all layers together, whatever the context length", Required = true };
+        var from = new Option<int>("--from") { Description = "KL is averaged over positions from this one on (default: a quarter of the sequence)", DefaultValueFactory = _ => -1 };
+        var moves = new Option<int>("--moves") { Description = "most whole-plan runs spent improving the best plan one layer at a time", DefaultValueFactory = _ => 24 };
+        var output = new Option<FileInfo>("--out") { Description = "where to write the calibrated (swapped) model", Required = true };
+        var threads = new Option<int>("--threads") { Description = "ORT intra-op threads (0: ORT's default)", DefaultValueFactory = _ => 0 };
+        var command = new Command("calibrate", "Choose and fit a constant-memory attention per layer within a state budget, measured against the original model, and save it.")
+        {
+            model, ids, text, tokenizer, seq, maxRows, budget, from, moves, output, threads,
+        };
+        command.SetAction(parse => CliErrors.Run(() =>
+        {
+            var clock = Stopwatch.StartNew();
+            var modelFile = parse.GetValue(model)!;
+            var inputs = new[] { modelFile, parse.GetValue(ids), parse.GetValue(text) }.OfType<FileInfo>().ToArray();
+            CliErrors.RefuseOverwritingAnInput("--out", parse.GetValue(output)!, inputs);
+            if (parse.GetValue(budget) <= 0) throw new ArgumentException($"--state-budget must be a positive number of bytes, got {parse.GetValue(budget)}");
+            if (parse.GetValue(threads) < 0) throw new ArgumentException($"--threads must be >= 0 (0: ORT's default), got {parse.GetValue(threads)}");
+            if (parse.GetValue(moves) < 0) throw new ArgumentException($"--moves must be >= 0, got {parse.GetValue(moves)}");
+            var proto = ModelArguments.Load(modelFile.FullName);
+            if (ModelArguments.IsSwapped(proto)) throw new ArgumentException($"model '{modelFile.FullName}' is already swapped ({ModelArguments.RecordedRule(proto)}); calibrate the original");
+            var quality = new QualityModel(proto, parse.GetValue(threads));
+            if ((parse.GetValue(ids) is null) == (parse.GetValue(text) is null)) throw new ArgumentException("give the calibration ids with exactly one of --calibration IDS.pb and --text FILE");
+            var vocab = QualityModel.Vocab(proto);
+            var (values, rows, length) = parse.GetValue(ids) is { } idsFile ? IdsFile.Read(idsFile.FullName, "--calibration")
+                : IdsFile.FromText(parse.GetValue(text)!.FullName, parse.GetValue(tokenizer)!, parse.GetValue(seq), parse.GetValue(maxRows), vocab);
+            IdsFile.CheckRange(values, length, vocab, "--calibration");
+            var first = parse.GetValue(from) < 0 ? length / 4 : parse.GetValue(from);
+            if (first >= length) throw new ArgumentException($"--from {first} leaves no position of the {length} measured");
+
+            var console = Terminal.Open();
+            var search = new PlanSearch(quality, values, rows, first);
+            PlanSearch.Plan? plan = null;
+            console.Status().Start("calibrating", status =>
+            {
+                plan = search.Search(PlanSearch.DefaultCandidates(), parse.GetValue(budget), maxMoves: parse.GetValue(moves),
+                    progress: step => status.Status(Markup.Escape($"run {search.Runs + 1}: {step}")));
+            });
+            var (swapped, report) = quality.Swap(plan!.Rule);
+            ModelFile.Save(swapped, parse.GetValue(output)!.FullName);
+
+            var table = new Table().Title($"plan: {plan.Rule.Spelling}");
+            table.AddColumn("layer");
+            table.AddColumn("rule");
+            table.AddColumn(new TableColumn("state bytes/seq").RightAligned());
+            table.AddColumn(new TableColumn("KL with this layer alone swapped").RightAligned());
+            for (var l = 0; l < plan.Layers.Count; l++)
+            {
+                table.AddRow(l.ToString(), Markup.Escape(plan.Layers[l].Rule.Spelling), report.Layers[l].StateBytesPerSequence.ToString("N0"), plan.Layers[l].Kl.ToString("F4"));
+            }
+            console.Write(table);
+            console.WriteLine($"calibration: {rows} x {length} ids; KL(original || calibrated) at positions {first}-{length - 1}: {plan.Kl:F4} nats");
+            console.WriteLine($"state per sequence: {report.StateBytesPerSequence:N0} bytes (budget {parse.GetValue(budget):N0}), the same at any context length");
+            console.WriteLine($"{search.Runs} runs of the model in {clock.Elapsed.TotalSeconds:F0} s");
+            console.WriteLine($"wrote {parse.GetValue(output)!.FullName}");
+            return 0;
+        }));
+        return command;
+    }
+}
