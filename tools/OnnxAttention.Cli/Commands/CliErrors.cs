@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using OnnxAttention.Graphs.Ir;
+using OnnxAttention.Host.Sessions;
 using OnnxAttention.Operators.Interop;
 
 namespace OnnxAttention.Cli.Commands;
@@ -47,7 +48,7 @@ public static class CliErrors
     /// </summary>
     public static bool IsUserError(Exception e) =>
         e.GetType() == typeof(ArgumentException) || e.GetType() == typeof(InvalidOperationException)
-            || e is GraphException or FormatException or InvalidDataException or IOException or UnauthorizedAccessException
+            || e is ExecutionProviderUnavailableException or GraphException or FormatException or InvalidDataException or IOException or UnauthorizedAccessException
                 or InvalidProtocolBufferException or OrtException or OnnxRuntimeException;
 
     public static void Report(Exception e) =>
