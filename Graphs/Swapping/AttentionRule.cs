@@ -7,6 +7,9 @@ public abstract record AttentionRule
 {
     public abstract string Spelling { get; }
 
+    /// <summary>What stands in for each attention the rule replaces.</summary>
+    internal abstract IAttentionReplacement CreateReplacement();
+
     public static AttentionRule Parse(string text)
     {
         var s = text.Trim().ToLowerInvariant();
@@ -88,6 +91,8 @@ public abstract record AttentionRule
 /// <summary>Normalised linear attention with feature map phi on unscaled q and k (epsilon 1e-6).</summary>
 public sealed record LinearRule(string FeatureMap) : AttentionRule
 {
+    internal override IAttentionReplacement CreateReplacement() => new LinearReplacement(this);
+
     public override string Spelling => FeatureMap switch
     {
         "elu_plus_one" => "linear-elu",
@@ -98,24 +103,32 @@ public sealed record LinearRule(string FeatureMap) : AttentionRule
 /// <summary>Causal sliding-window softmax over the last W positions, plus optional sink positions.</summary>
 public sealed record WindowRule(int Window, int Sinks) : AttentionRule
 {
+    internal override IAttentionReplacement CreateReplacement() => new WindowReplacement(this);
+
     public override string Spelling => Sinks == 0 ? $"window:{Window}" : $"window:{Window},sinks={Sinks}";
 }
 
 /// <summary>A window of W tokens plus a compressed memory (linear state or mean) of evicted ones.</summary>
 public sealed record HybridRule(int Window, string Compress) : AttentionRule
 {
+    internal override IAttentionReplacement CreateReplacement() => new HybridReplacement(this);
+
     public override string Spelling => $"hybrid:{Window},compress={Compress}";
 }
 
 /// <summary>Segments of L tokens; each attends to itself and the previous segment.</summary>
 public sealed record SegmentRule(int SegmentLength) : AttentionRule
 {
+    internal override IAttentionReplacement CreateReplacement() => new SegmentReplacement(this);
+
     public override string Spelling => $"segment:{SegmentLength}";
 }
 
 /// <summary>Summary vectors of keys and values: cumulative, moving (window M) or exponential (alpha) averages.</summary>
 public sealed record SummaryRule(string Kind, int Window, float Alpha) : AttentionRule
 {
+    internal override IAttentionReplacement CreateReplacement() => new SummaryReplacement(this);
+
     public override string Spelling => Kind switch
     {
         "moving" => $"summary:moving={Window}",
@@ -130,5 +143,7 @@ public sealed record SummaryRule(string Kind, int Window, float Alpha) : Attenti
 /// </summary>
 public sealed record SoftmaxRule : AttentionRule
 {
+    internal override IAttentionReplacement CreateReplacement() => new SoftmaxReplacement();
+
     public override string Spelling => "softmax";
 }

@@ -38,7 +38,7 @@ public static class AttentionSwapper
         for (var i = 0; i < findings.Matches.Count; i++)
         {
             var match = findings.Matches[i];
-            if (Create(layerRules[i]).Refusal(match) is { } refusal) skipped.Add(new AttentionMiss(match.Pattern, match.Anchor, refusal));
+            if (layerRules[i].CreateReplacement().Refusal(match) is { } refusal) skipped.Add(new AttentionMiss(match.Pattern, match.Anchor, refusal));
             else
             {
                 accepted.Add(match);
@@ -66,7 +66,7 @@ public static class AttentionSwapper
         for (var layer = 0; layer < accepted.Count; layer++)
         {
             var match = MatchPrelude.Apply(graph, accepted[layer], layer);
-            var layerStates = Create(acceptedRules[layer]).Replace(graph, match, layer, batch);
+            var layerStates = acceptedRules[layer].CreateReplacement().Replace(graph, match, layer, batch);
             foreach (var s in layerStates)
             {
                 states.Add(s);
@@ -92,7 +92,7 @@ public static class AttentionSwapper
         // A growing KV cache has one length for the whole batch, so its rows cannot be at different positions either.
         var perRow = !PositionOffset.SharedIsRead(graph) && states.All(s => s.GrowingAxis is null);
         model.Graph = graph.ToProto();
-        var opsetChange = OpsetUpgrade.Apply(model, accepted.Select((m, i) => Create(acceptedRules[i]).RequiredOpset(m)).Max());
+        var opsetChange = OpsetUpgrade.Apply(model, accepted.Select((m, i) => acceptedRules[i].CreateReplacement().RequiredOpset(m)).Max());
 
         if (!model.OpsetImport.Any(o => o.Domain == OperatorRegistry.Domain))
         {
@@ -107,18 +107,7 @@ public static class AttentionSwapper
     }
 
     /// <summary>Why <paramref name="rule"/> would leave <paramref name="match"/> as it is; null when it would replace it.</summary>
-    public static string? Refusal(AttentionRule rule, AttentionMatch match) => Create(rule).Refusal(match);
-
-    private static IAttentionReplacement Create(AttentionRule rule) => rule switch
-    {
-        LinearRule linear => new LinearReplacement(linear),
-        SoftmaxRule => new SoftmaxReplacement(),
-        WindowRule window => new WindowReplacement(window),
-        HybridRule hybrid => new HybridReplacement(hybrid),
-        SegmentRule segment => new SegmentReplacement(segment),
-        SummaryRule summary => new SummaryReplacement(summary),
-        _ => throw new GraphException($"attention rule '{rule.Spelling}' is not available yet"),
-    };
+    public static string? Refusal(AttentionRule rule, AttentionMatch match) => rule.CreateReplacement().Refusal(match);
 
     /// <summary>The batch dimension of the first graph input (the ids), symbolic or fixed.</summary>
     private static Dim BatchDim(GraphProto g)

@@ -15,6 +15,10 @@ public sealed record LayeredRule(IReadOnlyList<LayeredRule.Entry> Entries) : Att
 
     public override string Spelling => string.Join(';', Entries.Select(e => $"{e.Rule.Spelling}@{(e.Layers is null ? "*" : Ranges(e.Layers))}"));
 
+    /// <summary>A per-layer rule has no replacement of its own: the swap asks each layer's rule.</summary>
+    internal override IAttentionReplacement CreateReplacement() =>
+        throw new InvalidOperationException($"'{Spelling}' names a rule per layer; the swap creates each layer's replacement");
+
     /// <summary>The rule of each of <paramref name="layers"/> layers.</summary>
     public IReadOnlyList<AttentionRule> ForLayers(int layers)
     {

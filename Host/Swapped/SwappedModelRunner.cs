@@ -12,7 +12,7 @@ namespace OnnxAttention.Host.Swapped;
 /// or any state a caller names (a model's own KV cache). Fixed-size state keeps its shape; a growing state (a KV
 /// cache) starts at length 0 (ORT accepts zero-length past_key and past_value) and takes the shape of each call's
 /// present output. The <c>logits</c> command and the tests run models in pieces through this; the generation loop
-/// (<c>Generation.Generator</c>) carries the same contract's state in bound buffers instead, so that a decode step
+/// (<see cref="Generation.Generator"/>) carries the same contract's state in bound buffers instead, so that a decode step
 /// allocates nothing.
 /// </summary>
 public sealed class SwappedModelRunner : IDisposable

@@ -23,22 +23,23 @@ internal sealed unsafe class NvrtcLibrary
     private readonly delegate* unmanaged<int*, int> _getNumSupportedArchs;
     private readonly delegate* unmanaged<int*, int> _getSupportedArchs;
 
-    private NvrtcLibrary(string name, nint handle)
+    private readonly NativeLibraryHandle _library;
+
+    private NvrtcLibrary(string name, NativeLibraryHandle library)
     {
         Name = name;
-        _version = (delegate* unmanaged<int*, int*, int>)Export(handle, "nvrtcVersion");
-        _createProgram = (delegate* unmanaged<nint*, byte*, byte*, int, byte**, byte**, int>)Export(handle, "nvrtcCreateProgram");
-        _compileProgram = (delegate* unmanaged<nint, int, byte**, int>)Export(handle, "nvrtcCompileProgram");
-        _getProgramLogSize = (delegate* unmanaged<nint, nuint*, int>)Export(handle, "nvrtcGetProgramLogSize");
-        _getProgramLog = (delegate* unmanaged<nint, byte*, int>)Export(handle, "nvrtcGetProgramLog");
-        _getPtxSize = (delegate* unmanaged<nint, nuint*, int>)Export(handle, "nvrtcGetPTXSize");
-        _getPtx = (delegate* unmanaged<nint, byte*, int>)Export(handle, "nvrtcGetPTX");
-        _destroyProgram = (delegate* unmanaged<nint*, int>)Export(handle, "nvrtcDestroyProgram");
-        _getErrorString = (delegate* unmanaged<int, byte*>)Export(handle, "nvrtcGetErrorString");
-        NativeLibrary.TryGetExport(handle, "nvrtcGetNumSupportedArchs", out var numArchs);
-        NativeLibrary.TryGetExport(handle, "nvrtcGetSupportedArchs", out var archs);
-        _getNumSupportedArchs = (delegate* unmanaged<int*, int>)numArchs;
-        _getSupportedArchs = (delegate* unmanaged<int*, int>)archs;
+        _library = library;
+        _version = (delegate* unmanaged<int*, int*, int>)library.Export("nvrtcVersion");
+        _createProgram = (delegate* unmanaged<nint*, byte*, byte*, int, byte**, byte**, int>)library.Export("nvrtcCreateProgram");
+        _compileProgram = (delegate* unmanaged<nint, int, byte**, int>)library.Export("nvrtcCompileProgram");
+        _getProgramLogSize = (delegate* unmanaged<nint, nuint*, int>)library.Export("nvrtcGetProgramLogSize");
+        _getProgramLog = (delegate* unmanaged<nint, byte*, int>)library.Export("nvrtcGetProgramLog");
+        _getPtxSize = (delegate* unmanaged<nint, nuint*, int>)library.Export("nvrtcGetPTXSize");
+        _getPtx = (delegate* unmanaged<nint, byte*, int>)library.Export("nvrtcGetPTX");
+        _destroyProgram = (delegate* unmanaged<nint*, int>)library.Export("nvrtcDestroyProgram");
+        _getErrorString = (delegate* unmanaged<int, byte*>)library.Export("nvrtcGetErrorString");
+        _getNumSupportedArchs = (delegate* unmanaged<int*, int>)library.TryExport("nvrtcGetNumSupportedArchs");
+        _getSupportedArchs = (delegate* unmanaged<int*, int>)library.TryExport("nvrtcGetSupportedArchs");
 
         int major, minor;
         Check(_version(&major, &minor), "nvrtcVersion");
@@ -58,7 +59,8 @@ internal sealed unsafe class NvrtcLibrary
     /// <summary>Loads <paramref name="path"/> as NVRTC; null with a reason when it does not load or lacks an entry point.</summary>
     public static NvrtcLibrary? TryLoad(string path, out string failure)
     {
-        if (!NativeLibrary.TryLoad(path, out var handle))
+        var library = NativeLibraryHandle.TryLoad(path);
+        if (library is null)
         {
             failure = $"{path}: not found or not loadable";
             return null;
@@ -66,17 +68,11 @@ internal sealed unsafe class NvrtcLibrary
         try
         {
             failure = "";
-            return new NvrtcLibrary(path, handle);
+            return new NvrtcLibrary(path, library);
         }
-        catch (EntryPointNotFoundException e)
+        catch (Exception e) when (e is EntryPointNotFoundException or NvrtcException)
         {
-            NativeLibrary.Free(handle);
-            failure = $"{path}: {e.Message}";
-            return null;
-        }
-        catch (NvrtcException e)
-        {
-            NativeLibrary.Free(handle);
+            library.Dispose();
             failure = $"{path}: {e.Message}";
             return null;
         }
@@ -100,7 +96,6 @@ internal sealed unsafe class NvrtcLibrary
         var headerTexts = new byte*[headers.Count];
         var headerNames = new byte*[headers.Count];
         var optionTexts = new byte*[options.Count];
-        nint program = 0;
         try
         {
             for (var i = 0; i < headers.Count; i++)
@@ -114,7 +109,10 @@ internal sealed unsafe class NvrtcLibrary
             }
             fixed (byte** texts = headerTexts, names = headerNames, opts = optionTexts)
             {
-                Check(_createProgram(&program, Utf8(source), Utf8(name), headers.Count, texts, names), "nvrtcCreateProgram");
+                nint created = 0;
+                Check(_createProgram(&created, Utf8(source), Utf8(name), headers.Count, texts, names), "nvrtcCreateProgram");
+                using var owned = new NvrtcProgramHandle(created, _destroyProgram, _library);
+                var program = owned.DangerousGetHandle();
                 var result = _compileProgram(program, options.Count, opts);
                 var log = ReadLog(program);
                 if (result != 0)
@@ -128,18 +126,12 @@ internal sealed unsafe class NvrtcLibrary
         }
         finally
         {
-            if (program != 0)
-            {
-                _destroyProgram(&program);
-            }
             foreach (var p in strings)
             {
                 Marshal.FreeCoTaskMem(p);
             }
         }
     }
-
-    private static nint Export(nint handle, string name) => NativeLibrary.GetExport(handle, name);
 
     private string ReadLog(nint program)
     {

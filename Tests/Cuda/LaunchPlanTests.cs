@@ -40,6 +40,49 @@ public class LaunchPlanTests
     [TestCaseSource(nameof(Matrix))]
     public void KernelsThatForbidAliasingNeverReadWhatTheyWrite(RecordingLauncher launcher)
     {
+        foreach (var (launch, pastName, past, present) in ForbiddenAliases(launcher))
+        {
+            Assert.That(past.PointerValue, Is.Not.EqualTo(present.PointerValue), $"{launch}: {pastName} aliases {present.Name}");
+        }
+    }
+
+    [TestCaseSource(nameof(Matrix))]
+    public void EveryScratchAllocationIsFreedOnceAfterTheLastLaunch(RecordingLauncher launcher)
+    {
+        var allocated = launcher.Log.OfType<RecordingLauncher.Allocated>().Select(a => a.Pointer).ToList();
+        var freed = launcher.Log.OfType<RecordingLauncher.Freed>().Select(f => f.Pointer).ToList();
+        Assert.That(freed, Is.EquivalentTo(allocated));
+        var lastLaunch = launcher.Log.FindLastIndex(o => o is RecordingLauncher.Launched);
+        var firstFree = launcher.Log.FindIndex(o => o is RecordingLauncher.Freed);
+        if (firstFree >= 0)
+        {
+            Assert.That(firstFree, Is.GreaterThan(lastLaunch));
+        }
+    }
+
+    /// <summary>
+    /// The two checks above pass on a scenario with nothing to check (no past/present pair that must not alias, no
+    /// scratch): over the whole matrix, every kernel that forbids aliasing must have had pairs checked, and scratch
+    /// must have been allocated and freed, so neither can pass on nothing.
+    /// </summary>
+    [Test]
+    public void TheAliasingAndScratchChecksHaveSomethingToCheck()
+    {
+        var scenarios = LaunchScenarios.Matrix().ToList();
+        var pairs = scenarios.SelectMany(s => ForbiddenAliases(s.Launcher)).ToList();
+        foreach (var kernel in NoAliasKernels)
+        {
+            Assert.That(pairs.Count(p => p.Launch.EntryPoint == kernel), Is.GreaterThan(0), $"{kernel}: past/present pairs checked");
+        }
+        Assert.That(pairs.Select(p => p.PastName).Distinct(), Does.Contain("past_position").And.Contain("past_count"), "position and count pairs checked");
+        var withScratch = scenarios.Count(s => s.Launcher.Log.OfType<RecordingLauncher.Allocated>().Any());
+        Assert.That(withScratch, Is.GreaterThan(0), $"scenarios that allocate scratch, of {scenarios.Count}");
+    }
+
+    /// <summary>Every past/present pair of the launches that must not share a buffer (both wired).</summary>
+    private static IEnumerable<(KernelLaunch Launch, string PastName, KernelArgument Past, KernelArgument Present)>
+        ForbiddenAliases(RecordingLauncher launcher)
+    {
         foreach (var launch in launcher.Launches)
         {
             var byName = launch.Arguments.ToDictionary(a => a.Name);
@@ -55,23 +98,9 @@ public class LaunchPlanTests
                     && pastName != "past_count" && !(pastName == "past_normalizer" && launch.Grid.Y > 1);
                 if (!mayAlias)
                 {
-                    Assert.That(past.PointerValue, Is.Not.EqualTo(present.PointerValue), $"{launch}: {pastName} aliases {present.Name}");
+                    yield return (launch, pastName, past, present);
                 }
             }
-        }
-    }
-
-    [TestCaseSource(nameof(Matrix))]
-    public void EveryScratchAllocationIsFreedOnceAfterTheLastLaunch(RecordingLauncher launcher)
-    {
-        var allocated = launcher.Log.OfType<RecordingLauncher.Allocated>().Select(a => a.Pointer).ToList();
-        var freed = launcher.Log.OfType<RecordingLauncher.Freed>().Select(f => f.Pointer).ToList();
-        Assert.That(freed, Is.EquivalentTo(allocated));
-        var lastLaunch = launcher.Log.FindLastIndex(o => o is RecordingLauncher.Launched);
-        var firstFree = launcher.Log.FindIndex(o => o is RecordingLauncher.Freed);
-        if (firstFree >= 0)
-        {
-            Assert.That(firstFree, Is.GreaterThan(lastLaunch));
         }
     }
 

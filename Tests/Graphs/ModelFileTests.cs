@@ -151,7 +151,9 @@ public class ModelChecksTests
     [Test]
     public void TheFixturesPass()
     {
-        foreach (var dir in Directory.GetDirectories(Path.Combine(OnnxAttention.Tests.Support.TestPaths.Shared, "fixtures", "exported-decoders")))
+        var dirs = Directory.GetDirectories(Path.Combine(OnnxAttention.Tests.Support.TestPaths.Shared, "fixtures", "exported-decoders"));
+        Assert.That(dirs, Has.Length.EqualTo(4), "exported decoder fixtures");
+        foreach (var dir in dirs)
         {
             Assert.DoesNotThrow(() => ModelFile.Load(Path.Combine(dir, "model.onnx")));
         }

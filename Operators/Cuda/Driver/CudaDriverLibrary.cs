@@ -44,25 +44,29 @@ public sealed unsafe class CudaDriverLibrary
     private readonly delegate* unmanaged<nint, nint, nuint, nint, int> _memcpyDtoDAsync;
     private readonly delegate* unmanaged<nint, byte, nuint, nint, int> _memsetD8Async;
 
-    private CudaDriverLibrary(string name, nint handle)
+    // Kept for as long as this object calls the exports (the driver stays loaded while it is reachable).
+    private readonly NativeLibraryHandle _library;
+
+    private CudaDriverLibrary(string name, NativeLibraryHandle library)
     {
         Name = name;
-        _init = (delegate* unmanaged<uint, int>)Export(handle, "cuInit");
-        _getErrorName = (delegate* unmanaged<int, byte**, int>)Export(handle, "cuGetErrorName");
-        _getErrorString = (delegate* unmanaged<int, byte**, int>)Export(handle, "cuGetErrorString");
-        _ctxGetCurrent = (delegate* unmanaged<nint*, int>)Export(handle, "cuCtxGetCurrent");
-        _ctxSetCurrent = (delegate* unmanaged<nint, int>)Export(handle, "cuCtxSetCurrent");
-        _streamGetCtx = (delegate* unmanaged<nint, nint*, int>)Export(handle, "cuStreamGetCtx");
-        _ctxGetDevice = (delegate* unmanaged<int*, int>)Export(handle, "cuCtxGetDevice");
-        _deviceGetAttribute = (delegate* unmanaged<int*, int, int, int>)Export(handle, "cuDeviceGetAttribute");
-        _moduleLoadData = (delegate* unmanaged<nint*, void*, int>)Export(handle, "cuModuleLoadData");
-        _moduleGetFunction = (delegate* unmanaged<nint*, nint, byte*, int>)Export(handle, "cuModuleGetFunction");
-        _funcSetAttribute = (delegate* unmanaged<nint, int, int, int>)Export(handle, "cuFuncSetAttribute");
-        _launchKernel = (delegate* unmanaged<nint, uint, uint, uint, uint, uint, uint, uint, nint, void**, void**, int>)Export(handle, "cuLaunchKernel");
-        _memAllocAsync = (delegate* unmanaged<nint*, nuint, nint, int>)Export(handle, "cuMemAllocAsync");
-        _memFreeAsync = (delegate* unmanaged<nint, nint, int>)Export(handle, "cuMemFreeAsync");
-        _memcpyDtoDAsync = (delegate* unmanaged<nint, nint, nuint, nint, int>)Export(handle, "cuMemcpyDtoDAsync_v2");
-        _memsetD8Async = (delegate* unmanaged<nint, byte, nuint, nint, int>)Export(handle, "cuMemsetD8Async");
+        _library = library;
+        _init = (delegate* unmanaged<uint, int>)library.Export("cuInit");
+        _getErrorName = (delegate* unmanaged<int, byte**, int>)library.Export("cuGetErrorName");
+        _getErrorString = (delegate* unmanaged<int, byte**, int>)library.Export("cuGetErrorString");
+        _ctxGetCurrent = (delegate* unmanaged<nint*, int>)library.Export("cuCtxGetCurrent");
+        _ctxSetCurrent = (delegate* unmanaged<nint, int>)library.Export("cuCtxSetCurrent");
+        _streamGetCtx = (delegate* unmanaged<nint, nint*, int>)library.Export("cuStreamGetCtx");
+        _ctxGetDevice = (delegate* unmanaged<int*, int>)library.Export("cuCtxGetDevice");
+        _deviceGetAttribute = (delegate* unmanaged<int*, int, int, int>)library.Export("cuDeviceGetAttribute");
+        _moduleLoadData = (delegate* unmanaged<nint*, void*, int>)library.Export("cuModuleLoadData");
+        _moduleGetFunction = (delegate* unmanaged<nint*, nint, byte*, int>)library.Export("cuModuleGetFunction");
+        _funcSetAttribute = (delegate* unmanaged<nint, int, int, int>)library.Export("cuFuncSetAttribute");
+        _launchKernel = (delegate* unmanaged<nint, uint, uint, uint, uint, uint, uint, uint, nint, void**, void**, int>)library.Export("cuLaunchKernel");
+        _memAllocAsync = (delegate* unmanaged<nint*, nuint, nint, int>)library.Export("cuMemAllocAsync");
+        _memFreeAsync = (delegate* unmanaged<nint, nint, int>)library.Export("cuMemFreeAsync");
+        _memcpyDtoDAsync = (delegate* unmanaged<nint, nint, nuint, nint, int>)library.Export("cuMemcpyDtoDAsync_v2");
+        _memsetD8Async = (delegate* unmanaged<nint, byte, nuint, nint, int>)library.Export("cuMemsetD8Async");
         // ORT's CUDA execution provider has initialised the driver through the runtime API already; cuInit is
         // idempotent and makes the binding usable on its own.
         Check(_init(0), "cuInit");
@@ -74,7 +78,8 @@ public sealed unsafe class CudaDriverLibrary
     /// <summary>Loads <paramref name="path"/> as the driver; null with a reason when it does not load or lacks an entry point.</summary>
     public static CudaDriverLibrary? TryLoad(string path, out string failure)
     {
-        if (!NativeLibrary.TryLoad(path, out var handle))
+        var library = NativeLibraryHandle.TryLoad(path);
+        if (library is null)
         {
             failure = $"{path}: not found or not loadable";
             return null;
@@ -82,11 +87,11 @@ public sealed unsafe class CudaDriverLibrary
         try
         {
             failure = "";
-            return new CudaDriverLibrary(path, handle);
+            return new CudaDriverLibrary(path, library);
         }
         catch (Exception e) when (e is EntryPointNotFoundException or CudaException)
         {
-            NativeLibrary.Free(handle);
+            library.Dispose();
             failure = $"{path}: {e.Message}";
             return null;
         }
@@ -192,7 +197,6 @@ public sealed unsafe class CudaDriverLibrary
     public void ZeroAsync(nint destination, long bytes, nint stream) =>
         Check(_memsetD8Async(destination, 0, (nuint)bytes, stream), "cuMemsetD8Async");
 
-    private static nint Export(nint handle, string name) => NativeLibrary.GetExport(handle, name);
 
     private static string Describe(delegate* unmanaged<int, byte**, int> describe, int result, string fallback)
     {

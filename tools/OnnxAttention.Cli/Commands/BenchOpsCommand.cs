@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using OnnxAttention.Cli.Bench;
 using OnnxAttention.Cli.Reporting;
+using OnnxAttention.Host.Sessions;
 using Spectre.Console;
 
 namespace OnnxAttention.Cli.Commands;
@@ -42,10 +43,27 @@ public static class BenchOpsCommand
         var rounds = new Option<int>("--rounds") { Description = "interleaved rounds for --forms", DefaultValueFactory = _ => 5, Hidden = true };
         var quantile = new Option<double>("--quantile") { Description = "per round, this quantile of the calls' times (--forms)", DefaultValueFactory = _ => 0.5, Hidden = true };
         var phase = new Option<string?>("--phase") { Description = "decode, prefill, window, or recurrent (Summary/Hybrid/Segment, untuned vs tuned) only (--forms)", Hidden = true };
-        var command = new Command("bench-ops", "Time our operators against ONNX Runtime's on the same inputs; report the machine's limits; write CSV and plots.") { output, threads, quick, ops, forms, rounds, quantile, phase };
-        command.SetAction(parse => CliErrors.Run(() => parse.GetValue(forms)
-            ? RunForms(parse.GetValue(output)!, parse.GetValue(threads), parse.GetValue(quick), parse.GetValue(rounds), parse.GetValue(quantile), parse.GetValue(phase))
-            : Run(parse.GetValue(output)!, parse.GetValue(threads), parse.GetValue(quick), ParseGroups(parse.GetValue(ops)!))));
+        var ep = new Option<string>("--ep")
+        {
+            Description = "execution provider of every session: cpu, cuda or cuda:N (GPU build; ours and ORT's CUDA kernels on the same device inputs)",
+            DefaultValueFactory = _ => "cpu",
+        };
+        var command = new Command("bench-ops", "Time our operators against ONNX Runtime's on the same inputs; report the machine's limits; write CSV and plots.") { output, threads, quick, ops, forms, rounds, quantile, phase, ep };
+        command.SetAction(parse => CliErrors.Run(() =>
+        {
+            var target = ExecutionTarget.Parse(parse.GetValue(ep)!);
+            if (target.IsCuda && parse.GetValue(forms)) throw new ArgumentException("--forms times CPU kernel forms; it takes no --ep cuda");
+            CudaBuild.Require(target);
+            BoundModel.Target = target;
+            if (target.IsCuda)
+            {
+                Console.WriteLine($"execution provider: {target}; every timed session runs there on device-resident inputs. " +
+                                  "The machine limits and the fractions of them below are this machine's CPU figures.");
+            }
+            return parse.GetValue(forms)
+                ? RunForms(parse.GetValue(output)!, parse.GetValue(threads), parse.GetValue(quick), parse.GetValue(rounds), parse.GetValue(quantile), parse.GetValue(phase))
+                : Run(parse.GetValue(output)!, parse.GetValue(threads), parse.GetValue(quick), ParseGroups(parse.GetValue(ops)!));
+        }));
         return command;
     }
 

@@ -47,6 +47,7 @@ public static class GenerateCommand
                 if (parse.GetValue(batch) < 1) throw new ArgumentException($"--batch must be >= 1, got {parse.GetValue(batch)}");
                 if (parse.GetValue(threads) < 0) throw new ArgumentException($"--threads must be >= 0 (0: ORT's default), got {parse.GetValue(threads)}");
                 var target = ExecutionTarget.Parse(parse.GetValue(ep)!);
+                CudaBuild.Require(target);
                 var clock = Stopwatch.StartNew();
                 using var decoder = OpenDecoder(parse.GetValue(model)?.FullName, attention, parse.GetValue(threads), target);
                 var load = clock.Elapsed.TotalMilliseconds;

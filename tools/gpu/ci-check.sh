@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The host side of the device check, on a machine without a GPU (CI): the GPU build packs into parts that each fit
+# a device call (< 64 MiB), the parts staged in order unpack a self-contained app, verify.sh says in one line that
+# there is no GPU and exits 0, the unpacked app generates on the CPU, and --ep cuda fails in one line (no CUDA here).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+fail() { echo "gpu ci-check: $*" >&2; exit 1; }
+start=$(date +%s)
+bash tools/gpu/pack.sh
+echo "gpu ci-check: GPU build published and packed in $(( $(date +%s) - start )) s"
+limit=$((64 * 1024 * 1024))
+parts=$(ls -d artifacts/gpu/stage/p* | sort -V)
+[ -n "$parts" ] || fail "no parts"
+for p in $parts; do
+  size=$(du -sb "$p" | cut -f1)
+  [ "$size" -lt "$limit" ] || fail "$p is $size bytes, over a call's 64 MiB carry"
+done
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+export ONNX_ATTENTION_GPU_STAGE=$stage
+last=""
+for p in $parts; do last=$(bash "$p/stage.sh"); done
+[ "$last" = "verify: no GPU here (nvidia-smi finds none); nothing to check" ] || fail "the last part's verify run said: $last"
+app=$stage/app/onnx-attention
+[ -x "$app" ] || fail "the staged parts did not unpack $app"
+out=$("$app" generate --ep cpu --max-tokens 4) || fail "the unpacked app could not generate on the CPU: $out"
+grep -q "^runtime: ONNX Runtime 1.32.0" <<<"$out" || fail "the unpacked app does not report ORT 1.32.0: $out"
+set +e
+err=$("$app" generate --ep cuda --max-tokens 4 2>&1 >/dev/null)
+code=$?
+set -e
+[ "$code" = 1 ] || fail "generate --ep cuda without CUDA exited $code (expected 1): $err"
+[ "$(printf '%s\n' "$err" | wc -l)" = 1 ] || fail "generate --ep cuda without CUDA printed more than one line: $err"
+grep -q "^error: the CUDA execution provider is unavailable here" <<<"$err" || fail "unexpected error: $err"
+echo "gpu ci-check: $(echo $parts | wc -w) parts under 64 MiB; staged app runs on the CPU; without a GPU: '$last'; --ep cuda: '$err'"
