@@ -46,7 +46,8 @@ internal static unsafe class NativeCustomOp
         block->Provider = op.Schema.RunsOnCpu ? null : Utf8(op.Schema.ExecutionProvider!);
 
         ref var s = ref block->Op;
-        // 31 = ORT_API_VERSION of 1.31: V2 create/compute with statuses and the shape hook are read from 16/17 on.
+        // OrtNative.ApiVersion (24): from 16 on ORT calls the V2 create/compute below, which return statuses; the members
+        // added in later versions (shape inference, aliasing, ...) are left null, so ORT keeps its defaults for them.
         s.Version = OrtNative.ApiVersion;
         s.GetName = &GetName;
         s.GetExecutionProviderType = &GetExecutionProviderType;

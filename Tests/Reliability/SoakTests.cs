@@ -5,11 +5,17 @@ using OnnxAttention.Host.Generation;
 
 namespace OnnxAttention.Tests.Reliability;
 
-/// <summary>A long generation on a small model: memory and native handles stay flat.</summary>
+/// <summary>
+/// A long generation on a small model: memory and native handles stay flat. Explicit, so the README's test command
+/// leaves it out; .ci/run runs it once on its own (<c>--filter TestCategory=Soak</c>).
+/// </summary>
 [TestFixture]
-[Category("Soak")]
+[Category(Category)]
+[Explicit("100,000 decode steps: run on its own with --filter TestCategory=Soak (.ci/run does)")]
 public class SoakTests
 {
+    public const string Category = "Soak";
+
     private static int OpenFileDescriptors() => Directory.Exists("/proc/self/fd") ? Directory.GetFiles("/proc/self/fd").Length : -1;
 
     [Test]
@@ -34,6 +40,10 @@ public class SoakTests
         var last = samples[^1];
         // The token list itself grows by 400 KB over the run; everything else must stay put.
         Assert.That(last.Rss - afterWarmup.Rss, Is.LessThan(16L << 20), "resident memory grew by more than 16 MB between 20k and 100k steps");
-        Assert.That(last.Fds, Is.EqualTo(afterWarmup.Fds), "file descriptors leaked");
+        // Descriptors that come and go (seen: +2 at some samples when the test runs alone) are not a leak; a leaked one
+        // never closes, so the fewest open in the second half of the run would exceed the fewest in the first.
+        var firstHalf = samples.Skip(1).Take(samples.Count / 2).Min(s => s.Fds);
+        var secondHalf = samples.Skip(1 + samples.Count / 2).Min(s => s.Fds);
+        Assert.That(secondHalf, Is.EqualTo(firstHalf), "file descriptors leaked");
     }
 }

@@ -56,10 +56,9 @@ public static class BenchMemoryCommand
                 AnsiConsole.MarkupLine($"wrote [bold]{Markup.Escape(csv)}[/] and [bold]{Markup.Escape(png)}[/]");
                 return 0;
             }
-            catch (Exception e) when (CliErrors.IsUserError(e))
+            catch (Exception e)
             {
-                CliErrors.Report(e);
-                return 1;
+                return CliErrors.Fail(e);
             }
         });
         return command;

@@ -6,28 +6,49 @@ using OnnxAttention.Operators.Interop;
 namespace OnnxAttention.Cli.Commands;
 
 /// <summary>
-/// How a command reports a mistake the user can make (a missing or unreadable file, a file that is not a model, a bad
-/// option value, a model we refuse): one line <c>error: ...</c> on stderr and exit code 1, never a stack trace.
-/// Anything else is a bug in the program and keeps System.CommandLine's default report.
+/// How a command ends on an exception. A mistake the user can make (a missing or unreadable file, a file that is not a
+/// model, a bad option value, a model we refuse) is one line <c>error: ...</c> on stderr and exit code 1, never a stack
+/// trace. Anything else is a bug in the program (a null dereference, an index or argument out of range from our own
+/// code, a bad cast, a disposed object): it says so, prints the stack trace and exits with <see cref="BugExitCode"/>.
 /// </summary>
 public static class CliErrors
 {
+    /// <summary>EX_SOFTWARE of sysexits.h: an internal error, distinct from the user errors' 1.</summary>
+    public const int BugExitCode = 70;
+
     public static int Run(Func<int> body)
     {
         try
         {
             return body();
         }
-        catch (Exception e) when (IsUserError(e))
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    /// <summary>Reports <paramref name="e"/> as a user error (exit code 1) or as a bug (<see cref="BugExitCode"/>).</summary>
+    public static int Fail(Exception e)
+    {
+        if (IsUserError(e))
         {
             Report(e);
             return 1;
         }
+        Console.Error.WriteLine($"internal error (a bug in onnx-attention, not in what you asked; please report it): {e}");
+        return BugExitCode;
     }
 
+    /// <summary>
+    /// The exceptions our checks and the libraries we call throw for bad input. Exact types where the family also holds
+    /// bugs: ArgumentException but not ArgumentNullException or ArgumentOutOfRangeException, InvalidOperationException
+    /// but not ObjectDisposedException.
+    /// </summary>
     public static bool IsUserError(Exception e) =>
-        e is GraphException or FormatException or ArgumentException or InvalidDataException or IOException or UnauthorizedAccessException
-            or InvalidProtocolBufferException or OrtException or OnnxRuntimeException or InvalidOperationException;
+        e.GetType() == typeof(ArgumentException) || e.GetType() == typeof(InvalidOperationException)
+            || e is GraphException or FormatException or InvalidDataException or IOException or UnauthorizedAccessException
+                or InvalidProtocolBufferException or OrtException or OnnxRuntimeException;
 
     public static void Report(Exception e) =>
         Console.Error.WriteLine($"error: {string.Join(' ', e.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))}");

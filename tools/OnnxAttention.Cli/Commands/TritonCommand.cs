@@ -37,10 +37,9 @@ public static class TritonCommand
                 Console.WriteLine($"the config loads our operators from {parse.GetValue(library)} on the server: mount artifacts/native/linux-x64 there (docs/native-library.md)");
                 return 0;
             }
-            catch (Exception e) when (CliErrors.IsUserError(e))
+            catch (Exception e)
             {
-                CliErrors.Report(e);
-                return 1;
+                return CliErrors.Fail(e);
             }
         });
         return command;
