@@ -1,13 +1,13 @@
 using System.Runtime.InteropServices;
-using NUnit.Framework;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
+using NUnit.Framework;
+using OnnxAttention.Host.Sessions;
 using OnnxAttention.Operators.Cuda.Ops;
 using OnnxAttention.Operators.Cuda.Registration;
 using OnnxAttention.Operators.Cuda.Specializations;
 using OnnxAttention.Operators.Interop;
 using OnnxAttention.Operators.Registration;
-using OnnxAttention.Host.Sessions;
 using OnnxAttention.Operators.Runtime;
 using OnnxAttention.Tests.Native;
 using OnnxAttention.Tests.Support;
