@@ -67,7 +67,8 @@ public class HostileFileSystemTests
             {
                 thrown = e;
             }
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         thread.Start();
         Assert.That(thread.Join(limit), Is.True, $"still running after {limit}: it blocks");
         Assert.That(thrown, Is.InstanceOf<GraphException>(), thrown?.ToString());

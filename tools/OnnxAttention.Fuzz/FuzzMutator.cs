@@ -79,29 +79,29 @@ public static class FuzzMutator
         switch (rng.Next(4))
         {
             case 0:
-            {
-                var copy = (byte[])bytes.Clone();
-                var flips = 1 + rng.Next(8);
-                for (var i = 0; i < flips; i++) copy[rng.Next(copy.Length)] ^= (byte)(1 << rng.Next(8));
-                return (copy, $"{flips} bit flips");
-            }
+                {
+                    var copy = (byte[])bytes.Clone();
+                    var flips = 1 + rng.Next(8);
+                    for (var i = 0; i < flips; i++) copy[rng.Next(copy.Length)] ^= (byte)(1 << rng.Next(8));
+                    return (copy, $"{flips} bit flips");
+                }
             case 1:
-            {
-                var length = rng.Next(bytes.Length);
-                return (bytes[..length], $"truncated to {length} bytes");
-            }
+                {
+                    var length = rng.Next(bytes.Length);
+                    return (bytes[..length], $"truncated to {length} bytes");
+                }
             case 2:
-            {
-                var at = rng.Next(bytes.Length);
-                var n = Math.Min(bytes.Length - at, 1 + rng.Next(64));
-                return ([.. bytes[..at], .. bytes[(at + n)..]], $"{n} bytes removed at {at}");
-            }
+                {
+                    var at = rng.Next(bytes.Length);
+                    var n = Math.Min(bytes.Length - at, 1 + rng.Next(64));
+                    return ([.. bytes[..at], .. bytes[(at + n)..]], $"{n} bytes removed at {at}");
+                }
             default:
-            {
-                var at = rng.Next(bytes.Length);
-                var n = Math.Min(bytes.Length - at, 1 + rng.Next(64));
-                return ([.. bytes[..(at + n)], .. bytes[at..]], $"{n} bytes repeated at {at}");
-            }
+                {
+                    var at = rng.Next(bytes.Length);
+                    var n = Math.Min(bytes.Length - at, 1 + rng.Next(64));
+                    return ([.. bytes[..(at + n)], .. bytes[at..]], $"{n} bytes repeated at {at}");
+                }
         }
     }
 

@@ -64,7 +64,8 @@ public sealed class FuzzSupervisor(int seed, long first, long cases, TimeSpan ca
         {
             while (worker.StandardOutput.ReadLine() is { } line) lines.Add(line);
             lines.Add(null);
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         reader.Start();
 
         long? current = null;
