@@ -48,11 +48,11 @@ public sealed partial class StaticEvaluator
                 or "And" or "Or" or "Xor" or "Max" or "Min" or "Where" or "PRelu":
                 return p.Inputs.Select(Shape).Aggregate((long?[]?)[], (acc, s) => acc is null || s is null ? null : BroadcastShape(acc, s));
             case "Transpose":
-                {
-                    if (Shape(p.Input(0)) is not { } s) return null;
-                    var perm = p.IntsAttribute("perm")?.ToArray() ?? Enumerable.Range(0, s.Length).Reverse().Select(a => (long)a).ToArray();
-                    return perm.Length == s.Length ? perm.Select(a => s[a]).ToArray() : null;
-                }
+            {
+                if (Shape(p.Input(0)) is not { } s) return null;
+                var perm = p.IntsAttribute("perm")?.ToArray() ?? Enumerable.Range(0, s.Length).Reverse().Select(a => (long)a).ToArray();
+                return StaticOps.IsPermutation(perm, s.Length) ? perm.Select(a => s[a]).ToArray() : null;
+            }
             case "Reshape":
                 if (Shape(p.Input(0)) is not { } input) return null;
                 return Value(p.Input(1)) is { } target
@@ -61,52 +61,51 @@ public sealed partial class StaticEvaluator
             case "Unsqueeze":
                 return Shape(p.Input(0)) is { } us && Axes(p) is { } uAxes ? StaticOps.UnsqueezeShape(us, uAxes) : null;
             case "Squeeze":
-                {
-                    if (Shape(p.Input(0)) is not { } s || Axes(p) is not { } axes) return null;
-                    var drop = axes.Length == 0
-                        ? Enumerable.Range(0, s.Length).Where(a => s[a] == 1).ToHashSet()
-                        : axes.Select(a => (int)(a < 0 ? a + s.Length : a)).ToHashSet();
-                    return s.Where((_, a) => !drop.Contains(a)).ToArray();
-                }
+            {
+                if (Shape(p.Input(0)) is not { } s || Axes(p) is not { } axes) return null;
+                if (axes.Any(a => a < -s.Length || a >= s.Length)) return null;
+                var drop = axes.Length == 0
+                    ? Enumerable.Range(0, s.Length).Where(a => s[a] == 1).ToHashSet()
+                    : axes.Select(a => (int)(a < 0 ? a + s.Length : a)).ToHashSet();
+                return s.Where((_, a) => !drop.Contains(a)).ToArray();
+            }
             case "Expand":
                 return Shape(p.Input(0)) is { } es && Partial(p.Input(1)) is { } eShape ? BroadcastShape(es, eShape) : null;
             case "Concat":
+            {
+                var parts = p.Inputs.Select(Shape).ToList();
+                if (parts.Count == 0 || parts.Any(s => s is null) || parts.Select(s => s!.Length).Distinct().Count() != 1) return null;
+                var rank = parts[0]!.Length;
+                if (StaticOps.Axis(p.IntAttribute("axis", 0), rank) is not { } axis) return null;
+                var result = parts[0]!.ToArray();
+                result[axis] = parts.All(s => s![axis] is not null) ? StaticOps.SaturatingSum(parts.Select(s => s![axis]!.Value)) : null;
+                for (var a = 0; a < rank; a++)
                 {
-                    var parts = p.Inputs.Select(Shape).ToList();
-                    if (parts.Any(s => s is null) || parts.Select(s => s!.Length).Distinct().Count() != 1) return null;
-                    var rank = parts[0]!.Length;
-                    var axis = (int)p.IntAttribute("axis", 0);
-                    if (axis < 0) axis += rank;
-                    var result = parts[0]!.ToArray();
-                    result[axis] = parts.All(s => s![axis] is not null) ? parts.Sum(s => s![axis]!.Value) : null;
-                    for (var a = 0; a < rank; a++)
-                    {
-                        if (a != axis) result[a] = parts.Select(s => s![a]).FirstOrDefault(d => d is not null);
-                    }
-                    return result;
+                    if (a != axis) result[a] = parts.Select(s => s![a]).FirstOrDefault(d => d is not null);
                 }
+                return result;
+            }
             case "MatMul":
-                {
-                    if (Shape(p.Input(0)) is not { Length: >= 2 } a || Shape(p.Input(1)) is not { Length: >= 2 } b) return null;
-                    var batch = BroadcastShape(a[..^2], b[..^2]);
-                    return batch is null ? null : [.. batch, a[^2], b[^1]];
-                }
+            {
+                if (Shape(p.Input(0)) is not { Length: >= 2 } a || Shape(p.Input(1)) is not { Length: >= 2 } b) return null;
+                var batch = BroadcastShape(a[..^2], b[..^2]);
+                return batch is null ? null : [.. batch, a[^2], b[^1]];
+            }
             case "Gather":
-                {
-                    if (Shape(p.Input(0)) is not { } d || Shape(p.Input(1)) is not { } i) return null;
-                    var axis = (int)p.IntAttribute("axis", 0);
-                    if (axis < 0) axis += d.Length;
-                    return [.. d[..axis], .. i, .. d[(axis + 1)..]];
-                }
+            {
+                if (Shape(p.Input(0)) is not { } d || Shape(p.Input(1)) is not { } i) return null;
+                if (StaticOps.Axis(p.IntAttribute("axis", 0), d.Length) is not { } axis) return null;
+                return [.. d[..axis], .. i, .. d[(axis + 1)..]];
+            }
             case "Attention" when first:
-                {
-                    // Y: [B, Hq, S, dv] from 4-D inputs, [B, S, Hq*dv] from 3-D ones.
-                    if (Shape(p.Input(0)) is not { } q || Shape(p.Input(2)) is not { } v) return null;
-                    if (q.Length == 4) return [q[0], q[1], q[2], v[3]];
-                    var hq = p.IntAttribute("q_num_heads", 0);
-                    var hkv = p.IntAttribute("kv_num_heads", 0);
-                    return q.Length == 3 && v.Length == 3 ? [q[0], q[1], hq > 0 && hkv > 0 && v[2] is { } vh ? hq * (vh / hkv) : null] : null;
-                }
+            {
+                // Y: [B, Hq, S, dv] from 4-D inputs, [B, S, Hq*dv] from 3-D ones.
+                if (Shape(p.Input(0)) is not { } q || Shape(p.Input(2)) is not { } v) return null;
+                if (q.Length == 4) return v.Length == 4 ? [q[0], q[1], q[2], v[3]] : null;
+                var hq = p.IntAttribute("q_num_heads", 0);
+                var hkv = p.IntAttribute("kv_num_heads", 0);
+                return q.Length == 3 && v.Length == 3 ? [q[0], q[1], hq > 0 && hkv > 0 && v[2] is { } vh && vh / hkv <= long.MaxValue / hq ? hq * (vh / hkv) : null] : null;
+            }
             default:
                 return InferMore(p, value);
         }

@@ -47,21 +47,25 @@ public sealed partial class StaticEvaluator
             _shapes[name] = tensor.Shape.Select(d => (long?)d).ToArray();
             _types[name] = tensor.Type;
         }
+        var graphInputs = graph.Inputs.Select(i => i.Name).Where(n => !graph.Initializers.ContainsKey(n)).ToHashSet(StringComparer.Ordinal);
         _constructing = true;
         foreach (var node in graph.TopologicalOrder())
         {
             // A value computed from a graph input's data (not just its shape) is never known before run time.
             var data = !node.Is("Shape") && !node.Is("Size")
-                && node.Inputs.Any(i => i.Length > 0 && !_bound.ContainsKey(i) && (graph.IsGraphInput(i) || _readsData.Contains(i)));
+                && node.Inputs.Any(i => i.Length > 0 && !_bound.ContainsKey(i) && (graphInputs.Contains(i) || _readsData.Contains(i)));
             foreach (var output in node.Outputs.Where(o => o.Length > 0))
             {
                 if (_bound.ContainsKey(output)) continue;
                 if (data) _readsData.Add(output);
-                _shapes[output] = Merge(recorded.Of(output), recorded.Of(output) is { } r && r.All(d => d is not null) ? null : InferShape(node, output));
+                _shapes[output] = Merge(recorded.Of(output), recorded.Of(output) is { } r && r.All(d => d is not null) ? null : Plausible(InferShape(node, output)));
             }
         }
         _constructing = false;
     }
+
+    /// <summary>An inferred shape with a negative dimension (attributes that lie, arithmetic that wrapped) is unknown, not used.</summary>
+    private static long?[]? Plausible(long?[]? shape) => shape is not null && shape.Any(d => d < 0) ? null : shape;
 
     public Graph Graph => _g;
 
@@ -72,14 +76,49 @@ public sealed partial class StaticEvaluator
         if (_bound.TryGetValue(value, out var given)) return given;
         if (_readsData.Contains(value)) return null;
         if (_values.TryGetValue(value, out var known)) return known;
-        _values[value] = null; // a DAG never comes back here, but a malformed graph must not recurse forever
-        var result = Compute(value) ?? FromPartial(value);
-        if (result is not null && StaticTensor.Count(result.Shape) > MaxElements) result = null;
-        _values[value] = result;
+        // The inputs a fold needs are folded first, deepest first, from an explicit stack: a chain of thousands of
+        // nodes (5,000 Identity nodes in front of a Reshape's shape) must not take one stack frame per node.
+        var pending = new Stack<string>();
+        var expanded = new HashSet<string>(StringComparer.Ordinal);
+        pending.Push(value);
+        while (pending.Count > 0)
+        {
+            var v = pending.Peek();
+            if (_values.ContainsKey(v))
+            {
+                pending.Pop();
+                continue;
+            }
+            if (expanded.Add(v))
+            {
+                foreach (var input in FoldedInputs(v))
+                {
+                    if (input.Length > 0 && !_readsData.Contains(input) && !_values.ContainsKey(input) && !expanded.Contains(input)) pending.Push(input);
+                }
+                continue;
+            }
+            pending.Pop();
+            _values[v] = null; // a DAG never comes back here, but a malformed graph must not loop
+            var result = Compute(v) ?? FromPartial(v);
+            if (result is not null && (StaticTensor.Count(result.Shape) > MaxElements || result.Data.Length != StaticTensor.Count(result.Shape))) result = null;
+            _values[v] = result;
+        }
+        var folded = _values[value];
         // While shapes are still being inferred a value may need its own shape to be read from partial elements:
         // try again once they are known.
-        if (result is null && _constructing) _values.Remove(value);
-        return result;
+        if (_constructing)
+        {
+            foreach (var v in expanded.Where(v => _values.TryGetValue(v, out var r) && r is null)) _values.Remove(v);
+        }
+        return folded;
+    }
+
+    /// <summary>The inputs <see cref="Compute"/> folds to know <paramref name="value"/>: none for values it never folds.</summary>
+    private IEnumerable<string> FoldedInputs(string value)
+    {
+        if (_g.Initializers.ContainsKey(value) || _g.Producer(value) is not { } p) return [];
+        if (p.Outputs.Count == 0 || p.Outputs[0] != value || !p.Is(p.OpType) || p.OpType is "Shape" or "Size" or "Constant") return [];
+        return p.Inputs;
     }
 
     /// <summary>A one-element value (any rank), e.g. a scale computed from shapes.</summary>
@@ -94,36 +133,48 @@ public sealed partial class StaticEvaluator
     /// <summary>The element type the model declares for a value or that follows from its producer; Undefined when unknown.</summary>
     public DataType ElementType(string value)
     {
-        if (_types.TryGetValue(value, out var t)) return t;
-        _types[value] = DataType.Undefined;
-        t = InferType(value);
-        _types[value] = t;
+        // Follows the chain of type-preserving producers in a loop (a long Identity chain is no deeper than a short one).
+        var path = new List<string>();
+        var v = value;
+        DataType t;
+        while (!_types.TryGetValue(v, out t))
+        {
+            _types[v] = DataType.Undefined; // a malformed graph that comes back here ends the walk
+            path.Add(v);
+            var (known, next) = TypeStep(v);
+            if (known is { } k)
+            {
+                t = k;
+                break;
+            }
+            v = next!;
+        }
+        foreach (var p in path) _types[p] = t;
         return t;
     }
 
-    private DataType InferType(string value)
+    /// <summary>The type of <paramref name="value"/> when its producer decides it, else the value whose type it takes.</summary>
+    private (DataType? Known, string? Next) TypeStep(string value)
     {
-        if (_g.Initializers.TryGetValue(value, out var init)) return (DataType)init.DataType;
-        if (_g.Producer(value) is not { } p) return DataType.Undefined;
+        if (_g.Initializers.TryGetValue(value, out var init)) return ((DataType)init.DataType, null);
+        if (_g.Producer(value) is not { } p) return (DataType.Undefined, null);
         switch (p.OpType)
         {
             case "Constant":
-                return p.Attribute("value")?.T is { } tensor ? (DataType)tensor.DataType
-                    : p.Attribute("value_int") is not null || p.Attribute("value_ints") is not null ? DataType.Int64 : DataType.Float;
+                return (p.Attribute("value")?.T is { } tensor ? (DataType)tensor.DataType
+                    : p.Attribute("value_int") is not null || p.Attribute("value_ints") is not null ? DataType.Int64 : DataType.Float, null);
             case "Cast":
-                return (DataType)p.IntAttribute("to", 0);
-            case "CastLike":
-                return ElementType(p.Input(1));
+                return ((DataType)p.IntAttribute("to", 0), null);
+            case "CastLike" or "Where":
+                return (null, p.Input(1));
             case "Shape" or "Size":
-                return DataType.Int64;
+                return (DataType.Int64, null);
             case "Equal" or "Less" or "LessOrEqual" or "Greater" or "GreaterOrEqual" or "And" or "Or" or "Xor" or "Not" or "IsNaN" or "IsInf":
-                return DataType.Bool;
+                return (DataType.Bool, null);
             case "ConstantOfShape":
-                return p.Attribute("value")?.T is { } v ? (DataType)v.DataType : DataType.Float;
-            case "Where":
-                return ElementType(p.Input(1));
+                return (p.Attribute("value")?.T is { } v ? (DataType)v.DataType : DataType.Float, null);
             default:
-                return p.Inputs.Count > 0 ? ElementType(p.Input(0)) : DataType.Undefined;
+                return p.Inputs.Count > 0 ? (null, p.Input(0)) : (DataType.Undefined, null);
         }
     }
 
@@ -137,8 +188,8 @@ public sealed partial class StaticEvaluator
         {
             "Constant" => ConstantNode(p),
             "Shape" => ShapeOf(p),
-            "Size" => Shape(p.Input(0)) is { } s && s.All(d => d is not null)
-                ? StaticTensor.Scalar(DataType.Int64, s.Aggregate(1L, (a, d) => a * d!.Value)) : null,
+            "Size" => Shape(p.Input(0)) is { } s && s.All(d => d is not null) && StaticTensor.Count(s.Select(d => d!.Value).ToArray()) is var size && size < long.MaxValue
+                ? StaticTensor.Scalar(DataType.Int64, size) : null,
             "Identity" => Value(p.Input(0)),
             "Cast" => In(p, 0) is { } x ? StaticOps.Cast(x, (DataType)p.IntAttribute("to", 0)) : null,
             "CastLike" => In(p, 0) is { } x && ElementType(p.Input(1)) is var to && to != DataType.Undefined ? StaticOps.Cast(x, to) : null,
@@ -168,11 +219,11 @@ public sealed partial class StaticEvaluator
             "Or" => Compare(p, (a, b) => a != 0 || b != 0),
             "Xor" => Compare(p, (a, b) => (a != 0) ^ (b != 0)),
             "Where" => In(p, 0) is { } c && In(p, 1) is { } x && In(p, 2) is { } y ? StaticOps.Where(c, x, y) : null,
-            "Gather" => In(p, 0) is { } d && In(p, 1) is { } i ? StaticOps.Gather(d, i, (int)p.IntAttribute("axis", 0)) : null,
+            "Gather" => In(p, 0) is { } d && In(p, 1) is { } i ? StaticOps.Gather(d, i, p.IntAttribute("axis", 0)) : null,
             "Squeeze" => In(p, 0) is { } x ? StaticOps.Squeeze(x, Axes(p)) : null,
             "Unsqueeze" => In(p, 0) is { } x && Axes(p) is { } axes ? StaticOps.Unsqueeze(x, axes) : null,
-            "Concat" => p.Inputs.Select(Value).ToList() is var parts && parts.All(t => t is not null)
-                ? StaticOps.Concat(parts!, (int)p.IntAttribute("axis", 0)) : null,
+            "Concat" => p.Inputs.Select(Value).ToList() is { Count: > 0 } parts && parts.All(t => t is not null)
+                ? StaticOps.Concat(parts!, p.IntAttribute("axis", 0)) : null,
             "Range" => In(p, 0) is { } start && In(p, 1) is { } limit && In(p, 2) is { } delta ? StaticOps.Range(start, limit, delta) : null,
             "ConstantOfShape" => In(p, 0) is { } shape ? StaticOps.ConstantOfShape(shape, p.Attribute("value")?.T is { } v ? FromProto(v) : null) : null,
             "Expand" => In(p, 0) is { } x && In(p, 1) is { } shape ? StaticOps.Expand(x, shape.Longs) : null,

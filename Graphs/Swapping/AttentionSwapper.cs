@@ -19,6 +19,7 @@ public static class AttentionSwapper
         {
             throw new GraphException($"the model was already swapped ({model.MetadataProps.First(p => p.Key == ModelContract.RuleKey).Value})");
         }
+        InputMetadata.RefuseOurKeys(model);
         var merged = MergedDecoder.Collapse(model);
         var graph = new Graph(model.Graph);
         var shapes = new ValueShapes(model.Graph);
@@ -94,6 +95,7 @@ public static class AttentionSwapper
             CacheAbsorption.CheckFed(graph, accepted);
         }
         // A growing KV cache has one length for the whole batch, so its rows cannot be at different positions either.
+        SwapLimits.Check(graph, states);
         var perRow = !PositionOffset.SharedIsRead(graph) && states.All(s => s.GrowingAxis is null);
         model.Graph = graph.ToProto();
         // Shape's start and end (which the rewiring of positions and caches writes) are opset 15.

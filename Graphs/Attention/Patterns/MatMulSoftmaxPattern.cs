@@ -21,8 +21,10 @@ public sealed class MatMulSoftmaxPattern : IAttentionPattern
 
     public IEnumerable<OneOf> Find(Graph graph, ValueShapes shapes)
     {
+        var nodes = graph.Nodes.Where(n => n.Is("Softmax")).ToList();
+        if (nodes.Count == 0) yield break;
         var eval = new StaticEvaluator(graph, shapes);
-        foreach (var softmax in graph.Nodes.Where(n => n.Is("Softmax")).ToList())
+        foreach (var softmax in nodes)
         {
             yield return Analyse(graph, shapes, eval, softmax);
         }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using OnnxAttention.Graphs.Io;
 using OnnxAttention.Graphs.Ir;
 using OnnxAttention.Graphs.Swapping;
+using OnnxAttention.Host.Sessions;
 
 namespace OnnxAttention.Cli.Commands;
 
@@ -26,6 +27,8 @@ public static class ConvertCommand
                 return 0;
             }
             var report = AttentionSwapper.Swap(proto, AttentionRule.Parse(parse.GetValue(rule)!));
+            // A model no session could take (or on which ORT would abort) is not written.
+            ResourceChecks.Check(proto, SessionMemory.Budget);
             ModelFile.Save(proto, parse.GetValue(output)!.FullName);
             Print(report);
             Console.WriteLine($"wrote {parse.GetValue(output)!.FullName}");

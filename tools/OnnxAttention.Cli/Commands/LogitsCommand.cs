@@ -19,17 +19,19 @@ public static class LogitsCommand
         var rule = new Option<string?>("--attention") { Description = AttentionRule.Known + " (required unless the model is already swapped)" };
         var ids = new Option<FileInfo>("--input-ids") { Description = "ONNX TensorProto of int64 ids [batch, seq]", Required = true };
         var output = new Option<FileInfo>("--out") { Description = "where to write float32 logits [batch, seq, vocab] as a TensorProto", Required = true };
+        var maxMemory = new Option<string?>("--max-memory") { Description = "cap ONNX Runtime's CPU memory for the session (bytes, or 512M, 2G; at most 4G - 1); without it, a statically known tensor over 4 GiB is refused" };
         var stepByStep = new Option<bool>("--step-by-step") { Description = "feed one token per call, carrying the state" };
         var ep = new Option<string>("--ep") { Description = "execution provider: cpu, cuda or cuda:N (cuda needs the GPU build)", DefaultValueFactory = _ => "cpu" };
         var maskOption = new Option<FileInfo>("--attention-mask") { Description = "ONNX TensorProto [batch, seq] (1 = token, 0 = pad); default all ones" };
         var positionsOption = new Option<FileInfo>("--position-ids") { Description = "ONNX TensorProto int64 [batch, seq] for a model with position_ids; default cumsum(mask) - 1" };
         var command = new Command("logits", "Swap a model's attention (or take an already swapped one), run it on ids and write the logits.")
         {
-            model, rule, ids, output, stepByStep, ep, maskOption, positionsOption,
+            model, rule, ids, output, stepByStep, ep, maxMemory, maskOption, positionsOption,
         };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             CliErrors.RefuseOverwritingAnInput("--out", parse.GetValue(output)!, parse.GetValue(model)!, parse.GetValue(ids)!);
+            if (parse.GetValue(maxMemory) is { } cap) SessionMemory.Cap(SessionMemory.ParseSize(cap));
             var (proto, rules) = ModelArguments.Swapped(parse.GetValue(model)!.FullName, parse.GetValue(rule));
             var (values, batch, seq) = IdsFile.Read(parse.GetValue(ids)!.FullName, "--input-ids");
             IdsFile.CheckRange(values, seq, DeclaredVocab(proto), "--input-ids");
