@@ -59,52 +59,52 @@ public sealed partial class StaticEvaluator
         switch (p.OpType)
         {
             case "Shape":
-            {
-                if (Shape(p.Input(0)) is not { } shape) return null;
-                var rank = shape.Length;
-                long Clamp(long axis) => Math.Clamp(axis < 0 ? axis + rank : axis, 0, rank);
-                var start = Clamp(p.IntAttribute("start", 0));
-                var end = Clamp(p.IntAttribute("end", rank));
-                return shape[(int)start..(int)Math.Max(start, end)];
-            }
+                {
+                    if (Shape(p.Input(0)) is not { } shape) return null;
+                    var rank = shape.Length;
+                    long Clamp(long axis) => Math.Clamp(axis < 0 ? axis + rank : axis, 0, rank);
+                    var start = Clamp(p.IntAttribute("start", 0));
+                    var end = Clamp(p.IntAttribute("end", rank));
+                    return shape[(int)start..(int)Math.Max(start, end)];
+                }
             case "Identity" or "Cast" or "Squeeze" or "Unsqueeze" or "Reshape":
                 // Rank 0 and 1 hold the same elements either way.
                 return Shape(value)?.Length <= 1 ? Partial(p.Input(0)) : null;
             case "Gather" when p.IntAttribute("axis", 0) == 0:
-            {
-                if (Partial(p.Input(0)) is not { } data || Value(p.Input(1)) is not { Rank: <= 1 } index) return null;
-                var picked = new long?[index.Data.Length];
-                for (var n = 0; n < picked.Length; n++)
                 {
-                    var i = (long)index.Data[n];
-                    if (i < 0) i += data.Length;
-                    if (i < 0 || i >= data.Length) return null;
-                    picked[n] = data[i];
+                    if (Partial(p.Input(0)) is not { } data || Value(p.Input(1)) is not { Rank: <= 1 } index) return null;
+                    var picked = new long?[index.Data.Length];
+                    for (var n = 0; n < picked.Length; n++)
+                    {
+                        var i = (long)index.Data[n];
+                        if (i < 0) i += data.Length;
+                        if (i < 0 || i >= data.Length) return null;
+                        picked[n] = data[i];
+                    }
+                    return picked;
                 }
-                return picked;
-            }
             case "Concat":
-            {
-                var parts = p.Inputs.Select(Partial).ToList();
-                return parts.Any(x => x is null) ? null : parts.SelectMany(x => x!).ToArray();
-            }
+                {
+                    var parts = p.Inputs.Select(Partial).ToList();
+                    return parts.Any(x => x is null) ? null : parts.SelectMany(x => x!).ToArray();
+                }
             case "Add" or "Sub" or "Mul" or "Div" or "Max" or "Min" or "Equal":
                 return Elementwise(Partial(p.Input(0)), Partial(p.Input(1)), p.OpType);
             case "Where":
-            {
-                if (Partial(p.Input(0)) is not { } c || Partial(p.Input(1)) is not { } x || Partial(p.Input(2)) is not { } y) return null;
-                var n = Math.Max(c.Length, Math.Max(x.Length, y.Length));
-                if (new[] { c.Length, x.Length, y.Length }.Any(l => l != 1 && l != n)) return null;
-                return Enumerable.Range(0, n).Select(i =>
-                    c[c.Length == 1 ? 0 : i] is { } cond ? (cond != 0 ? x[x.Length == 1 ? 0 : i] : y[y.Length == 1 ? 0 : i]) : null).ToArray();
-            }
+                {
+                    if (Partial(p.Input(0)) is not { } c || Partial(p.Input(1)) is not { } x || Partial(p.Input(2)) is not { } y) return null;
+                    var n = Math.Max(c.Length, Math.Max(x.Length, y.Length));
+                    if (new[] { c.Length, x.Length, y.Length }.Any(l => l != 1 && l != n)) return null;
+                    return Enumerable.Range(0, n).Select(i =>
+                        c[c.Length == 1 ? 0 : i] is { } cond ? (cond != 0 ? x[x.Length == 1 ? 0 : i] : y[y.Length == 1 ? 0 : i]) : null).ToArray();
+                }
             case "Slice":
-            {
-                if (Partial(p.Input(0)) is not { } data || Value(p.Input(1)) is not { } starts || Value(p.Input(2)) is not { } ends) return null;
-                if (!Optional(p, 3, out var axes) || !Optional(p, 4, out var steps)) return null;
-                var asTensor = new StaticTensor(Onnx.TensorProto.Types.DataType.Int64, [data.Length], Enumerable.Range(0, data.Length).Select(i => (double)i).ToArray());
-                return StaticOps.Slice(asTensor, starts.Longs, ends.Longs, axes, steps) is { } picked ? picked.Longs.Select(i => data[i]).ToArray() : null;
-            }
+                {
+                    if (Partial(p.Input(0)) is not { } data || Value(p.Input(1)) is not { } starts || Value(p.Input(2)) is not { } ends) return null;
+                    if (!Optional(p, 3, out var axes) || !Optional(p, 4, out var steps)) return null;
+                    var asTensor = new StaticTensor(Onnx.TensorProto.Types.DataType.Int64, [data.Length], Enumerable.Range(0, data.Length).Select(i => (double)i).ToArray());
+                    return StaticOps.Slice(asTensor, starts.Longs, ends.Longs, axes, steps) is { } picked ? picked.Longs.Select(i => data[i]).ToArray() : null;
+                }
             default:
                 return null;
         }
@@ -164,32 +164,32 @@ public sealed partial class StaticEvaluator
             case "ConstantOfShape":
                 return Partial(p.Input(0));
             case "Slice":
-            {
-                if (Shape(p.Input(0)) is not { } shape) return null;
-                var starts = Partial(p.Input(1));
-                var ends = Partial(p.Input(2));
-                var axes = p.Input(3).Length == 0 ? Enumerable.Range(0, starts?.Length ?? 0).Select(a => (long?)a).ToArray() : Partial(p.Input(3));
-                var steps = p.Input(4).Length == 0 ? null : Partial(p.Input(4));
-                if (starts is null || ends is null || axes is null || axes.Length != starts.Length || ends.Length != starts.Length) return null;
-                var result = (long?[])shape.Clone();
-                for (var i = 0; i < axes.Length; i++)
                 {
-                    if (axes[i] is not { } axis) return null;
-                    var a = (int)(axis < 0 ? axis + shape.Length : axis);
-                    if (a < 0 || a >= shape.Length) return null;
-                    var step = steps is null ? 1 : steps[i];
-                    if (shape[a] is not { } dim || starts[i] is not { } s || ends[i] is not { } e || step is not { } st || st == 0)
+                    if (Shape(p.Input(0)) is not { } shape) return null;
+                    var starts = Partial(p.Input(1));
+                    var ends = Partial(p.Input(2));
+                    var axes = p.Input(3).Length == 0 ? Enumerable.Range(0, starts?.Length ?? 0).Select(a => (long?)a).ToArray() : Partial(p.Input(3));
+                    var steps = p.Input(4).Length == 0 ? null : Partial(p.Input(4));
+                    if (starts is null || ends is null || axes is null || axes.Length != starts.Length || ends.Length != starts.Length) return null;
+                    var result = (long?[])shape.Clone();
+                    for (var i = 0; i < axes.Length; i++)
                     {
-                        result[a] = null;
-                        continue;
+                        if (axes[i] is not { } axis) return null;
+                        var a = (int)(axis < 0 ? axis + shape.Length : axis);
+                        if (a < 0 || a >= shape.Length) return null;
+                        var step = steps is null ? 1 : steps[i];
+                        if (shape[a] is not { } dim || starts[i] is not { } s || ends[i] is not { } e || step is not { } st || st == 0)
+                        {
+                            result[a] = null;
+                            continue;
+                        }
+                        long Norm(long v) => v < 0 ? v + dim : v;
+                        var b = st > 0 ? Math.Clamp(Norm(s), 0, dim) : Math.Clamp(Norm(s), -1, dim - 1);
+                        var end = st > 0 ? Math.Clamp(Norm(e), 0, dim) : Math.Clamp(Norm(e), -1, dim - 1);
+                        result[a] = Math.Max(0, st > 0 ? (end - b + st - 1) / st : (b - end - st - 1) / -st);
                     }
-                    long Norm(long v) => v < 0 ? v + dim : v;
-                    var b = st > 0 ? Math.Clamp(Norm(s), 0, dim) : Math.Clamp(Norm(s), -1, dim - 1);
-                    var end = st > 0 ? Math.Clamp(Norm(e), 0, dim) : Math.Clamp(Norm(e), -1, dim - 1);
-                    result[a] = Math.Max(0, st > 0 ? (end - b + st - 1) / st : (b - end - st - 1) / -st);
+                    return result;
                 }
-                return result;
-            }
             default:
                 return null;
         }
@@ -224,35 +224,35 @@ public sealed partial class StaticEvaluator
         switch (p.OpType)
         {
             case "ReduceMean" or "ReduceSum" or "ReduceMax" or "ReduceMin" or "ReduceProd" or "ReduceL2" or "ReduceSumSquare" when first:
-            {
-                if (Shape(p.Input(0)) is not { } s || ReduceAxes(p) is not { } axes) return null;
-                if (axes.Length == 0 && p.IntAttribute("noop_with_empty_axes", 0) == 1) return s;
-                var set = (axes.Length == 0 ? Enumerable.Range(0, s.Length).Select(a => (long)a) : axes.Select(a => a < 0 ? a + s.Length : a)).ToHashSet();
-                return p.IntAttribute("keepdims", 1) == 1
-                    ? s.Select((d, a) => set.Contains(a) ? 1 : d).ToArray()
-                    : s.Where((_, a) => !set.Contains(a)).ToArray();
-            }
+                {
+                    if (Shape(p.Input(0)) is not { } s || ReduceAxes(p) is not { } axes) return null;
+                    if (axes.Length == 0 && p.IntAttribute("noop_with_empty_axes", 0) == 1) return s;
+                    var set = (axes.Length == 0 ? Enumerable.Range(0, s.Length).Select(a => (long)a) : axes.Select(a => a < 0 ? a + s.Length : a)).ToHashSet();
+                    return p.IntAttribute("keepdims", 1) == 1
+                        ? s.Select((d, a) => set.Contains(a) ? 1 : d).ToArray()
+                        : s.Where((_, a) => !set.Contains(a)).ToArray();
+                }
             case "Gemm" when first:
-            {
-                if (Shape(p.Input(0)) is not { Length: 2 } a || Shape(p.Input(1)) is not { Length: 2 } b) return null;
-                var m = p.IntAttribute("transA", 0) == 1 ? a[1] : a[0];
-                var n = p.IntAttribute("transB", 0) == 1 ? b[0] : b[1];
-                return [m, n];
-            }
+                {
+                    if (Shape(p.Input(0)) is not { Length: 2 } a || Shape(p.Input(1)) is not { Length: 2 } b) return null;
+                    var m = p.IntAttribute("transA", 0) == 1 ? a[1] : a[0];
+                    var n = p.IntAttribute("transB", 0) == 1 ? b[0] : b[1];
+                    return [m, n];
+                }
             case "Split":
-            {
-                if (Shape(p.Input(0)) is not { } s) return null;
-                var axis = (int)p.IntAttribute("axis", 0);
-                if (axis < 0) axis += s.Length;
-                if (axis < 0 || axis >= s.Length) return null;
-                var index = p.Outputs.IndexOf(value);
-                var sizes = p.IntsAttribute("split")?.ToArray() ?? (p.Input(1).Length > 0 ? Value(p.Input(1))?.Longs : null);
-                long? size = sizes is not null ? (index < sizes.Length ? sizes[index] : null)
-                    : s[axis] is { } total && total % p.Outputs.Count == 0 ? total / p.Outputs.Count : null;
-                var result = (long?[])s.Clone();
-                result[axis] = size;
-                return result;
-            }
+                {
+                    if (Shape(p.Input(0)) is not { } s) return null;
+                    var axis = (int)p.IntAttribute("axis", 0);
+                    if (axis < 0) axis += s.Length;
+                    if (axis < 0 || axis >= s.Length) return null;
+                    var index = p.Outputs.IndexOf(value);
+                    var sizes = p.IntsAttribute("split")?.ToArray() ?? (p.Input(1).Length > 0 ? Value(p.Input(1))?.Longs : null);
+                    long? size = sizes is not null ? (index < sizes.Length ? sizes[index] : null)
+                        : s[axis] is { } total && total % p.Outputs.Count == 0 ? total / p.Outputs.Count : null;
+                    var result = (long?[])s.Clone();
+                    result[axis] = size;
+                    return result;
+                }
             case "ScatterND" or "ScatterElements" when first:
                 return Shape(p.Input(0));
             case "SimplifiedLayerNormalization" when first:

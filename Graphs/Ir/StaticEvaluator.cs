@@ -23,7 +23,7 @@ public sealed partial class StaticEvaluator
     private readonly Dictionary<string, DataType> _types = new();
     private readonly HashSet<string> _readsData = new();
     private readonly IReadOnlyDictionary<string, StaticTensor> _bound;
-    private bool _constructing;
+    private readonly bool _constructing;
 
     public StaticEvaluator(Graph graph, ValueShapes recorded) : this(graph, recorded, null)
     {

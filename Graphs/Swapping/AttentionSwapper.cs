@@ -109,8 +109,14 @@ public static class AttentionSwapper
         var counts = accepted.Select((m, i) => $"{m.Pattern} -> {acceptedRules[i].Spelling}").GroupBy(k => k).ToDictionary(g => g.Key, g => g.Count());
         if (offsets > 0) counts["position Range offset"] = offsets;
         var hasPosition = model.Graph.Input.Any(i => i.Name == PositionOffset.InputName);
-        var report = new SwapReport(rule, accepted, skipped, states, counts, removed, hasPosition) { OpsetChange = opsetChange, InterfaceChanges = interfaceChanges, PositionsPerRow = perRow, Layers = layers,
-            PaddingInput = accepted.Select(m => m.KeyPadding).FirstOrDefault(p => p is not null) is { } padding && model.Graph.Input.Any(i => i.Name == padding) ? padding : null };
+        var report = new SwapReport(rule, accepted, skipped, states, counts, removed, hasPosition)
+        {
+            OpsetChange = opsetChange,
+            InterfaceChanges = interfaceChanges,
+            PositionsPerRow = perRow,
+            Layers = layers,
+            PaddingInput = accepted.Select(m => m.KeyPadding).FirstOrDefault(p => p is not null) is { } padding && model.Graph.Input.Any(i => i.Name == padding) ? padding : null
+        };
         ModelContract.Write(model, report);
         return report;
     }
