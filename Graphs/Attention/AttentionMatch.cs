@@ -58,6 +58,24 @@ public sealed record AttentionMatch(
     public string? MaskReads { get; init; }
 
     /// <summary>
+    /// The graph input (an attention_mask [batch, past + seq], 1 = token, 0 = pad) whose zeros remove keys, when the
+    /// mask was found to be exactly causal attention plus that padding (see MaskProbe). <see cref="MaskValue"/>,
+    /// <see cref="MaskKeep"/> and <see cref="MaskFill"/> then compute that whole mask, causal part included.
+    /// </summary>
+    public string? KeyPadding { get; init; }
+
+    /// <summary>
+    /// Query, key and value arrive packed in one tensor [B, S, (Hq + 2 Hkv) d] (<see cref="Query"/>; Key and Value
+    /// name it too): the swap splits it before anything else.
+    /// </summary>
+    public bool PackedQkv { get; init; }
+
+    /// <summary>A mask applied as Where(keep, scores, fill) (GPT-2's causal bias buffer): the keep condition, with <see cref="MaskFill"/>.</summary>
+    public string? MaskKeep { get; init; }
+
+    public string? MaskFill { get; init; }
+
+    /// <summary>
     /// Set when the attention keeps a KV cache of its own that cannot become the replacement's state (a past_key
     /// input without present outputs, a present output without past inputs, ...): it is left as it is.
     /// </summary>

@@ -15,7 +15,7 @@ public static class AttentionRequirements
             return $"the attention already keeps its own KV cache ('{cache}'), which a fixed-size memory does not replace" +
                 (m.OwnCacheWhy is { } why ? $" (it cannot become state: {why})" : "");
         }
-        if (m.KeyLengthsReads is { } lengths)
+        if (m.KeyLengthsReads is { } lengths && m.KeyPadding is null)
         {
             return $"the attention takes per-row key lengths from the values of graph input '{lengths}' (padding), which the fixed-size memories cannot keep";
         }
@@ -27,7 +27,7 @@ public static class AttentionRequirements
         {
             return $"{q} queries attend to {k} keys: not self-attention over one sequence, which a recurrent memory needs";
         }
-        if (m.MaskValue is not null)
+        if (m.MaskValue is not null && m.KeyPadding is null)
         {
             return m.MaskReads is { } input
                 ? $"the mask reads the values of graph input '{input}' (a padding mask), which the fixed-size memories cannot keep"
@@ -50,7 +50,7 @@ public static class AttentionRequirements
     /// would have nothing to read. Null when <paramref name="m"/> has no such cache or no such mask.
     /// </summary>
     public static string? CacheWithoutDataMask(AttentionMatch m) =>
-        m.Cache is not null && m.MaskReads is { } input
+        m.Cache is not null && m.KeyPadding is null && m.MaskReads is { } input
             ? $"the mask reads the values of graph input '{input}' (padding); a model whose KV cache becomes state is fed ids and the past length only, so padding cannot be carried"
             : null;
 

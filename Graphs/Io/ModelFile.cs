@@ -29,10 +29,10 @@ public static class ModelFile
             throw new GraphException($"model file '{path}' is {file.Length} bytes; a single ONNX protobuf can hold at most {MaxProtoBytes}");
         }
         ModelProto model;
+        var bytes = RegularFile.ReadAll(path, MaxProtoBytes, "model file");
         try
         {
-            using var stream = file.OpenRead();
-            using var coded = CodedInputStream.CreateWithLimits(stream, (int)Math.Min(file.Length + 1, MaxProtoBytes), RecursionLimit);
+            using var coded = CodedInputStream.CreateWithLimits(new MemoryStream(bytes, writable: false), bytes.Length + 1, RecursionLimit);
             model = ModelProto.Parser.ParseFrom(coded);
         }
         catch (InvalidProtocolBufferException e)
@@ -64,26 +64,23 @@ public static class ModelFile
     /// <summary>Reads every externally stored tensor into raw_data, after checking each location stays in the folder.</summary>
     private static void LoadExternalData(ModelProto model, string modelDirectory)
     {
-        var root = Path.GetFullPath(modelDirectory);
         var tensors = model.Graph.Initializer.Where(t => t.DataLocation == TensorProto.Types.DataLocation.External).ToList();
+        if (tensors.Count == 0) return;
+        var root = RealPath(Path.GetFullPath(modelDirectory));
         // Check all locations first: nothing is read if any one of them points outside the folder.
         var plans = tensors.Select(t => (Tensor: t, Plan: Plan(t, root))).ToList();
         foreach (var (tensor, plan) in plans)
         {
-            using var stream = File.OpenRead(plan.Path);
-            var length = plan.Length ?? stream.Length - plan.Offset;
-            if (plan.Offset < 0 || length < 0 || plan.Offset + length > stream.Length)
-            {
-                throw new GraphException($"tensor '{tensor.Name}': external data range [{plan.Offset}, {plan.Offset + length}) lies outside '{plan.Path}' ({stream.Length} bytes)");
-            }
             var expected = ExpectedBytes(tensor);
-            if (expected is { } e && e != length)
+            if (expected is { } e && plan.Length is { } l && e != l)
             {
-                throw new GraphException($"tensor '{tensor.Name}': shape and type need {e} bytes but its external data holds {length}");
+                throw new GraphException($"tensor '{tensor.Name}': shape and type need {e} bytes but its external data holds {l}");
             }
-            var bytes = new byte[length];
-            stream.Seek(plan.Offset, SeekOrigin.Begin);
-            stream.ReadExactly(bytes);
+            var bytes = RegularFile.ReadRange(plan.Path, plan.Offset, plan.Length, expected ?? MaxProtoBytes, $"tensor '{tensor.Name}': external data");
+            if (expected is { } e2 && e2 != bytes.Length)
+            {
+                throw new GraphException($"tensor '{tensor.Name}': shape and type need {e2} bytes but its external data holds {bytes.Length}");
+            }
             tensor.RawData = ByteString.CopyFrom(bytes);
             tensor.DataLocation = TensorProto.Types.DataLocation.Default;
             tensor.ExternalData.Clear();
@@ -94,21 +91,34 @@ public static class ModelFile
 
     private static ExternalPlan Plan(TensorProto tensor, string root)
     {
-        var entries = tensor.ExternalData.ToDictionary(e => e.Key, e => e.Value);
+        var entries = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var e in tensor.ExternalData)
+        {
+            if (!entries.TryAdd(e.Key, e.Value)) throw new GraphException($"tensor '{tensor.Name}': external data key '{e.Key}' is given more than once");
+        }
         if (!entries.TryGetValue("location", out var location) || location.Length == 0)
         {
             throw new GraphException($"tensor '{tensor.Name}' is marked external but names no location");
+        }
+        if (location.Contains('\0'))
+        {
+            throw new GraphException($"tensor '{tensor.Name}': external data location contains a NUL character");
         }
         if (Path.IsPathRooted(location))
         {
             throw new GraphException($"tensor '{tensor.Name}': external data location '{location}' is absolute; only paths inside the model's folder are allowed");
         }
-        var full = Path.GetFullPath(Path.Combine(root, location));
-        var resolved = ResolveLinks(full);
         var rootWithSeparator = root.EndsWith(Path.DirectorySeparatorChar) ? root : root + Path.DirectorySeparatorChar;
-        if (!full.StartsWith(rootWithSeparator, StringComparison.Ordinal) || !resolved.StartsWith(rootWithSeparator, StringComparison.Ordinal))
+        var full = Path.GetFullPath(Path.Combine(root, location));
+        if (!full.StartsWith(rootWithSeparator, StringComparison.Ordinal))
         {
             throw new GraphException($"tensor '{tensor.Name}': external data location '{location}' leaves the model's folder '{root}'");
+        }
+        // Every component is resolved, not just the last: a folder that is a symbolic link leads out as surely as a file.
+        var resolved = RealPath(full);
+        if (!resolved.StartsWith(rootWithSeparator, StringComparison.Ordinal))
+        {
+            throw new GraphException($"tensor '{tensor.Name}': external data location '{location}' leaves the model's folder '{root}' (through a symbolic link, to '{resolved}')");
         }
         if (!File.Exists(resolved))
         {
@@ -119,10 +129,36 @@ public static class ModelFile
         return new ExternalPlan(resolved, offset, length);
     }
 
-    private static string ResolveLinks(string path)
+    /// <summary>
+    /// <paramref name="path"/> (absolute) with every symbolic link in every component followed, as the OS does when
+    /// opening it; more than 40 links (a loop) is refused, as the OS does.
+    /// </summary>
+    private static string RealPath(string path)
     {
-        var info = new FileInfo(path);
-        return info.Exists && info.LinkTarget is not null ? info.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? path : path;
+        var sep = Path.DirectorySeparatorChar;
+        var pending = new Stack<string>(path.Split(sep, StringSplitOptions.RemoveEmptyEntries).Reverse());
+        var parts = new List<string>();
+        var links = 0;
+        while (pending.Count > 0)
+        {
+            var c = pending.Pop();
+            if (c == ".") continue;
+            if (c == "..")
+            {
+                if (parts.Count > 0) parts.RemoveAt(parts.Count - 1);
+                continue;
+            }
+            var target = new FileInfo(sep + string.Join(sep, parts.Append(c))).LinkTarget;
+            if (target is null)
+            {
+                parts.Add(c);
+                continue;
+            }
+            if (++links > 40) throw new GraphException($"'{path}' goes through more than 40 symbolic links");
+            if (Path.IsPathRooted(target)) parts.Clear();
+            foreach (var t in target.Split(sep, StringSplitOptions.RemoveEmptyEntries).Reverse()) pending.Push(t);
+        }
+        return sep + string.Join(sep, parts);
     }
 
     private static long ParseLong(string s, TensorProto t, string what) =>

@@ -19,7 +19,11 @@ public sealed class Graph
     {
         _proto = proto;
         _nodes = proto.Node.Select(n => new GraphNode(n)).ToList();
-        Initializers = proto.Initializer.ToDictionary(t => t.Name);
+        Initializers = new Dictionary<string, TensorProto>(StringComparer.Ordinal);
+        foreach (var t in proto.Initializer)
+        {
+            if (!Initializers.TryAdd(t.Name, t)) throw new GraphException($"initializer '{t.Name}' is defined more than once");
+        }
     }
 
     public IReadOnlyList<GraphNode> Nodes => _nodes;
@@ -83,19 +87,27 @@ public sealed class Graph
         return name;
     }
 
+    /// <summary>Adds a node, keeping built indices up to date: a swap adds hundreds of nodes to graphs of any size.</summary>
     public GraphNode Add(NodeProto node)
     {
         var n = new GraphNode(node);
         _nodes.Add(n);
-        Invalidate();
+        if (_producers is null || _consumers is null || node.Output.Any(o => o.Length > 0 && _producers.ContainsKey(o)))
+        {
+            Invalidate(); // a value produced twice is reported when the index is rebuilt
+            return n;
+        }
+        foreach (var output in node.Output.Where(o => o.Length > 0)) _producers[output] = n;
+        foreach (var input in node.Input.Where(i => i.Length > 0).Distinct())
+        {
+            if (!_consumers.TryGetValue(input, out var list)) _consumers[input] = list = [];
+            list.Add(n);
+        }
         return n;
     }
 
-    public void AddInitializer(TensorProto tensor)
-    {
-        Initializers[tensor.Name] = tensor;
-        Invalidate();
-    }
+    /// <summary>Initializers are not in the producer or consumer indices, so adding one leaves them valid.</summary>
+    public void AddInitializer(TensorProto tensor) => Initializers[tensor.Name] = tensor;
 
     /// <summary>Makes every consumer of <paramref name="oldValue"/> (and a graph output of that name) use <paramref name="newValue"/>.</summary>
     public void ReplaceUses(string oldValue, string newValue)
@@ -207,7 +219,8 @@ public sealed class Graph
         }
         if (order.Count != _nodes.Count)
         {
-            var stuck = _nodes.First(n => !order.Contains(n));
+            var placed = new HashSet<GraphNode>(order);
+            var stuck = _nodes.First(n => !placed.Contains(n));
             throw new GraphException($"the graph has a cycle through {stuck}");
         }
         return order;

@@ -26,7 +26,7 @@ public sealed partial class StaticEvaluator
     /// <summary>The shape of <paramref name="value"/>, output of <paramref name="p"/>, from its inputs' shapes (already inferred).</summary>
     private long?[]? InferShape(GraphNode p, string value)
     {
-        if (!p.Is(p.OpType)) return null;
+        if (!p.Is(p.OpType)) return InferContrib(p, value);
         var first = p.Outputs.Count > 0 && p.Outputs[0] == value;
         switch (p.OpType)
         {
@@ -36,8 +36,9 @@ public sealed partial class StaticEvaluator
                     : p.Attribute("value_ints") is { } ints ? [ints.Ints.Count]
                     : [];
             case "Shape" or "Size" or "Range" or "ConstantOfShape" or "Slice" when first:
-                // Small by nature (or useless unknown): fold them and take the folded shape.
-                return Value(value)?.Shape.Select(d => (long?)d).ToArray();
+                // Small by nature (or useless unknown): fold them and take the folded shape, else what the
+                // partly known inputs say.
+                return Value(value)?.Shape.Select(d => (long?)d).ToArray() ?? UnfoldedShape(p);
             case "Identity" or "Cast" or "CastLike" or "Sqrt" or "Neg" or "Abs" or "Tanh" or "Exp" or "Log" or "Relu" or "Sigmoid"
                 or "Softmax" or "LogSoftmax" or "Not" or "Erf" or "Reciprocal" or "IsNaN" or "IsInf" or "Gelu" or "Sin" or "Cos"
                 or "Floor" or "Ceil" or "Round" or "Sign" or "Trilu" or "CumSum" or "Dropout" or "LayerNormalization"
@@ -50,32 +51,34 @@ public sealed partial class StaticEvaluator
                 {
                     if (Shape(p.Input(0)) is not { } s) return null;
                     var perm = p.IntsAttribute("perm")?.ToArray() ?? Enumerable.Range(0, s.Length).Reverse().Select(a => (long)a).ToArray();
-                    return perm.Length == s.Length ? perm.Select(a => s[a]).ToArray() : null;
+                    return StaticOps.IsPermutation(perm, s.Length) ? perm.Select(a => s[a]).ToArray() : null;
                 }
             case "Reshape":
-                return Shape(p.Input(0)) is { } input && Value(p.Input(1)) is { } target
-                    ? StaticOps.ReshapeShape(input, target.Longs, p.IntAttribute("allowzero", 0) == 1) : null;
+                if (Shape(p.Input(0)) is not { } input) return null;
+                return Value(p.Input(1)) is { } target
+                    ? StaticOps.ReshapeShape(input, target.Longs, p.IntAttribute("allowzero", 0) == 1)
+                    : PartialReshape(input, Partial(p.Input(1)), p.IntAttribute("allowzero", 0) == 1);
             case "Unsqueeze":
                 return Shape(p.Input(0)) is { } us && Axes(p) is { } uAxes ? StaticOps.UnsqueezeShape(us, uAxes) : null;
             case "Squeeze":
                 {
                     if (Shape(p.Input(0)) is not { } s || Axes(p) is not { } axes) return null;
+                    if (axes.Any(a => a < -s.Length || a >= s.Length)) return null;
                     var drop = axes.Length == 0
                         ? Enumerable.Range(0, s.Length).Where(a => s[a] == 1).ToHashSet()
                         : axes.Select(a => (int)(a < 0 ? a + s.Length : a)).ToHashSet();
                     return s.Where((_, a) => !drop.Contains(a)).ToArray();
                 }
             case "Expand":
-                return Shape(p.Input(0)) is { } es && Value(p.Input(1)) is { } eShape ? BroadcastShape(es, eShape.Longs.Select(d => (long?)d).ToArray()) : null;
+                return Shape(p.Input(0)) is { } es && Partial(p.Input(1)) is { } eShape ? BroadcastShape(es, eShape) : null;
             case "Concat":
                 {
                     var parts = p.Inputs.Select(Shape).ToList();
-                    if (parts.Any(s => s is null) || parts.Select(s => s!.Length).Distinct().Count() != 1) return null;
+                    if (parts.Count == 0 || parts.Any(s => s is null) || parts.Select(s => s!.Length).Distinct().Count() != 1) return null;
                     var rank = parts[0]!.Length;
-                    var axis = (int)p.IntAttribute("axis", 0);
-                    if (axis < 0) axis += rank;
+                    if (StaticOps.Axis(p.IntAttribute("axis", 0), rank) is not { } axis) return null;
                     var result = parts[0]!.ToArray();
-                    result[axis] = parts.All(s => s![axis] is not null) ? parts.Sum(s => s![axis]!.Value) : null;
+                    result[axis] = parts.All(s => s![axis] is not null) ? StaticOps.SaturatingSum(parts.Select(s => s![axis]!.Value)) : null;
                     for (var a = 0; a < rank; a++)
                     {
                         if (a != axis) result[a] = parts.Select(s => s![a]).FirstOrDefault(d => d is not null);
@@ -91,21 +94,20 @@ public sealed partial class StaticEvaluator
             case "Gather":
                 {
                     if (Shape(p.Input(0)) is not { } d || Shape(p.Input(1)) is not { } i) return null;
-                    var axis = (int)p.IntAttribute("axis", 0);
-                    if (axis < 0) axis += d.Length;
+                    if (StaticOps.Axis(p.IntAttribute("axis", 0), d.Length) is not { } axis) return null;
                     return [.. d[..axis], .. i, .. d[(axis + 1)..]];
                 }
             case "Attention" when first:
                 {
                     // Y: [B, Hq, S, dv] from 4-D inputs, [B, S, Hq*dv] from 3-D ones.
                     if (Shape(p.Input(0)) is not { } q || Shape(p.Input(2)) is not { } v) return null;
-                    if (q.Length == 4) return [q[0], q[1], q[2], v[3]];
+                    if (q.Length == 4) return v.Length == 4 ? [q[0], q[1], q[2], v[3]] : null;
                     var hq = p.IntAttribute("q_num_heads", 0);
                     var hkv = p.IntAttribute("kv_num_heads", 0);
-                    return q.Length == 3 && v.Length == 3 ? [q[0], q[1], hq > 0 && hkv > 0 && v[2] is { } vh ? hq * (vh / hkv) : null] : null;
+                    return q.Length == 3 && v.Length == 3 ? [q[0], q[1], hq > 0 && hkv > 0 && v[2] is { } vh && vh / hkv <= long.MaxValue / hq ? hq * (vh / hkv) : null] : null;
                 }
             default:
-                return null;
+                return InferMore(p, value);
         }
     }
 

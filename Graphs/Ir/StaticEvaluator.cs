@@ -22,40 +22,103 @@ public sealed partial class StaticEvaluator
     private readonly Dictionary<string, long?[]?> _shapes = new();
     private readonly Dictionary<string, DataType> _types = new();
     private readonly HashSet<string> _readsData = new();
+    private readonly IReadOnlyDictionary<string, StaticTensor> _bound;
+    private bool _constructing;
 
-    public StaticEvaluator(Graph graph, ValueShapes recorded)
+    public StaticEvaluator(Graph graph, ValueShapes recorded) : this(graph, recorded, null)
+    {
+    }
+
+    /// <summary>
+    /// An evaluator where <paramref name="bound"/> gives values of its own to some graph inputs or intermediate
+    /// values (a probe: what a mask subgraph computes for a chosen attention_mask and sequence lengths).
+    /// </summary>
+    public StaticEvaluator(Graph graph, ValueShapes recorded, IReadOnlyDictionary<string, StaticTensor>? bound)
     {
         _g = graph;
         _recorded = recorded;
+        _bound = bound ?? new Dictionary<string, StaticTensor>();
         foreach (var v in graph.Inputs.Concat(graph.Outputs).Concat(graph.ValueInfo))
         {
             if (v.Type?.TensorType is { ElemType: > 0 } t) _types[v.Name] = (DataType)t.ElemType;
         }
+        var graphInputs = graph.Inputs.Select(i => i.Name).Where(n => !graph.Initializers.ContainsKey(n)).ToHashSet(StringComparer.Ordinal);
+        foreach (var (name, tensor) in _bound)
+        {
+            _shapes[name] = tensor.Shape.Select(d => (long?)d).ToArray();
+            _types[name] = tensor.Type;
+        }
+        _constructing = true;
         foreach (var node in graph.TopologicalOrder())
         {
             // A value computed from a graph input's data (not just its shape) is never known before run time.
             var data = !node.Is("Shape") && !node.Is("Size")
-                && node.Inputs.Any(i => i.Length > 0 && (graph.IsGraphInput(i) || _readsData.Contains(i)));
+                && node.Inputs.Any(i => i.Length > 0 && !_bound.ContainsKey(i) && (graphInputs.Contains(i) || _readsData.Contains(i)));
             foreach (var output in node.Outputs.Where(o => o.Length > 0))
             {
+                if (_bound.ContainsKey(output)) continue;
                 if (data) _readsData.Add(output);
-                _shapes[output] = Merge(recorded.Of(output), recorded.Of(output) is { } r && r.All(d => d is not null) ? null : InferShape(node, output));
+                _shapes[output] = Merge(recorded.Of(output), recorded.Of(output) is { } r && r.All(d => d is not null) ? null : Plausible(InferShape(node, output)));
             }
         }
+        _constructing = false;
     }
+
+    /// <summary>An inferred shape with a negative dimension (attributes that lie, arithmetic that wrapped) is unknown, not used.</summary>
+    private static long?[]? Plausible(long?[]? shape) => shape is not null && shape.Any(d => d < 0) ? null : shape;
 
     public Graph Graph => _g;
 
     /// <summary>The value, when it can be known before run time.</summary>
     public StaticTensor? Value(string value)
     {
-        if (value.Length == 0 || _readsData.Contains(value)) return null;
+        if (value.Length == 0) return null;
+        if (_bound.TryGetValue(value, out var given)) return given;
+        if (_readsData.Contains(value)) return null;
         if (_values.TryGetValue(value, out var known)) return known;
-        _values[value] = null; // a DAG never comes back here, but a malformed graph must not recurse forever
-        var result = Compute(value);
-        if (result is not null && StaticTensor.Count(result.Shape) > MaxElements) result = null;
-        _values[value] = result;
-        return result;
+        // The inputs a fold needs are folded first, deepest first, from an explicit stack: a chain of thousands of
+        // nodes (5,000 Identity nodes in front of a Reshape's shape) must not take one stack frame per node.
+        var pending = new Stack<string>();
+        var expanded = new HashSet<string>(StringComparer.Ordinal);
+        var retry = new List<string>();
+        pending.Push(value);
+        while (pending.Count > 0)
+        {
+            var v = pending.Peek();
+            if (_values.ContainsKey(v))
+            {
+                pending.Pop();
+                continue;
+            }
+            if (expanded.Add(v))
+            {
+                foreach (var input in FoldedInputs(v))
+                {
+                    if (input.Length > 0 && !_bound.ContainsKey(input) && !_readsData.Contains(input) && !_values.ContainsKey(input) && !expanded.Contains(input)) pending.Push(input);
+                }
+                continue;
+            }
+            pending.Pop();
+            _values[v] = null; // a DAG never comes back here, but a malformed graph must not loop
+            var result = Compute(v) ?? FromPartial(v);
+            if (result is not null && (StaticTensor.Count(result.Shape) > MaxElements || result.Data.Length != StaticTensor.Count(result.Shape))) result = null;
+            _values[v] = result;
+            if (result is null && _constructing) retry.Add(v);
+        }
+        var answer = _values[value];
+        // While shapes are still being inferred a value may need its own shape to be read from partial elements:
+        // what could not be known yet is tried again once they are (kept for the rest of this call, so a long
+        // chain is not walked again for every node of it).
+        foreach (var v in retry) _values.Remove(v);
+        return answer;
+    }
+
+    /// <summary>The inputs <see cref="Compute"/> folds to know <paramref name="value"/>: none for values it never folds.</summary>
+    private IEnumerable<string> FoldedInputs(string value)
+    {
+        if (_g.Initializers.ContainsKey(value) || _g.Producer(value) is not { } p) return [];
+        if (p.Outputs.Count == 0 || p.Outputs[0] != value || !p.Is(p.OpType) || p.OpType is "Shape" or "Size" or "Constant") return [];
+        return p.Inputs;
     }
 
     /// <summary>A one-element value (any rank), e.g. a scale computed from shapes.</summary>
@@ -70,36 +133,48 @@ public sealed partial class StaticEvaluator
     /// <summary>The element type the model declares for a value or that follows from its producer; Undefined when unknown.</summary>
     public DataType ElementType(string value)
     {
-        if (_types.TryGetValue(value, out var t)) return t;
-        _types[value] = DataType.Undefined;
-        t = InferType(value);
-        _types[value] = t;
+        // Follows the chain of type-preserving producers in a loop (a long Identity chain is no deeper than a short one).
+        var path = new List<string>();
+        var v = value;
+        DataType t;
+        while (!_types.TryGetValue(v, out t))
+        {
+            _types[v] = DataType.Undefined; // a malformed graph that comes back here ends the walk
+            path.Add(v);
+            var (known, next) = TypeStep(v);
+            if (known is { } k)
+            {
+                t = k;
+                break;
+            }
+            v = next!;
+        }
+        foreach (var p in path) _types[p] = t;
         return t;
     }
 
-    private DataType InferType(string value)
+    /// <summary>The type of <paramref name="value"/> when its producer decides it, else the value whose type it takes.</summary>
+    private (DataType? Known, string? Next) TypeStep(string value)
     {
-        if (_g.Initializers.TryGetValue(value, out var init)) return (DataType)init.DataType;
-        if (_g.Producer(value) is not { } p) return DataType.Undefined;
+        if (_g.Initializers.TryGetValue(value, out var init)) return ((DataType)init.DataType, null);
+        if (_g.Producer(value) is not { } p) return (DataType.Undefined, null);
         switch (p.OpType)
         {
             case "Constant":
-                return p.Attribute("value")?.T is { } tensor ? (DataType)tensor.DataType
-                    : p.Attribute("value_int") is not null || p.Attribute("value_ints") is not null ? DataType.Int64 : DataType.Float;
+                return (p.Attribute("value")?.T is { } tensor ? (DataType)tensor.DataType
+                    : p.Attribute("value_int") is not null || p.Attribute("value_ints") is not null ? DataType.Int64 : DataType.Float, null);
             case "Cast":
-                return (DataType)p.IntAttribute("to", 0);
-            case "CastLike":
-                return ElementType(p.Input(1));
+                return ((DataType)p.IntAttribute("to", 0), null);
+            case "CastLike" or "Where":
+                return (null, p.Input(1));
             case "Shape" or "Size":
-                return DataType.Int64;
+                return (DataType.Int64, null);
             case "Equal" or "Less" or "LessOrEqual" or "Greater" or "GreaterOrEqual" or "And" or "Or" or "Xor" or "Not" or "IsNaN" or "IsInf":
-                return DataType.Bool;
+                return (DataType.Bool, null);
             case "ConstantOfShape":
-                return p.Attribute("value")?.T is { } v ? (DataType)v.DataType : DataType.Float;
-            case "Where":
-                return ElementType(p.Input(1));
+                return (p.Attribute("value")?.T is { } v ? (DataType)v.DataType : DataType.Float, null);
             default:
-                return p.Inputs.Count > 0 ? ElementType(p.Input(0)) : DataType.Undefined;
+                return p.Inputs.Count > 0 ? (null, p.Input(0)) : (DataType.Undefined, null);
         }
     }
 
@@ -113,8 +188,8 @@ public sealed partial class StaticEvaluator
         {
             "Constant" => ConstantNode(p),
             "Shape" => ShapeOf(p),
-            "Size" => Shape(p.Input(0)) is { } s && s.All(d => d is not null)
-                ? StaticTensor.Scalar(DataType.Int64, s.Aggregate(1L, (a, d) => a * d!.Value)) : null,
+            "Size" => Shape(p.Input(0)) is { } s && s.All(d => d is not null) && StaticTensor.Count(s.Select(d => d!.Value).ToArray()) is var size && size < long.MaxValue
+                ? StaticTensor.Scalar(DataType.Int64, size) : null,
             "Identity" => Value(p.Input(0)),
             "Cast" => In(p, 0) is { } x ? StaticOps.Cast(x, (DataType)p.IntAttribute("to", 0)) : null,
             "CastLike" => In(p, 0) is { } x && ElementType(p.Input(1)) is var to && to != DataType.Undefined ? StaticOps.Cast(x, to) : null,
@@ -144,11 +219,11 @@ public sealed partial class StaticEvaluator
             "Or" => Compare(p, (a, b) => a != 0 || b != 0),
             "Xor" => Compare(p, (a, b) => (a != 0) ^ (b != 0)),
             "Where" => In(p, 0) is { } c && In(p, 1) is { } x && In(p, 2) is { } y ? StaticOps.Where(c, x, y) : null,
-            "Gather" => In(p, 0) is { } d && In(p, 1) is { } i ? StaticOps.Gather(d, i, (int)p.IntAttribute("axis", 0)) : null,
+            "Gather" => In(p, 0) is { } d && In(p, 1) is { } i ? StaticOps.Gather(d, i, p.IntAttribute("axis", 0)) : null,
             "Squeeze" => In(p, 0) is { } x ? StaticOps.Squeeze(x, Axes(p)) : null,
             "Unsqueeze" => In(p, 0) is { } x && Axes(p) is { } axes ? StaticOps.Unsqueeze(x, axes) : null,
-            "Concat" => p.Inputs.Select(Value).ToList() is var parts && parts.All(t => t is not null)
-                ? StaticOps.Concat(parts!, (int)p.IntAttribute("axis", 0)) : null,
+            "Concat" => p.Inputs.Select(Value).ToList() is { Count: > 0 } parts && parts.All(t => t is not null)
+                ? StaticOps.Concat(parts!, p.IntAttribute("axis", 0)) : null,
             "Range" => In(p, 0) is { } start && In(p, 1) is { } limit && In(p, 2) is { } delta ? StaticOps.Range(start, limit, delta) : null,
             "ConstantOfShape" => In(p, 0) is { } shape ? StaticOps.ConstantOfShape(shape, p.Attribute("value")?.T is { } v ? FromProto(v) : null) : null,
             "Expand" => In(p, 0) is { } x && In(p, 1) is { } shape ? StaticOps.Expand(x, shape.Longs) : null,
@@ -157,6 +232,10 @@ public sealed partial class StaticEvaluator
             "Slice" => In(p, 0) is { } x && In(p, 1) is { } starts && In(p, 2) is { } ends
                 && Optional(p, 3, out var sliceAxes) && Optional(p, 4, out var steps)
                 ? StaticOps.Slice(x, starts.Longs, ends.Longs, sliceAxes, steps) : null,
+            "Trilu" => In(p, 0) is { } x && Optional(p, 1, out var k) ? StaticOps.Trilu(x, k?.FirstOrDefault() ?? 0, p.IntAttribute("upper", 1) == 1) : null,
+            "ScatterND" when p.Attribute("reduction") is null => In(p, 0) is { } x && In(p, 1) is { } i && In(p, 2) is { } u ? StaticOps.ScatterNd(x, i, u) : null,
+            "ReduceSum" or "ReduceMax" or "ReduceMin" => In(p, 0) is { } x && ReduceAxes(p) is { } axes
+                ? StaticOps.Reduce(x, axes, p.IntAttribute("keepdims", 1) == 1, p.OpType) : null,
             _ => null,
         };
     }

@@ -8,7 +8,7 @@ namespace OnnxAttention.Graphs.Ir;
 /// their element type (float32 arithmetic stays float32, integer casts truncate), so a folded value equals what
 /// ORT computes at run time. A malformed input (shapes that do not fit) gives null, never an exception.
 /// </summary>
-internal static class StaticOps
+internal static partial class StaticOps
 {
     public static double Round(DataType type, double x) => type switch
     {
@@ -20,6 +20,34 @@ internal static class StaticOps
         _ when StaticTensor.IsIntegerType(type) => double.IsFinite(x) ? Math.Truncate(x) : 0,
         _ => x,
     };
+
+    /// <summary>An axis attribute counted from the end when negative, or null when it is outside a rank-<paramref name="rank"/> tensor.</summary>
+    public static int? Axis(long axis, int rank) => axis >= -rank && axis < rank ? (int)(axis < 0 ? axis + rank : axis) : null;
+
+    /// <summary>Whether <paramref name="perm"/> names every axis of a rank-<paramref name="rank"/> tensor once.</summary>
+    public static bool IsPermutation(IReadOnlyList<long> perm, int rank)
+    {
+        if (perm.Count != rank) return false;
+        var seen = new bool[rank];
+        foreach (var a in perm)
+        {
+            if (a < 0 || a >= rank || seen[a]) return false;
+            seen[a] = true;
+        }
+        return true;
+    }
+
+    /// <summary>A sum of sizes that stays at long.MaxValue rather than wrapping.</summary>
+    public static long SaturatingSum(IEnumerable<long> values)
+    {
+        var sum = 0L;
+        foreach (var v in values)
+        {
+            if (v < 0 || sum > long.MaxValue - v) return long.MaxValue;
+            sum += v;
+        }
+        return sum;
+    }
 
     public static StaticTensor Map(StaticTensor x, DataType type, Func<double, double> f) =>
         new(type, x.Shape, x.Data.Select(v => Round(type, f(v))).ToArray());
@@ -45,14 +73,13 @@ internal static class StaticOps
         return new StaticTensor(x.Type, shape, data);
     }
 
-    public static StaticTensor? Gather(StaticTensor data, StaticTensor indices, int axis)
+    public static StaticTensor? Gather(StaticTensor data, StaticTensor indices, long axisAttribute)
     {
-        if (axis < 0) axis += data.Rank;
-        if (axis < 0 || axis >= data.Rank) return null;
+        if (Axis(axisAttribute, data.Rank) is not { } axis) return null;
         var outer = StaticTensor.Count(data.Shape[..axis]);
         var inner = StaticTensor.Count(data.Shape[(axis + 1)..]);
         var extent = data.Shape[axis];
-        if (outer * indices.Data.Length * inner > StaticEvaluator.MaxElements) return null;
+        if (StaticTensor.Count([outer, indices.Data.Length, inner]) > StaticEvaluator.MaxElements) return null;
         var result = new List<double>();
         for (var o = 0L; o < outer; o++)
         {
@@ -69,10 +96,11 @@ internal static class StaticOps
     public static StaticTensor? Squeeze(StaticTensor x, long[]? axes)
     {
         if (axes is null) return null;
+        if (axes.Any(a => Axis(a, x.Rank) is null)) return null;
         var drop = axes.Length == 0
             ? Enumerable.Range(0, x.Rank).Where(a => x.Shape[a] == 1).ToHashSet()
-            : axes.Select(a => (int)(a < 0 ? a + x.Rank : a)).ToHashSet();
-        if (drop.Any(a => a < 0 || a >= x.Rank || x.Shape[a] != 1)) return null;
+            : axes.Select(a => Axis(a, x.Rank)!.Value).ToHashSet();
+        if (drop.Any(a => x.Shape[a] != 1)) return null;
         return x with { Shape = x.Shape.Where((_, a) => !drop.Contains(a)).ToArray() };
     }
 
@@ -83,19 +111,20 @@ internal static class StaticOps
     public static long?[]? UnsqueezeShape(long?[] shape, long[] axes)
     {
         var rank = shape.Length + axes.Length;
-        var at = axes.Select(a => (int)(a < 0 ? a + rank : a)).ToHashSet();
-        if (at.Count != axes.Length || at.Any(a => a < 0 || a >= rank)) return null;
+        if (axes.Any(a => Axis(a, rank) is null)) return null;
+        var at = axes.Select(a => Axis(a, rank)!.Value).ToHashSet();
+        if (at.Count != axes.Length) return null;
         var result = new long?[rank];
         var src = 0;
         for (var a = 0; a < rank; a++) result[a] = at.Contains(a) ? 1 : shape[src++];
         return result;
     }
 
-    public static StaticTensor? Concat(IReadOnlyList<StaticTensor> parts, int axis)
+    public static StaticTensor? Concat(IReadOnlyList<StaticTensor> parts, long axisAttribute)
     {
+        if (parts.Count == 0) return null;
         var rank = parts[0].Rank;
-        if (axis < 0) axis += rank;
-        if (axis < 0 || axis >= rank || parts.Any(p => p.Rank != rank)) return null;
+        if (Axis(axisAttribute, rank) is not { } axis || parts.Any(p => p.Rank != rank)) return null;
         for (var a = 0; a < rank; a++)
         {
             if (a != axis && parts.Any(p => p.Shape[a] != parts[0].Shape[a])) return null;
@@ -111,7 +140,8 @@ internal static class StaticOps
             }
         }
         var shape = (long[])parts[0].Shape.Clone();
-        shape[axis] = parts.Sum(p => p.Shape[axis]);
+        shape[axis] = SaturatingSum(parts.Select(p => p.Shape[axis]));
+        if (StaticTensor.Count(shape) > StaticEvaluator.MaxElements) return null;
         return new StaticTensor(parts[0].Type, shape, [.. result]);
     }
 
@@ -119,15 +149,16 @@ internal static class StaticOps
     {
         if (start.Data.Length != 1 || limit.Data.Length != 1 || delta.Data.Length != 1 || delta.Data[0] == 0) return null;
         var (s, l, d) = (start.Data[0], limit.Data[0], delta.Data[0]);
-        var n = (long)Math.Max(Math.Ceiling((l - s) / d), 0);
-        if (n > StaticEvaluator.MaxElements) return null;
+        var count = Math.Max(Math.Ceiling((l - s) / d), 0);
+        if (!double.IsFinite(count) || count > StaticEvaluator.MaxElements) return null;
+        var n = (long)count;
         return StaticTensor.Vector(start.Type, Enumerable.Range(0, (int)n).Select(i => Round(start.Type, s + i * d)).ToArray());
     }
 
     public static StaticTensor? ConstantOfShape(StaticTensor shape, StaticTensor? value)
     {
         var dims = shape.Longs;
-        if (dims.Any(d => d < 0) || StaticTensor.Count(dims) > StaticEvaluator.MaxElements) return null;
+        if (shape.Rank > 1 || dims.Any(d => d < 0) || StaticTensor.Count(dims) > StaticEvaluator.MaxElements) return null;
         var fill = value?.Data.FirstOrDefault() ?? 0;
         return new StaticTensor(value?.Type ?? DataType.Float, dims, Enumerable.Repeat(fill, (int)StaticTensor.Count(dims)).ToArray());
     }
@@ -140,6 +171,7 @@ internal static class StaticOps
 
     public static StaticTensor? Reshape(StaticTensor x, long[] shape, bool allowZero) =>
         ReshapeShape(x.Shape.Select(d => (long?)d).ToArray(), shape, allowZero) is { } s && s.All(d => d is not null)
+            && StaticTensor.Count(s.Select(d => d!.Value).ToArray()) == x.Data.Length
             ? x with { Shape = s.Select(d => d!.Value).ToArray() } : null;
 
     /// <summary>Reshape's output shape: 0 copies the input dimension (unless allowzero), -1 takes what is left.</summary>
@@ -149,6 +181,10 @@ internal static class StaticOps
         var inferred = -1;
         for (var a = 0; a < shape.Length; a++)
         {
+            if (shape[a] < -1)
+            {
+                return null;
+            }
             if (shape[a] == -1)
             {
                 if (inferred >= 0) return null;
@@ -168,9 +204,9 @@ internal static class StaticOps
         {
             var known = result.Where((_, a) => a != inferred).ToList();
             if (input.Any(d => d is null) || known.Any(d => d is null)) return result;
-            var product = known.Aggregate(1L, (acc, d) => acc * d!.Value);
-            var total = input.Aggregate(1L, (acc, d) => acc * d!.Value);
-            if (product == 0 || total % product != 0) return null;
+            var product = StaticTensor.Count(known.Select(d => d!.Value).ToArray());
+            var total = StaticTensor.Count(input.Select(d => d!.Value).ToArray());
+            if (product == 0 || product == long.MaxValue || total == long.MaxValue || total % product != 0) return null;
             result[inferred] = total / product;
         }
         return result;
@@ -179,7 +215,7 @@ internal static class StaticOps
     public static StaticTensor? Transpose(StaticTensor x, long[]? perm)
     {
         perm ??= Enumerable.Range(0, x.Rank).Reverse().Select(a => (long)a).ToArray();
-        if (perm.Length != x.Rank) return null;
+        if (!IsPermutation(perm, x.Rank)) return null;
         var shape = perm.Select(a => x.Shape[a]).ToArray();
         var strides = StaticTensor.Strides(x.Shape);
         var data = StaticTensor.Indices(shape).Select(index =>
@@ -202,7 +238,7 @@ internal static class StaticOps
         for (var i = 0; i < axes.Length; i++)
         {
             var a = (int)(axes[i] < 0 ? axes[i] + x.Rank : axes[i]);
-            if (a < 0 || a >= x.Rank || steps[i] == 0) return null;
+            if (a < 0 || a >= x.Rank || steps[i] == 0 || steps[i] == long.MinValue) return null;
             var dim = x.Shape[a];
             long Norm(long v) => v < 0 ? v + dim : v;
             var s = steps[i];
@@ -210,7 +246,8 @@ internal static class StaticOps
             var e = s > 0 ? Math.Clamp(Norm(ends[i]), 0, dim) : Math.Clamp(Norm(ends[i]), -1, dim - 1);
             begin[a] = b;
             step[a] = s;
-            shape[a] = Math.Max(0, s > 0 ? (e - b + s - 1) / s : (b - e - s - 1) / -s);
+            // Written so that no step, however large, overflows.
+            shape[a] = s > 0 ? (e > b ? (e - b - 1) / s + 1 : 0) : (b > e ? (b - e - 1) / -s + 1 : 0);
         }
         var strides = StaticTensor.Strides(x.Shape);
         var data = StaticTensor.Indices(shape).Select(index =>

@@ -24,7 +24,22 @@ public sealed record StaticTensor(TensorProto.Types.DataType Type, long[] Shape,
     public static bool IsFloatType(TensorProto.Types.DataType t) => t is TensorProto.Types.DataType.Float or TensorProto.Types.DataType.Float16
         or TensorProto.Types.DataType.Double or TensorProto.Types.DataType.Bfloat16;
 
-    public static long Count(IReadOnlyList<long> shape) => shape.Aggregate(1L, (a, d) => a * d);
+    /// <summary>
+    /// The element count of <paramref name="shape"/>; long.MaxValue when a dimension is negative or the product
+    /// does not fit, so a shape from an untrusted model can only ever look too big, never small.
+    /// </summary>
+    public static long Count(IReadOnlyList<long> shape)
+    {
+        var count = 1L;
+        if (shape.Any(d => d < 0)) return long.MaxValue;
+        if (shape.Any(d => d == 0)) return 0;
+        foreach (var d in shape)
+        {
+            if (count > long.MaxValue / d) return long.MaxValue;
+            count *= d;
+        }
+        return count;
+    }
 
     /// <summary>The elements as integers (shape vectors, axes, indices).</summary>
     public long[] Longs => Data.Select(d => (long)d).ToArray();

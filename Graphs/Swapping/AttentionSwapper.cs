@@ -19,6 +19,8 @@ public static class AttentionSwapper
         {
             throw new GraphException($"the model was already swapped ({model.MetadataProps.First(p => p.Key == ModelContract.RuleKey).Value})");
         }
+        InputMetadata.RefuseOurKeys(model);
+        var merged = MergedDecoder.Collapse(model);
         var graph = new Graph(model.Graph);
         var shapes = new ValueShapes(model.Graph);
         var findings = AttentionFinder.Find(graph, shapes);
@@ -60,7 +62,10 @@ public static class AttentionSwapper
 
         var readBefore = graph.Inputs.Where(i => graph.Consumers(i.Name).Count > 0).Select(i => i.Name).ToHashSet();
         var batch = BatchDim(model.Graph);
-        var interfaceChanges = CacheAbsorption.Apply(graph, accepted);
+        // Only the softmax rule reads the attention mask (the fixed-size memories take no padding yet).
+        var keepsMask = accepted.Where((m, i) => m.KeyPadding is not null && acceptedRules[i] is SoftmaxRule).Any();
+        var interfaceChanges = CacheAbsorption.Apply(graph, accepted, shapes, keepsMask);
+        if (merged is not null) interfaceChanges.Insert(0, merged);
         var states = new List<StateTensor>();
         var layers = new List<LayerSwap>();
         for (var layer = 0; layer < accepted.Count; layer++)
@@ -76,7 +81,7 @@ public static class AttentionSwapper
             layers.Add(new LayerSwap(acceptedRules[layer], layerStates));
         }
         var removed = graph.RemoveDeadCode();
-        var offsets = PositionOffset.Apply(graph);
+        var offsets = PositionOffset.Apply(graph, accepted.Select(m => m.KeyPadding).OfType<string>().ToHashSet());
         // The offset Ranges no longer read their constant start.
         removed += graph.RemoveDeadCode();
         // Inputs only the replaced attention read (a GroupQueryAttention's seqlens_k, say) are not fed any more.
@@ -87,12 +92,15 @@ public static class AttentionSwapper
         }
         if (accepted.Any(m => m.Cache is not null))
         {
-            CacheAbsorption.CheckFed(graph);
+            CacheAbsorption.CheckFed(graph, accepted);
         }
         // A growing KV cache has one length for the whole batch, so its rows cannot be at different positions either.
+        SwapLimits.Check(graph, states);
         var perRow = !PositionOffset.SharedIsRead(graph) && states.All(s => s.GrowingAxis is null);
         model.Graph = graph.ToProto();
-        var opsetChange = OpsetUpgrade.Apply(model, accepted.Select((m, i) => acceptedRules[i].CreateReplacement().RequiredOpset(m)).Max());
+        // Shape's start and end (which the rewiring of positions and caches writes) are opset 15.
+        var shapeSlices = model.Graph.Node.Any(n => n.OpType == "Shape" && n.Attribute.Any(a => a.Name is "start" or "end")) ? 15 : 0;
+        var opsetChange = OpsetUpgrade.Apply(model, Math.Max(shapeSlices, accepted.Select((m, i) => acceptedRules[i].CreateReplacement().RequiredOpset(m)).Max()));
 
         if (!model.OpsetImport.Any(o => o.Domain == OperatorRegistry.Domain))
         {
@@ -101,7 +109,8 @@ public static class AttentionSwapper
         var counts = accepted.Select((m, i) => $"{m.Pattern} -> {acceptedRules[i].Spelling}").GroupBy(k => k).ToDictionary(g => g.Key, g => g.Count());
         if (offsets > 0) counts["position Range offset"] = offsets;
         var hasPosition = model.Graph.Input.Any(i => i.Name == PositionOffset.InputName);
-        var report = new SwapReport(rule, accepted, skipped, states, counts, removed, hasPosition) { OpsetChange = opsetChange, InterfaceChanges = interfaceChanges, PositionsPerRow = perRow, Layers = layers };
+        var report = new SwapReport(rule, accepted, skipped, states, counts, removed, hasPosition) { OpsetChange = opsetChange, InterfaceChanges = interfaceChanges, PositionsPerRow = perRow, Layers = layers,
+            PaddingInput = accepted.Select(m => m.KeyPadding).FirstOrDefault(p => p is not null) is { } padding && model.Graph.Input.Any(i => i.Name == padding) ? padding : null };
         ModelContract.Write(model, report);
         return report;
     }

@@ -23,7 +23,8 @@ internal static class CacheAbsorption
     public const string PositionIds = "position_ids", AttentionMask = "attention_mask";
 
     /// <summary>Rewires the graph before the replacements are built; returns what changed in the model's interface.</summary>
-    public static List<string> Apply(Graph g, IReadOnlyList<AttentionMatch> matches)
+    /// <param name="keepsMask">Whether a replacement reads the attention mask (padding), so positions must be fed too.</param>
+    public static List<string> Apply(Graph g, IReadOnlyList<AttentionMatch> matches, ValueShapes? shapes = null, bool keepsMask = false)
     {
         var caches = matches.Where(m => m.Cache is not null).ToList();
         if (caches.Count == 0) return [];
@@ -33,6 +34,11 @@ internal static class CacheAbsorption
         PositionOffset.EnsureInput(g);
         var changes = new List<string>();
         var b = new Builder(g, ids);
+
+        // Shapes read anywhere downstream of the cache (a key length taken after repeat_kv, say) are worked out
+        // by running the shape computations at two sizes, then written from the ids and the past length.
+        var mask = matches.Select(m => m.KeyPadding ?? m.KeyLengthsReads).FirstOrDefault(x => x is not null) ?? (g.IsGraphInput(AttentionMask) ? AttentionMask : null);
+        if (shapes is not null) RewireDerivedShapes(g, pasts, shapes, b, mask);
 
         foreach (var m in caches)
         {
@@ -45,6 +51,15 @@ internal static class CacheAbsorption
                     g.ReplaceUses(shape.Outputs[0], b.Shape(shape, pastShape, $"{past}.shape"));
                 }
             }
+            // The joined cache's length (a mask sliced to the key length, say) is past + the new tokens.
+            foreach (var (present, dim) in new[] { (c.PresentKey, m.HeadDim), (c.PresentValue, m.ValueHeadDim) })
+            {
+                Dim[] joinedShape = c.PastLayout == KeyLayout.Bshd ? [b.Batch, b.Total, m.KvHeads, dim] : [b.Batch, m.KvHeads, b.Total, dim];
+                foreach (var shape in g.Consumers(present).Where(n => n.Is("Shape")).ToList())
+                {
+                    g.ReplaceUses(shape.Outputs[0], b.Shape(shape, joinedShape, $"{present}.shape"));
+                }
+            }
             Remove(g.Inputs, c.PastKey, c.PastValue);
             Remove(g.Outputs, c.PresentKey, c.PresentValue);
         }
@@ -52,7 +67,13 @@ internal static class CacheAbsorption
             $"{string.Join(", ", caches.SelectMany(m => new[] { m.Cache!.PresentKey, m.Cache.PresentValue }))} removed: the replacement's state carries the sequence; " +
             $"their length comes from '{PositionOffset.InputName}'");
 
-        if (g.Inputs.FirstOrDefault(i => i.Name == PositionIds) is { } positionIds && g.Consumers(PositionIds).Count > 0)
+        // A model whose attention honours padding keeps its attention_mask, and with it its position_ids: a padded
+        // row's positions (cumsum(mask) - 1 for left padding) are not past + 0 .. S - 1.
+        if (keepsMask && g.Inputs.Any(i => i.Name == PositionIds) && g.Consumers(PositionIds).Count > 0)
+        {
+            changes.Add($"input '{PositionIds}' kept: rows may be padded (attention_mask), so positions are fed");
+        }
+        else if (g.Inputs.FirstOrDefault(i => i.Name == PositionIds) is { } positionIds && g.Consumers(PositionIds).Count > 0)
         {
             var type = (TensorProto.Types.DataType)positionIds.Type.TensorType.ElemType;
             g.ReplaceUses(PositionIds, b.Positions(type));
@@ -75,12 +96,59 @@ internal static class CacheAbsorption
     /// After the swap of a model whose cache became state: an attention_mask whose values the model still reads
     /// (for positions, say) would have to be fed by a host that knows nothing of it.
     /// </summary>
-    public static void CheckFed(Graph g)
+    public static void CheckFed(Graph g, IReadOnlyList<AttentionMatch> matches)
     {
+        if (matches.Any(m => m.KeyPadding is not null)) return; // the mask is kept as an input and fed
         if (g.Inputs.Any(i => i.Name == AttentionMask) && g.Consumers(AttentionMask).FirstOrDefault(r => !r.Is("Shape")) is { } reader)
         {
             throw new GraphException($"the model still reads the values of graph input '{AttentionMask}' (in {reader}) after its KV cache became state; " +
                 $"a swapped model is fed ids, '{PositionOffset.InputName}' and the state, so padding cannot be carried");
+        }
+    }
+
+    private static readonly (int B, int P, int S)[] ProbeSizes = [(2, 3, 4), (3, 5, 1)];
+
+    private static void RewireDerivedShapes(Graph g, HashSet<string> pasts, ValueShapes shapes, Builder b, string? mask)
+    {
+        var derived = new HashSet<string>(pasts);
+        var shapeNodes = new List<GraphNode>();
+        foreach (var node in g.TopologicalOrder())
+        {
+            if (!node.Inputs.Any(derived.Contains)) continue;
+            if (node.Is("Shape")) shapeNodes.Add(node);
+            else foreach (var o in node.Outputs) derived.Add(o);
+        }
+        if (shapeNodes.Count == 0) return;
+        var evals = new List<(StaticEvaluator Eval, int B, int P, int S)>();
+        foreach (var (batch, past, seq) in ProbeSizes)
+        {
+            if (Attention.Matchers.ProbeInputs.Bind(g, batch, past, seq, mask) is not { } bound) return;
+            evals.Add((new StaticEvaluator(g, shapes, bound), batch, past, seq));
+        }
+        foreach (var node in shapeNodes)
+        {
+            var values = evals.Select(e => e.Eval.Value(node.Outputs[0])).ToList();
+            if (values.Any(v => v is null || v.Rank != 1) || values.Select(v => v!.Data.Length).Distinct().Count() != 1) continue;
+            var parts = new List<Dim>();
+            for (var a = 0; a < values[0]!.Data.Length; a++)
+            {
+                var at = values.Select(v => (long)v!.Data[a]).ToList();
+                bool All(Func<(StaticEvaluator Eval, int B, int P, int S), long> size) => evals.Select((e, i) => at[i] == size(e)).All(x => x);
+                Dim? dim = at.Distinct().Count() == 1 ? new Dim(at[0], null)
+                    : All(e => e.B) ? b.Batch
+                    : All(e => e.P) ? b.Past
+                    : All(e => e.P + e.S) ? b.Total
+                    : All(e => e.S) ? b.Length
+                    : (Dim?)null;
+                if (dim is not { } known)
+                {
+                    parts.Clear();
+                    break;
+                }
+                parts.Add(known);
+            }
+            if (parts.Count == 0) continue;
+            g.ReplaceUses(node.Outputs[0], b.Vector([.. parts], $"{node.Name}.from_lengths"));
         }
     }
 
@@ -100,6 +168,17 @@ internal static class CacheAbsorption
         public Dim Past => "past";
 
         public Dim Total => "total";
+
+        public Dim Length => "length";
+
+        /// <summary>A vector of the given dimensions (numbers, batch, past, total, length).</summary>
+        public string Vector(Dim[] dims, string hint)
+        {
+            var parts = dims.Select((d, a) => d.Value is { } fixedSize ? Ints(hint + $".dim{a}", fixedSize)
+                : d.Symbol == "batch" ? BatchVector() : d.Symbol == "past" ? PastVector() : d.Symbol == "length" ? LengthVector() : TotalVector()).ToArray();
+            if (parts.Length == 0) return Ints(hint + ".empty");
+            return parts.Length == 1 ? parts[0] : Add("Concat", parts, hint, Attr.Int("axis", 0));
+        }
 
         /// <summary>The value a Shape node (with its start and end) would give for a tensor of shape <paramref name="dims"/>.</summary>
         public string Shape(GraphNode shapeNode, Dim[] dims, string hint)

@@ -18,6 +18,17 @@ internal static class MatchPrelude
     public static AttentionMatch Apply(Graph g, AttentionMatch m, int layer)
     {
         var hint = $"layers.{layer}.attention";
+        if (m.PackedQkv)
+        {
+            var (qw, kw) = (m.QueryHeads * m.HeadDim, m.KvHeads * m.HeadDim);
+            m = m with
+            {
+                Query = LastAxisSlice(g, m.Query, 0, qw, hint + ".q_unpacked"),
+                Key = LastAxisSlice(g, m.Query, qw, qw + kw, hint + ".k_unpacked"),
+                Value = LastAxisSlice(g, m.Query, qw + kw, qw + kw + m.KvHeads * m.ValueHeadDim, hint + ".v_unpacked"),
+                PackedQkv = false,
+            };
+        }
         if (m.Bias is { } bias)
         {
             if (m.QueryLayout != KeyLayout.Packed || m.KeyLayout != KeyLayout.Packed || m.ValueLayout != KeyLayout.Packed)
@@ -47,6 +58,16 @@ internal static class MatchPrelude
             };
         }
         return m;
+    }
+
+    private static string LastAxisSlice(Graph g, string x, int start, int end, string hint)
+    {
+        var starts = g.AddInt64Constant(hint + "_start", start);
+        var ends = g.AddInt64Constant(hint + "_end", end);
+        var axes = g.AddInt64Constant(hint + "_axes", -1);
+        var part = g.FreshName(hint);
+        g.Add(GraphEdits.Node("Slice", [x, starts, ends, axes], part));
+        return part;
     }
 
     private static string AddSlice(Graph g, string x, string bias, int start, int width, string hint)

@@ -29,6 +29,21 @@ public sealed record ModelContract(string Rule, int Layers, IReadOnlyList<StateE
     /// <summary>"per_row" when the rows of a batch may be at different positions (see <see cref="PositionOffset"/>), else "shared".</summary>
     public const string PositionsKey = "onnx_attention.positions";
 
+    /// <summary>
+    /// The graph input a host feeds the attention mask through ([batch, past + seq], 1 = token, 0 = pad), when the
+    /// swapped model reads it; absent when it takes no padding.
+    /// </summary>
+    public const string PaddingKey = "onnx_attention.padding";
+
+    /// <summary>The model's own position ids input, which a swap keeps where rows may be padded.</summary>
+    public const string PositionIdsInputName = "position_ids";
+
+    /// <summary>The attention mask input (see <see cref="PaddingKey"/>); null when the model takes no padding.</summary>
+    public string? PaddingInput { get; init; }
+
+    /// <summary>A position_ids input [batch, seq] the host feeds; null when the model computes positions itself.</summary>
+    public string? PositionIdsInput { get; init; }
+
     /// <summary>Most dims of one state tensor, and most elements of one batch row of it.</summary>
     public const int MaxRank = 8;
     public const long MaxElementsPerRow = int.MaxValue;
@@ -72,6 +87,7 @@ public sealed record ModelContract(string Rule, int Layers, IReadOnlyList<StateE
         Add(model, LayersKey, report.Replaced.Count.ToString(CultureInfo.InvariantCulture));
         Add(model, StateKey, Encoding.UTF8.GetString(json.ToArray()));
         Add(model, PositionsKey, report.PositionsPerRow ? "per_row" : "shared");
+        if (report.PaddingInput is { } padding) Add(model, PaddingKey, padding);
     }
 
     /// <summary>Reads and checks the contract of a swapped model.</summary>
@@ -108,7 +124,14 @@ public sealed record ModelContract(string Rule, int Layers, IReadOnlyList<StateE
             ?? throw new ModelContractException("the swapped model has no input besides its state and position: no ids input");
         var logits = swapped.Graph.Output.FirstOrDefault(o => state.All(s => s.Present != o.Name))?.Name
             ?? throw new ModelContractException("the swapped model has no output besides its state: no logits output");
-        return new ModelContract(rule, layers, state, perRow, ids, logits, inputs.Contains(PositionOffset.InputName));
+        var padding = !meta.TryGetValue(PaddingKey, out var mask) ? null
+            : inputs.Contains(mask) && !pastNames.Contains(mask) && mask != ids ? mask
+            : throw new ModelContractException($"metadata '{PaddingKey}' names '{Clip(mask)}', which is not an input of the graph besides the ids and state");
+        return new ModelContract(rule, layers, state, perRow, ids, logits, inputs.Contains(PositionOffset.InputName))
+        {
+            PaddingInput = padding,
+            PositionIdsInput = inputs.Contains(PositionIdsInputName) && ids != PositionIdsInputName ? PositionIdsInputName : null,
+        };
     }
 
     private static List<StateEntry> ReadState(string json, HashSet<string> inputs, HashSet<string> outputs)

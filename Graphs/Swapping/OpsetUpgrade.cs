@@ -38,6 +38,10 @@ public static class OpsetUpgrade
         }
         import.Version = required;
         var message = $"default-domain opset raised from {from} to {required}";
+        if (from < 18 && required >= 18 && MoveReduceAxes(model.Graph) is var moved && moved > 0)
+        {
+            message += $" ({moved} reduction(s) given their axes as an input, as opset 18 wants)";
+        }
         // ONNX releases opset 23 with IR version 11; checkers refuse a newer opset under an older IR version.
         if (required >= 23 && model.IrVersion < 11)
         {
@@ -45,6 +49,34 @@ public static class OpsetUpgrade
             model.IrVersion = 11;
         }
         return message;
+    }
+
+    /// <summary>Reductions whose axes moved from an attribute to an input at opset 18 (ReduceSum already at 13).</summary>
+    private static readonly HashSet<string> ReduceAxesAt18 =
+        ["ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"];
+
+    /// <summary>Rewrites axes attributes of those reductions as int64 initializer inputs; returns how many.</summary>
+    private static int MoveReduceAxes(GraphProto g)
+    {
+        var moved = 0;
+        foreach (var node in g.Node)
+        {
+            foreach (var sub in node.Attribute.Where(a => a.G is not null)) moved += MoveReduceAxes(sub.G);
+            if (node.Domain is not ("" or "ai.onnx") || !ReduceAxesAt18.Contains(node.OpType)) continue;
+            if (node.Attribute.FirstOrDefault(a => a.Name == "axes") is not { } axes) continue;
+            var name = $"{node.Name}.axes";
+            while (g.Initializer.Any(t => t.Name == name) || g.Node.Any(n => n.Output.Contains(name))) name += "_";
+            var tensor = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int64 };
+            tensor.Dims.Add(axes.Ints.Count);
+            tensor.Int64Data.AddRange(axes.Ints);
+            g.Initializer.Add(tensor);
+            node.Attribute.Remove(axes);
+            while (node.Input.Count < 1) node.Input.Add("");
+            node.Input.Insert(1, name);
+            while (node.Input.Count > 2) node.Input.RemoveAt(2);
+            moved++;
+        }
+        return moved;
     }
 
     private static IEnumerable<NodeProto> AllNodes(GraphProto g) =>

@@ -31,9 +31,12 @@ public static class PositionOffset
     public const string SharedName = InputName + ".shared";
 
     /// <summary>Returns how many Range nodes were offset (0: the input is not added).</summary>
-    internal static int Apply(Graph g)
+    /// <param name="g">The swapped graph.</param>
+    /// <param name="masks">Inputs of length past + S (an attention_mask kept for padding): a Range over their length counts keys, not new tokens.</param>
+    internal static int Apply(Graph g, IReadOnlyCollection<string>? masks = null)
     {
-        var ranges = g.Nodes.Where(n => n.Is("Range") && !n.Name.Contains(RowOffsetsMarker, StringComparison.Ordinal) && IsZero(g, n.Input(0)) && IsOne(g, n.Input(2)) && IsSequenceLength(g, n.Input(1))).ToList();
+        var ranges = g.Nodes.Where(n => n.Is("Range") && !n.Name.Contains(RowOffsetsMarker, StringComparison.Ordinal) && IsZero(g, n.Input(0)) && IsOne(g, n.Input(2))
+            && IsSequenceLength(g, n.Input(1), masks ?? [])).ToList();
         if (ranges.Count == 0) return 0;
         var shared = Shared(g);
         foreach (var range in ranges)
@@ -125,18 +128,19 @@ public static class PositionOffset
     private static bool IsOne(Graph g, string v) => ConstantReader.TryScalar(g.Constant(v), out var x) && x == 1;
 
     /// <summary>Squeeze(Shape(x, start=1, end=2)) or Gather(Shape(x), 1), x a graph input: the sequence length.</summary>
-    private static bool IsSequenceLength(Graph g, string v)
+    private static bool IsSequenceLength(Graph g, string v, IReadOnlyCollection<string> masks)
     {
+        bool IsGraphInput(string value) => g.IsGraphInput(value) && !masks.Contains(value);
         var p = g.Producer(v);
         while (p is not null && (p.Is("Cast") || p.Is("Squeeze") || p.Is("Reshape")))
         {
             if (p.Is("Squeeze") && g.Producer(p.Input(0)) is { } shape && shape.Is("Shape"))
             {
-                return g.IsGraphInput(shape.Input(0)) && shape.IntAttribute("start", 0) == 1 && shape.IntAttribute("end", long.MaxValue) == 2;
+                return IsGraphInput(shape.Input(0)) && shape.IntAttribute("start", 0) == 1 && shape.IntAttribute("end", long.MaxValue) == 2;
             }
             p = g.Producer(p.Input(0));
         }
-        return p is not null && p.Is("Gather") && g.Producer(p.Input(0)) is { } s && s.Is("Shape") && g.IsGraphInput(s.Input(0))
+        return p is not null && p.Is("Gather") && g.Producer(p.Input(0)) is { } s && s.Is("Shape") && IsGraphInput(s.Input(0))
             && ConstantReader.TryScalar(g.Constant(p.Input(1)), out var axis) && axis == 1;
     }
 }

@@ -52,12 +52,16 @@ internal sealed class SoftmaxReplacement : IAttentionReplacement
         var y = graph.FreshName(hint + ".softmax");
         var scores = m.ScoresOutput is null ? null : graph.FreshName(hint + ".scores");
 
+        // With padding the model's own mask (causal part included) is passed whole, so the result equals the export's.
+        var modelMask = m.KeyPadding is not null && (m.MaskValue is not null || m.MaskKeep is not null);
+        var mask = m.KeyPadding is null ? m.MaskValue : modelMask ? PaddingMask(graph, m, hint) : KeyPaddingMask(graph, m.KeyPadding, m.ElementType, q, target == KeyLayout.Packed ? 1 : 2, hint);
+        var causal = m.Causal && !modelMask;
         var node = new NodeProto { OpType = "Attention", Name = hint + ".Attention" };
-        node.Input.AddRange([q, k, v, m.MaskValue ?? "", key.Past, value.Past, m.NonPadKvSeqLen ?? ""]);
+        node.Input.AddRange([q, k, v, mask ?? "", key.Past, value.Past, m.NonPadKvSeqLen ?? ""]);
         while (node.Input[^1].Length == 0) node.Input.RemoveAt(node.Input.Count - 1);
         node.Output.AddRange([y, key.Present, value.Present]);
         if (scores is not null) node.Output.Add(scores);
-        node.Attribute.Add(Attr.Int("is_causal", m.Causal ? 1 : 0));
+        node.Attribute.Add(Attr.Int("is_causal", causal ? 1 : 0));
         node.Attribute.Add(Attr.Float("scale", (float)m.EffectiveScale));
         if (m.Softcap > 0) node.Attribute.Add(Attr.Float("softcap", (float)m.Softcap));
         if (target == KeyLayout.Packed)
@@ -72,6 +76,85 @@ internal sealed class SoftmaxReplacement : IAttentionReplacement
         graph.ReplaceUses(m.Output, Convert(graph, y, target, m.OutputLayout, m.QueryHeads, m.ValueHeadDim, hint + ".y"));
         if (scores is not null) graph.ReplaceUses(m.ScoresOutput!, scores);
         return [key, value];
+    }
+
+    /// <summary>
+    /// The additive mask the model applies, with the scores taken out: Where(keep, 0, fill) for a mask applied by
+    /// selection, plus the additive term. Both are computed by the model from its attention_mask and shapes.
+    /// </summary>
+    private static string? PaddingMask(Graph g, AttentionMatch m, string hint)
+    {
+        var sum = m.MaskValue;
+        if (m.MaskKeep is { } keep && m.MaskFill is { } fill)
+        {
+            var zero = g.FreshName(hint + ".mask_zero");
+            g.Add(GraphEdits.Node("Sub", [fill, fill], zero));
+            var selected = g.FreshName(hint + ".mask_where");
+            g.Add(GraphEdits.Node("Where", [keep, zero, fill], selected));
+            if (sum is null) return selected;
+            var total = g.FreshName(hint + ".mask");
+            g.Add(GraphEdits.Node("Add", [selected, sum], total));
+            return total;
+        }
+        return sum;
+    }
+
+    /// <summary>
+    /// An additive mask [B, 1, 1, past + S] from an attention mask input (1 = token, 0 = pad): 0 for tokens, the
+    /// type's lowest finite value for pads (finite, as Hugging Face masks are, so a row of pads gives no NaN).
+    /// </summary>
+    private static string KeyPaddingMask(Graph g, string input, TensorProto.Types.DataType type, string query, int sequenceAxis, string hint)
+    {
+        var lowest = type == TensorProto.Types.DataType.Float16 ? (double)Half.MinValue : float.MinValue;
+        var zero = Scalar(g, hint + ".pad_zero", type, 0);
+        var pad = Scalar(g, hint + ".pad_lowest", type, lowest);
+        var isPad = g.FreshName(hint + ".is_pad");
+        g.Add(GraphEdits.Node("Equal", [input, Scalar(g, hint + ".mask_zero", null, 0, like: input)], isPad));
+        var additive = g.FreshName(hint + ".pad_additive");
+        g.Add(GraphEdits.Node("Where", [isPad, pad, zero], additive));
+        var axes = g.AddInt64Constant(hint + ".pad_axes", 1, 2);
+        var perKey = g.FreshName(hint + ".pad_keys");
+        g.Add(GraphEdits.Node("Unsqueeze", [additive, axes], perKey));
+        // ORT's Attention wants the mask's query axis at full length: [B, 1, S, past + S].
+        var length = g.FreshName(hint + ".pad_query_length");
+        g.Add(GraphEdits.Node("Shape", [query], length, Attr.Int("start", sequenceAxis), Attr.Int("end", sequenceAxis + 1)));
+        var one = g.AddInt64Constant(hint + ".pad_one", 1);
+        var shape = g.FreshName(hint + ".pad_shape");
+        g.Add(GraphEdits.Node("Concat", [one, one, length, one], shape, Attr.Int("axis", 0)));
+        var mask = g.FreshName(hint + ".pad_mask");
+        g.Add(GraphEdits.Node("Expand", [perKey, shape], mask));
+        return mask;
+    }
+
+    /// <summary>A scalar initializer of a float type, or (with <paramref name="like"/>) of that graph input's element type.</summary>
+    private static string Scalar(Graph g, string hint, TensorProto.Types.DataType? type, double value, string? like = null)
+    {
+        var t = type ?? (TensorProto.Types.DataType)(g.Inputs.First(i => i.Name == like).Type.TensorType.ElemType);
+        var name = g.FreshName(hint);
+        var tensor = new TensorProto { Name = name, DataType = (int)t };
+        switch (t)
+        {
+            case TensorProto.Types.DataType.Float16:
+                tensor.Int32Data.Add(BitConverter.HalfToUInt16Bits((Half)value));
+                break;
+            case TensorProto.Types.DataType.Float:
+                tensor.FloatData.Add((float)value);
+                break;
+            case TensorProto.Types.DataType.Double:
+                tensor.DoubleData.Add(value);
+                break;
+            case TensorProto.Types.DataType.Int64 or TensorProto.Types.DataType.Uint64:
+                tensor.Int64Data.Add((long)value);
+                break;
+            case TensorProto.Types.DataType.Bool:
+                tensor.Int32Data.Add(value != 0 ? 1 : 0);
+                break;
+            default:
+                tensor.Int32Data.Add((int)value);
+                break;
+        }
+        g.AddInitializer(tensor);
+        return name;
     }
 
     private static string Convert(Graph g, string value, KeyLayout from, KeyLayout to, int heads, int headDim, string hint)

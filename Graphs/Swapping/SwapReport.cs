@@ -25,6 +25,9 @@ public sealed record SwapReport(
     /// </summary>
     public bool PositionsPerRow { get; init; }
 
+    /// <summary>The attention mask input the swapped model still reads (padding, [batch, past + seq]); null when it takes none.</summary>
+    public string? PaddingInput { get; init; }
+
     /// <summary>Per replaced layer, in order: its rule (one of a per-layer rule's entries) and its state tensors.</summary>
     public IReadOnlyList<LayerSwap> Layers { get; init; } = [];
 

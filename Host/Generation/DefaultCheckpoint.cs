@@ -10,9 +10,10 @@ public static class DefaultCheckpoint
 {
     public static readonly Llama2cConfig Config = new(Dim: 64, HiddenDim: 172, Layers: 5, Heads: 8, KvHeads: 4, Vocab: 512, MaxSequence: 4096, SharedClassifier: false);
 
-    public static Llama2cCheckpoint Create(int seed = 260)
+    /// <summary>Seeded weights for <see cref="Config"/>, or for <paramref name="config"/> (tiny models for tests and the fuzzer).</summary>
+    public static Llama2cCheckpoint Create(int seed = 260, Llama2cConfig? config = null)
     {
-        var c = Config;
+        var c = config ?? Config;
         var rng = new Random(seed);
         float[] Random(int n, float scale) => Enumerable.Range(0, n).Select(_ => scale * (2f * (float)rng.NextDouble() - 1f)).ToArray();
         float[][] PerLayer(int n, float scale) => Enumerable.Range(0, c.Layers).Select(_ => Random(n, scale)).ToArray();

@@ -51,6 +51,11 @@ public sealed class Generator : IDisposable
         if (prompts.Count == 0) throw new ArgumentException("at least one prompt is needed");
         if (prompts.Any(p => p.Count == 0)) throw new ArgumentException("a prompt needs at least one token");
         var info = model.Info;
+        if (info.PaddingInput is { } mask)
+        {
+            throw new ArgumentException($"the model swapped with '{info.Rule}' reads an attention mask ('{mask}'), which the generator does not feed yet; " +
+                "generate with a state-based rule (window:W, linear-elu, ...), or run it with the logits command");
+        }
         if (prompts.Select(p => p.Count).Distinct().Count() != 1 && (!info.PositionsPerRow || info.State.Any(s => s.Grows)))
         {
             var lengths = string.Join(", ", prompts.Select(p => p.Count));

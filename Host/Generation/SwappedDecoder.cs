@@ -13,6 +13,8 @@ public abstract class SwappedDecoder : IDisposable
 {
     protected SwappedDecoder(ModelProto swapped, SwapReport report, string source)
     {
+        // A float16 model's logits are sampled as float32: the session runs the model with a Cast at its end.
+        FloatLogits.Apply(swapped);
         Info = ModelContract.Read(swapped);
         InPlaceStates = Info.State.Where(s => s.InPlace).Select(s => s.Past).ToHashSet();
         Report = report;

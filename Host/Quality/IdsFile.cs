@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using OnnxAttention.Graphs.Building;
+using OnnxAttention.Graphs.Io;
 using OnnxAttention.Graphs.Ir;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Host.Tokenization;
@@ -12,32 +13,14 @@ public static class IdsFile
     /// <summary>The byte-level tokenizer's name: a token is one byte of the UTF-8 text.</summary>
     public const string Bytes = "bytes";
 
-    /// <summary>Reads an int64 TensorProto [batch, seq]; <paramref name="option"/> names it in messages.</summary>
+    /// <summary>
+    /// Reads an int64 TensorProto [batch, seq]; <paramref name="option"/> names it in messages. The file is untrusted:
+    /// <see cref="IdsReader"/> reads only a regular file of bounded size and checks dims and data before using them.
+    /// </summary>
     public static (long[] Ids, int Rows, int Seq) Read(string path, string option)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{option} '{path}' does not exist");
-        TensorProto tensor;
-        try
-        {
-            tensor = TensorProto.Parser.ParseFrom(File.ReadAllBytes(path));
-        }
-        catch (InvalidProtocolBufferException e)
-        {
-            throw new InvalidDataException($"{option} '{path}' is not an ONNX TensorProto: {e.Message}");
-        }
-        if (tensor.Dims.Count != 2)
-        {
-            throw new GraphException($"{option} must be int64 [batch, seq], got shape [{string.Join(", ", tensor.Dims)}]");
-        }
-        var values = Tensors.ToInt64Array(tensor);
-        var shape = $"[{string.Join(", ", tensor.Dims)}]";
-        if (tensor.Dims[0] < 1 || tensor.Dims[1] < 1 || tensor.Dims[0] * tensor.Dims[1] > int.MaxValue)
-        {
-            throw new GraphException($"{option} has shape {shape}; it needs at least one row and one token per row");
-        }
-        int batch = (int)tensor.Dims[0], seq = (int)tensor.Dims[1];
-        if (values.Length != batch * seq) throw new GraphException($"{option} declares shape {shape} ({batch * seq} ids) but holds {values.Length}");
-        return (values, batch, seq);
+        var ids = IdsReader.Read(path, option);
+        return (ids.Values, ids.Batch, ids.Sequence);
     }
 
     /// <summary>Writes ids [rows, seq] as an int64 TensorProto.</summary>

@@ -27,9 +27,12 @@ public static class SessionFactory
 
     private static SessionOptions CreateOptions(int intraOpThreads, Action<SessionOptions> register)
     {
-        var options = new SessionOptions { IntraOpNumThreads = intraOpThreads };
+        // ORT would also log a failing node to stderr (in colour) before the exception that carries the same
+        // message: the user gets it once, as the command's one-line error.
+        var options = new SessionOptions { IntraOpNumThreads = intraOpThreads, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
         try
         {
+            SessionMemory.Apply(options);
             register(options);
             return options;
         }
@@ -64,6 +67,8 @@ public static class SessionFactory
     /// </summary>
     public static OwnedSession Create(ModelProto model, int intraOpThreads, Action<SessionOptions> register)
     {
+        // Checked before ORT sees the model: what ORT would abort on or allocate without bound is refused here.
+        SessionMemory.CheckModel(model);
         var options = CreateOptions(intraOpThreads, register);
         try
         {

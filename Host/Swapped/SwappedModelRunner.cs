@@ -56,13 +56,51 @@ public sealed class SwappedModelRunner : IDisposable
     public ModelContract? Contract { get; }
 
     /// <summary>Logits for all positions, feeding <paramref name="chunk"/> tokens per call (1: token by token).</summary>
-    public float[] Logits(long[] ids, int batch, int chunk, IProgress<int>? progress = null)
+    /// <param name="mask">[batch, seq] 1 = token, 0 = pad, for a model that takes an attention mask; null = all ones.</param>
+    /// <param name="positions">[batch, seq] position ids for a model with a position_ids input; null = Hugging Face generate's from the mask.</param>
+    public float[] Logits(long[] ids, int batch, int chunk, IProgress<int>? progress = null, long[]? mask = null, long[]? positions = null)
     {
         var contract = Contract ?? throw new InvalidOperationException("logits need a swapped model's contract (its ids input and logits output)");
         if (batch <= 0 || ids.Length % batch != 0) throw new ArgumentException($"{ids.Length} ids do not split into {batch} rows");
         if (chunk <= 0) throw new ArgumentException("chunk must be positive");
+        if (mask is not null && mask.Length != ids.Length) throw new ArgumentException($"the attention mask holds {mask.Length} values for {ids.Length} ids");
+        if (positions is not null && positions.Length != ids.Length) throw new ArgumentException($"the position ids hold {positions.Length} values for {ids.Length} ids");
+        CheckPadding(contract, mask);
         var seq = ids.Length / batch;
-        return Run([new SequenceInput(contract.IdsInput, ids)], batch, seq, Chunks(seq, chunk), contract.LogitsOutput, progress: progress);
+        var inputs = new List<SequenceInput> { new(contract.IdsInput, ids) };
+        var full = mask ?? Enumerable.Repeat(1L, ids.Length).ToArray();
+        if (contract.PositionIdsInput is { } positionIds) inputs.Add(new SequenceInput(positionIds, positions ?? PositionsFromMask(full, batch)));
+        // The mask covers the past and the new tokens: [batch, start + n] for the piece at start.
+        PieceInputs? perPiece = contract.PaddingInput is { } padding
+            ? (start, n) => [(padding, Slice(full, batch, seq, 1, 0, start + n), [batch, start + n])]
+            : null;
+        return Run(inputs, batch, seq, Chunks(seq, chunk), contract.LogitsOutput, perPiece, progress);
+    }
+
+    /// <summary>Refuses a mask with pads for a model that takes no attention mask (it would attend to the pads).</summary>
+    public static void CheckPadding(ModelContract contract, long[]? mask)
+    {
+        if (mask is not null && contract.PaddingInput is null && mask.Any(m => m == 0))
+        {
+            throw new ArgumentException($"the attention mask marks padding, but the model swapped with '{contract.Rule}' takes no attention mask");
+        }
+    }
+
+    /// <summary>Hugging Face generate's positions: cumsum(mask) - 1 along each row, 1 at pads.</summary>
+    public static long[] PositionsFromMask(long[] mask, int batch)
+    {
+        var seq = mask.Length / batch;
+        var positions = new long[mask.Length];
+        for (var b = 0; b < batch; b++)
+        {
+            var seen = 0L;
+            for (var t = 0; t < seq; t++)
+            {
+                seen += mask[b * seq + t];
+                positions[b * seq + t] = mask[b * seq + t] == 0 ? 1 : seen - 1;
+            }
+        }
+        return positions;
     }
 
     /// <summary>Pieces of <paramref name="chunk"/> tokens covering <paramref name="seq"/>.</summary>
@@ -108,7 +146,8 @@ public sealed class SwappedModelRunner : IDisposable
                 }
                 using var runOptions = new RunOptions();
                 using var results = _session.Session.Run(runOptions, names, values, [output, .. _state.Select(s => s.Present)]);
-                var y = results[0].GetTensorDataAsSpan<float>();
+                // 16-bit outputs (a float16 model's logits) are widened to float32.
+                var y = ToFloat(results[0]).AsSpan();
                 var width = y.Length / (batch * n);
                 all ??= new float[checked(batch * seq * width)];
                 for (var b = 0; b < batch; b++)
@@ -157,6 +196,13 @@ public sealed class SwappedModelRunner : IDisposable
         Float16[] h => OrtValue.CreateTensorValueFromMemory(h, shape),
         BFloat16[] bf => OrtValue.CreateTensorValueFromMemory(bf, shape),
         _ => throw new ArgumentException($"unsupported element type {data.GetType().GetElementType()}"),
+    };
+
+    private static float[] ToFloat(OrtValue v) => v.GetTensorTypeAndShape().ElementDataType switch
+    {
+        TensorElementType.Float16 => v.GetTensorDataAsSpan<Float16>().ToArray().Select(x => x.ToFloat()).ToArray(),
+        TensorElementType.BFloat16 => v.GetTensorDataAsSpan<BFloat16>().ToArray().Select(x => x.ToFloat()).ToArray(),
+        _ => v.GetTensorDataAsSpan<float>().ToArray(),
     };
 
     private static Array Copy(OrtValue value) => value.GetTensorTypeAndShape().ElementDataType switch

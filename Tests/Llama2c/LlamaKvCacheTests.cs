@@ -127,12 +127,35 @@ public class LlamaKvCacheTests
         Assert.That(Generate(Model(new LlamaGraphOptions { KvCache = true })), Is.EqualTo(Generate(LlamaGraphBuilder.Build(Checkpoint.Value))));
     }
 
+    /// <summary>
+    /// A mask the model adds from its attention_mask values (causal + padding, run to check) is taken: the softmax
+    /// rule keeps the input and passes the model's mask on (equal logits, whole and token by token); the fixed-size
+    /// memories, which take no padding yet, drop the input, so a host cannot feed them pads.
+    /// </summary>
     [TestCase("softmax")]
     [TestCase("linear-elu")]
     [TestCase("window:16")]
-    public void AnAttentionMaskWithPaddingIsRefused(string rule)
+    public void AnAttentionMaskWithPaddingIsTakenAsCausalPlusPadding(string rule)
     {
-        var e = Assert.Throws<GraphException>(() => AttentionSwapper.Swap(Model(new LlamaGraphOptions { KvCache = true, AttentionMaskInput = true }), AttentionRule.Parse(rule)));
-        Assert.That(e!.Message, Does.Contain("the mask reads the values of graph input 'attention_mask'"));
+        var options = new LlamaGraphOptions { KvCache = true, AttentionMaskInput = true };
+        var model = Model(options);
+        var report = AttentionSwapper.Swap(model, AttentionRule.Parse(rule));
+        Assert.That(report.Replaced.Select(m => m.KeyPadding).ToList(), Has.Count.EqualTo(Config.Layers).And.All.EqualTo(LlamaGraphBuilder.AttentionMask));
+        var softmax = rule == "softmax";
+        Assert.That(model.Graph.Input.Any(i => i.Name == LlamaGraphBuilder.AttentionMask), Is.EqualTo(softmax), "only the softmax rule reads the mask");
+        using var runner = new SwappedModelRunner(model, intraOpThreads: 1);
+        var ids = Tokens(6);
+        if (softmax)
+        {
+            var want = WithOwnCache(Model(options), ids, PieceRunner.Chunks(Seq, 1), attentionMask: true);
+            TensorAssert.Close(runner.Logits(ids, Batch, Seq), want, Tolerance.Float32Logits, "softmax with the model's mask: whole vs own cache");
+            TensorAssert.Close(runner.Logits(ids, Batch, 1), want, Tolerance.Float32Logits, "softmax with the model's mask: token by token vs own cache");
+        }
+        else
+        {
+            var pads = Enumerable.Range(0, ids.Length).Select(i => i == Seq ? 0L : 1L).ToArray();
+            var e = Assert.Throws<ArgumentException>(() => runner.Logits(ids, Batch, Seq, mask: pads));
+            Assert.That(e!.Message, Does.Contain("takes no attention mask"));
+        }
     }
 }

@@ -15,4 +15,7 @@ root.Subcommands.Add(LogitsCommand.Create());
 root.Subcommands.Add(TritonCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(CalibrateCommand.Create());
+root.Subcommands.Add(GenaiLlamaCommand.Create());
+root.Subcommands.Add(GenaiGenerateCommand.Create());
+root.Subcommands.Add(BenchGenerateCommand.Create());
 return root.Parse(args).Invoke();

@@ -37,6 +37,7 @@ public static class MaskMatcher
 
     private static bool ReachesScoreMatMul(Graph g, string value, StaticEvaluator? eval)
     {
+        if (WhereMaskMatcher.Peel(g, value, eval) is not null) return true;
         var v = PassThroughMatcher.Peel(g, value);
         if (eval is not null) v = PassThroughMatcher.Peel(g, SoftcapMatcher.Peel(g, eval, v).Inner);
         var (inner, _) = ScaleMatcher.Peel(g, v, eval);

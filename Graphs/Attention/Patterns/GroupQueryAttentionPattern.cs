@@ -31,11 +31,11 @@ public sealed class GroupQueryAttentionPattern : IAttentionPattern
         var eval = new StaticEvaluator(graph, shapes);
         foreach (var node in nodes)
         {
-            yield return Analyse(graph, eval, node);
+            yield return Analyse(graph, shapes, eval, node);
         }
     }
 
-    private OneOf Analyse(Graph g, StaticEvaluator eval, GraphNode node)
+    private OneOf Analyse(Graph g, ValueShapes shapes, StaticEvaluator eval, GraphNode node)
     {
         AttentionMiss Miss(string reason) => new(Name, node, reason);
 
@@ -46,9 +46,11 @@ public sealed class GroupQueryAttentionPattern : IAttentionPattern
         {
             return Miss($"num_heads {heads} and kv_num_heads {kvHeads} do not form grouped attention");
         }
-        if (k.Length == 0 || v.Length == 0)
+        // Packed QKV (the onnxruntime-genai builder's standard form): query [B, S, (Hq + 2 Hkv) d], no key or value.
+        var packed = k.Length == 0 && v.Length == 0;
+        if (!packed && (k.Length == 0 || v.Length == 0))
         {
-            return Miss("packed QKV (query [B, S, (Hq + 2 Hkv) d], no key or value input) is not supported; give query, key and value separately");
+            return Miss("a key without a value (or a value without a key) is not supported");
         }
         foreach (var (index, what) in new[] { (9, "position_ids"), (11, "head_sink"), (12, "k_scale"), (13, "v_scale"), (14, "q_norm_weight"), (15, "k_norm_weight") })
         {
@@ -74,6 +76,15 @@ public sealed class GroupQueryAttentionPattern : IAttentionPattern
             return Miss($"the query '{q}' has rank {rank}, expected 3 [batch, sequence, heads*dim]");
         }
         var (qWidth, kWidth, vWidth) = (eval.Dim(q, 2), eval.Dim(k, 2), eval.Dim(v, 2));
+        if (packed && qWidth is { } packedWidth)
+        {
+            if (packedWidth % (heads + 2 * kvHeads) != 0)
+            {
+                return Miss($"packed QKV of width {packedWidth} does not split into {heads} query and 2 x {kvHeads} KV heads of one size");
+            }
+            var size = packedWidth / (heads + 2 * kvHeads);
+            (qWidth, kWidth, vWidth) = (size * heads, size * kvHeads, size * kvHeads);
+        }
         if (qWidth is null)
         {
             return Miss($"head size unknown: the model records no static last dimension for '{q}' (run ONNX shape inference on it first)");
@@ -110,9 +121,16 @@ public sealed class GroupQueryAttentionPattern : IAttentionPattern
             ? (mask.MaskValue is null ? "causal" : $"causal + {mask.Description}")
             : mask.Description;
         var lengths = MaskMatcher.DataDependency(g, node.Input(5)) ?? (node.Input(6).Length > 0 ? MaskMatcher.DataDependency(g, node.Input(6)) : null);
+        string? padding = null;
+        if (lengths is not null && MaskProbe.RowLengthsFromMask(g, shapes, node.Input(5), node.Input(6), lengths))
+        {
+            padding = lengths;
+            lengths = null;
+            description += $" + padding from graph input '{padding}' (row lengths, run to check)";
+        }
         var cache = CacheMatcher.ForOperator(g, node, 3, 4, 1, 2);
         var type = eval.ElementType(q);
-        return new AttentionMatch(Name, node, q, k, KeyLayout.Packed, v, node.Outputs[0],
+        return new AttentionMatch(Name, node, q, packed ? q : k, KeyLayout.Packed, packed ? q : v, node.Outputs[0],
             node.Attribute("scale") is { } s && s.F != 0 ? s.F : null, causal || mask.Causal, description,
             (int)heads, (int)kvHeads, d, d)
         {
@@ -125,11 +143,13 @@ public sealed class GroupQueryAttentionPattern : IAttentionPattern
             Rotary = rotary,
             LocalWindow = window > 0 ? (int)window : 0,
             KeyLengthsReads = lengths,
+            KeyPadding = padding,
+            PackedQkv = packed,
             OwnCache = cache.Own,
             OwnCacheWhy = cache.Why,
             Cache = cache.Cache,
             QueryLength = eval.Dim(q, 1),
-            KeyLength = eval.Dim(k, 1),
+            KeyLength = eval.Dim(packed ? q : k, 1),
             ElementType = type == TensorProto.Types.DataType.Undefined ? TensorProto.Types.DataType.Float : type,
         };
     }

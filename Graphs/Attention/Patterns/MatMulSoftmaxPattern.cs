@@ -21,10 +21,12 @@ public sealed class MatMulSoftmaxPattern : IAttentionPattern
 
     public IEnumerable<OneOf> Find(Graph graph, ValueShapes shapes)
     {
+        var nodes = graph.Nodes.Where(n => n.Is("Softmax")).ToList();
+        if (nodes.Count == 0) yield break;
         var eval = new StaticEvaluator(graph, shapes);
-        foreach (var softmax in graph.Nodes.Where(n => n.Is("Softmax")).ToList())
+        foreach (var softmax in nodes)
         {
-            yield return Analyse(graph, eval, softmax);
+            yield return Analyse(graph, shapes, eval, softmax);
         }
     }
 
@@ -32,7 +34,7 @@ public sealed class MatMulSoftmaxPattern : IAttentionPattern
     private static string? OtherConcatCache(Graph g, string key) =>
         g.Producer(key) is { } concat && concat.Is("Concat") ? concat.Inputs.FirstOrDefault(g.IsGraphInput) : null;
 
-    private OneOf Analyse(Graph g, StaticEvaluator eval, GraphNode softmax)
+    private OneOf Analyse(Graph g, ValueShapes shapes, StaticEvaluator eval, GraphNode softmax)
     {
         AttentionMiss Miss(string reason) => new(Name, softmax, reason);
 
@@ -61,16 +63,39 @@ public sealed class MatMulSoftmaxPattern : IAttentionPattern
         // Backward: casts, mask, softcap, scale, then the score MatMul.
         var scores = PassThroughMatcher.Peel(g, softmax.Input(0));
         var mask = new MaskMatcher.Classified(false, null, null, "none");
-        if (MaskMatcher.SplitAdd(g, scores, eval) is { } split)
+        var additive = MaskMatcher.SplitAdd(g, scores, eval);
+        if (additive is not null)
         {
-            mask = MaskMatcher.Classify(g, eval, split.Mask);
-            scores = split.Scores;
+            mask = MaskMatcher.Classify(g, eval, additive.Mask);
+            scores = additive.Scores;
         }
+        var where = WhereMaskMatcher.Peel(g, scores, eval);
+        if (where is not null) scores = where.Scores;
         var (capped, softcap) = SoftcapMatcher.Peel(g, eval, PassThroughMatcher.Peel(g, scores));
         var (rawScores, outerScale) = ScaleMatcher.Peel(g, PassThroughMatcher.Peel(g, capped), eval);
         if (g.Producer(PassThroughMatcher.Peel(g, rawScores)) is not { } qk || !qk.Is("MatMul"))
         {
             return Miss("the softmax input is not Q·K^T (no score MatMul found behind the mask and scale)");
+        }
+        // A mask that reads an input's values or selects with Where is run to see what it is (causal, padding).
+        string? keyPadding = null;
+        if (where is not null || mask.MaskReads is not null)
+        {
+            var probe = MaskProbe.Run(g, shapes, softmax.Input(0), qk.Outputs[0]);
+            if (probe.Verdict == MaskProbe.Verdict.Causal)
+            {
+                mask = new MaskMatcher.Classified(true, null, null, "causal (run to check)");
+                where = null;
+            }
+            else if (probe.Verdict == MaskProbe.Verdict.CausalKeyPadding)
+            {
+                keyPadding = probe.PaddingInput;
+                mask = new MaskMatcher.Classified(true, additive?.Mask, probe.PaddingInput, $"causal + padding from graph input '{probe.PaddingInput}' (run to check)");
+            }
+            else if (where is not null)
+            {
+                return Miss($"the scores pass through a Where (keep '{where.Keep}') whose mask is neither causal nor causal with padding when run");
+            }
         }
         var (query, queryScale) = ScaleMatcher.Peel(g, qk.Input(0), eval);
         var (keyTransposed, keyScale) = ScaleMatcher.Peel(g, qk.Input(1), eval);
@@ -115,6 +140,9 @@ public sealed class MatMulSoftmaxPattern : IAttentionPattern
             Softcap = softcap,
             MaskValue = mask.MaskValue,
             MaskReads = mask.MaskReads,
+            KeyPadding = keyPadding,
+            MaskKeep = keyPadding is null ? null : where?.Keep,
+            MaskFill = keyPadding is null ? null : where?.Fill,
             OwnCache = cache.Own ?? (cache.Cache is null ? OtherConcatCache(g, keyValue) : null),
             OwnCacheWhy = cache.Why,
             Cache = cache.Cache,

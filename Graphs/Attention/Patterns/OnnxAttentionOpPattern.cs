@@ -18,8 +18,10 @@ public sealed class OnnxAttentionOpPattern : IAttentionPattern
 
     public IEnumerable<OneOf> Find(Graph graph, ValueShapes shapes)
     {
+        var nodes = graph.Nodes.Where(n => n.Is("Attention")).ToList();
+        if (nodes.Count == 0) yield break;
         var eval = new StaticEvaluator(graph, shapes);
-        foreach (var node in graph.Nodes.Where(n => n.Is("Attention")).ToList())
+        foreach (var node in nodes)
         {
             yield return Analyse(graph, eval, node);
         }

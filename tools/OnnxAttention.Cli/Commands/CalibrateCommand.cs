@@ -24,7 +24,7 @@ public static class CalibrateCommand
         var seq = new Option<int>("--seq") { Description = "with --text: tokens per row", DefaultValueFactory = _ => 512 };
         var maxRows = new Option<int>("--rows") { Description = "with --text: this many rows, evenly spaced over the text (0: all)", DefaultValueFactory = _ => 8 };
         var budget = new Option<long>("--state-budget") { Description = "most bytes of state per sequence, all layers together, whatever the context length", Required = true };
-        var from = new Option<int>("--from") { Description = "KL is averaged over positions from this one on (default: a quarter of the sequence)", DefaultValueFactory = _ => -1 };
+        var from = new Option<int>("--from") { Description = "KL is averaged over positions from this one on (default: three quarters into the sequence, where a constant memory is furthest behind)", DefaultValueFactory = _ => -1 };
         var moves = new Option<int>("--moves") { Description = "most whole-plan runs spent improving the best plan one layer at a time", DefaultValueFactory = _ => 24 };
         var output = new Option<FileInfo>("--out") { Description = "where to write the calibrated (swapped) model", Required = true };
         var threads = new Option<int>("--threads") { Description = "ORT intra-op threads (0: ORT's default)", DefaultValueFactory = _ => 0 };
@@ -49,7 +49,7 @@ public static class CalibrateCommand
             var (values, rows, length) = parse.GetValue(ids) is { } idsFile ? IdsFile.Read(idsFile.FullName, "--calibration")
                 : IdsFile.FromText(parse.GetValue(text)!.FullName, parse.GetValue(tokenizer)!, parse.GetValue(seq), parse.GetValue(maxRows), vocab);
             IdsFile.CheckRange(values, length, vocab, "--calibration");
-            var first = parse.GetValue(from) < 0 ? length / 4 : parse.GetValue(from);
+            var first = parse.GetValue(from) < 0 ? length * 3 / 4 : parse.GetValue(from);
             if (first >= length) throw new ArgumentException($"--from {first} leaves no position of the {length} measured");
 
             var console = Terminal.Open();

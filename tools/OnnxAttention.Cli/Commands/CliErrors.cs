@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using OnnxAttention.Graphs.Ir;
+using OnnxAttention.Host.Sessions;
 using OnnxAttention.Operators.Interop;
 
 namespace OnnxAttention.Cli.Commands;

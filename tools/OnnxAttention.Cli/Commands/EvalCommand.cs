@@ -108,9 +108,9 @@ public static class EvalCommand
                 foreach (var run in runs)
                 {
                     task.Description = Markup.Escape(run.Layer is null ? run.Name : $"{run.Name} in layer {run.Layer}");
-                    var (swapped, report) = run.Swap();
+                    var (swapped, _) = run.Swap();
                     var logits = QualityModel.Run(swapped, ids, rows, quality.IntraOpThreads);
-                    results.Add(new Result(run, StateBytes(swapped, report), NextTokenComparison.Compare(original, logits, ids, rows)));
+                    results.Add(new Result(run, StateBytes(swapped), NextTokenComparison.Compare(original, logits, ids, rows)));
                     task.Increment(1);
                 }
             });
@@ -118,12 +118,11 @@ public static class EvalCommand
     }
 
     /// <summary>Fixed state per sequence, or what a growing KV cache costs per token.</summary>
-    private static string StateBytes(Graphs.Onnx.ModelProto swapped, SwapReport? report)
+    private static string StateBytes(Graphs.Onnx.ModelProto swapped)
     {
         var info = ModelContract.Read(swapped);
         var fixedBytes = info.State.Where(s => !s.Grows).Sum(s => s.ElementsPerRow) * sizeof(float);
         var growing = info.State.Sum(s => s.ElementsPerToken) * sizeof(float);
-        _ = report;
         return growing > 0 ? $"{fixedBytes} + {growing}/token" : fixedBytes.ToString(CultureInfo.InvariantCulture);
     }
 

@@ -33,10 +33,11 @@ public static class GenerateCommand
         var tokenizer = new Option<FileInfo?>("--tokenizer") { Description = "the model's tokenizer: a folder with vocab.json + merges.txt, or a SentencePiece .model" };
         var text = new Option<string[]>("--text") { Description = "prompt text (needs --tokenizer); replaces --prompt; repeat for a batch" };
         var threads = new Option<int>("--threads") { Description = "ORT intra-op threads (0: ORT's default)", DefaultValueFactory = _ => 0 };
+        var maxMemory = new Option<string?>("--max-memory") { Description = "cap ONNX Runtime's CPU memory for the session (bytes, or 512M, 2G; at most 4G - 1); without it, a statically known tensor over 4 GiB is refused" };
         var ep = new Option<string>("--ep") { Description = "execution provider: cpu, cuda or cuda:N (cuda needs the GPU build)", DefaultValueFactory = _ => "cpu" };
         var command = new Command("generate", "Generate token ids with constant-memory attention swapped into a decoder at load time.")
         {
-            rule, maxTokens, model, prompt, batch, temperature, topK, topP, seed, stop, tokenizer, text, threads, ep, saveIds,
+            rule, maxTokens, model, prompt, batch, temperature, topK, topP, seed, stop, tokenizer, text, threads, ep, saveIds, maxMemory,
         };
         command.SetAction(parse =>
         {
@@ -44,6 +45,7 @@ public static class GenerateCommand
             {
                 var spelled = parse.GetValue(rule);
                 var attention = spelled is null ? null : AttentionRule.Parse(spelled);
+                if (parse.GetValue(maxMemory) is { } cap) SessionMemory.Cap(SessionMemory.ParseSize(cap));
                 if (parse.GetValue(batch) < 1) throw new ArgumentException($"--batch must be >= 1, got {parse.GetValue(batch)}");
                 if (parse.GetValue(threads) < 0) throw new ArgumentException($"--threads must be >= 0 (0: ORT's default), got {parse.GetValue(threads)}");
                 var target = ExecutionTarget.Parse(parse.GetValue(ep)!);

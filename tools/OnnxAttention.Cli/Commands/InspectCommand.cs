@@ -3,6 +3,7 @@ using OnnxAttention.Graphs.Attention;
 using OnnxAttention.Graphs.Io;
 using OnnxAttention.Graphs.Ir;
 using OnnxAttention.Graphs.Swapping;
+using OnnxAttention.Host.Sessions;
 
 namespace OnnxAttention.Cli.Commands;
 
@@ -24,6 +25,10 @@ public static class InspectCommand
                     Console.WriteLine($"{path}: already swapped by OnnxAttention (rule {swapped.Value}); its attention runs on com.onnxattention operators");
                     return 0;
                 }
+                InputMetadata.RefuseOurKeys(proto);
+                // What a session would refuse (or ORT abort on) is said here too, before anyone converts the model.
+                ResourceChecks.Check(proto, SessionMemory.Budget);
+                if (MergedDecoder.Collapse(proto) is { } merged) Console.WriteLine(merged);
                 var graph = new Graph(proto.Graph);
                 var findings = AttentionFinder.Find(graph, new ValueShapes(proto.Graph));
                 Console.WriteLine($"{path}: {proto.Graph.Node.Count} nodes, opset {string.Join(", ", proto.OpsetImport.Select(o => $"{(o.Domain.Length == 0 ? "ai.onnx" : o.Domain)}:{o.Version}"))}");

@@ -1,0 +1,128 @@
+using System.Text.Json.Nodes;
+using OnnxAttention.Graphs.Building;
+using OnnxAttention.Graphs.Ir;
+using OnnxAttention.Graphs.Onnx;
+
+namespace OnnxAttention.Graphs.Swapping;
+
+/// <summary>
+/// Gives a swapped model the interface onnxruntime-genai 0.20 feeds, so that genai's own components carry its state:
+/// <list type="bullet">
+/// <item>genai feeds input_ids, attention_mask [batch, past + new] and the state, nothing else, so the swap's
+/// past_sequence_length input becomes Shape(attention_mask)[1] - Shape(input_ids)[1] (one position for all rows:
+/// genai right-pads batched prompts of different lengths, which this does not follow);</item>
+/// <item>a pair of [batch, heads, length, dim] tensors per layer (softmax's growing KV cache, window's ring cache)
+/// takes genai's KV-cache names past_key_values.N.key/value → present.N.key/value; genai finds a fixed length in the
+/// declared shape and keeps one buffer of that size bound as past and present;</item>
+/// <item>a [batch, heads, dk, dv] state with a [batch, heads, dk] normaliser (the linear rules) takes genai's
+/// recurrent-state names past_key_values.N.recurrent_state and past_key_values.N.conv_state (the rank genai requires of
+/// each); genai discovers them from the session's inputs, zeroes them at the start and binds one buffer per tensor as
+/// past and present.</item>
+/// </list>
+/// Other shapes of state (segment's four caches, summary slots, hybrid's rank-4 compressed value) are refused with the reason.
+/// </summary>
+public static class GenaiInterface
+{
+    public const string KeySuffix = "key", ValueSuffix = "value", RecurrentSuffix = "recurrent_state", ConvSuffix = "conv_state";
+
+    /// <summary>Rewrites <paramref name="swapped"/> in place; returns one line per layer kind, for messages.</summary>
+    public static string Apply(ModelProto swapped)
+    {
+        var g = swapped.Graph;
+        var rule = swapped.MetadataProps.FirstOrDefault(p => p.Key == ModelContract.RuleKey)?.Value
+            ?? throw new GraphException("the model carries no swap metadata: swap it first");
+        var stateEntry = swapped.MetadataProps.First(p => p.Key == ModelContract.StateKey);
+        var layers = int.Parse(swapped.MetadataProps.First(p => p.Key == ModelContract.LayersKey).Value, System.Globalization.CultureInfo.InvariantCulture);
+        var states = JsonNode.Parse(stateEntry.Value)!.AsArray();
+        if (layers == 0 || states.Count % layers != 0)
+        {
+            throw new GraphException($"the '{rule}' swap records {states.Count} state tensors for {layers} layers");
+        }
+        var perLayer = states.Count / layers;
+        var renames = new Dictionary<string, string>();
+        var kinds = new SortedSet<string>();
+        for (var layer = 0; layer < layers; layer++)
+        {
+            var mine = Enumerable.Range(layer * perLayer, perLayer).Select(i => states[i]!.AsObject()).ToList();
+            var ranks = mine.Select(s => s["shape"]!.AsArray().Count).ToList();
+            string[] suffixes;
+            if (perLayer == 2 && ranks[0] == 4 && ranks[1] == 4 && SameShape(mine[0], mine[1]))
+            {
+                suffixes = [KeySuffix, ValueSuffix];
+                kinds.Add(mine[0]["grows"] is null ? "fixed-length KV cache (genai keeps one shared buffer)" : "growing KV cache");
+            }
+            else if (perLayer == 2 && ranks[0] == 4 && ranks[1] == 3)
+            {
+                suffixes = [RecurrentSuffix, ConvSuffix];
+                kinds.Add("recurrent state (genai's recurrent_state / conv_state pair)");
+            }
+            else
+            {
+                throw new GraphException($"the '{rule}' rule keeps {perLayer} state tensors per layer of ranks [{string.Join(", ", ranks)}]; " +
+                    "onnxruntime-genai 0.20 carries, per layer, a KV pair [batch, heads, length, dim] or a recurrent pair " +
+                    "([batch, heads, dk, dv] with [batch, heads, dk]), so it cannot run this rule");
+            }
+            for (var i = 0; i < perLayer; i++)
+            {
+                var past = $"past_key_values.{layer}.{suffixes[i]}";
+                var present = $"present.{layer}.{suffixes[i]}";
+                renames[mine[i]["past"]!.GetValue<string>()] = past;
+                renames[mine[i]["present"]!.GetValue<string>()] = present;
+                mine[i]["past"] = past;
+                mine[i]["present"] = present;
+            }
+        }
+        Rename(g, renames);
+        stateEntry.Value = states.ToJsonString();
+        PositionFromMask(g);
+        return string.Join("; ", kinds);
+    }
+
+    private static bool SameShape(JsonObject a, JsonObject b) => a["shape"]!.ToJsonString() == b["shape"]!.ToJsonString();
+
+    private static void Rename(GraphProto g, Dictionary<string, string> renames)
+    {
+        string Map(string name) => renames.TryGetValue(name, out var to) ? to : name;
+        // A name the swap kept from the model (softmax takes over past_key_values.N.key) must not collide with a new one.
+        foreach (var v in g.Input.Concat(g.Output)) v.Name = Map(v.Name);
+        foreach (var v in g.ValueInfo) v.Name = Map(v.Name);
+        foreach (var n in g.Node)
+        {
+            for (var i = 0; i < n.Input.Count; i++) n.Input[i] = Map(n.Input[i]);
+            for (var i = 0; i < n.Output.Count; i++) n.Output[i] = Map(n.Output[i]);
+        }
+    }
+
+    /// <summary>The swap's past_sequence_length input becomes a value computed from the attention mask and the ids.</summary>
+    private static void PositionFromMask(GraphProto g)
+    {
+        var position = g.Input.FirstOrDefault(i => i.Name == PositionOffset.InputName);
+        if (position is null) return;
+        g.Input.Remove(position);
+        if (g.Input.All(i => i.Name != GenaiLlamaModel.AttentionMask))
+        {
+            var shape = new TensorShapeProto();
+            shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "batch_size" });
+            shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "total_sequence_length" });
+            g.Input.Insert(1, new ValueInfoProto
+            {
+                Name = GenaiLlamaModel.AttentionMask,
+                Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Int64, Shape = shape } },
+            });
+        }
+        var ids = g.Input.First().Name;
+        const string hint = "genai.position";
+        NodeProto Node(string op, string[] inputs, string output, params AttributeProto[] attributes)
+        {
+            var n = new NodeProto { OpType = op, Name = output };
+            n.Input.AddRange(inputs);
+            n.Output.Add(output);
+            n.Attribute.AddRange(attributes);
+            return n;
+        }
+        // [1]: the swap reads the position as a vector of one entry per row or one for all (PositionOffset.Rows).
+        g.Node.Insert(0, Node("Sub", [hint + ".total", hint + ".new"], PositionOffset.InputName));
+        g.Node.Insert(0, Node("Shape", [ids], hint + ".new", Attr.Int("start", 1), Attr.Int("end", 2)));
+        g.Node.Insert(0, Node("Shape", [GenaiLlamaModel.AttentionMask], hint + ".total", Attr.Int("start", 1), Attr.Int("end", 2)));
+    }
+}
