@@ -42,14 +42,17 @@ public static class CliErrors
     }
 
     /// <summary>
-    /// The exceptions our checks and the libraries we call throw for bad input. Exact types where the family also holds
-    /// bugs: ArgumentException but not ArgumentNullException or ArgumentOutOfRangeException, InvalidOperationException
-    /// but not ObjectDisposedException.
+    /// The exceptions our checks and the libraries we call throw for bad input: our own exception types, and exact types
+    /// where the family also holds bugs (ArgumentException but not ArgumentNullException or ArgumentOutOfRangeException,
+    /// InvalidOperationException but not ObjectDisposedException).
     /// </summary>
     public static bool IsUserError(Exception e) =>
-        e.GetType() == typeof(ArgumentException) || e.GetType() == typeof(InvalidOperationException)
-            || e is ExecutionProviderUnavailableException or GraphException or FormatException or InvalidDataException or IOException or UnauthorizedAccessException
-                or InvalidProtocolBufferException or OrtException or OnnxRuntimeException;
+        e.GetType() == typeof(ArgumentException) || e.GetType() == typeof(InvalidOperationException) || IsOurs(e)
+            || e is FormatException or InvalidDataException or IOException or UnauthorizedAccessException
+                or InvalidProtocolBufferException or OnnxRuntimeException;
+
+    /// <summary>Thrown on purpose by one of our checks (GraphException, OrtException, ExecutionProviderUnavailableException, ...).</summary>
+    private static bool IsOurs(Exception e) => e.GetType().Namespace?.StartsWith("OnnxAttention.", StringComparison.Ordinal) == true;
 
     public static void Report(Exception e) =>
         Console.Error.WriteLine($"error: {string.Join(' ', e.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))}");
