@@ -213,8 +213,22 @@ public sealed partial class StaticEvaluator
         {
             "SimplifiedLayerNormalization" or "LayerNormalization" when index == 0 => Shape(p.Input(0)),
             "SkipSimplifiedLayerNormalization" or "SkipLayerNormalization" when index is 0 or 3 => Shape(p.Input(0)),
+            "GroupQueryAttention" when index == 0 => GroupQueryAttentionOutput(p),
             _ => null,
         };
+    }
+
+    /// <summary>
+    /// GroupQueryAttention's output is [batch, seq, num_heads * head size]; with packed QKV (no key input) the query
+    /// input's last dimension holds num_heads + 2 * kv_num_heads heads.
+    /// </summary>
+    private long?[]? GroupQueryAttentionOutput(GraphNode p)
+    {
+        if (Shape(p.Input(0)) is not { Length: 3 } q) return null;
+        long heads = p.IntAttribute("num_heads", 0), kvHeads = p.IntAttribute("kv_num_heads", 0);
+        if (p.Inputs.Count > 1 && p.Input(1).Length > 0) return q;
+        if (q[2] is not { } width || heads <= 0 || kvHeads <= 0 || width % (heads + 2 * kvHeads) != 0) return [q[0], q[1], null];
+        return [q[0], q[1], width / (heads + 2 * kvHeads) * heads];
     }
 
     /// <summary>Shapes of the ops <see cref="InferShape"/> leaves to this file: reductions, Gemm, Split, ScatterND.</summary>
