@@ -61,7 +61,7 @@ public sealed class Generator : IDisposable
         var info = model.Info;
         var mixed = prompts.Select(p => p.Count).Distinct().Count() != 1;
         var grows = info.State.Any(s => s.Grows);
-        _rowsAlone = mixed && info.PositionsPerRow && !grows;
+        _rowsAlone = mixed && info.PositionsPerRow && !grows && !(parameters.PadMixedLengths && info.PaddingInput is not null);
         var padded = mixed && !_rowsAlone && info.PaddingInput is not null;
         if (mixed && !_rowsAlone && !padded)
         {
