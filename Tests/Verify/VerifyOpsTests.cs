@@ -36,7 +36,7 @@ public class VerifyOpsTests
         Assert.That(cases, Has.Length.EqualTo(rules.Count * 3 * OperatorParity.Scenarios.Count), string.Join('\n', lines));
         Assert.That(cases.Where(l => !l.StartsWith("PASS", StringComparison.Ordinal)), Is.Empty);
         Assert.That(code, Is.Zero);
-        Assert.That(lines[^1], Does.StartWith($"verify-ops: {cases.Length} cases, {cases.Length} passed, 0 failed"));
+        Assert.That(lines[^1], Does.StartWith($"verify-ops: {cases.Length} cases, {cases.Length} passed, 0 failed, 0 open"));
         foreach (var op in new[] { "LinearAttention", "WindowAttention", "HybridAttention", "SegmentAttention", "SummaryAttention" })
         {
             foreach (var type in new[] { "float32", "float16", "bfloat16" })
@@ -92,6 +92,28 @@ public class VerifyOpsTests
         Assert.That(cases.Where(l => l.StartsWith("PASS", StringComparison.Ordinal)), Is.Empty, string.Join('\n', cases));
         Assert.That(cases.All(l => l.Contains("at present_", StringComparison.Ordinal)), Is.True, string.Join('\n', cases));
         Assert.That(code, Is.EqualTo(1));
+    }
+
+    /// <summary>The padded scenario's mask reaches the operator: outputs at pads are 0, a padded row differs from the
+    /// same tokens unpadded (the pads are no keys), an unpadded row is unchanged.</summary>
+    [Test]
+    public void APaddedCallFeedsItsMaskToTheOperator()
+    {
+        var shape = new ParityShape(2, 4, 2, 16, 16);
+        foreach (var rule in ParityRules.For(shape))
+        {
+            using var side = new ParitySide(rule, shape, ActivationType.Float32, Cpu, threads: 1);
+            var sequence = new ParitySequence(rule, shape, ActivationType.Float32, 40, seed: 7);
+            var past = side.Run(sequence, 0, 20, null).Presents;
+            var mask = Enumerable.Repeat(1L, 2 * 10).ToArray();
+            mask[0] = mask[1] = mask[2] = 0;
+            var padded = side.RunMasked(sequence, 20, 10, past, mask).Output;
+            var plain = side.Run(sequence, 20, 10, past).Output;
+            var width = shape.OutputWidth;
+            Assert.That(padded.AsSpan(0, 3 * width).ToArray(), Is.All.Zero, $"{rule}: row 0's pads");
+            Assert.That(padded.AsSpan(3 * width, 7 * width).ToArray(), Is.Not.EqualTo(plain.AsSpan(3 * width, 7 * width).ToArray()), $"{rule}: row 0 after its pads");
+            Assert.That(padded.AsSpan(10 * width).ToArray(), Is.EqualTo(plain.AsSpan(10 * width).ToArray()), $"{rule}: row 1, no pads");
+        }
     }
 
     [Test]

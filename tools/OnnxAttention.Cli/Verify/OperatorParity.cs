@@ -12,7 +12,9 @@ namespace OnnxAttention.Cli.Verify;
 /// <item>prefill from past: a call continuing from a past state of <see cref="ParityLengths.History"/> tokens (built by the reference);</item>
 /// <item>decode: single-token calls from that past, each side carrying its own state;</item>
 /// <item>split: the target feeds the tokens of "prefill from past" in three calls (one of them a single token), the reference in one;</item>
-/// <item>in place: the target's state lives in buffers of its own memory, bound as both past and present of each call.</item>
+/// <item>in place: the target's state lives in buffers of its own memory, bound as both past and present of each call;</item>
+/// <item>padded rows: from that past, a prefill whose token_mask pads the start of row 0 and the middle and end of row 1
+/// (other rows real), then a decode step in which row 1 is padding, then one in which every row is real.</item>
 /// </list>
 /// </summary>
 public sealed class OperatorParity(ParityShape shape, ParityLengths lengths, ExecutionTarget reference, ExecutionTarget target, int threads = 1)
@@ -20,7 +22,7 @@ public sealed class OperatorParity(ParityShape shape, ParityLengths lengths, Exe
     /// <summary>Applied to every result the target returns before it is compared (the self-test's wrong kernel); null in use.</summary>
     public Func<CallResult, CallResult>? Tamper { get; init; }
 
-    public static IReadOnlyList<string> Scenarios { get; } = ["prefill", "prefill from past", "decode", "split", "in place"];
+    public static IReadOnlyList<string> Scenarios { get; } = ["prefill", "prefill from past", "decode", "split", "in place", "padded rows"];
 
     public IEnumerable<ParityResult> Run(ParityRule rule, ActivationType type, int seed)
     {
@@ -65,7 +67,8 @@ public sealed class OperatorParity(ParityShape shape, ParityLengths lengths, Exe
                 }
                 catch (Exception e)
                 {
-                    result = ParityResult.Failed(name, scenario, type, OneLine(e));
+                    var error = OneLine(e);
+                    result = ParityResult.IsUnsupported(error) ? ParityResult.Unsupported(name, scenario, type, error) : ParityResult.Failed(name, scenario, type, error);
                 }
                 yield return result;
             }
@@ -97,6 +100,8 @@ public sealed class OperatorParity(ParityShape shape, ParityLengths lengths, Exe
                 }
             case "in place":
                 return (want.Run(s, h, t + 1, past), InPlace(got, s, h, t, past!));
+            case "padded rows":
+                return (Padded(want, s, h, t, past!), Padded(got, s, h, t, past!));
             default:
                 throw new ArgumentException($"unknown scenario '{scenario}'");
         }
@@ -135,6 +140,25 @@ public sealed class OperatorParity(ParityShape shape, ParityLengths lengths, Exe
         {
             foreach (var b in buffers) b.Dispose();
         }
+    }
+
+    private static CallResult Padded(ParitySide side, ParitySequence s, int h, int t, IReadOnlyList<HostTensor> past)
+    {
+        var prefill = new long[s.Batch * t];
+        Array.Fill(prefill, 1L);
+        for (var i = 0; i < Math.Min(3, t); i++) prefill[i] = 0; // row 0: left padding
+        if (s.Batch > 1)
+        {
+            prefill[t + t / 2] = 0; // row 1: a pad inside and two at the end
+            prefill[t + t - 1] = 0;
+            prefill[t + t - 2] = 0;
+        }
+        var padRow1 = Enumerable.Range(0, s.Batch).Select(b => b == 1 ? 0L : 1L).ToArray();
+        var allReal = Enumerable.Repeat(1L, s.Batch).ToArray();
+        var calls = new List<CallResult> { side.RunMasked(s, h, t, past, prefill) };
+        calls.Add(side.RunMasked(s, h + t, 1, calls[^1].Presents, padRow1));
+        calls.Add(side.RunMasked(s, h + t + 1, 1, calls[^1].Presents, allReal));
+        return CallResult.Join(calls);
     }
 
     private static ParityResult Compare(string name, string scenario, ActivationType type, ParityRule rule, CallResult want, CallResult got)
@@ -192,5 +216,5 @@ public sealed record ParityLengths(int History, int Tokens, int DecodeSteps)
     /// <summary>A history longer than every window and segment (rings wrap), prefills over more than one 64-token tile.</summary>
     public static ParityLengths Device { get; } = new(230, 70, 4);
 
-    public int Total => History + Tokens + Math.Max(DecodeSteps, 1);
+    public int Total => History + Tokens + Math.Max(DecodeSteps, 2);
 }

@@ -67,8 +67,11 @@ public sealed class ParityRule
 
     public override string ToString() => $"{Operator} {Label}";
 
-    /// <summary>The one-node model; <paramref name="withPast"/> false: no past inputs (a sequence's first call).</summary>
-    public ModelProto Build(ActivationType type, ParityShape s, bool withPast)
+    /// <summary>
+    /// The one-node model; <paramref name="withPast"/> false: no past inputs (a sequence's first call);
+    /// <paramref name="withMask"/>: a token_mask input [batch, L] (int64, 1 a token, 0 padding).
+    /// </summary>
+    public ModelProto Build(ActivationType type, ParityShape s, bool withPast, bool withMask = false)
     {
         var t = type.Proto();
         var b = new ModelBuilder($"{Operator}_parity")
@@ -90,12 +93,25 @@ public sealed class ParityRule
         var outputs = new List<string> { "output" };
         outputs.AddRange(States.Select(x => x.Present));
         _addNode(b, inputs, outputs);
+        if (withMask)
+        {
+            b.Input(AttentionInputs.TokenMaskName, TensorProto.Types.DataType.Int64, "batch", "mask_length");
+        }
         b.Output("output", t, "batch", "seq", s.OutputWidth);
         foreach (var state in States)
         {
             b.OutputOfAnyShape(state.Present, StateType(state));
         }
-        return b.Build();
+        var model = b.Build();
+        if (withMask)
+        {
+            // In the contract's place, whichever node builder added the node (not all of them name the trailing inputs).
+            var node = model.Graph.Node.Single();
+            var at = 3 + States.Count + _furtherInputs.ToList().IndexOf(AttentionInputs.TokenMaskName);
+            while (node.Input.Count <= at) node.Input.Add("");
+            node.Input[at] = AttentionInputs.TokenMaskName;
+        }
+        return model;
     }
 
     private static TensorProto.Types.DataType StateType(ParityState s) =>

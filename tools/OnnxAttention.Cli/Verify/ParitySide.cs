@@ -1,6 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxAttention.Host.Sessions;
+using OnnxAttention.Operators.Runtime;
 
 namespace OnnxAttention.Cli.Verify;
 
@@ -17,13 +18,18 @@ public sealed class ParitySide : IDisposable
     private readonly ActivationType _type;
     private readonly OwnedSession _fresh;
     private readonly OwnedSession _continuing;
+    private readonly ParityShape _shape;
+    private OwnedSession? _masked;
     private readonly OrtMemoryInfo? _deviceMemory;
     private readonly OrtAllocator _stateAllocator;
+    private readonly int _threads;
 
     public ParitySide(ParityRule rule, ParityShape shape, ActivationType type, ExecutionTarget target, int threads)
     {
         _rule = rule;
         _type = type;
+        _shape = shape;
+        _threads = threads;
         Target = target;
         _fresh = SessionFactory.Create(rule.Build(type, shape, withPast: false), threads, target);
         try
@@ -52,7 +58,11 @@ public sealed class ParitySide : IDisposable
 
     /// <summary>Tokens [start, start + count), from no past (null) or from <paramref name="past"/>, presents to the host.</summary>
     public CallResult Run(ParitySequence sequence, int start, int count, IReadOnlyList<HostTensor>? past) =>
-        Call(sequence, start, count, past, boundPast: null, presentInto: null);
+        Call(sequence, start, count, past, boundPast: null, presentInto: null, mask: null);
+
+    /// <summary>As <see cref="Run"/> from <paramref name="past"/>, with a token_mask [batch, count] (1 a token, 0 padding).</summary>
+    public CallResult RunMasked(ParitySequence sequence, int start, int count, IReadOnlyList<HostTensor> past, long[] mask) =>
+        Call(sequence, start, count, past, boundPast: null, presentInto: null, mask);
 
     /// <summary>
     /// As <see cref="Run"/>, with the pasts read from <paramref name="boundPast"/> (buffers from <see cref="Allocate"/>)
@@ -60,17 +70,18 @@ public sealed class ParitySide : IDisposable
     /// </summary>
     public CallResult RunBound(ParitySequence sequence, int start, int count, IReadOnlyList<HostTensor>? hostPast,
         IReadOnlyList<OrtValue>? boundPast, IReadOnlyList<OrtValue>? presentInto) =>
-        Call(sequence, start, count, hostPast, boundPast, presentInto);
+        Call(sequence, start, count, hostPast, boundPast, presentInto, mask: null);
 
     /// <summary>State buffers of the target's memory shaped like <paramref name="like"/> (contents undefined).</summary>
     public IReadOnlyList<OrtValue> Allocate(IReadOnlyList<HostTensor> like) =>
         [.. like.Select(t => OrtValue.CreateAllocatedTensorValue(_stateAllocator, t.Data is long[]? TensorElementType.Int64 : TensorElementType.Float, t.Shape))];
 
     private CallResult Call(ParitySequence sequence, int start, int count, IReadOnlyList<HostTensor>? hostPast,
-        IReadOnlyList<OrtValue>? boundPast, IReadOnlyList<OrtValue>? presentInto)
+        IReadOnlyList<OrtValue>? boundPast, IReadOnlyList<OrtValue>? presentInto, long[]? mask)
     {
         var continues = hostPast is not null || boundPast is not null;
-        var session = continues ? _continuing.Session : _fresh.Session;
+        if (mask is not null && !continues) throw new ArgumentException("a masked call continues from a past");
+        var session = mask is not null ? Masked().Session : continues ? _continuing.Session : _fresh.Session;
         var states = _rule.States;
         var owned = new List<OrtValue>();
         try
@@ -102,6 +113,12 @@ public sealed class ParitySide : IDisposable
                 }
                 binding.BindInput(states[i].Past, v);
             }
+            if (mask is not null)
+            {
+                var m = OrtValue.CreateTensorValueFromMemory(mask, [sequence.Batch, count]);
+                owned.Add(m);
+                binding.BindInput(AttentionInputs.TokenMaskName, m);
+            }
             binding.BindOutputToDevice("output", OrtMemoryInfo.DefaultInstance);
             for (var i = 0; i < states.Count; i++)
             {
@@ -129,8 +146,12 @@ public sealed class ParitySide : IDisposable
         }
     }
 
+    private OwnedSession Masked() =>
+        _masked ??= SessionFactory.Create(_rule.Build(_type, _shape, withPast: true, withMask: true), _threads, Target);
+
     public void Dispose()
     {
+        _masked?.Dispose();
         if (_deviceMemory is not null)
         {
             _stateAllocator.Dispose();
