@@ -65,6 +65,11 @@ public static class VerifyOpsCommand
             }
         }
         if (work.Count == 0 && conformanceRoot is null) throw new ArgumentException("--ops and --types leave no case to run");
+        // A target that cannot run at all (no CUDA driver, no device) is one error line, not a failed line per case.
+        var probeShape = new ParityShape(1, 1, 1, 16, 16);
+        using (SessionFactory.Create(ParityRules.For(probeShape)[0].Build(ActivationType.Float32, probeShape, withPast: false), 1, target))
+        {
+        }
         var failed = work.Count == 0 ? 0 : RunOperators(work, lengths, target, reference, jobs, output, tamper);
         var conformanceFailed = conformanceRoot is null ? 0 : RunConformance(conformanceRoot, target, output);
         return failed + conformanceFailed == 0 ? 0 : 1;
