@@ -23,10 +23,22 @@ public class LinearAttentionTokenMaskTests : TokenMaskFixture<LinearAttentionAtt
     [
         (LinearAttentionAttributes.Validate(4, 2, FeatureMap.EluPlusOne, 1, 1e-6f, 1f), 4, 2),
         (LinearAttentionAttributes.Validate(3, 3, FeatureMap.Relu, 0, 1e-6f, 0f), 3, 3),
+        (LinearAttentionAttributes.Validate(4, 2, FeatureMap.EluPlusOne, 1, 1e-6f, 1f, UpdateRule.Gated, 1f), 4, 2),
+        (LinearAttentionAttributes.Validate(2, 2, FeatureMap.Identity, 0, 1e-6f, 1f, UpdateRule.GatedDelta, 1f), 2, 2),
     ];
 
-    protected override double[] Reference(LinearAttentionAttributes a, int seq, int dk, int dv, float[] q, float[] k, float[] v) =>
-        LinearAttentionReference.Run(a, 1, seq, dk, dv, q, k, v).Output;
+    // The gate (per head) and the write strength are per token: a pad's must not reach the state either.
+    protected override IReadOnlyDictionary<string, (float Low, float High, int Width)> PerTokenInputs(LinearAttentionAttributes a, int kvHeads) =>
+        new Dictionary<string, (float, float, int)>
+        {
+            ["decay"] = (-0.5f, -0.01f, Math.Max(1, kvHeads)),
+            ["beta"] = (0.1f, 0.9f, Math.Max(1, kvHeads)),
+        }.Where(e => e.Key == "decay" ? a.UpdateRule is UpdateRule.Gated or UpdateRule.GatedDelta : a.UpdateRule is UpdateRule.Delta or UpdateRule.GatedDelta)
+        .ToDictionary(e => e.Key, e => e.Value);
+
+    protected override double[] Reference(LinearAttentionAttributes a, int seq, int dk, int dv, float[] q, float[] k, float[] v,
+        IReadOnlyDictionary<string, float[]> extra) =>
+        LinearAttentionReference.Run(a, 1, seq, dk, dv, q, k, v, decay: extra.GetValueOrDefault("decay"), beta: extra.GetValueOrDefault("beta")).Output;
 }
 
 [TestFixture]
@@ -41,7 +53,8 @@ public class WindowAttentionTokenMaskTests : TokenMaskFixture<WindowAttentionAtt
         (WindowAttentionAttributes.Validate(HeadAttributes.Validate(2, 2, 0f), 16, 0, 0f), 2, 2),
     ];
 
-    protected override double[] Reference(WindowAttentionAttributes a, int seq, int dk, int dv, float[] q, float[] k, float[] v) =>
+    protected override double[] Reference(WindowAttentionAttributes a, int seq, int dk, int dv, float[] q, float[] k, float[] v,
+        IReadOnlyDictionary<string, float[]> extra) =>
         WindowAttentionReference.Run(a, 1, seq, dk, dv, q, k, v).Output;
 }
 
@@ -56,7 +69,8 @@ public class HybridAttentionTokenMaskTests : TokenMaskFixture<HybridAttentionAtt
         (HybridAttentionAttributes.Validate(HeadAttributes.Validate(2, 2, 0f), 3, CompressKind.Mean, 1e-6f), 2, 2),
     ];
 
-    protected override double[] Reference(HybridAttentionAttributes a, int seq, int dk, int dv, float[] q, float[] k, float[] v) =>
+    protected override double[] Reference(HybridAttentionAttributes a, int seq, int dk, int dv, float[] q, float[] k, float[] v,
+        IReadOnlyDictionary<string, float[]> extra) =>
         HybridAttentionReference.Run(a, 1, seq, dk, dv, q, k, v).Output;
 }
 
@@ -71,7 +85,8 @@ public class SegmentAttentionTokenMaskTests : TokenMaskFixture<SegmentAttentionA
         (SegmentAttentionAttributes.Validate(HeadAttributes.Validate(2, 1, 0f), 3), 2, 1),
     ];
 
-    protected override double[] Reference(SegmentAttentionAttributes a, int seq, int dk, int dv, float[] q, float[] k, float[] v) =>
+    protected override double[] Reference(SegmentAttentionAttributes a, int seq, int dk, int dv, float[] q, float[] k, float[] v,
+        IReadOnlyDictionary<string, float[]> extra) =>
         SegmentAttentionReference.Run(a, 1, seq, dk, dv, q, k, v).Output;
 }
 
@@ -87,6 +102,7 @@ public class SummaryAttentionTokenMaskTests : TokenMaskFixture<SummaryAttentionA
         (SummaryAttentionAttributes.Validate(HeadAttributes.Validate(2, 2, 0f), SummaryKind.Ema, 0, 0.5f, 3), 2, 2),
     ];
 
-    protected override double[] Reference(SummaryAttentionAttributes a, int seq, int dk, int dv, float[] q, float[] k, float[] v) =>
+    protected override double[] Reference(SummaryAttentionAttributes a, int seq, int dk, int dv, float[] q, float[] k, float[] v,
+        IReadOnlyDictionary<string, float[]> extra) =>
         SummaryAttentionReference.Run(a, 1, seq, dk, dv, q, k, v).Output;
 }

@@ -30,8 +30,14 @@ public abstract class TokenMaskFixture<TAttributes>
     /// <summary>Attribute settings to run, each with its query and KV head counts.</summary>
     protected abstract IEnumerable<(TAttributes Attributes, int QueryHeads, int KvHeads)> Settings { get; }
 
-    /// <summary>The double reference's output for one row of <paramref name="seq"/> tokens from the empty state.</summary>
-    protected abstract double[] Reference(TAttributes a, int seq, int dk, int dv, float[] query, float[] key, float[] value);
+    /// <summary>The double reference's output for one row of <paramref name="seq"/> tokens from the empty state;
+    /// <paramref name="extra"/> holds the row's <see cref="PerTokenInputs"/>.</summary>
+    protected abstract double[] Reference(TAttributes a, int seq, int dk, int dv, float[] query, float[] key, float[] value,
+        IReadOnlyDictionary<string, float[]> extra);
+
+    /// <summary>Further per-token inputs a setting needs ([batch, seq, width], seeded uniform in [low, high]).</summary>
+    protected virtual IReadOnlyDictionary<string, (float Low, float High, int Width)> PerTokenInputs(TAttributes a, int kvHeads) =>
+        new Dictionary<string, (float, float, int)>();
 
     /// <summary>One setting's sessions: with the token_mask input wired, and without it.</summary>
     private sealed record Setting(TAttributes A, int QHeads, int KvHeads, TypedModelRunner Runner, TypedModelRunner Plain, string[] Outputs) : IDisposable
@@ -53,33 +59,38 @@ public abstract class TokenMaskFixture<TAttributes>
         var slots = c.States.Select((s, i) => new StatefulOpModel.StateSlot(s.Past, s.Present,
             s.IsPosition ? TensorProto.Types.DataType.Int64 : TensorProto.Types.DataType.Float,
             [(Dim)"batch", .. c.Tail(i, a, KeyDim, ValueDim).Select(d => (Dim)d)])).ToList();
+        var extra = PerTokenInputs(a, 0).Keys.ToHashSet();
         var model = StatefulOpModel.Build($"{c.Name}_token_mask", slots, slots.Count, slots.Count, declareShapes: false, TensorProto.Types.DataType.Float,
             (b, inputs, outputs) =>
             {
-                if (withMask)
-                {
-                    b.InputOfAnyShape(AttentionInputs.TokenMaskName, TensorProto.Types.DataType.Int64);
-                    var further = c.FurtherInputs(Operators.Interop.OrtElementType.Float);
-                    inputs.AddRange(further.Select(f => f.Layout == BatchLayout.TokenMask ? AttentionInputs.TokenMaskName : ""));
-                }
+                foreach (var name in extra) b.InputOfAnyShape(name, TensorProto.Types.DataType.Float);
+                if (withMask) b.InputOfAnyShape(AttentionInputs.TokenMaskName, TensorProto.Types.DataType.Int64);
+                var further = c.FurtherInputs(Operators.Interop.OrtElementType.Float);
+                inputs.AddRange(further.Select(f => f.Layout == BatchLayout.TokenMask ? (withMask ? f.Name : "") : extra.Contains(f.Name) ? f.Name : ""));
+                while (inputs[^1].Length == 0) inputs.RemoveAt(inputs.Count - 1);
                 b.AttentionNode(c, [.. c.AttributeValues(a).Select(v => v.Value)], inputs, outputs);
             });
         return model;
     }
 
-    private sealed record Tokens(float[] Q, float[] K, float[] V, int Batch, int Seq, int QHidden, int KHidden, int VHidden)
+    /// <summary>A call's per-token inputs: query, key, value and the operator's own (<see cref="PerTokenInputs"/>).</summary>
+    private sealed record Tokens(float[] Q, float[] K, float[] V, int Batch, int Seq, int QHidden, int KHidden, int VHidden,
+        IReadOnlyDictionary<string, (float[] Data, int Width)> Extra)
     {
-        public static Tokens Seeded(int batch, int seq, int qHeads, int kvHeads) => new(
+        public static Tokens Seeded(int batch, int seq, int qHeads, int kvHeads, IReadOnlyDictionary<string, (float Low, float High, int Width)> extra) => new(
             Support.Seeded.Uniform(11, batch * seq * qHeads * KeyDim), Support.Seeded.Uniform(12, batch * seq * kvHeads * KeyDim),
-            Support.Seeded.Uniform(13, batch * seq * kvHeads * ValueDim), batch, seq, qHeads * KeyDim, kvHeads * KeyDim, kvHeads * ValueDim);
+            Support.Seeded.Uniform(13, batch * seq * kvHeads * ValueDim), batch, seq, qHeads * KeyDim, kvHeads * KeyDim, kvHeads * ValueDim,
+            extra.Select((e, i) => (e.Key, (Support.Seeded.Uniform(20 + i, batch * seq * e.Value.Width, e.Value.Low, e.Value.High), e.Value.Width)))
+                .ToDictionary(e => e.Key, e => e.Item2));
 
         /// <summary>Tokens [from, to) of every row.</summary>
         public Tokens Columns(int from, int to) => new(Cut(Q, QHidden, from, to), Cut(K, KHidden, from, to), Cut(V, VHidden, from, to),
-            Batch, to - from, QHidden, KHidden, VHidden);
+            Batch, to - from, QHidden, KHidden, VHidden, Extra.ToDictionary(e => e.Key, e => (Cut(e.Value.Data, e.Value.Width, from, to), e.Value.Width)));
 
         /// <summary>Row <paramref name="b"/>'s tokens at <paramref name="picked"/>, as a batch of one.</summary>
         public Tokens Row(int b, IReadOnlyList<int> picked) => new(Pick(Q, QHidden, b, picked), Pick(K, KHidden, b, picked),
-            Pick(V, VHidden, b, picked), 1, picked.Count, QHidden, KHidden, VHidden);
+            Pick(V, VHidden, b, picked), 1, picked.Count, QHidden, KHidden, VHidden,
+            Extra.ToDictionary(e => e.Key, e => (Pick(e.Value.Data, e.Value.Width, b, picked), e.Value.Width)));
 
         private float[] Cut(float[] x, int hidden, int from, int to) =>
             Enumerable.Range(0, Batch).SelectMany(b => x.Skip((b * Seq + from) * hidden).Take((to - from) * hidden)).ToArray();
@@ -107,6 +118,10 @@ public abstract class TokenMaskFixture<TAttributes>
             long[] shape = [x.Batch, .. c.Tail(i, s.A, KeyDim, ValueDim)];
             var n = (int)shape.Aggregate(1L, (p, d) => p * d);
             inputs.Add(new(c.States[i].Past, c.States[i].IsPosition ? TypedTensor.Of(new long[n], shape) : TypedTensor.Of(new float[n], shape)));
+        }
+        foreach (var (name, (data, width)) in x.Extra)
+        {
+            inputs.Add(new(name, TypedTensor.Of(data, x.Batch, x.Seq, width)));
         }
         if (mask is not null)
         {
@@ -138,14 +153,14 @@ public abstract class TokenMaskFixture<TAttributes>
         foreach (var (a, qHeads, kvHeads) in Settings)
         {
             using var s = Open(a, qHeads, kvHeads);
-            var x = Tokens.Seeded(Batch, Seq, qHeads, kvHeads);
+            var x = Tokens.Seeded(Batch, Seq, qHeads, kvHeads, PerTokenInputs(a, kvHeads));
             var (y, presents) = Run(s, x, null, MaskRows);
             var yHidden = qHeads * ValueDim;
             for (var b = 0; b < Batch; b++)
             {
                 var real = Real(b);
                 var alone = x.Row(b, real);
-                var want = Reference(a, real.Length, KeyDim, ValueDim, alone.Q, alone.K, alone.V);
+                var want = Reference(a, real.Length, KeyDim, ValueDim, alone.Q, alone.K, alone.V, alone.Extra.ToDictionary(e => e.Key, e => e.Value.Data));
                 var got = real.SelectMany(t => y.Skip((b * Seq + t) * yHidden).Take(yHidden)).ToArray();
                 TensorAssert.Close(got, want, Tolerance.Float32, $"{a}: row {b} against the reference on its real tokens");
                 var pads = Enumerable.Range(0, Seq).Except(real).SelectMany(t => y.Skip((b * Seq + t) * yHidden).Take(yHidden));
@@ -176,7 +191,7 @@ public abstract class TokenMaskFixture<TAttributes>
         foreach (var (a, qHeads, kvHeads) in Settings)
         {
             using var s = Open(a, qHeads, kvHeads);
-            var x = Tokens.Seeded(Batch, Seq, qHeads, kvHeads);
+            var x = Tokens.Seeded(Batch, Seq, qHeads, kvHeads, PerTokenInputs(a, kvHeads));
             var (whole, wholeState) = Run(s, x, null, MaskRows);
             var yHidden = qHeads * ValueDim;
 
@@ -214,7 +229,7 @@ public abstract class TokenMaskFixture<TAttributes>
         foreach (var (a, qHeads, kvHeads) in Settings)
         {
             using var s = Open(a, qHeads, kvHeads);
-            var x = Tokens.Seeded(Batch, Seq, qHeads, kvHeads);
+            var x = Tokens.Seeded(Batch, Seq, qHeads, kvHeads, PerTokenInputs(a, kvHeads));
             var ones = MaskRows.Select(r => r.Select(_ => 1L).ToArray()).ToArray();
             var (masked, maskedState) = Run(s, x, null, ones);
             var (plain, plainState) = Run(s, x, null, null);
@@ -231,7 +246,7 @@ public abstract class TokenMaskFixture<TAttributes>
     {
         var (a, qHeads, kvHeads) = Settings.First();
         using var s = Open(a, qHeads, kvHeads);
-        var x = Tokens.Seeded(Batch, Seq, qHeads, kvHeads);
+        var x = Tokens.Seeded(Batch, Seq, qHeads, kvHeads, PerTokenInputs(a, kvHeads));
         long[][] shortMask = MaskColumns(0, Seq - 1);
         long[][] fewerRows = MaskRows[..(Batch - 1)];
         long[][] notBinary = MaskRows.Select(r => r.Select(v => v * 2).ToArray()).ToArray();
