@@ -21,6 +21,10 @@ public abstract record AttentionRule
         {
             return new SoftmaxRule();
         }
+        if (s.StartsWith(FittedLinearRule.Prefix, StringComparison.Ordinal))
+        {
+            throw new FormatException($"'{text}' names feature maps fitted by calibrate, whose weights live in the calibrated model: run that model (eval --swapped, logits, generate)");
+        }
         if (s.StartsWith("linear-", StringComparison.Ordinal))
         {
             var map = s["linear-".Length..] switch
@@ -146,4 +150,18 @@ public sealed record SoftmaxRule : AttentionRule
     internal override IAttentionReplacement CreateReplacement() => new SoftmaxReplacement();
 
     public override string Spelling => "softmax";
+}
+
+/// <summary>
+/// Normalised linear attention on learned Hedgehog feature maps fitted to one layer's softmax attention (calibrate
+/// makes these; the weights become initializers of the swapped model). Not spelled on the command line: the
+/// spelling only names it.
+/// </summary>
+public sealed record FittedLinearRule(FeatureProjection Query, FeatureProjection Key) : AttentionRule
+{
+    internal override IAttentionReplacement CreateReplacement() => new FittedLinearReplacement(this);
+
+    public override string Spelling => $"{Prefix}{Query.Projections}";
+
+    public const string Prefix = "linear-hedgehog:";
 }
