@@ -21,6 +21,9 @@ internal abstract class StatefulReplacement<TAttributes> : IAttentionReplacement
     /// <summary>The node's attributes for <paramref name="m"/>: the rule's, with the match's heads and scale.</summary>
     protected abstract TAttributes Attributes(AttentionMatch m);
 
+    /// <summary>Inputs after the states (the contract's further inputs, in order), added to the graph for layer <paramref name="layer"/>; none by default.</summary>
+    protected virtual IReadOnlyList<string> FurtherInputs(Graph graph, AttentionMatch m, int layer) => [];
+
     public virtual string? Refusal(AttentionMatch match) =>
         AttentionRequirements.CausalMemory(match) ?? AttentionRequirements.NoSoftcap(match);
 
@@ -52,6 +55,7 @@ internal abstract class StatefulReplacement<TAttributes> : IAttentionReplacement
             node.Output.Add(state.Present);
             states.Add(state);
         }
+        node.Input.AddRange(FurtherInputs(graph, m, layer));
         while (node.Output.Count > 1 && node.Output[^1].Length == 0) node.Output.RemoveAt(node.Output.Count - 1);
         node.Attribute.AddRange(contract.AttributeValues(a).Select(x => Attr.For(x.Spec, x.Value)));
         graph.Add(node);

@@ -74,10 +74,47 @@ public class FittedSwapTests
     }
 
     [Test]
+    public void AFittedHybridLayerSharesTheWindowsNormaliserWithItsLinearMemory()
+    {
+        var quality = Stories.Value;
+        var layer = AttentionTap.Capture(quality, Ids, Rows)[1];
+        const int m = 2, window = 5;
+        var fit = new FeatureMapFit(layer, m, window).Fit(steps: 3);
+        var rule = new LayeredRule([new(new FittedHybridRule(window, fit.Query, fit.Key, fit.Mix), [1]), new(new SoftmaxRule(), null)]);
+        var (model, report) = quality.Swap(rule);
+        // 4 KV heads: a ring of 5 keys and values of 8, nu [2m] and mu [2m, 8], float32; the position is counted by the model.
+        Assert.That(report.Layers[1].StateBytesPerSequence, Is.EqualTo(4 * (2 * window * 8 + 2 * m + 2 * m * 8) * 4));
+        Assert.That(report.Layers[1].Rule.Spelling, Is.EqualTo("hybrid-hedgehog:5,2"));
+
+        var node = model.Graph.Node.Single(n => n.OpType == "HybridAttention");
+        model.Graph.Output.Add(new ValueInfoProto
+        {
+            Name = node.Output[0],
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } },
+        });
+        using var runner = new SwappedModelRunner(model);
+        var got = runner.Output(node.Output[0], Ids, Rows, Seq);
+        double[] parameters = [.. fit.Query.Weight, .. fit.Query.Bias, .. fit.Key.Weight, .. fit.Key.Bias, .. fit.Mix.Select(x => MathF.Log(x))];
+        var want = FittedAttentionReference.Outputs(layer, m, window, parameters);
+        var reordered = new double[want.Length];
+        for (var b = 0; b < Rows; b++)
+            for (var h = 0; h < 8; h++)
+                for (var t = 0; t < Seq; t++)
+                    Array.Copy(want, ((b * 8 + h) * Seq + t) * 8, reordered, ((b * Seq + t) * 8 + h) * 8, 8);
+        TensorAssert.Close(got, reordered, Tolerance.Float32, "layer 1's output");
+
+        var whole = runner.Logits(Ids, Rows, chunk: Seq);
+        TensorAssert.Close(runner.Logits(Ids, Rows, chunk: 1), whole, Tolerance.Float32Logits, "token by token");
+    }
+
+    [Test]
     public void FittedRulesAreNotSpelledOnTheCommandLine()
     {
-        var e = Assert.Throws<FormatException>(() => AttentionRule.Parse("linear-hedgehog:4"))!;
-        Assert.That(e.Message, Does.Contain("calibrate"));
+        foreach (var spelling in new[] { "linear-hedgehog:4", "hybrid-hedgehog:4,2" })
+        {
+            var e = Assert.Throws<FormatException>(() => AttentionRule.Parse(spelling))!;
+            Assert.That(e.Message, Does.Contain("calibrate"));
+        }
     }
 
     [Test]

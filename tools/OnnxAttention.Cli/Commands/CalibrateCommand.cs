@@ -32,11 +32,16 @@ public static class CalibrateCommand
             Description = "sizes m of learned Hedgehog feature maps (2m features) to fit per layer by attention transfer and offer to the plan search, e.g. 4,8; 'none' for none",
             DefaultValueFactory = _ => "2,4,8",
         };
+        var fitWindows = new Option<string>("--fit-windows")
+        {
+            Description = "for each fitted size: 0 = linear attention on the learned features alone, W > 0 = a window of W tokens sharing one normaliser with them (HybridAttention compress=hedgehog)",
+            DefaultValueFactory = _ => "0,2,4,8",
+        };
         var fitSteps = new Option<int>("--fit-steps") { Description = "Adam steps per fitted layer and size", DefaultValueFactory = _ => 200 };
         var threads = new Option<int>("--threads") { Description = "ORT intra-op threads (0: ORT's default)", DefaultValueFactory = _ => 0 };
         var command = new Command("calibrate", "Choose and fit a constant-memory attention per layer within a state budget, measured against the original model, and save it.")
         {
-            model, ids, text, tokenizer, seq, maxRows, budget, from, moves, fit, fitSteps, output, threads,
+            model, ids, text, tokenizer, seq, maxRows, budget, from, moves, fit, fitWindows, fitSteps, output, threads,
         };
         command.SetAction(parse => CliErrors.Run(() =>
         {
@@ -59,6 +64,7 @@ public static class CalibrateCommand
             if (first >= length) throw new ArgumentException($"--from {first} leaves no position of the {length} measured");
 
             var sizes = FitSizes(parse.GetValue(fit)!);
+            var windows = FitWindows(parse.GetValue(fitWindows)!);
             if (parse.GetValue(fitSteps) <= 0) throw new ArgumentException($"--fit-steps must be positive, got {parse.GetValue(fitSteps)}");
 
             var console = Terminal.Open();
@@ -67,7 +73,7 @@ public static class CalibrateCommand
             IReadOnlyList<FittedCandidates.Fit> fits = [];
             console.Status().Start("calibrating", status =>
             {
-                fits = FittedCandidates.Make(quality, values, rows, sizes, parse.GetValue(fitSteps), step => status.Status(Markup.Escape(step)));
+                fits = FittedCandidates.Make(quality, values, rows, sizes, windows, parse.GetValue(fitSteps), step => status.Status(Markup.Escape(step)));
                 plan = search.Search(PlanSearch.DefaultCandidates(), parse.GetValue(budget), maxMoves: parse.GetValue(moves),
                     progress: step => status.Status(Markup.Escape($"run {search.Runs + 1}: {step}")),
                     perLayer: fits.Count == 0 ? null : FittedCandidates.PerLayer(fits, quality.Layers));
@@ -96,6 +102,15 @@ public static class CalibrateCommand
             return 0;
         }));
         return command;
+    }
+
+    private static int[] FitWindows(string text)
+    {
+        var windows = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(s => int.TryParse(s, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var w) && w <= 1 << 16 ? w
+                : throw new ArgumentException($"--fit-windows takes windows 0 to 65536 separated by commas, got '{text}'"))
+            .Distinct().ToArray();
+        return windows.Length > 0 ? windows : throw new ArgumentException($"--fit-windows takes windows 0 to 65536 separated by commas, got '{text}'");
     }
 
     private static int[] FitSizes(string text)
