@@ -62,8 +62,9 @@ public static class AttentionSwapper
 
         var readBefore = graph.Inputs.Where(i => graph.Consumers(i.Name).Count > 0).Select(i => i.Name).ToHashSet();
         var batch = BatchDim(model.Graph);
-        // Only the softmax rule reads the attention mask (the fixed-size memories take no padding yet).
-        var keepsMask = accepted.Where((m, i) => m.KeyPadding is not null && acceptedRules[i] is SoftmaxRule).Any();
+        // Every rule reads the attention mask when the model's attention honours padding (softmax as the model's own
+        // mask, the fixed-size memories as their token_mask).
+        var keepsMask = accepted.Any(m => m.KeyPadding is not null);
         var interfaceChanges = CacheAbsorption.Apply(graph, accepted, shapes, keepsMask);
         if (merged is not null) interfaceChanges.Insert(0, merged);
         var states = new List<StateTensor>();

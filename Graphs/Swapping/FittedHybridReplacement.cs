@@ -29,23 +29,21 @@ internal sealed class FittedHybridReplacement(FittedHybridRule rule) : StatefulR
         HybridAttentionAttributes.Validate(HeadAttributes.Validate(m.QueryHeads, m.KvHeads, (float)m.EffectiveScale), rule.Window,
             CompressKind.Hedgehog, (float)HybridAttentionAttributes.EpsilonAttr.Default!, rule.Query.Projections);
 
-    protected override IReadOnlyList<string> FurtherInputs(Graph graph, AttentionMatch m, int layer)
+    protected override string FurtherInput(Graph graph, AttentionMatch m, TensorSpec spec, string hint)
     {
-        var hint = $"layers.{layer}.attention";
-        string Add(string name, float[] values, params long[] dims)
+        var (q, k, projections) = (rule.Query, rule.Key, rule.Query.Projections);
+        var (values, dims) = spec.Name switch
         {
-            var fresh = graph.FreshName($"{hint}.{name}");
-            graph.AddInitializer(Tensors.Float(fresh, values, dims));
-            return fresh;
-        }
-        var (q, k, mCount) = (rule.Query, rule.Key, rule.Query.Projections);
-        return
-        [
-            Add("feature_query_weight", q.Weight, q.Heads, q.HeadDim, mCount),
-            Add("feature_query_bias", q.Bias, q.Heads, mCount),
-            Add("feature_key_weight", k.Weight, k.Heads, k.HeadDim, mCount),
-            Add("feature_key_bias", k.Bias, k.Heads, mCount),
-            Add("mix", rule.Mix, rule.Mix.Length),
-        ];
+            "feature_query_weight" => (q.Weight, new long[] { q.Heads, q.HeadDim, projections }),
+            "feature_query_bias" => (q.Bias, [q.Heads, projections]),
+            "feature_key_weight" => (k.Weight, [k.Heads, k.HeadDim, projections]),
+            "feature_key_bias" => (k.Bias, [k.Heads, projections]),
+            "mix" => (rule.Mix, [rule.Mix.Length]),
+            _ => (null, []),
+        };
+        if (values is null) return base.FurtherInput(graph, m, spec, hint);
+        var name = graph.FreshName($"{hint}.{spec.Name}");
+        graph.AddInitializer(Tensors.Float(name, values, dims));
+        return name;
     }
 }

@@ -21,11 +21,18 @@ internal abstract class StatefulReplacement<TAttributes> : IAttentionReplacement
     /// <summary>The node's attributes for <paramref name="m"/>: the rule's, with the match's heads and scale.</summary>
     protected abstract TAttributes Attributes(AttentionMatch m);
 
-    /// <summary>Inputs after the states (the contract's further inputs, in order), added to the graph for layer <paramref name="layer"/>; none by default.</summary>
-    protected virtual IReadOnlyList<string> FurtherInputs(Graph graph, AttentionMatch m, int layer) => [];
-
     public virtual string? Refusal(AttentionMatch match) =>
         AttentionRequirements.CausalMemory(match) ?? AttentionRequirements.NoSoftcap(match);
+
+    public virtual int RequiredOpset(AttentionMatch match) => match.KeyPadding is null ? 0 : PaddingFeed.Opset;
+
+    /// <summary>
+    /// The value wired to further input <paramref name="spec"/> of the contract (see
+    /// <see cref="OperatorContract{TAttributes}.FurtherInputs"/>), or "" to leave it out. The token mask is fed from the
+    /// model's attention_mask when the match honours padding; a replacement with inputs of its own overrides this.
+    /// </summary>
+    protected virtual string FurtherInput(Graph graph, AttentionMatch m, TensorSpec spec, string hint) =>
+        spec.Layout == BatchLayout.TokenMask && m.KeyPadding is { } padding ? PaddingFeed.TokenMask(graph, padding) : "";
 
     public IReadOnlyList<StateTensor> Replace(Graph graph, AttentionMatch m, int layer, Dim batch)
     {
@@ -45,7 +52,9 @@ internal abstract class StatefulReplacement<TAttributes> : IAttentionReplacement
             var spec = contract.States[i];
             if (spec.IsPosition)
             {
-                node.Input.Add(PositionFeed(graph, q, hint, perRow: !spec.AcceptsSharedPosition));
+                // With padding a row's memory stands at its real tokens, which the attention_mask counts.
+                node.Input.Add(m.KeyPadding is { } padding ? PaddingFeed.RealTokensBefore(graph, padding, q)
+                    : PositionFeed(graph, q, hint, perRow: !spec.AcceptsSharedPosition));
                 node.Output.Add(""); // the operator's own position output is not needed: the host advances the shared one
                 continue;
             }
@@ -55,7 +64,8 @@ internal abstract class StatefulReplacement<TAttributes> : IAttentionReplacement
             node.Output.Add(state.Present);
             states.Add(state);
         }
-        node.Input.AddRange(FurtherInputs(graph, m, layer));
+        node.Input.AddRange(contract.FurtherInputs(OnnxAttention.Operators.Interop.OrtElementType.Float).Select(f => FurtherInput(graph, m, f, hint)));
+        while (node.Input[^1].Length == 0) node.Input.RemoveAt(node.Input.Count - 1);
         while (node.Output.Count > 1 && node.Output[^1].Length == 0) node.Output.RemoveAt(node.Output.Count - 1);
         node.Attribute.AddRange(contract.AttributeValues(a).Select(x => Attr.For(x.Spec, x.Value)));
         graph.Add(node);

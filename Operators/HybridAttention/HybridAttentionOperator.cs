@@ -41,5 +41,5 @@ public sealed class HybridAttentionOperator : AttentionOperator
 
     protected override OperatorSchema BuildSchema(OrtElementType t) => HybridAttentionContract.Contract.Schema(t);
 
-    public override IKernel CreateKernel(in KernelInfo info) => new HybridAttentionKernel(HybridAttentionAttributes.Read(info));
+    protected override IKernel CreateAttentionKernel(in KernelInfo info) => new HybridAttentionKernel(HybridAttentionAttributes.Read(info));
 }

@@ -26,9 +26,9 @@ public static class LinearAttentionContract
         ],
         static t =>
         [
-            new("decay", t, Optional: true,
+            new("decay", t, Optional: true, Layout: BatchLayout.Tokens,
                 Doc: "log-space gate g (multiplier exp(g)), [batch, sequence, kv_num_heads * head_dim] or [batch, sequence, kv_num_heads]; update_rule gated and gated_delta only"),
-            new("beta", t, Optional: true,
+            new("beta", t, Optional: true, Layout: BatchLayout.Tokens,
                 Doc: "write strength, used as given, [batch, sequence, kv_num_heads] or [batch, sequence, 1]; update_rule delta and gated_delta only"),
         ]);
 }

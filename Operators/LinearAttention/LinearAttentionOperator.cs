@@ -33,5 +33,5 @@ public sealed class LinearAttentionOperator : AttentionOperator
 
     protected override OperatorSchema BuildSchema(OrtElementType t) => LinearAttentionContract.Contract.Schema(t);
 
-    public override IKernel CreateKernel(in KernelInfo info) => new LinearAttentionKernel(LinearAttentionAttributes.Read(info));
+    protected override IKernel CreateAttentionKernel(in KernelInfo info) => new LinearAttentionKernel(LinearAttentionAttributes.Read(info));
 }

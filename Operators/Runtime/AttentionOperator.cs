@@ -24,6 +24,12 @@ public abstract class AttentionOperator : CustomOperator
 
     public override OperatorSchema Schema { get; }
 
+    /// <summary>The operator's kernel for one node, behind the one place that handles a token mask's padding.</summary>
+    public sealed override IKernel CreateKernel(in KernelInfo info) => TokenMaskRows.Wrap(CreateAttentionKernel(info), Schema);
+
+    /// <summary>Reads and validates the node's attributes into the operator's kernel.</summary>
+    protected abstract IKernel CreateAttentionKernel(in KernelInfo info);
+
     /// <summary>Called once from the constructor: must depend on <paramref name="activation"/> only (the operator's contract's schema).</summary>
     protected abstract OperatorSchema BuildSchema(OrtElementType activation);
 }

@@ -12,6 +12,18 @@ public readonly unsafe struct KernelContext
         Forms = forms;
     }
 
+    /// <summary>The same call seen through <paramref name="view"/> (one row of a padded batch; see <see cref="TokenMaskRows"/>).</summary>
+    internal KernelContext(in KernelContext whole, RowView view)
+    {
+        Api = whole.Api;
+        Handle = whole.Handle;
+        Forms = whole.Forms;
+        View = view;
+    }
+
+    /// <summary>Null for ORT's own call; otherwise the tensors one row of it sees.</summary>
+    private RowView? View { get; }
+
     public OrtApi Api { get; }
 
     public nint Handle { get; }
@@ -23,6 +35,10 @@ public readonly unsafe struct KernelContext
     {
         get
         {
+            if (View is not null)
+            {
+                return View.InputCount;
+            }
             nuint n = 0;
             StatusBoundary.ThrowIfError(Api, Api.KernelContextGetInputCount(Handle, &n));
             return (int)n;
@@ -32,6 +48,10 @@ public readonly unsafe struct KernelContext
     /// <summary>True when the node wires input <paramref name="index"/> (optional inputs may be left out or empty).</summary>
     public bool HasInput(int index)
     {
+        if (View is not null)
+        {
+            return View.HasInput(index);
+        }
         if (index >= InputCount)
         {
             return false;
@@ -43,6 +63,10 @@ public readonly unsafe struct KernelContext
 
     public Tensor Input(int index)
     {
+        if (View is not null)
+        {
+            return View.Input(index);
+        }
         nint value = 0;
         StatusBoundary.ThrowIfError(Api, Api.KernelContextGetInput(Handle, (nuint)index, &value));
         if (value == 0)
@@ -71,6 +95,10 @@ public readonly unsafe struct KernelContext
     /// </summary>
     public bool TryOutput(int index, ReadOnlySpan<long> shape, out Tensor tensor)
     {
+        if (View is not null)
+        {
+            return View.TryOutput(index, shape, out tensor);
+        }
         tensor = default;
         nuint count = 0;
         StatusBoundary.ThrowIfError(Api, Api.KernelContextGetOutputCount(Handle, &count));

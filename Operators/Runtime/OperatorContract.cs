@@ -61,17 +61,17 @@ public sealed class OperatorContract<TAttributes>(
         OperatorRegistry.Domain,
         Inputs:
         [
-            new("query", t, Doc: "[batch, sequence, q_num_heads * head_dim]"),
-            new("key", t, Doc: "[batch, sequence, kv_num_heads * head_dim]"),
-            new("value", t, Doc: "[batch, sequence, kv_num_heads * v_head_dim]"),
-            .. States.Select(s => new TensorSpec(s.Past, s.ElementType, Optional: true, Doc: s.Doc)),
+            new("query", t, Doc: "[batch, sequence, q_num_heads * head_dim]", Layout: BatchLayout.Tokens),
+            new("key", t, Doc: "[batch, sequence, kv_num_heads * head_dim]", Layout: BatchLayout.Tokens),
+            new("value", t, Doc: "[batch, sequence, kv_num_heads * v_head_dim]", Layout: BatchLayout.Tokens),
+            .. States.Select(s => new TensorSpec(s.Past, s.ElementType, Optional: true, Doc: s.Doc, Layout: s.BatchLayout)),
             .. FurtherInputs(t),
         ],
         Outputs:
         [
-            new("output", t, Doc: "[batch, sequence, q_num_heads * v_head_dim]"),
+            new("output", t, Doc: "[batch, sequence, q_num_heads * v_head_dim]", Layout: BatchLayout.Tokens),
             .. States.Select(s => new TensorSpec(s.Present, s.ElementType, Optional: true,
-                Doc: s.PresentDoc.Length > 0 ? s.PresentDoc : $"{s.Past} after the last token")),
+                Doc: s.PresentDoc.Length > 0 ? s.PresentDoc : $"{s.Past} after the last token", Layout: s.BatchLayout)),
         ],
         Attributes,
         Doc: Doc);

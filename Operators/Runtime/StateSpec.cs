@@ -51,6 +51,9 @@ public sealed record StateSpec<TAttributes>(
     /// <summary>The int64 count of tokens seen, [batch]; the others are float32 tensors.</summary>
     public bool IsPosition => ElementType == OrtElementType.Int64;
 
+    /// <summary>A token count follows the rows as <see cref="BatchLayout.Counts"/>, a float state as <see cref="BatchLayout.Rows"/>.</summary>
+    public BatchLayout BatchLayout => IsPosition ? BatchLayout.Counts : BatchLayout.Rows;
+
     /// <summary>A token count [batch] (the tokens seen so far).</summary>
     public static StateSpec<TAttributes> Position(string name, string doc, string presentDoc, bool acceptsShared = false) =>
         new(name, static (_, _, _, _) => 0, static _ => "[batch]", doc, presentDoc, OrtElementType.Int64, AcceptsSharedPosition: acceptsShared);

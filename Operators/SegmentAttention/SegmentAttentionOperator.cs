@@ -36,5 +36,5 @@ public sealed class SegmentAttentionOperator : AttentionOperator
 
     protected override OperatorSchema BuildSchema(OrtElementType t) => SegmentAttentionContract.Contract.Schema(t);
 
-    public override IKernel CreateKernel(in KernelInfo info) => new SegmentAttentionKernel(SegmentAttentionAttributes.Read(info));
+    protected override IKernel CreateAttentionKernel(in KernelInfo info) => new SegmentAttentionKernel(SegmentAttentionAttributes.Read(info));
 }

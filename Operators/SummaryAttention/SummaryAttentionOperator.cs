@@ -36,5 +36,5 @@ public sealed class SummaryAttentionOperator : AttentionOperator
 
     protected override OperatorSchema BuildSchema(OrtElementType t) => SummaryAttentionContract.Contract.Schema(t);
 
-    public override IKernel CreateKernel(in KernelInfo info) => new SummaryAttentionKernel(SummaryAttentionAttributes.Read(info));
+    protected override IKernel CreateAttentionKernel(in KernelInfo info) => new SummaryAttentionKernel(SummaryAttentionAttributes.Read(info));
 }

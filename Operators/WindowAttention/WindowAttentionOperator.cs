@@ -33,5 +33,5 @@ public sealed class WindowAttentionOperator : AttentionOperator
 
     protected override OperatorSchema BuildSchema(OrtElementType t) => WindowAttentionContract.Contract.Schema(t);
 
-    public override IKernel CreateKernel(in KernelInfo info) => new WindowAttentionKernel(WindowAttentionAttributes.Read(info));
+    protected override IKernel CreateAttentionKernel(in KernelInfo info) => new WindowAttentionKernel(WindowAttentionAttributes.Read(info));
 }

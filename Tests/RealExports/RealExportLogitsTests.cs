@@ -12,7 +12,7 @@ namespace OnnxAttention.Tests.RealExports;
 /// Optimum's merged decoder, the onnxruntime-genai builder's GroupQueryAttention Llama), swapped and run through the
 /// `logits` command, reproduce the fixture's float64 reference logits for softmax, window:16 and linear-elu, whole
 /// and token by token. On the padded batch (left padding for Optimum, right padding for genai) the softmax rule is
-/// compared where the mask is 1; rules that keep no per-key data do not take padding yet and must say so.
+/// compared where the mask is 1, for every rule: the swapped operators take the mask as their token_mask.
 /// </summary>
 [TestFixture]
 [NonParallelizable]
@@ -80,13 +80,6 @@ public class RealExportLogitsTests
     public void PaddedBatchReproducesTheReferenceWhereTheMaskIsOne(string fixture, string rule, string logits, bool step)
     {
         var (code, _, error, output) = Logits(fixture, rule, step, padded: true);
-        if (rule != "softmax")
-        {
-            // The fixed-size memories keep no per-key data yet: padding is refused, never silently attended.
-            Assert.That(code, Is.Not.Zero);
-            Assert.That(error, Does.Contain("takes no attention mask"));
-            return;
-        }
         Assert.That(code, Is.Zero, error);
         var mask = Ints(Data(fixture, "attention_mask_padded"));
         var got = Floats(output);

@@ -34,7 +34,7 @@ public abstract class CudaAttentionOperator : CustomOperator
 
     public sealed override IKernel CreateKernel(in KernelInfo info)
     {
-        var kernel = CreateCudaKernel(info);
+        var kernel = new WithoutTokenMask(CreateCudaKernel(info), TokenMaskRows.MaskInput(Schema));
         // Both libraries load here, so a machine without them fails session creation with their own messages
         // rather than the first Run.
         _ = CudaDriver.Library;
@@ -44,6 +44,23 @@ public abstract class CudaAttentionOperator : CustomOperator
 
     /// <summary>Reads the node's attributes (through the CPU variant's code) into a kernel.</summary>
     protected abstract IKernel CreateCudaKernel(in KernelInfo info);
+
+    /// <summary>
+    /// The CUDA kernels do not cut padded rows yet; a wired token_mask is refused rather than ignored (its values are
+    /// in device memory, so even an all-ones mask cannot be told from one with pads without a copy).
+    /// </summary>
+    private sealed class WithoutTokenMask(IKernel inner, int mask) : IKernel
+    {
+        public void Compute(in KernelContext context)
+        {
+            if (mask >= 0 && context.HasInput(mask))
+            {
+                throw Interop.OrtException.InvalidArgument(
+                    $"{AttentionInputs.TokenMaskName} (padding) is not supported by the CUDA variant yet; run this model on the CPU execution provider");
+            }
+            inner.Compute(context);
+        }
+    }
 }
 
 /// <summary>What every CUDA kernel's Compute needs from ORT: device pointers, the stream, the launcher.</summary>
