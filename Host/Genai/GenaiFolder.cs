@@ -40,7 +40,6 @@ public static class GenaiFolder
             throw new FileNotFoundException($"the native library '{nativeLibrary}' does not exist: build it with ./build-native.sh (or name it with --native-library)");
         }
         var contextLength = CosCacheRows(source);
-        GenaiFormPrepass.Apply(source);
         var report = AttentionSwapper.Swap(source, rule);
         var kinds = GenaiInterface.Apply(source);
         Directory.CreateDirectory(directory);

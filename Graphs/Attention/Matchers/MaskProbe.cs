@@ -53,8 +53,20 @@ public static class MaskProbe
             if (Evaluate(g, shapes, scores, rawScores, mask, b, p, s, values) is not { } t) return Unknown;
             if (!Matches(t, b, p, s, mask is null ? null : values)) return Unknown;
         }
+        // Longer sequences, so that a local window or a mask that changes with the length (a sliding window written
+        // as a band, say) is not taken for causal. A model that cannot take these lengths (a position table of 256,
+        // say) fails to evaluate them, which says nothing about its mask: only a mask that evaluates and differs
+        // from causal counts against it. A band wider than the longest probe still cannot be seen.
+        foreach (var (b, p, s) in LongProbes)
+        {
+            var values = Enumerable.Repeat(1L, b * (p + s)).ToArray();
+            if (Evaluate(g, shapes, scores, rawScores, mask, b, p, s, values) is { } t && !Matches(t, b, p, s, mask is null ? null : values)) return Unknown;
+        }
         return mask is null ? new(Verdict.Causal, null) : new(Verdict.CausalKeyPadding, mask);
     }
+
+    /// <summary>A prefill of 48 tokens and a decode step after 300.</summary>
+    private static readonly (int B, int P, int S)[] LongProbes = [(1, 0, 48), (1, 300, 1)];
 
     /// <summary>
     /// Whether GroupQueryAttention's seqlens_k is each row's count of mask ones minus 1 and total_sequence_length the
