@@ -1,3 +1,5 @@
+using OnnxAttention.Graphs.Onnx;
+
 namespace OnnxAttention.Host.Generation.Backends;
 
 /// <summary>
@@ -15,8 +17,17 @@ public interface ISessionBackend : IDisposable
     /// <summary>A zeroed tensor in host memory (a scalar for an empty shape).</summary>
     IHostTensor<T> Host<T>(long[] shape) where T : unmanaged;
 
-    /// <summary>A float32 tensor in <see cref="StateMemory"/>; its contents are undefined until a run writes it.</summary>
-    IBackendTensor AllocateState(long[] shape);
+    /// <summary>A zeroed host tensor of a state's element type (float, float16 or bfloat16): a sequence's first past.</summary>
+    IBackendTensor HostZeros(TensorProto.Types.DataType type, long[] shape);
+
+    /// <summary>
+    /// A host tensor over the first elements of <paramref name="data"/> (a buffer the caller reuses while the shape
+    /// changes, such as an attention mask one column longer every step).
+    /// </summary>
+    IHostTensor<T> HostOver<T>(T[] data, long[] shape) where T : unmanaged;
+
+    /// <summary>A tensor of a state's element type in <see cref="StateMemory"/>; its contents are undefined until a run writes it.</summary>
+    IBackendTensor AllocateState(TensorProto.Types.DataType type, long[] shape);
 
     /// <summary>
     /// Row <paramref name="row"/> of a state buffer made by <see cref="AllocateState"/>, as a tensor of
