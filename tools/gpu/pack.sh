@@ -5,10 +5,11 @@
 # (64 MiB in all): artifacts/gpu/stage/p0 ... pN, each with its stage.sh. On a warm machine, one call per part, in order:
 #   carry ["artifacts/gpu/stage/pK"], command: bash artifacts/gpu/stage/pK/stage.sh
 # Every part but the last only parks its piece in /tmp; the last one unpacks the app and runs tools/gpu/verify.sh,
-# which prints the report. Usage: tools/gpu/pack.sh [--part-mib N] (default 60).
+# which prints the report. Usage: tools/gpu/pack.sh [--part-mib N] (default 56).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-part_mib=60
+# 56 MiB: a call carries the working tree (about 3.4 MB) beside its part, 64 MiB in all.
+part_mib=56
 while [ $# -gt 0 ]; do
   case "$1" in
     --part-mib) part_mib=$2; shift 2 ;;
