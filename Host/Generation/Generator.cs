@@ -1,5 +1,6 @@
 using OnnxAttention.Graphs.Swapping;
 using OnnxAttention.Host.Generation.Backends;
+using OnnxAttention.Host.Swapped;
 
 namespace OnnxAttention.Host.Generation;
 
@@ -34,11 +35,10 @@ public sealed class Generator : IDisposable
     private readonly bool _rowsAlone;             // prompts of different lengths, each prefilled alone
     private readonly Sampler[] _samplers;
     private readonly List<IBackendTensor> _owned = [];
-    private readonly IBackendTensor[][] _state;   // fixed-size state: [tensor][buffer 0/1], the same tensor twice when in place
-    private readonly IBackendTensor?[] _cache;    // growing state: the latest present (at first an empty host tensor)
+    private readonly CarriedState _state;
     private readonly bool _grows;                 // some state is a KV cache, longer after every call
     private readonly IBackendBinding _binding;    // prefill, and decode steps when some state grows
-    private IBackendBinding[]? _stepBindings;     // decode: [p] reads buffer p and writes buffer 1 - p
+    private IBackendBinding[]? _stepBindings;     // decode: [p] reads state buffer p and writes buffer 1 - p
     private readonly IHostTensor<long> _stepIds;      // [batch, 1]
     private readonly IHostTensor<float> _stepLogits;  // [batch, 1, vocab]: every row's latest logits
     private readonly IHostTensor<long> _position;     // each row's position offset: [batch] when rows may differ, else a scalar
@@ -48,7 +48,6 @@ public sealed class Generator : IDisposable
     private long _columns;                            // columns of the batch run so far (the past length)
     private readonly bool[] _finished;
     private readonly List<int>[] _sequences;
-    private int _current = -1;   // which state buffer holds the latest state; -1: none yet (the pasts are zeros)
     private bool _prefilled;
     private bool _pendingFeed;   // the last sampled tokens have not been run through the model yet
     private int _generated;
@@ -92,24 +91,7 @@ public sealed class Generator : IDisposable
         _backend = model.OpenBackend();
         try
         {
-            _state = new IBackendTensor[info.State.Count][];
-            _cache = new IBackendTensor?[info.State.Count];
-            for (var i = 0; i < info.State.Count; i++)
-            {
-                var s = info.State[i];
-                long[] shape = [_batch, .. s.TailShape];
-                _ = s.ElementsFor(_batch); // refuses a batch whose state would not fit one buffer
-                if (s.Grows)
-                {
-                    // Length 0 on the growing axis: the start of the sequence.
-                    _cache[i] = _backend.HostZeros(s.ElementType, shape);
-                    _state[i] = [];
-                    continue;
-                }
-                var first = Own(_backend.AllocateState(s.ElementType, shape));
-                var inPlace = parameters.StateInPlace && model.InPlaceStates.Contains(s.Past);
-                _state[i] = [first, inPlace ? first : Own(_backend.AllocateState(s.ElementType, shape))];
-            }
+            _state = new CarriedState(_backend, info.State, _batch, s => parameters.StateInPlace && model.InPlaceStates.Contains(s.Past));
             _stepIds = Own(_backend.Host<long>([_batch, 1]));
             _stepLogits = Own(_backend.Host<float>([_batch, 1, _vocab]));
             _position = Own(_backend.Host<long>(info.PositionsPerRow || padded ? [_batch] : []));
@@ -157,7 +139,6 @@ public sealed class Generator : IDisposable
         }
         else
         {
-            using var zeros = new Zeros(_backend, _info, _batch);
             var length = _rows.PromptColumns;
             for (var start = 0; start < length; start += chunk)
             {
@@ -172,12 +153,9 @@ public sealed class Generator : IDisposable
                 using var positionIds = PositionIds(start, n);
                 using var logits = _backend.Host<float>([_batch, n, _vocab]);
                 SetPosition(start, n);
-                var past = _current;
-                Bind(_binding, ids, mask, positionIds, _position, logits,
-                    i => _cache[i] ?? (past < 0 ? zeros[i] : _state[i][past]),
-                    i => _state[i].Length == 0 ? null : _state[i][past < 0 ? 0 : 1 - past]);
-                Run(_binding);
-                _current = past < 0 ? 0 : 1 - past;
+                Bind(_binding, ids, mask, positionIds, _position, logits, _state.Bind);
+                _binding.Run();
+                foreach (var output in _state.Advance(_binding)) output.Dispose();
                 for (var b = 0; b < _batch; b++)
                 {
                     // A row's first new token follows its last prompt token, wherever padding put it.
@@ -198,24 +176,13 @@ public sealed class Generator : IDisposable
     /// </summary>
     private void PrefillRows(int chunk)
     {
-        using var zeros = new Zeros(_backend, _info, 1);
         using var rowPosition = _backend.Host<long>([1]);
         for (var b = 0; b < _batch; b++)
         {
             var views = new List<IBackendTensor>();
             try
             {
-                // This row in both buffers of each state tensor; one view when the tensor is updated in place.
-                var rowViews = _info.State.Select((s, i) =>
-                {
-                    long[] shape = [1, .. s.TailShape];
-                    var zero = _backend.Row(_state[i][0], b, shape);
-                    views.Add(zero);
-                    if (ReferenceEquals(_state[i][1], _state[i][0])) return new[] { zero, zero };
-                    var one = _backend.Row(_state[i][1], b, shape);
-                    views.Add(one);
-                    return new[] { zero, one };
-                }).ToArray();
+                var rowViews = _state.RowViews(b, views);
                 var row = _sequences[b];
                 var calls = (row.Count - 1) / chunk + 1;
                 var current = -1;
@@ -233,7 +200,7 @@ public sealed class Generator : IDisposable
                     rowPosition.Span[0] = start;
                     var past = current;
                     var written = past < 0 ? (calls - 1) % 2 : 1 - past;
-                    Bind(_binding, ids, mask, positionIds, rowPosition, logits, i => past < 0 ? zeros[i] : rowViews[i][past], i => rowViews[i][written]);
+                    Bind(_binding, ids, mask, positionIds, rowPosition, logits, binding => _state.BindRow(binding, rowViews, past, written));
                     _binding.Run();
                     current = written;
                     logits.Span.Slice((n - 1) * _vocab, _vocab).CopyTo(_stepLogits.Span.Slice(b * _vocab, _vocab));
@@ -244,7 +211,7 @@ public sealed class Generator : IDisposable
                 foreach (var v in views) v.Dispose();
             }
         }
-        _current = 0;
+        _state.RowsDone();
         // Decoded together from here, as rows padded before their prompts to the longest.
         _columns = _rows.PromptColumns;
     }
@@ -291,18 +258,19 @@ public sealed class Generator : IDisposable
             var mask = StepMask();
             if (_grows)
             {
-                Bind(_binding, _stepIds, mask, _stepPositionIds, _position, _stepLogits, i => _cache[i] ?? _state[i][_current], i => _state[i].Length == 0 ? null : _state[i][1 - _current]);
-                Run(_binding);
+                Bind(_binding, _stepIds, mask, _stepPositionIds, _position, _stepLogits, _state.Bind);
+                _binding.Run();
+                foreach (var output in _state.Advance(_binding)) output.Dispose();
             }
             else
             {
                 // Both decode bindings are made once; a step only picks the one whose past is the latest state.
                 _stepBindings ??= [StepBinding(0), StepBinding(1)];
-                var binding = _stepBindings[_current];
+                var binding = _stepBindings[_state.Current];
                 if (mask is not null) binding.Input(_info.PaddingInput!, mask);
                 binding.Run();
+                _state.Flip();
             }
-            _current = 1 - _current;
             _columns++;
             _pendingFeed = false;
         }
@@ -340,55 +308,24 @@ public sealed class Generator : IDisposable
     private IBackendBinding StepBinding(int past)
     {
         var binding = _backend.CreateBinding();
-        Bind(binding, _stepIds, null, _stepPositionIds, _position, _stepLogits, i => _state[i][past], i => _state[i][1 - past]);
+        Bind(binding, _stepIds, null, _stepPositionIds, _position, _stepLogits, b => _state.BindFixed(b, past));
         return binding;
     }
 
     /// <summary>
     /// Binds ids, the attention mask and position ids (where the model reads them; a decode step binds its mask
-    /// itself), the position, each state tensor's past and present (null: ORT allocates it, for growing state), and the logits.
+    /// itself), the position, the state (<paramref name="state"/>: one of <see cref="CarriedState"/>'s bindings), and the logits.
     /// </summary>
     private void Bind(IBackendBinding binding, IBackendTensor ids, IBackendTensor? mask, IBackendTensor? positionIds, IBackendTensor position,
-        IBackendTensor logits, Func<int, IBackendTensor> past, Func<int, IBackendTensor?> present)
+        IBackendTensor logits, Action<IBackendBinding> state)
     {
         binding.Clear();
         binding.Input(_info.IdsInput, ids);
         if (_info.PaddingInput is { } maskInput && mask is not null) binding.Input(maskInput, mask);
         if (_info.PositionIdsInput is { } positionIdsInput && positionIds is not null) binding.Input(positionIdsInput, positionIds);
         if (_info.HasPositionInput) binding.Input(PositionOffset.InputName, position);
-        for (var i = 0; i < _info.State.Count; i++)
-        {
-            binding.Input(_info.State[i].Past, past(i));
-            if (present(i) is { } written) binding.Output(_info.State[i].Present, written);
-            else binding.OutputInStateMemory(_info.State[i].Present);
-        }
+        state(binding);
         binding.Output(_info.LogitsOutput, logits);
-    }
-
-    private void Run(IBackendBinding binding)
-    {
-        binding.Run();
-        if (_grows) TakeCache(binding);
-    }
-
-    /// <summary>Keeps the presents ORT allocated for growing state as the next call's pasts; releases the rest.</summary>
-    private void TakeCache(IBackendBinding binding)
-    {
-        // Outputs come back in the order Bind bound them: one present per state tensor, then the logits.
-        var outputs = binding.TakeOutputs();
-        for (var i = 0; i < outputs.Length; i++)
-        {
-            if (i < _cache.Length && _cache[i] is { } previous)
-            {
-                // The previous present was this call's past; the call is over, so it can go.
-                previous.Dispose();
-                _cache[i] = outputs[i];
-            }
-            else
-            {
-                outputs[i].Dispose();
-            }
-        }
     }
 
     private T Own<T>(T value) where T : IBackendTensor
@@ -404,26 +341,9 @@ public sealed class Generator : IDisposable
         _stepBindings = null;
         _stepMask?.Dispose();
         _stepMask = null;
-        for (var i = 0; i < (_cache?.Length ?? 0); i++)
-        {
-            _cache![i]?.Dispose();
-            _cache[i] = null;
-        }
+        _state?.Dispose();
         foreach (var v in _owned) v.Dispose();
         _owned.Clear();
         _backend?.Dispose();
-    }
-
-    /// <summary>Zeroed host tensors, one per fixed-size state tensor, read as the pasts of a sequence's first call.</summary>
-    private sealed class Zeros(ISessionBackend backend, ModelContract info, int rows) : IDisposable
-    {
-        private readonly IBackendTensor?[] _tensors = new IBackendTensor?[info.State.Count];
-
-        public IBackendTensor this[int i] => _tensors[i] ??= backend.HostZeros(info.State[i].ElementType, [rows, .. info.State[i].TailShape]);
-
-        public void Dispose()
-        {
-            foreach (var t in _tensors) t?.Dispose();
-        }
     }
 }

@@ -36,6 +36,9 @@ public interface ISessionBackend : IDisposable
     IBackendTensor Row(IBackendTensor state, long row, long[] rowShape);
 
     IBackendBinding CreateBinding();
+
+    /// <summary>A host tensor's elements as float32 (16-bit floats widened), for outputs a run gave back.</summary>
+    float[] ReadFloats(IBackendTensor tensor);
 }
 
 /// <summary>A tensor a backend made, or a run gave back; disposing it releases it.</summary>
@@ -60,6 +63,9 @@ public interface IBackendBinding : IDisposable
 
     /// <summary>ORT allocates this output in the state memory at each run (for a state whose shape grows).</summary>
     void OutputInStateMemory(string name);
+
+    /// <summary>ORT allocates this output in host memory at each run (an output whose shape the caller does not fix).</summary>
+    void OutputInHostMemory(string name);
 
     void Run();
 

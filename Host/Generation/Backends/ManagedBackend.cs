@@ -76,6 +76,25 @@ public sealed class ManagedBackend : ISessionBackend
 
     public IBackendBinding CreateBinding() => new Binding(_session, _runOptions, _deviceMemory);
 
+    public float[] ReadFloats(IBackendTensor tensor)
+    {
+        var value = ValueOf(tensor);
+        return value.GetTensorTypeAndShape().ElementDataType switch
+        {
+            TensorElementType.Float16 => Widen(value.GetTensorDataAsSpan<Float16>(), x => x.ToFloat()),
+            TensorElementType.BFloat16 => Widen(value.GetTensorDataAsSpan<BFloat16>(), x => x.ToFloat()),
+            TensorElementType.Float => value.GetTensorDataAsSpan<float>().ToArray(),
+            var other => throw new InvalidOperationException($"an output of element type {other} is not read as float32"),
+        };
+    }
+
+    private static float[] Widen<T>(ReadOnlySpan<T> data, Func<T, float> widen)
+    {
+        var result = new float[data.Length];
+        for (var i = 0; i < data.Length; i++) result[i] = widen(data[i]);
+        return result;
+    }
+
     public void Dispose()
     {
         _runOptions.Dispose();
@@ -176,6 +195,8 @@ public sealed class ManagedBackend : ISessionBackend
         public void Output(string name, IBackendTensor value) => _binding.BindOutput(name, ValueOf(value));
 
         public void OutputInStateMemory(string name) => _binding.BindOutputToDevice(name, deviceMemory ?? OrtMemoryInfo.DefaultInstance);
+
+        public void OutputInHostMemory(string name) => _binding.BindOutputToDevice(name, OrtMemoryInfo.DefaultInstance);
 
         public void Run()
         {
