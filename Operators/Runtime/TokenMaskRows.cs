@@ -9,30 +9,42 @@ namespace OnnxAttention.Operators.Runtime;
 /// skipping pads its own way. Every input and output is cut by its <see cref="BatchLayout"/>; outputs at pads are 0.
 /// Calls without a mask, or whose mask is all ones, go to the kernel unchanged (the mask costs one scan of it).
 /// A count state (<see cref="BatchLayout.Counts"/>) then counts real tokens, and with pads its present is [batch].
+/// The same code serves the CUDA kernels: row and count cuts are pointer offsets, and the per-token gather, scatter
+/// and zeroing go through the call's <see cref="IRowMemory"/> (device copies on the call's stream there), one copy per
+/// run of consecutive real tokens.
 /// </summary>
 internal sealed unsafe class TokenMaskRows : IKernel
 {
     /// <summary>Hands out output <paramref name="index"/> for one row, shaped as the kernel asks for that row.</summary>
     public delegate bool OutputSource(int index, ReadOnlySpan<long> shape, out Tensor tensor);
 
+    /// <summary>The memory a padded call's row copies live in (host memory, or device memory on the call's stream).</summary>
+    public delegate IRowMemory MemoryOf(in KernelContext context);
+
     private readonly IKernel _inner;
     private readonly OperatorSchema _schema;
     private readonly int _mask;
+    private readonly MemoryOf _memory;
 
-    private TokenMaskRows(IKernel inner, OperatorSchema schema, int mask)
+    private TokenMaskRows(IKernel inner, OperatorSchema schema, int mask, MemoryOf memory)
     {
         _inner = inner;
         _schema = schema;
         _mask = mask;
+        _memory = memory;
     }
 
     public IKernel Inner => _inner;
 
     /// <summary><paramref name="kernel"/> as it is when <paramref name="schema"/> declares no token mask.</summary>
-    public static IKernel Wrap(IKernel kernel, OperatorSchema schema)
+    public static IKernel Wrap(IKernel kernel, OperatorSchema schema) =>
+        Wrap(kernel, schema, static (in KernelContext _) => HostRowMemory.Instance);
+
+    /// <summary>As <see cref="Wrap(IKernel, OperatorSchema)"/>, for a kernel whose tensors live in <paramref name="memory"/>'s memory.</summary>
+    public static IKernel Wrap(IKernel kernel, OperatorSchema schema, MemoryOf memory)
     {
         var mask = MaskInput(schema);
-        return mask < 0 ? kernel : new TokenMaskRows(kernel, schema, mask);
+        return mask < 0 ? kernel : new TokenMaskRows(kernel, schema, mask, memory);
     }
 
     /// <summary>The index of the schema's token mask input, or -1.</summary>
@@ -68,11 +80,11 @@ internal sealed unsafe class TokenMaskRows : IKernel
             _inner.Compute(context);
             return;
         }
-        new Rows(this, context, mask, batch, sequence).Run();
+        new Rows(this, context, mask, batch, sequence, _memory(context)).Run();
     }
 
     /// <summary>One padded call: the whole call's outputs, allocated when the first row asks for them, and the rows.</summary>
-    private sealed class Rows(TokenMaskRows op, KernelContext context, TokenMask mask, long batch, long sequence)
+    private sealed class Rows(TokenMaskRows op, KernelContext context, TokenMask mask, long batch, long sequence, IRowMemory memory)
     {
         private readonly Tensor?[] _whole = new Tensor?[op._schema.Outputs.Count];
         private readonly bool[] _absent = new bool[op._schema.Outputs.Count];
@@ -87,7 +99,7 @@ internal sealed unsafe class TokenMaskRows : IKernel
             {
                 _real = RealTokens(_row);
                 _rowOutput = null;
-                using var view = new RowView(inputs, Output);
+                using var view = new RowView(inputs, Output, memory);
                 _view = view;
                 for (var i = 0; i < inputs; i++)
                 {
@@ -135,9 +147,9 @@ internal sealed unsafe class TokenMaskRows : IKernel
                     var perToken = t.ElementCount / Math.Max(1, batch * sequence) * size;
                     var copy = (byte*)view.Allocate(_real.Length * perToken);
                     var from = (byte*)t.Data + _row * sequence * perToken;
-                    for (var i = 0; i < _real.Length; i++)
+                    foreach (var (start, at, length) in Runs())
                     {
-                        Buffer.MemoryCopy(from + _real[i] * perToken, copy + i * perToken, perToken, perToken);
+                        memory.Copy(copy + at * perToken, from + start * perToken, length * perToken);
                     }
                     dims[0] = 1;
                     dims[1] = _real.Length;
@@ -191,7 +203,7 @@ internal sealed unsafe class TokenMaskRows : IKernel
                 }
                 if (layout == BatchLayout.Tokens)
                 {
-                    new Span<byte>(whole.Data, checked((int)(whole.ElementCount * ElementSize(whole.ElementType)))).Clear();
+                    memory.Zero(whole.Data, whole.ElementCount * ElementSize(whole.ElementType));
                 }
                 _whole[index] = whole;
             }
@@ -222,10 +234,31 @@ internal sealed unsafe class TokenMaskRows : IKernel
             }
             var perToken = whole.ElementCount / Math.Max(1, batch * sequence) * ElementSize(whole.ElementType);
             var to = (byte*)whole.Data + _row * sequence * perToken;
-            for (var i = 0; i < _real.Length; i++)
+            foreach (var (start, at, length) in Runs())
             {
-                Buffer.MemoryCopy((byte*)row.Data + i * perToken, to + _real[i] * perToken, perToken, perToken);
+                memory.Copy(to + start * perToken, (byte*)row.Data + at * perToken, length * perToken);
             }
+        }
+
+        /// <summary>
+        /// The row's real tokens as runs of consecutive positions: (position in the row, index among its real tokens,
+        /// length). Left or right padding is one run, so one copy per row rather than one per token (on a device, each
+        /// copy is a call on the stream).
+        /// </summary>
+        private List<(long Start, long At, long Length)> Runs()
+        {
+            var runs = new List<(long, long, long)>();
+            for (var i = 0; i < _real.Length;)
+            {
+                var j = i + 1;
+                while (j < _real.Length && _real[j] == _real[j - 1] + 1)
+                {
+                    j++;
+                }
+                runs.Add((_real[i], i, j - i));
+                i = j;
+            }
+            return runs;
         }
     }
 

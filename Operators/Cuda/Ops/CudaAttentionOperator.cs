@@ -34,7 +34,9 @@ public abstract class CudaAttentionOperator : CustomOperator
 
     public sealed override IKernel CreateKernel(in KernelInfo info)
     {
-        var kernel = new WithoutTokenMask(CreateCudaKernel(info), TokenMaskRows.MaskInput(Schema));
+        // Padded rows as on the CPU (one home for the row and layout logic); ORT hands the token_mask over in host
+        // memory (NativeCustomOp.GetInputMemoryType), the row copies live on the device, on the call's stream.
+        var kernel = TokenMaskRows.Wrap(CreateCudaKernel(info), Schema, static (in KernelContext context) => new LauncherRowMemory(CudaCall.Launcher(context)));
         // Both libraries load here, so a machine without them fails session creation with their own messages
         // rather than the first Run.
         _ = CudaDriver.Library;
@@ -44,28 +46,6 @@ public abstract class CudaAttentionOperator : CustomOperator
 
     /// <summary>Reads the node's attributes (through the CPU variant's code) into a kernel.</summary>
     protected abstract IKernel CreateCudaKernel(in KernelInfo info);
-
-    /// <summary>
-    /// The CUDA kernels do not cut padded rows yet: a token_mask with padding is refused rather than ignored. ORT hands
-    /// the mask over in host memory (NativeCustomOp.GetInputMemoryType), so a mask of all ones runs as no mask does.
-    /// </summary>
-    private sealed class WithoutTokenMask(IKernel inner, int mask) : IKernel
-    {
-        public void Compute(in KernelContext context)
-        {
-            if (mask >= 0 && context.HasInput(mask))
-            {
-                var query = context.Input(AttentionInputs.Query);
-                if (query.Rank == 3 && !TokenMask.Read(context.Input(mask), query.Dim(0), query.Dim(1)).AllReal(query.Dim(0)))
-                {
-                    throw Interop.OrtException.InvalidArgument(
-                        $"a {AttentionInputs.TokenMaskName} with padding is not supported by the CUDA variant yet; run this model on the CPU execution provider " +
-                        "or feed rows without padding");
-                }
-            }
-            inner.Compute(context);
-        }
-    }
 }
 
 /// <summary>What every CUDA kernel's Compute needs from ORT: device pointers, the stream, the launcher.</summary>
