@@ -242,7 +242,7 @@ public class LaunchPlanTests
     {
         Assert.That(LaunchScenarios.Window(batch, tokens, 64, 64, 300, 4, qHeads: 8, kvHeads: kvHeads).Launcher.Launches.Count(), Is.EqualTo(2));
         Assert.That(LaunchScenarios.Segment(batch, tokens, 64, 64, 100, qHeads: 8, kvHeads: kvHeads).Launcher.Launches.Count(), Is.EqualTo(2));
-        foreach (var compress in Enum.GetValues<CompressKind>())
+        foreach (var compress in LaunchScenarios.CudaCompressKinds)
         {
             var launches = LaunchScenarios.Hybrid(compress, batch, tokens, 64, 64, 128, qHeads: 8, kvHeads: kvHeads).Launcher.Launches.ToArray();
             Assert.That(launches.Select(x => x.EntryPoint),
@@ -311,7 +311,7 @@ public class LaunchPlanTests
     [Test]
     public void HybridStatesBoundInPlaceAreUpdatedInPlaceWithOnlyThePositionCopiedAside()
     {
-        foreach (var compress in Enum.GetValues<CompressKind>())
+        foreach (var compress in LaunchScenarios.CudaCompressKinds)
         {
             var (l, d) = LaunchScenarios.Hybrid(compress, 2, 1, 64, 40, 16, inPlace: true);
             Assert.That(l.Log.OfType<RecordingLauncher.Copied>().Single().Source, Is.EqualTo(d.PastPosition));
