@@ -99,6 +99,12 @@ public sealed record AttentionMatch(
     /// <summary>Keys per query, the query's own included, of a causal local (sliding-window) attention; 0 = unbounded.</summary>
     public int LocalWindow { get; init; }
 
+    /// <summary>
+    /// Whether <see cref="KeyPadding"/> reaches the attention as row lengths (GroupQueryAttention's seqlens_k), which
+    /// count a row's keys from its start: the exporter's runtime pads after a row's tokens.
+    /// </summary>
+    public bool PaddingFromRowLengths { get; init; }
+
     /// <summary>The graph input whose values give per-row key lengths (GroupQueryAttention's seqlens_k from an attention mask), if any.</summary>
     public string? KeyLengthsReads { get; init; }
 

@@ -116,7 +116,8 @@ public static class AttentionSwapper
             InterfaceChanges = interfaceChanges,
             PositionsPerRow = perRow,
             Layers = layers,
-            PaddingInput = accepted.Select(m => m.KeyPadding).FirstOrDefault(p => p is not null) is { } padding && model.Graph.Input.Any(i => i.Name == padding) ? padding : null
+            PaddingInput = accepted.Select(m => m.KeyPadding).FirstOrDefault(p => p is not null) is { } padding && model.Graph.Input.Any(i => i.Name == padding) ? padding : null,
+            PadsOnTheRight = accepted.Any(m => m.PaddingFromRowLengths),
         };
         ModelContract.Write(model, report);
         return report;

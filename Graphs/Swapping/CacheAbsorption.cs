@@ -38,6 +38,11 @@ internal static class CacheAbsorption
         // Shapes read anywhere downstream of the cache (a key length taken after repeat_kv, say) are worked out
         // by running the shape computations at two sizes, then written from the ids and the past length.
         var mask = matches.Select(m => m.KeyPadding ?? m.KeyLengthsReads).FirstOrDefault(x => x is not null) ?? (g.IsGraphInput(AttentionMask) ? AttentionMask : null);
+        // Before the rewiring below, while the probes can still bind the cache.
+        if (shapes is not null && CountedPositions.Apply(g, ids, shapes, mask) is > 0 and var counted)
+        {
+            changes.Add($"{counted} position lookup(s) counted from the cache length now read '{PositionOffset.InputName}' per row");
+        }
         if (shapes is not null) RewireDerivedShapes(g, pasts, shapes, b, mask);
 
         foreach (var m in caches)

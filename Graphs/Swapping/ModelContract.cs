@@ -35,11 +35,20 @@ public sealed record ModelContract(string Rule, int Layers, IReadOnlyList<StateE
     /// </summary>
     public const string PaddingKey = "onnx_attention.padding";
 
+    /// <summary>
+    /// "right" when the exporter's runtime pads a row after its tokens (onnxruntime-genai), "left" (or absent) when
+    /// before them (Hugging Face generate); written with <see cref="PaddingKey"/>.
+    /// </summary>
+    public const string PaddingSideKey = "onnx_attention.padding_side";
+
     /// <summary>The model's own position ids input, which a swap keeps where rows may be padded.</summary>
     public const string PositionIdsInputName = "position_ids";
 
     /// <summary>The attention mask input (see <see cref="PaddingKey"/>); null when the model takes no padding.</summary>
     public string? PaddingInput { get; init; }
+
+    /// <summary>Whether a host pads a row after its tokens rather than before (see <see cref="PaddingSideKey"/>).</summary>
+    public bool PadsOnTheRight { get; init; }
 
     /// <summary>A position_ids input [batch, seq] the host feeds; null when the model computes positions itself.</summary>
     public string? PositionIdsInput { get; init; }
@@ -87,7 +96,11 @@ public sealed record ModelContract(string Rule, int Layers, IReadOnlyList<StateE
         Add(model, LayersKey, report.Replaced.Count.ToString(CultureInfo.InvariantCulture));
         Add(model, StateKey, Encoding.UTF8.GetString(json.ToArray()));
         Add(model, PositionsKey, report.PositionsPerRow ? "per_row" : "shared");
-        if (report.PaddingInput is { } padding) Add(model, PaddingKey, padding);
+        if (report.PaddingInput is { } padding)
+        {
+            Add(model, PaddingKey, padding);
+            Add(model, PaddingSideKey, report.PadsOnTheRight ? "right" : "left");
+        }
     }
 
     /// <summary>Reads and checks the contract of a swapped model.</summary>
@@ -127,9 +140,17 @@ public sealed record ModelContract(string Rule, int Layers, IReadOnlyList<StateE
         var padding = !meta.TryGetValue(PaddingKey, out var mask) ? null
             : inputs.Contains(mask) && !pastNames.Contains(mask) && mask != ids ? mask
             : throw new ModelContractException($"metadata '{PaddingKey}' names '{Clip(mask)}', which is not an input of the graph besides the ids and state");
+        var right = !meta.TryGetValue(PaddingSideKey, out var side) ? false
+            : side switch
+            {
+                "right" => true,
+                "left" => false,
+                _ => throw new ModelContractException($"metadata '{PaddingSideKey}' is '{Clip(side)}'; expected left or right"),
+            };
         return new ModelContract(rule, layers, state, perRow, ids, logits, inputs.Contains(PositionOffset.InputName))
         {
             PaddingInput = padding,
+            PadsOnTheRight = right,
             PositionIdsInput = inputs.Contains(PositionIdsInputName) && ids != PositionIdsInputName ? PositionIdsInputName : null,
         };
     }

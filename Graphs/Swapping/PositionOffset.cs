@@ -8,9 +8,10 @@ namespace OnnxAttention.Graphs.Swapping;
 /// The swapped model's position input, <see cref="InputName"/> (int64: tokens already processed), a scalar (every
 /// row at the same position) or [batch] (one position per row, so rows of different lengths can run together).
 /// Parts of the graph that can follow each row read <see cref="Rows"/>; parts that can only take one number (a Range
-/// over the sequence, a cache length read from a shape) read <see cref="Shared"/>, the first row's position. A model
+/// over the sequence, a cache length read from a shape) read <see cref="Shared"/>, the largest row position. A model
 /// in which no live node reads <see cref="Shared"/> after the swap takes per-row positions
-/// (<see cref="SharedIsRead"/> false); otherwise every row must be at the same position.
+/// (<see cref="SharedIsRead"/> false); otherwise the rows share one cache length: every row at the same position, or
+/// rows padded to the longest in one batch, each fed its count of real tokens.
 /// <para>
 /// Exported decoders without a KV cache compute positions as Range(0, sequence_length, 1) from the ids' shape,
 /// so a call with one new token would see position 0 again. <see cref="Apply"/> offsets every such Range by the
@@ -27,7 +28,7 @@ public static class PositionOffset
     /// <summary>Marks the Range(0, S) of <see cref="PerRowPositions"/>, which is already offset per row.</summary>
     private const string RowOffsetsMarker = ".row_offsets";
 
-    /// <summary>int64 scalar: the first row's position.</summary>
+    /// <summary>int64 scalar: the largest row position (see <see cref="Shared"/>).</summary>
     public const string SharedName = InputName + ".shared";
 
     /// <summary>Returns how many Range nodes were offset (0: the input is not added).</summary>
@@ -79,15 +80,17 @@ public static class PositionOffset
         return RowsName;
     }
 
-    /// <summary>int64 scalar: the first row's position, for computations that cannot follow each row.</summary>
+    /// <summary>
+    /// int64 scalar: the largest row position, for computations that cannot follow each row (a cache length). Rows
+    /// padded in one batch are fed their count of real tokens; the longest row, which has no pads, counts every
+    /// token the cache holds.
+    /// </summary>
     internal static string Shared(Graph g)
     {
         var rows = Rows(g);
         if (g.Producer(SharedName) is null)
         {
-            var first = g.FreshName(SharedName + ".index");
-            g.AddInitializer(Tensors.Int64(first, [0]));
-            g.Add(GraphEdits.Node("Gather", [rows, first], SharedName, Attr.Int("axis", 0)));
+            g.Add(GraphEdits.Node("ReduceMax", [rows], SharedName, Attr.Int("keepdims", 0)));
         }
         return SharedName;
     }

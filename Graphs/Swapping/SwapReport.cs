@@ -28,6 +28,12 @@ public sealed record SwapReport(
     /// <summary>The attention mask input the swapped model still reads (padding, [batch, past + seq]); null when it takes none.</summary>
     public string? PaddingInput { get; init; }
 
+    /// <summary>
+    /// Whether the exporter's runtime pads a row after its tokens (true: onnxruntime-genai, whose GroupQueryAttention
+    /// reads the first seqlens_k + 1 keys of a row) or before them (false: Hugging Face generate, Optimum).
+    /// </summary>
+    public bool PadsOnTheRight { get; init; }
+
     /// <summary>Per replaced layer, in order: its rule (one of a per-layer rule's entries) and its state tensors.</summary>
     public IReadOnlyList<LayerSwap> Layers { get; init; } = [];
 

@@ -40,12 +40,11 @@ public static class GenaiFolder
             throw new FileNotFoundException($"the native library '{nativeLibrary}' does not exist: build it with ./build-native.sh (or name it with --native-library)");
         }
         var contextLength = CosCacheRows(source);
-        GenaiFormPrepass.Apply(source);
         var report = AttentionSwapper.Swap(source, rule);
         var kinds = GenaiInterface.Apply(source);
         Directory.CreateDirectory(directory);
         SaveModel(source, directory);
-        File.Copy(nativeLibrary, Path.Combine(directory, NativeLibraryFile), overwrite: true);
+        CopyNativeLibrary(nativeLibrary, directory);
 
         var given = sourceDirectory is null ? null : Path.Combine(sourceDirectory, ConfigFile);
         JsonNode config;
@@ -94,6 +93,20 @@ public static class GenaiFolder
             if (File.Exists(candidate)) return candidate;
         }
         return null;
+    }
+
+    /// <summary>
+    /// The library, as <see cref="NativeLibraryFile"/>, and the per-instruction-set builds beside it that its loader
+    /// picks from at load (build-native.sh, Operators/Native/isa-loader.c).
+    /// </summary>
+    private static void CopyNativeLibrary(string nativeLibrary, string directory)
+    {
+        File.Copy(nativeLibrary, Path.Combine(directory, NativeLibraryFile), overwrite: true);
+        var source = Path.GetDirectoryName(Path.GetFullPath(nativeLibrary))!;
+        foreach (var build in Directory.EnumerateFiles(source, "libonnxattention-x86-64-v*.so"))
+        {
+            File.Copy(build, Path.Combine(directory, Path.GetFileName(build)), overwrite: true);
+        }
     }
 
     private static void SaveModel(ModelProto model, string directory) => Graphs.Io.ModelFile.Save(model, Path.Combine(directory, ModelFile));

@@ -2,6 +2,7 @@ using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
+using OnnxAttention.Host.Generation.Backends;
 using OnnxAttention.Host.Sessions;
 
 namespace OnnxAttention.Host.Swapped;
@@ -9,11 +10,11 @@ namespace OnnxAttention.Host.Swapped;
 /// <summary>
 /// Runs a model in pieces along the sequence, carrying its state from one piece to the next: a swapped model's state
 /// and position offset as its <see cref="ModelContract"/> declares them (ids [batch, seq] -> logits [batch, seq, vocab]),
-/// or any state a caller names (a model's own KV cache). Fixed-size state keeps its shape; a growing state (a KV
-/// cache) starts at length 0 (ORT accepts zero-length past_key and past_value) and takes the shape of each call's
-/// present output. The <c>logits</c> command and the tests run models in pieces through this; the generation loop
-/// (<see cref="Generation.Generator"/>) carries the same contract's state in bound buffers instead, so that a decode step
-/// allocates nothing.
+/// or any state a caller names (a model's own KV cache). The state is carried by <see cref="CarriedState"/> on the
+/// same backend and IO bindings as the generation loop (<see cref="Generation.Generator"/>): fixed-size state in bound
+/// buffers (in place where the contract allows), a growing state (a KV cache) from length 0 (ORT accepts zero-length
+/// past_key and past_value), each call's present becoming the next past; on CUDA it stays in device memory. The
+/// <c>logits</c> command, eval and the tests run models in pieces through this.
 /// </summary>
 public sealed class SwappedModelRunner : IDisposable
 {
@@ -25,14 +26,12 @@ public sealed class SwappedModelRunner : IDisposable
     public delegate IEnumerable<(string Name, Array Data, long[] Shape)> PieceInputs(int start, int count);
 
     private readonly OwnedSession _session;
+    private readonly ExecutionTarget _target;
     private readonly IReadOnlyList<StateEntry> _state;
     private readonly bool _hasPosition;
 
     /// <summary>A model swapped by <see cref="AttentionSwapper"/>: its contract says what to carry.</summary>
-    /// <param name="target">
-    /// The execution provider; on CUDA each call's ids and state are copied in and its logits and state out (an
-    /// offline tool; <see cref="Generation.Generator"/> keeps state on the device).
-    /// </param>
+    /// <param name="target">The execution provider; on CUDA each call's inputs are copied in and its output out, the state stays on the device.</param>
     public SwappedModelRunner(ModelProto swapped, int intraOpThreads = 0, ExecutionTarget? target = null)
         : this(swapped, ModelContract.Read(swapped), intraOpThreads, target)
     {
@@ -43,7 +42,8 @@ public sealed class SwappedModelRunner : IDisposable
     {
         _state = state;
         _hasPosition = hasPosition;
-        _session = SessionFactory.Create(model, intraOpThreads, target ?? ExecutionTarget.Cpu);
+        _target = target ?? ExecutionTarget.Cpu;
+        _session = SessionFactory.Create(model, intraOpThreads, _target);
     }
 
     private SwappedModelRunner(ModelProto swapped, ModelContract contract, int intraOpThreads, ExecutionTarget? target)
@@ -122,53 +122,55 @@ public sealed class SwappedModelRunner : IDisposable
         PieceInputs? perPiece = null, IProgress<int>? progress = null)
     {
         if (pieces.Sum() != seq || pieces.Any(n => n <= 0)) throw new ArgumentException($"pieces [{string.Join(", ", pieces)}] do not cover {seq} tokens");
-        var carried = _state.Select(s => (Data: Zeros(s.ElementType, s.ElementsFor(batch)), Shape: s.ShapeFor(batch))).ToArray();
+        using var backend = new ManagedBackend(_session.Session, _target);
+        using var state = new CarriedState(backend, _state, batch, s => s.InPlace);
+        using var binding = backend.CreateBinding();
         float[]? all = null;
         var start = 0;
         foreach (var n in pieces)
         {
-            var names = new List<string>();
-            var values = new List<OrtValue>();
+            var feeds = new List<IBackendTensor>();
+            IBackendTensor[] outputs = [];
             try
             {
+                IBackendTensor Feed(IBackendTensor t)
+                {
+                    feeds.Add(t);
+                    return t;
+                }
+                binding.Clear();
                 foreach (var x in inputs)
                 {
-                    names.Add(x.Name);
-                    values.Add(Value(Slice(x.Data, batch, seq, Math.Max(1, x.Width), start, n), x.Width == 0 ? [batch, n] : [batch, n, x.Width]));
+                    var piece = Slice(x.Data, batch, seq, Math.Max(1, x.Width), start, n);
+                    binding.Input(x.Name, Feed(Over(backend, piece, x.Width == 0 ? [batch, n] : [batch, n, x.Width])));
                 }
                 foreach (var (name, data, shape) in perPiece?.Invoke(start, n) ?? [])
                 {
-                    names.Add(name);
-                    values.Add(Value(data, shape));
+                    binding.Input(name, Feed(Over(backend, data, shape)));
                 }
                 if (_hasPosition)
                 {
-                    names.Add(PositionOffset.InputName);
-                    values.Add(OrtValue.CreateTensorValueFromMemory(new long[] { start }, []));
+                    var position = backend.Host<long>([]);
+                    position.Span[0] = start;
+                    binding.Input(PositionOffset.InputName, Feed(position));
                 }
-                for (var i = 0; i < _state.Count; i++)
-                {
-                    names.Add(_state[i].Past);
-                    values.Add(Value(carried[i].Data, carried[i].Shape));
-                }
-                using var runOptions = new RunOptions();
-                using var results = _session.Session.Run(runOptions, names, values, [output, .. _state.Select(s => s.Present)]);
+                state.Bind(binding);
+                binding.OutputInHostMemory(output);
+                binding.Run();
+                outputs = state.Advance(binding);
                 // 16-bit outputs (a float16 model's logits) are widened to float32.
-                var y = ToFloat(results[0]).AsSpan();
+                var y = backend.ReadFloats(outputs[0]).AsSpan();
                 var width = y.Length / (batch * n);
                 all ??= new float[checked(batch * seq * width)];
                 for (var b = 0; b < batch; b++)
                 {
                     y.Slice(b * n * width, n * width).CopyTo(all.AsSpan((b * seq + start) * width, n * width));
                 }
-                for (var i = 0; i < _state.Count; i++)
-                {
-                    carried[i] = (Copy(results[i + 1]), results[i + 1].GetTensorTypeAndShape().Shape);
-                }
             }
             finally
             {
-                foreach (var v in values) v.Dispose();
+                foreach (var o in outputs) o.Dispose();
+                foreach (var f in feeds) f.Dispose();
             }
             start += n;
             progress?.Report(start);
@@ -177,14 +179,6 @@ public sealed class SwappedModelRunner : IDisposable
     }
 
     public void Dispose() => _session.Dispose();
-
-    private static Array Zeros(TensorProto.Types.DataType type, int length) => type switch
-    {
-        TensorProto.Types.DataType.Float => new float[length],
-        TensorProto.Types.DataType.Float16 => new Float16[length],
-        TensorProto.Types.DataType.Bfloat16 => new BFloat16[length],
-        _ => throw new ArgumentException($"state of element type {type} is not carried"),
-    };
 
     private static Array Slice(Array x, int batch, int seq, int width, int start, int count)
     {
@@ -196,27 +190,12 @@ public sealed class SwappedModelRunner : IDisposable
         return piece;
     }
 
-    private static OrtValue Value(Array data, long[] shape) => data switch
+    private static IBackendTensor Over(ISessionBackend backend, Array data, long[] shape) => data switch
     {
-        float[] f => OrtValue.CreateTensorValueFromMemory(f, shape),
-        long[] l => OrtValue.CreateTensorValueFromMemory(l, shape),
-        Float16[] h => OrtValue.CreateTensorValueFromMemory(h, shape),
-        BFloat16[] bf => OrtValue.CreateTensorValueFromMemory(bf, shape),
+        float[] f => backend.HostOver(f, shape),
+        long[] l => backend.HostOver(l, shape),
+        Float16[] h => backend.HostOver(h, shape),
+        BFloat16[] bf => backend.HostOver(bf, shape),
         _ => throw new ArgumentException($"unsupported element type {data.GetType().GetElementType()}"),
-    };
-
-    private static float[] ToFloat(OrtValue v) => v.GetTensorTypeAndShape().ElementDataType switch
-    {
-        TensorElementType.Float16 => v.GetTensorDataAsSpan<Float16>().ToArray().Select(x => x.ToFloat()).ToArray(),
-        TensorElementType.BFloat16 => v.GetTensorDataAsSpan<BFloat16>().ToArray().Select(x => x.ToFloat()).ToArray(),
-        _ => v.GetTensorDataAsSpan<float>().ToArray(),
-    };
-
-    private static Array Copy(OrtValue value) => value.GetTensorTypeAndShape().ElementDataType switch
-    {
-        TensorElementType.Float => value.GetTensorDataAsSpan<float>().ToArray(),
-        TensorElementType.Float16 => value.GetTensorDataAsSpan<Float16>().ToArray(),
-        TensorElementType.BFloat16 => value.GetTensorDataAsSpan<BFloat16>().ToArray(),
-        var other => throw new InvalidOperationException($"a present of element type {other} is not carried"),
     };
 }

@@ -273,7 +273,7 @@ public unsafe class EmulatedPrefillTests : EmulatedMemory
         Close(segment.PresentMemoryValue, wantSegment.MemoryValue, "segment present_memory_value");
         Close(segment.PresentSegmentKey, wantSegment.SegmentKey, "segment present_segment_key");
 
-        foreach (var compress in LaunchScenarios.CudaCompressKinds)
+        foreach (var compress in HybridAttentionCudaOperator.Compressions)
         {
             var h = HybridAttentionAttributes.Validate(heads, 12, compress, 1e-6f);
             var wantHybrid = HybridAttentionReference.Run(h, batch, seq, dk, dv, q, k, v);

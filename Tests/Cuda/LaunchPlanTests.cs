@@ -1,5 +1,6 @@
 using NUnit.Framework;
 using OnnxAttention.Operators.Cuda.Launch;
+using OnnxAttention.Operators.Cuda.Ops;
 using OnnxAttention.Operators.Cuda.Specializations;
 using OnnxAttention.Operators.HybridAttention;
 using OnnxAttention.Operators.LinearAttention;
@@ -242,7 +243,7 @@ public class LaunchPlanTests
     {
         Assert.That(LaunchScenarios.Window(batch, tokens, 64, 64, 300, 4, qHeads: 8, kvHeads: kvHeads).Launcher.Launches.Count(), Is.EqualTo(2));
         Assert.That(LaunchScenarios.Segment(batch, tokens, 64, 64, 100, qHeads: 8, kvHeads: kvHeads).Launcher.Launches.Count(), Is.EqualTo(2));
-        foreach (var compress in LaunchScenarios.CudaCompressKinds)
+        foreach (var compress in HybridAttentionCudaOperator.Compressions)
         {
             var launches = LaunchScenarios.Hybrid(compress, batch, tokens, 64, 64, 128, qHeads: 8, kvHeads: kvHeads).Launcher.Launches.ToArray();
             Assert.That(launches.Select(x => x.EntryPoint),
@@ -311,7 +312,7 @@ public class LaunchPlanTests
     [Test]
     public void HybridStatesBoundInPlaceAreUpdatedInPlaceWithOnlyThePositionCopiedAside()
     {
-        foreach (var compress in LaunchScenarios.CudaCompressKinds)
+        foreach (var compress in HybridAttentionCudaOperator.Compressions)
         {
             var (l, d) = LaunchScenarios.Hybrid(compress, 2, 1, 64, 40, 16, inPlace: true);
             Assert.That(l.Log.OfType<RecordingLauncher.Copied>().Single().Source, Is.EqualTo(d.PastPosition));

@@ -12,9 +12,6 @@ namespace OnnxAttention.Tests.Cuda;
 /// <summary>Runs each operator's CUDA launch plan on a <see cref="RecordingLauncher"/> with fake device pointers.</summary>
 public static class LaunchScenarios
 {
-    /// <summary>The compress kinds HybridAttention's CUDA kernels implement (compress=hedgehog is CPU only: refused at session creation).</summary>
-    public static IEnumerable<CompressKind> CudaCompressKinds => Enum.GetValues<CompressKind>().Where(c => c != CompressKind.Hedgehog);
-
     public static (RecordingLauncher Launcher, LinearAttentionDevice Device) Linear(UpdateRule rule, int batch, int seq, int dk, int dv,
         int qHeads = 4, int kvHeads = 2, CudaActivation act = CudaActivation.Float32, int maxShared = 227 * 1024,
         bool inPlace = false, bool past = true, bool stateOutputs = true, GateLayout gate = GateLayout.PerKey, BetaLayout beta = BetaLayout.PerHead)
@@ -108,7 +105,7 @@ public static class LaunchScenarios
             yield return ($"window T={seq} sms={sms} shared position in place", Window(3, seq, 32, 16, 40, 0, multiprocessors: sms, inPlace: true, sharedPosition: true).Launcher);
             yield return ($"segment T={seq} sms={sms}", Segment(2, seq, 64, 32, 100, multiprocessors: sms).Launcher);
             yield return ($"segment T={seq} sms={sms} in place", Segment(2, seq, 16, 16, 8, multiprocessors: sms, inPlace: true).Launcher);
-            foreach (var compress in CudaCompressKinds)
+            foreach (var compress in HybridAttentionCudaOperator.Compressions)
             {
                 yield return ($"hybrid {compress} T={seq} sms={sms}", Hybrid(compress, 2, seq, 64, 64, 200, multiprocessors: sms).Launcher);
                 yield return ($"hybrid {compress} T={seq} sms={sms} in place, no past", Hybrid(compress, 1, seq, 60, 40, 16, multiprocessors: sms, inPlace: true, past: false).Launcher);
@@ -118,7 +115,7 @@ public static class LaunchScenarios
         yield return ("window T=65 f32 in place, shared position", Window(2, 65, 64, 64, 16, 2, act: CudaActivation.Float32, inPlace: true, sharedPosition: true).Launcher);
         yield return ("segment T=65 f16 in place", Segment(2, 65, 64, 64, 16, act: CudaActivation.Float16, inPlace: true).Launcher);
         yield return ("segment T=65 no past", Segment(1, 65, 60, 40, 16, past: false).Launcher);
-        foreach (var compress in CudaCompressKinds)
+        foreach (var compress in HybridAttentionCudaOperator.Compressions)
         {
             yield return ($"hybrid {compress} T=65 in place", Hybrid(compress, 2, 65, 64, 64, 16, inPlace: true).Launcher);
             yield return ($"hybrid {compress} T=65 f16 no past", Hybrid(compress, 1, 65, 60, 40, 16, act: CudaActivation.Float16, past: false).Launcher);

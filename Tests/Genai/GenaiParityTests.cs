@@ -53,7 +53,6 @@ public class GenaiParityTests
     private static List<int[]> Ours(string rule)
     {
         var model = Tiny();
-        GenaiFormPrepass.Apply(model);
         using var decoder = DecoderModel.FromExported(model, AttentionRule.Parse(rule), intraOpThreads: 1, source: "tiny genai llama");
         using var g = new Generator(decoder, new GeneratorParams(MaxNewTokens: NewTokens), Prompts);
         g.Prefill();

@@ -125,6 +125,20 @@ public class MixedLengthBatchTests
 
     [Test]
     [NonParallelizable] // counts the allocations of every thread
+    public void AMaskFedEveryStepKeepsDecodeAllocationsSmallAndFlat()
+    {
+        // The KV-cache form with attention_mask and position_ids inputs: every rule keeps the mask, so each decode
+        // step binds a mask one column longer (a view over one buffer) and the rows' position ids.
+        var form = LlamaGraphBuilder.Build(Tiny.Value, new LlamaGraphOptions { KvCache = true, AttentionMaskInput = true, PositionIdsInput = true });
+        using var model = DecoderModel.FromExported(form, AttentionRule.Parse("window:4"), intraOpThreads: 1);
+        Assert.That(model.Info.PaddingInput, Is.EqualTo(LlamaGraphBuilder.AttentionMask));
+        using var g = new Generator(model, new GeneratorParams(700), Prompts);
+        g.Prefill();
+        DecodeAllocations.AssertFlat(g, "window:4 fed attention_mask, rows of 7, 2 and 11 tokens");
+    }
+
+    [Test]
+    [NonParallelizable] // counts the allocations of every thread
     public void MixedLengthDecodeStepsDoNotAllocateMoreAsTheSequenceGrows()
     {
         using var model = Model("tiny", "linear-elu");

@@ -10,7 +10,11 @@ namespace OnnxAttention.Tests.Native;
 /// </summary>
 public sealed class NativeBuild : IDisposable
 {
-    private static readonly TimeSpan PublishTimeout = TimeSpan.FromMinutes(8);
+    // Two NativeAOT publishes (x86-64-v3 and x86-64-v2) and the loader.
+    private static readonly TimeSpan PublishTimeout = TimeSpan.FromMinutes(15);
+
+    /// <summary>The instruction-set builds build-native.sh puts beside the loader, best first.</summary>
+    public static readonly string[] Builds = ["x86-64-v3", "x86-64-v2"];
     private static readonly TimeSpan CompileTimeout = TimeSpan.FromMinutes(1);
 
     private NativeBuild(string library, string host, string workDir)
@@ -20,8 +24,11 @@ public sealed class NativeBuild : IDisposable
         WorkDir = workDir;
     }
 
-    /// <summary>artifacts/native/linux-x64/libonnxattention.so</summary>
+    /// <summary>artifacts/native/linux-x64/libonnxattention.so: the loader that picks a build (Operators/Native/isa-loader.c).</summary>
     public string Library { get; }
+
+    /// <summary>The NativeAOT build for an instruction set of <see cref="Builds"/>, beside <see cref="Library"/>.</summary>
+    public string Build(string isa) => Path.Combine(Path.GetDirectoryName(Library)!, $"libonnxattention-{isa}.so");
 
     /// <summary>The compiled C host.</summary>
     public string Host { get; }
@@ -73,7 +80,11 @@ public sealed class NativeBuild : IDisposable
             Assert.Fail($"build-native.sh (dotnet publish with NativeAOT) failed with exit code {result.ExitCode}:\n{result.Tail()}");
         }
         var library = Path.Combine(TestPaths.RepositoryRoot, "artifacts", "native", "linux-x64", "libonnxattention.so");
-        Assert.That(File.Exists(library), Is.True, $"build-native.sh succeeded but {library} is missing:\n{result.Tail()}");
+        foreach (var file in Builds.Select(isa => $"libonnxattention-{isa}.so").Prepend("libonnxattention.so"))
+        {
+            var path = Path.Combine(Path.GetDirectoryName(library)!, file);
+            Assert.That(File.Exists(path), Is.True, $"build-native.sh succeeded but {path} is missing:\n{result.Tail()}");
+        }
         return library;
     }
 
@@ -112,10 +123,11 @@ public sealed class NativeBuild : IDisposable
     }
 
     /// <summary>Runs the C host on a model file and a folder of input tensors; outputs land in a fresh folder.</summary>
-    public (ExternalProcess.Result Result, string OutputDir) RunHost(string modelPath, string inputDir, string? host = null)
+    public (ExternalProcess.Result Result, string OutputDir) RunHost(string modelPath, string inputDir, string? host = null,
+        string? library = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var outputDir = Directory.CreateDirectory(Path.Combine(WorkDir, "out-" + Guid.NewGuid().ToString("N"))).FullName;
-        var result = ExternalProcess.Run(host ?? Host, [Library, modelPath, inputDir, outputDir], CompileTimeout);
+        var result = ExternalProcess.Run(host ?? Host, [library ?? Library, modelPath, inputDir, outputDir], CompileTimeout, environment);
         return (result, outputDir);
     }
 

@@ -146,12 +146,59 @@ public class NativeLibraryTests
         Assert.That(result.StdErr, Does.Contain("this ONNX Runtime (1.23.2) does not provide OrtApi version 24; ONNX Runtime 1.24 or newer is needed"));
     }
 
+    /// <summary>
+    /// The loader loads the build ONNXATTENTION_ISA names, from its own folder: with only the v2 build beside it, v2
+    /// computes what the in-process registration does and v3 is an ORT error naming the missing file.
+    /// </summary>
     [Test]
-    public void LibraryExportsOnlyRegisterCustomOps()
+    public void LoaderRunsTheBuildItIsToldAndNamesAMissingOne()
+    {
+        var folder = Directory.CreateDirectory(Path.Combine(_build.WorkDir, "only-v2")).FullName;
+        var loader = Path.Combine(folder, "libonnxattention.so");
+        File.Copy(_build.Library, loader);
+        File.Copy(_build.Build("x86-64-v2"), Path.Combine(folder, "libonnxattention-x86-64-v2.so"));
+        var inputs = WriteInputs(_all.Inputs);
+
+        var (v2, outputDir) = _build.RunHost(_modelPath, inputs, library: loader, environment: Isa("x86-64-v2"));
+        Assert.That(v2.ExitCode, Is.EqualTo(0), $"C host with the v2 build:\n{v2.Tail()}");
+        AssertInProcessResults(outputDir);
+
+        var (v3, _) = _build.RunHost(_modelPath, inputs, library: loader, environment: Isa("x86-64-v3"));
+        Assert.That(v3.ExitCode, Is.EqualTo(1), v3.Tail());
+        Assert.That(v3.StdErr, Does.Contain($"OnnxAttention: cannot load {Path.Combine(folder, "libonnxattention-x86-64-v3.so")}"));
+
+        var (bad, _) = _build.RunHost(_modelPath, inputs, library: loader, environment: Isa("avx512"));
+        Assert.That(bad.ExitCode, Is.EqualTo(1), bad.Tail());
+        Assert.That(bad.StdErr, Does.Contain("ONNXATTENTION_ISA is 'avx512'; expected x86-64-v2 or x86-64-v3"));
+    }
+
+    /// <summary>Unforced, the loader takes the v3 build on a CPU that has x86-64-v3 and the v2 build on one without.</summary>
+    [Test]
+    public void LoaderPicksTheBuildThisCpuRuns()
+    {
+        var v3 = System.Runtime.Intrinsics.X86.Avx2.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported &&
+            System.Runtime.Intrinsics.X86.Bmi1.IsSupported && System.Runtime.Intrinsics.X86.Bmi2.IsSupported &&
+            System.Runtime.Intrinsics.X86.Lzcnt.IsSupported;
+        var expected = v3 ? "x86-64-v3" : "x86-64-v2";
+        // A folder holding only the loader: the error names the build it chose.
+        var folder = Directory.CreateDirectory(Path.Combine(_build.WorkDir, "loader-alone")).FullName;
+        var loader = Path.Combine(folder, "libonnxattention.so");
+        File.Copy(_build.Library, loader);
+
+        var (result, _) = _build.RunHost(_modelPath, WriteInputs(_all.Inputs), library: loader, environment: Isa(""));
+
+        Assert.That(result.ExitCode, Is.EqualTo(1), result.Tail());
+        Assert.That(result.StdErr, Does.Contain($"cannot load {Path.Combine(folder, $"libonnxattention-{expected}.so")}"));
+    }
+
+    private static Dictionary<string, string> Isa(string value) => new() { ["ONNXATTENTION_ISA"] = value };
+
+    [TestCaseSource(nameof(FileNames))]
+    public void LibraryExportsOnlyRegisterCustomOps(string file)
     {
         var nm = ExternalProcess.Find("nm");
         Assert.That(nm, Is.Not.Null, "nm (binutils) is not on PATH: apt-get install -y binutils");
-        var result = ExternalProcess.Run(nm!, ["-D", "--defined-only", _build.Library], TimeSpan.FromMinutes(1));
+        var result = ExternalProcess.Run(nm!, ["-D", "--defined-only", Path.Combine(Path.GetDirectoryName(_build.Library)!, file)], TimeSpan.FromMinutes(1));
         Assert.That(result.ExitCode, Is.EqualTo(0), result.Tail());
         // Lines are "address type name[@@version]"; type A marks the version node (V1.0) itself, not a symbol.
         var exports = result.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries)
@@ -162,12 +209,14 @@ public class NativeLibraryTests
         Assert.That(exports, Is.EqualTo(new[] { "RegisterCustomOps" }), result.StdOut);
     }
 
-    [Test]
-    public void LibraryNeedsNoDotNetAndStaysLoaded()
+    private static IEnumerable<string> FileNames() => NativeBuild.Builds.Select(isa => $"libonnxattention-{isa}.so").Prepend("libonnxattention.so");
+
+    [TestCaseSource(nameof(FileNames))]
+    public void LibraryNeedsNoDotNetAndStaysLoaded(string file)
     {
         var readelf = ExternalProcess.Find("readelf");
         Assert.That(readelf, Is.Not.Null, "readelf (binutils) is not on PATH: apt-get install -y binutils");
-        var result = ExternalProcess.Run(readelf!, ["-d", _build.Library], TimeSpan.FromMinutes(1));
+        var result = ExternalProcess.Run(readelf!, ["-d", Path.Combine(Path.GetDirectoryName(_build.Library)!, file)], TimeSpan.FromMinutes(1));
         Assert.That(result.ExitCode, Is.EqualTo(0), result.Tail());
         var needed = Regex.Matches(result.StdOut, @"\(NEEDED\)\s+Shared library: \[([^\]]+)\]").Select(m => m.Groups[1].Value).ToList();
         Assert.That(needed, Is.SubsetOf(new[] { "libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2", "libdl.so.2", "libpthread.so.0", "librt.so.1" }),

@@ -6,7 +6,7 @@ namespace OnnxAttention.Tests.SummaryAttention;
 
 /// <summary>Bad models and inputs give an ORT error naming the problem; the process and the session survive.</summary>
 [TestFixture]
-public class SummaryAttentionBadInputTests : CacheOpBadInputFixture<SummaryAttentionCase, SummaryState, SummaryAttentionSession>
+public class SummaryAttentionBadInputTests
 {
     private static readonly SummaryAttentionCase Good = new(2, 5, 4, 2, 8, 6, "moving", Window: 3, History: 4);
 
@@ -21,38 +21,6 @@ public class SummaryAttentionBadInputTests : CacheOpBadInputFixture<SummaryAtten
     private static void AssertSessionCreationFails(SummaryAttentionNode.Options options, string expectedFragment) =>
         OrtAssert.SessionCreationFails(SummaryAttentionSession.BuildModel(options, pastInputs: 0), expectedFragment);
 
-    protected override SummaryAttentionCase GoodCase => Good;
-
-    protected override SummaryAttentionSession Open(bool declareShapes) => new(Good.Options, 5, declareShapes: declareShapes);
-
-    protected override void Run(SummaryAttentionSession session, float[] query, float[] key, float[] value,
-        long[]? queryShape = null, long[]? keyShape = null, long[]? valueShape = null) =>
-        session.Run(Good, Good.Seq, query, key, value, Good.Past, queryShape: queryShape, keyShape: keyShape, valueShape: valueShape);
-
-    protected override void AssertWorksAfterFailure(SummaryAttentionSession session) => AssertStillWorks(session);
-
-    [Test]
-    public void QueryOfWrongRank() =>
-        QueryOfWrongRankFails("query must have rank 3 [batch, sequence, q_num_heads * head_dim], got shape [10, 32]");
-
-    [Test]
-    public void BatchMismatch()
-    {
-        using var s = new SummaryAttentionSession(Good.Options, 5);
-        var c = Good;
-        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, queryShape: [1, c.Batch * c.Seq, c.QHeads * c.Dk]),
-            "must agree on batch and sequence length");
-        AssertStillWorks(s);
-    }
-
-    [Test]
-    public void KeyHeadDimMismatch() =>
-        KeyHeadDimMismatchFails("key's last dimension 18 must be kv_num_heads * head_dim = 2 * 8 = 16");
-
-    [Test]
-    public void QueryNotDivisibleByHeads() =>
-        QueryNotDivisibleFails("query's last dimension 30 is not a positive multiple of q_num_heads=4");
-
     [Test]
     public void SummaryOfWrongShape()
     {
@@ -61,16 +29,6 @@ public class SummaryAttentionBadInputTests : CacheOpBadInputFixture<SummaryAtten
         var past = c.Past with { KeySummary = new float[c.Batch * c.KvHeads * 2 * c.Dk] };
         OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, keySummaryShape: [c.Batch, c.KvHeads, 2, c.Dk]),
             "past_key_summary has shape [2, 2, 2, 8]; expected [batch, kv_num_heads, num_slots, head_dim] = [2, 2, 1, 8]");
-        AssertStillWorks(s);
-    }
-
-    [Test]
-    public void SummaryOfWrongRank()
-    {
-        using var s = new SummaryAttentionSession(Good.Options, 5, declareShapes: false);
-        var c = Good;
-        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past, keySummaryShape: [c.Batch, c.KvHeads, c.Dk]),
-            "past_key_summary has shape [2, 2, 8]");
         AssertStillWorks(s);
     }
 
@@ -95,27 +53,6 @@ public class SummaryAttentionBadInputTests : CacheOpBadInputFixture<SummaryAtten
             "expected [batch, kv_num_heads, 0, head_dim] (summary=cumulative keeps no window)");
         var ok = s.Run(c, c.Seq, c.Query, c.Key, c.Value, c.Past);
         TensorAssert.Close(ok.Y, c.Reference(c.Past).Output, Tolerance.Float32, "run after a failure");
-    }
-
-    [Test]
-    public void CountOfWrongShape()
-    {
-        using var s = new SummaryAttentionSession(Good.Options, 5);
-        var c = Good;
-        var past = c.Past with { Count = [4, 5, 6] };
-        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past, countShape: [3]),
-            "past_count has shape [3]; expected [batch] = [2]");
-        AssertStillWorks(s);
-    }
-
-    [Test]
-    public void NegativeCount()
-    {
-        using var s = new SummaryAttentionSession(Good.Options, 5);
-        var c = Good;
-        var past = c.Past with { Count = [4, -1] };
-        OrtAssert.RunFails(() => s.Run(c, c.Seq, c.Query, c.Key, c.Value, past), "past_count[1] is -1; token counts cannot be negative");
-        AssertStillWorks(s);
     }
 
     [Test]

@@ -38,9 +38,9 @@ public abstract class OperatorContractFixture<TAttributes>
         var c = Contract;
         var inputs = new List<KeyValuePair<string, TypedTensor>>
         {
-            new("query", TypedTensor.Of(Seeded.Uniform(1, Batch * Seq * qHeads * KeyDim), Batch, Seq, qHeads * KeyDim)),
-            new("key", TypedTensor.Of(Seeded.Uniform(2, Batch * Seq * kvHeads * KeyDim), Batch, Seq, kvHeads * KeyDim)),
-            new("value", TypedTensor.Of(Seeded.Uniform(3, Batch * Seq * kvHeads * ValueDim), Batch, Seq, kvHeads * ValueDim)),
+            new("query", Activation(1, Batch, Seq, qHeads * KeyDim)),
+            new("key", Activation(2, Batch, Seq, kvHeads * KeyDim)),
+            new("value", Activation(3, Batch, Seq, kvHeads * ValueDim)),
         };
         for (var i = 0; i < c.States.Count; i++)
         {
@@ -94,6 +94,80 @@ public abstract class OperatorContractFixture<TAttributes>
                 var inputs = Inputs(a, qHeads, kvHeads, breakState: i);
                 OrtAssert.RunFails(() => runner.Run(inputs, "output"), $"{c.States[i].Past} has shape");
                 OrtAssert.RunFails(() => runner.Run(inputs, "output"), $"expected {c.States[i].Layout(a)} = [");
+                refused++;
+            }
+        }
+        Assert.That(refused, Is.GreaterThan(0));
+    }
+
+    private static TypedTensor Activation(int seed, params long[] shape) =>
+        TypedTensor.Of(Seeded.Uniform(seed, (int)shape.Aggregate(1L, (x, d) => x * d)), shape);
+
+    /// <summary>
+    /// Each bad input is refused naming the tensor, its shape and what was expected; the same session then still
+    /// gives the good call's output. The query/key/value checks are common to every operator (QkvShapes); the state
+    /// checks follow the contract's declared states.
+    /// </summary>
+    [Test]
+    public void BadActivationsAreRefusedByNameAndTheSessionSurvives()
+    {
+        var (a, qHeads, kvHeads) = Settings.First(x => x.QueryHeads >= 2 && x.KvHeads >= 2);
+        using var runner = new TypedModelRunner(Model(a));
+        var good = Inputs(a, qHeads, kvHeads);
+        var want = runner.Run(good, "output")["output"].Floats;
+        var cases = new (string Input, TypedTensor Bad, string Message)[]
+        {
+            ("query", Activation(1, Batch * Seq, qHeads * KeyDim),
+                $"query must have rank 3 [batch, sequence, q_num_heads * head_dim], got shape [{Batch * Seq}, {qHeads * KeyDim}]"),
+            ("key", Activation(2, Batch, Seq, kvHeads, KeyDim),
+                $"key must have rank 3 [batch, sequence, kv_num_heads * head_dim], got shape [{Batch}, {Seq}, {kvHeads}, {KeyDim}]"),
+            ("value", Activation(3, Batch, Seq + 1, kvHeads * ValueDim), "must agree on batch and sequence length"),
+            ("query", Activation(1, 1, Batch * Seq, qHeads * KeyDim), "must agree on batch and sequence length"),
+            ("query", Activation(1, Batch, Seq, qHeads * KeyDim + 1),
+                $"query's last dimension {qHeads * KeyDim + 1} is not a positive multiple of q_num_heads={qHeads}"),
+            ("key", Activation(2, Batch, Seq, kvHeads * (KeyDim + 1)),
+                $"key's last dimension {kvHeads * (KeyDim + 1)} must be kv_num_heads * head_dim = {kvHeads} * {KeyDim} = {kvHeads * KeyDim}"),
+            ("value", Activation(3, Batch, Seq, kvHeads * ValueDim + 1),
+                $"value's last dimension {kvHeads * ValueDim + 1} is not a positive multiple of kv_num_heads={kvHeads}"),
+        };
+        foreach (var (input, bad, message) in cases)
+        {
+            var inputs = good.Select(x => x.Key == input ? new KeyValuePair<string, TypedTensor>(input, bad) : x).ToList();
+            OrtAssert.RunFails(() => runner.Run(inputs, "output"), message);
+            Assert.That(runner.Run(good, "output")["output"].Floats, Is.EqualTo(want), $"{Contract.Name}: the good call after '{message}'");
+        }
+    }
+
+    [Test]
+    public void BadStatesAreRefusedByNameAndTheSessionSurvives()
+    {
+        var c = Contract;
+        var (a, qHeads, kvHeads) = Settings.First();
+        using var runner = new TypedModelRunner(Model(a));
+        var good = Inputs(a, qHeads, kvHeads);
+        var want = runner.Run(good, "output")["output"].Floats;
+        var refused = 0;
+        for (var i = 0; i < c.States.Count; i++)
+        {
+            var name = c.States[i].Past;
+            var cases = new List<(TypedTensor Bad, string Message)>();
+            if (c.States[i].IsPosition)
+            {
+                cases.Add((TypedTensor.Of(new long[Batch + 1], Batch + 1), $"{name} has shape [{Batch + 1}]"));
+                cases.Add((TypedTensor.Of([0, -2], Batch), $"{name}[1] is -2; token counts cannot be negative"));
+                cases.Add((TypedTensor.Of([long.MaxValue - 1, 0], Batch), "overflows int64"));
+            }
+            else
+            {
+                var tail = c.Tail(i, a, KeyDim, ValueDim);
+                long[] flat = [Batch * tail[0], .. tail[1..]];
+                cases.Add((TypedTensor.Of(new float[flat.Aggregate(1L, (x, d) => x * d)], flat), $"{name} has shape [{string.Join(", ", flat)}]"));
+            }
+            foreach (var (bad, message) in cases)
+            {
+                var inputs = good.Select(x => x.Key == name ? new KeyValuePair<string, TypedTensor>(name, bad) : x).ToList();
+                OrtAssert.RunFails(() => runner.Run(inputs, "output"), message);
+                Assert.That(runner.Run(good, "output")["output"].Floats, Is.EqualTo(want), $"{c.Name}: the good call after '{message}'");
                 refused++;
             }
         }

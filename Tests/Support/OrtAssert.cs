@@ -18,4 +18,12 @@ public static class OrtAssert
     /// <summary>Creating a session (with our operators registered) for the model fails with that message.</summary>
     public static void SessionCreationFails(ModelProto model, string expectedFragment) =>
         RunFails(() => SessionFactory.Create(model).Dispose(), expectedFragment);
+
+    /// <summary>Creating a session for <paramref name="model"/> without its node's <paramref name="attribute"/> fails.</summary>
+    public static void SessionCreationFailsWithout(ModelProto model, string attribute, string expectedFragment)
+    {
+        var node = model.Graph.Node[0];
+        node.Attribute.Remove(node.Attribute.Single(a => a.Name == attribute));
+        SessionCreationFails(model, expectedFragment);
+    }
 }

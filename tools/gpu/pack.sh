@@ -5,10 +5,11 @@
 # (64 MiB in all): artifacts/gpu/stage/p0 ... pN, each with its stage.sh. On a warm machine, one call per part, in order:
 #   carry ["artifacts/gpu/stage/pK"], command: bash artifacts/gpu/stage/pK/stage.sh
 # Every part but the last only parks its piece in /tmp; the last one unpacks the app and runs tools/gpu/verify.sh,
-# which prints the report. Usage: tools/gpu/pack.sh [--part-mib N] (default 60).
+# which prints the report. Usage: tools/gpu/pack.sh [--part-mib N] (default 56).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-part_mib=60
+# 56 MiB: a call carries the working tree (about 3.4 MB) beside its part, 64 MiB in all.
+part_mib=56
 while [ $# -gt 0 ]; do
   case "$1" in
     --part-mib) part_mib=$2; shift 2 ;;
@@ -47,6 +48,7 @@ for i in "${!parts[@]}"; do
       echo 'rm -rf "$stage/app"'
       echo 'cat "$stage"/parts/part.* | gzip -dc | tar xf - -C "$stage"'
       echo 'rm -rf "$stage/parts"'
+      echo 'export ONNX_ATTENTION_GPU_CONFORMANCE="$here/conformance/onnx-v1.22.0-node"'
       echo 'ONNX_ATTENTION_GPU_APP="$stage/app" exec bash tools/gpu/verify.sh'
     else
       echo "echo \"stage: part $((i + 1)) of $n parked in \$stage/parts\""
@@ -55,7 +57,15 @@ for i in "${!parts[@]}"; do
   chmod +x "$dir/stage.sh"
 done
 rm -rf "$out/work"
+# The ONNX Attention conformance cases (5.4 MB) ride with the last part: ../shared does not travel to the device.
+conformance=$root/../shared/conformance/onnx-v1.22.0-node
+if [ -d "$conformance" ]; then
+  mkdir -p "$out/stage/p$((n - 1))/conformance"
+  cp -r "$conformance" "$out/stage/p$((n - 1))/conformance/"
+else
+  echo "pack.sh: no $conformance: the device run will report the conformance cases as not staged" >&2
+fi
 for i in $(seq 0 $((n - 1))); do
-  echo "p$i $(du -b "$out/stage/p$i/part."* | cut -f1) bytes"
+  echo "p$i $(du -sb "$out/stage/p$i" | cut -f1) bytes"
 done
 echo "stage these one per device call, in order, on a warm machine: $(cd "$out/stage" && ls -d p* | sort -V | tr '\n' ' ')"

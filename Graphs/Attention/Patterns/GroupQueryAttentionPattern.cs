@@ -144,6 +144,7 @@ public sealed class GroupQueryAttentionPattern : IAttentionPattern
             LocalWindow = window > 0 ? (int)window : 0,
             KeyLengthsReads = lengths,
             KeyPadding = padding,
+            PaddingFromRowLengths = padding is not null,
             PackedQkv = packed,
             OwnCache = cache.Own,
             OwnCacheWhy = cache.Why,

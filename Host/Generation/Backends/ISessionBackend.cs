@@ -1,3 +1,5 @@
+using OnnxAttention.Graphs.Onnx;
+
 namespace OnnxAttention.Host.Generation.Backends;
 
 /// <summary>
@@ -15,8 +17,17 @@ public interface ISessionBackend : IDisposable
     /// <summary>A zeroed tensor in host memory (a scalar for an empty shape).</summary>
     IHostTensor<T> Host<T>(long[] shape) where T : unmanaged;
 
-    /// <summary>A float32 tensor in <see cref="StateMemory"/>; its contents are undefined until a run writes it.</summary>
-    IBackendTensor AllocateState(long[] shape);
+    /// <summary>A zeroed host tensor of a state's element type (float, float16 or bfloat16): a sequence's first past.</summary>
+    IBackendTensor HostZeros(TensorProto.Types.DataType type, long[] shape);
+
+    /// <summary>
+    /// A host tensor over the first elements of <paramref name="data"/> (a buffer the caller reuses while the shape
+    /// changes, such as an attention mask one column longer every step).
+    /// </summary>
+    IHostTensor<T> HostOver<T>(T[] data, long[] shape) where T : unmanaged;
+
+    /// <summary>A tensor of a state's element type in <see cref="StateMemory"/>; its contents are undefined until a run writes it.</summary>
+    IBackendTensor AllocateState(TensorProto.Types.DataType type, long[] shape);
 
     /// <summary>
     /// Row <paramref name="row"/> of a state buffer made by <see cref="AllocateState"/>, as a tensor of
@@ -25,6 +36,9 @@ public interface ISessionBackend : IDisposable
     IBackendTensor Row(IBackendTensor state, long row, long[] rowShape);
 
     IBackendBinding CreateBinding();
+
+    /// <summary>A host tensor's elements as float32 (16-bit floats widened), for outputs a run gave back.</summary>
+    float[] ReadFloats(IBackendTensor tensor);
 }
 
 /// <summary>A tensor a backend made, or a run gave back; disposing it releases it.</summary>
@@ -49,6 +63,9 @@ public interface IBackendBinding : IDisposable
 
     /// <summary>ORT allocates this output in the state memory at each run (for a state whose shape grows).</summary>
     void OutputInStateMemory(string name);
+
+    /// <summary>ORT allocates this output in host memory at each run (an output whose shape the caller does not fix).</summary>
+    void OutputInHostMemory(string name);
 
     void Run();
 

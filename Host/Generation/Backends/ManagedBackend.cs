@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Host.Sessions;
 
 namespace OnnxAttention.Host.Generation.Backends;
@@ -37,25 +38,62 @@ public sealed class ManagedBackend : ISessionBackend
 
     public IHostTensor<T> Host<T>(long[] shape) where T : unmanaged => new ManagedTensor<T>(new T[Elements(shape)], shape);
 
-    public IBackendTensor AllocateState(long[] shape) => _deviceAllocator is null
-        ? new ManagedTensor<float>(new float[Elements(shape)], shape)
-        : new DeviceTensor(OrtValue.CreateAllocatedTensorValue(_deviceAllocator, TensorElementType.Float, shape));
+    public IBackendTensor HostZeros(TensorProto.Types.DataType type, long[] shape) => type switch
+    {
+        TensorProto.Types.DataType.Float => Host<float>(shape),
+        TensorProto.Types.DataType.Float16 => Host<Float16>(shape),
+        TensorProto.Types.DataType.Bfloat16 => Host<BFloat16>(shape),
+        _ => throw new ArgumentException($"state of element type {type} is not carried"),
+    };
+
+    public IHostTensor<T> HostOver<T>(T[] data, long[] shape) where T : unmanaged =>
+        new ManagedTensor<T>(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, data.AsMemory(0, checked((int)Elements(shape))), shape), data);
+
+    public IBackendTensor AllocateState(TensorProto.Types.DataType type, long[] shape) => _deviceAllocator is null
+        ? HostZeros(type, shape)
+        : new DeviceTensor(OrtValue.CreateAllocatedTensorValue(_deviceAllocator, ElementType(type), shape));
 
     public IBackendTensor Row(IBackendTensor state, long row, long[] rowShape)
     {
         var size = Elements(rowShape);
-        if (state is DeviceTensor device)
+        return state switch
         {
-            var bytes = size * sizeof(float);
-            var view = OrtValue.CreateTensorValueWithData(_deviceMemory!, TensorElementType.Float, rowShape, device.Pointer + checked((nint)(row * bytes)), bytes);
-            return new DeviceTensor(view);
-        }
-        var data = ((ManagedTensor<float>)state).Data;
-        var hostView = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, data.AsMemory(checked((int)(row * size)), (int)size), rowShape);
-        return new ManagedTensor<float>(hostView, data);
+            DeviceTensor device => device.Row(_deviceMemory!, row, size, rowShape),
+            ManagedTensor<float> f => f.Row(row, size, rowShape),
+            ManagedTensor<Float16> h => h.Row(row, size, rowShape),
+            ManagedTensor<BFloat16> bf => bf.Row(row, size, rowShape),
+            _ => throw new ArgumentException($"a {state.GetType().Name} is not a state buffer of this backend"),
+        };
     }
 
+    private static TensorElementType ElementType(TensorProto.Types.DataType type) => type switch
+    {
+        TensorProto.Types.DataType.Float => TensorElementType.Float,
+        TensorProto.Types.DataType.Float16 => TensorElementType.Float16,
+        TensorProto.Types.DataType.Bfloat16 => TensorElementType.BFloat16,
+        _ => throw new ArgumentException($"state of element type {type} is not carried"),
+    };
+
     public IBackendBinding CreateBinding() => new Binding(_session, _runOptions, _deviceMemory);
+
+    public float[] ReadFloats(IBackendTensor tensor)
+    {
+        var value = ValueOf(tensor);
+        return value.GetTensorTypeAndShape().ElementDataType switch
+        {
+            TensorElementType.Float16 => Widen(value.GetTensorDataAsSpan<Float16>(), x => x.ToFloat()),
+            TensorElementType.BFloat16 => Widen(value.GetTensorDataAsSpan<BFloat16>(), x => x.ToFloat()),
+            TensorElementType.Float => value.GetTensorDataAsSpan<float>().ToArray(),
+            var other => throw new InvalidOperationException($"an output of element type {other} is not read as float32"),
+        };
+    }
+
+    private static float[] Widen<T>(ReadOnlySpan<T> data, Func<T, float> widen)
+    {
+        var result = new float[data.Length];
+        for (var i = 0; i < data.Length; i++) result[i] = widen(data[i]);
+        return result;
+    }
 
     public void Dispose()
     {
@@ -94,6 +132,10 @@ public sealed class ManagedBackend : ISessionBackend
 
         public Span<T> Span => Data;
 
+        /// <summary>Row <paramref name="row"/> of <paramref name="size"/> elements, a view over the same array.</summary>
+        public ManagedTensor<T> Row(long row, long size, long[] rowShape) =>
+            new(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, Data.AsMemory(checked((int)(row * size)), (int)size), rowShape), Data);
+
         public void Dispose() => Value.Dispose();
     }
 
@@ -107,6 +149,13 @@ public sealed class ManagedBackend : ISessionBackend
         /// read, only its address taken.
         /// </summary>
         public nint Pointer => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(Value.GetTensorMutableRawData()));
+
+        public DeviceTensor Row(OrtMemoryInfo memory, long row, long size, long[] rowShape)
+        {
+            var type = Value.GetTensorTypeAndShape().ElementDataType;
+            var bytes = size * (type == TensorElementType.Float ? sizeof(float) : 2);
+            return new DeviceTensor(OrtValue.CreateTensorValueWithData(memory, type, rowShape, Pointer + checked((nint)(row * bytes)), bytes));
+        }
 
         public void Dispose() => Value.Dispose();
     }
@@ -137,12 +186,17 @@ public sealed class ManagedBackend : ISessionBackend
         public void Input(string name, IBackendTensor value)
         {
             _binding.BindInput(name, ValueOf(value));
-            if (deviceMemory is not null && value is not DeviceTensor) _hostInputs.Add((name, ValueOf(value)));
+            if (deviceMemory is null) return;
+            // An input bound again (a mask one column longer each step) replaces its earlier host tensor.
+            _hostInputs.RemoveAll(x => x.Name == name);
+            if (value is not DeviceTensor) _hostInputs.Add((name, ValueOf(value)));
         }
 
         public void Output(string name, IBackendTensor value) => _binding.BindOutput(name, ValueOf(value));
 
         public void OutputInStateMemory(string name) => _binding.BindOutputToDevice(name, deviceMemory ?? OrtMemoryInfo.DefaultInstance);
+
+        public void OutputInHostMemory(string name) => _binding.BindOutputToDevice(name, OrtMemoryInfo.DefaultInstance);
 
         public void Run()
         {

@@ -9,10 +9,13 @@ namespace OnnxAttention.Operators.Cuda.Ops;
 public sealed class HybridAttentionCudaOperator(OrtElementType activationType = OrtElementType.Float)
     : CudaAttentionOperator(new HybridAttentionOperator(activationType))
 {
+    /// <summary>The compressed memories the CUDA kernels implement.</summary>
+    public static IReadOnlyList<CompressKind> Compressions { get; } = [CompressKind.Linear, CompressKind.Mean];
+
     protected override IKernel CreateCudaKernel(in KernelInfo info)
     {
         var a = HybridAttentionAttributes.Read(info);
-        return a.Compress == CompressKind.Hedgehog
+        return !Compressions.Contains(a.Compress)
             ? throw OrtException.InvalidArgument("compress=hedgehog has no CUDA kernel yet; run the node on the CPU execution provider")
             : new Kernel(a, Activation);
     }

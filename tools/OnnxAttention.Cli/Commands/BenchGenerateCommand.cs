@@ -115,9 +115,7 @@ public static class BenchGenerateCommand
         foreach (var (key, rule, exponent) in new[] { ("host-softmax", "softmax", 1.5), ("host-window", windowRule, 1.0), ("host-linear", linearRule, 1.0) })
         {
             if (!chosen.Contains(key)) continue;
-            var prepared = model.Clone();
-            GenaiFormPrepass.Apply(prepared);
-            var decoder = DecoderModel.FromExported(prepared, AttentionRule.Parse(rule), source: "genai-form Llama");
+            var decoder = DecoderModel.FromExported(model.Clone(), AttentionRule.Parse(rule), source: "genai-form Llama");
             list.Add(new Contender(key, $"host {rule}", exponent, (prompts, steps) => HostRun(decoder, prompts, steps, chunk), decoder));
         }
         if (chosen.Contains("genai-swapped"))
