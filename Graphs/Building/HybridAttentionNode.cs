@@ -11,14 +11,16 @@ public static class HybridAttentionNode
         int KvHeads = 0,
         string Compress = "linear",
         float Epsilon = 1e-6f,
-        float Scale = 0f);
+        float Scale = 0f,
+        int Projections = 0);
 
     /// <summary>
     /// Inputs: query, key, value, then the optional past state (past_key, past_value, past_position,
-    /// past_compressed_key, past_compressed_value; "" leaves one out). Outputs: output, then the optional present
+    /// past_compressed_key, past_compressed_value; "" leaves one out), then compress=hedgehog's feature_query_weight,
+    /// feature_query_bias, feature_key_weight, feature_key_bias and mix. Outputs: output, then the optional present
     /// state in the same order ("" leaves one out).
     /// </summary>
     public static ModelBuilder HybridAttention(this ModelBuilder builder, Options o,
         IReadOnlyList<string> inputs, IReadOnlyList<string> outputs, string? name = null) =>
-        builder.AttentionNode(HybridAttentionContract.Contract, [o.QueryHeads, o.KvHeads, o.Scale, o.Window, o.Compress, o.Epsilon], inputs, outputs, name);
+        builder.AttentionNode(HybridAttentionContract.Contract, [o.QueryHeads, o.KvHeads, o.Scale, o.Window, o.Compress, o.Epsilon, o.Projections], inputs, outputs, name);
 }

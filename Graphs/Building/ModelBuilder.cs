@@ -51,6 +51,17 @@ public sealed class ModelBuilder
         return this;
     }
 
+    /// <summary>Declares an output with an element type but no shape (its shape follows the attributes and the call).</summary>
+    public ModelBuilder OutputOfAnyShape(string name, TensorProto.Types.DataType type)
+    {
+        _graph.Output.Add(new ValueInfoProto
+        {
+            Name = name,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type } },
+        });
+        return this;
+    }
+
     /// <summary>Records the shape of an intermediate value (what exporters write into value_info).</summary>
     public ModelBuilder ValueShape(string name, TensorProto.Types.DataType type, params Dim[] shape)
     {

@@ -21,6 +21,10 @@ public abstract record AttentionRule
         {
             return new SoftmaxRule();
         }
+        if (s.StartsWith(FittedLinearRule.Prefix, StringComparison.Ordinal) || s.StartsWith(FittedHybridRule.Prefix, StringComparison.Ordinal))
+        {
+            throw new FormatException($"'{text}' names feature maps fitted by calibrate, whose weights live in the calibrated model: run that model (eval --swapped, logits, generate)");
+        }
         if (s.StartsWith("linear-", StringComparison.Ordinal))
         {
             var map = s["linear-".Length..] switch
@@ -148,4 +152,38 @@ public sealed record SoftmaxRule : AttentionRule
     internal override IAttentionReplacement CreateReplacement() => new SoftmaxReplacement();
 
     public override string Spelling => "softmax";
+}
+
+/// <summary>
+/// Normalised linear attention on learned Hedgehog feature maps fitted to one layer's softmax attention (calibrate
+/// makes these; the weights become initializers of the swapped model). Not spelled on the command line: the
+/// spelling only names it.
+/// </summary>
+public sealed record FittedLinearRule(FeatureProjection Query, FeatureProjection Key) : AttentionRule
+{
+    internal override IAttentionReplacement CreateReplacement() => new FittedLinearReplacement(this);
+
+    public override string Spelling => $"{Prefix}{Query.Projections}";
+
+    public const string Prefix = "linear-hedgehog:";
+}
+
+/// <summary>
+/// A window of W tokens plus a linear memory of the evicted ones on learned Hedgehog features, sharing the window's
+/// softmax normaliser with a fitted weight per query head (LoLCATs; HybridAttention compress=hedgehog). Made by
+/// calibrate; the maps and the mix become initializers of the swapped model.
+/// </summary>
+public sealed record FittedHybridRule(int Window, FeatureProjection Query, FeatureProjection Key, float[] Mix) : AttentionRule
+{
+    internal override IAttentionReplacement CreateReplacement() => new FittedHybridReplacement(this);
+
+    public override string Spelling => $"{Prefix}{Window},{Query.Projections}";
+
+    public const string Prefix = "hybrid-hedgehog:";
+
+    /// <summary>Records compare arrays by reference; two rules with the same numbers are the same rule.</summary>
+    public bool Equals(FittedHybridRule? other) => other is not null && other.Window == Window && other.Query == Query && other.Key == Key
+        && other.Mix.AsSpan().SequenceEqual(Mix);
+
+    public override int GetHashCode() => HashCode.Combine(Window, Query, Key);
 }

@@ -51,17 +51,25 @@ public sealed class PlanSearch(QualityModel model, long[] ids, int rows, int fro
         return c.Bucket(fromPosition, c.Positions).Kl;
     }
 
-    /// <summary>Each candidate in each layer alone, skipping those that cannot fit beside the cheapest choice elsewhere.</summary>
-    public IReadOnlyList<IReadOnlyList<Option>> LayerCurves(IReadOnlyList<AttentionRule> candidates, long budget, Action<string>? progress = null)
+    /// <summary>
+    /// Each candidate in each layer alone, skipping those that cannot fit beside the cheapest choice elsewhere;
+    /// <paramref name="perLayer"/> adds candidates that belong to one layer (feature maps fitted to it).
+    /// </summary>
+    public IReadOnlyList<IReadOnlyList<Option>> LayerCurves(IReadOnlyList<AttentionRule> candidates, long budget, Action<string>? progress = null,
+        IReadOnlyList<IReadOnlyList<AttentionRule>>? perLayer = null)
     {
         var layers = model.Layers;
-        var bytes = new long[layers, candidates.Count];
+        if (perLayer is not null && perLayer.Count != layers) throw new ArgumentException($"{perLayer.Count} lists of layer candidates for {layers} layers");
+        var shared = new long[layers, candidates.Count];
         for (var c = 0; c < candidates.Count; c++)
         {
             var report = model.Swap(candidates[c]).Report;
-            for (var l = 0; l < layers; l++) bytes[l, c] = report.Layers[l].StateBytesPerSequence;
+            for (var l = 0; l < layers; l++) shared[l, c] = report.Layers[l].StateBytesPerSequence;
         }
-        var cheapest = Enumerable.Range(0, layers).Select(l => Enumerable.Range(0, candidates.Count).Min(c => bytes[l, c])).ToArray();
+        var rules = Enumerable.Range(0, layers).Select(l => candidates.Concat(perLayer?[l] ?? []).ToList()).ToList();
+        var bytes = rules.Select((list, l) => list.Select((r, c) => c < candidates.Count ? shared[l, c]
+            : model.Swap(OneLayer(r, l)).Report.Layers[l].StateBytesPerSequence).ToList()).ToList();
+        var cheapest = bytes.Select(b => b.Min()).ToArray();
         if (cheapest.Sum() > budget)
         {
             throw new ArgumentException($"no plan fits --state-budget {budget}: the cheapest candidate in every layer already takes {cheapest.Sum()} bytes per sequence");
@@ -71,12 +79,11 @@ public sealed class PlanSearch(QualityModel model, long[] ids, int rows, int fro
         {
             var room = budget - (cheapest.Sum() - cheapest[l]);
             var options = new List<Option>();
-            for (var c = 0; c < candidates.Count; c++)
+            for (var c = 0; c < rules[l].Count; c++)
             {
-                if (bytes[l, c] > room) continue;
-                progress?.Invoke($"layer {l}: {candidates[c].Spelling}");
-                var one = new LayeredRule([new LayeredRule.Entry(candidates[c], [l]), new LayeredRule.Entry(new SoftmaxRule(), null)]);
-                options.Add(new Option(candidates[c], bytes[l, c], Measure(one)));
+                if (bytes[l][c] > room) continue;
+                progress?.Invoke($"layer {l}: {rules[l][c].Spelling}");
+                options.Add(new Option(rules[l][c], bytes[l][c], Measure(OneLayer(rules[l][c], l))));
             }
             // An option that costs more than another and is no better is never worth taking.
             curves.Add(options.Where(o => !options.Any(p => p != o && p.Bytes <= o.Bytes && p.Kl <= o.Kl && (p.Bytes < o.Bytes || p.Kl < o.Kl)))
@@ -84,6 +91,9 @@ public sealed class PlanSearch(QualityModel model, long[] ids, int rows, int fro
         }
         return curves;
     }
+
+    private static LayeredRule OneLayer(AttentionRule rule, int layer) =>
+        new([new LayeredRule.Entry(rule, [layer]), new LayeredRule.Entry(new SoftmaxRule(), null)]);
 
     /// <summary>Plans within the budget with the least summed one-layer KL for their bytes, best first.</summary>
     public static IReadOnlyList<(IReadOnlyList<Option> Layers, long Bytes, double SummedKl)> Front(IReadOnlyList<IReadOnlyList<Option>> curves, long budget)
@@ -128,9 +138,10 @@ public sealed class PlanSearch(QualityModel model, long[] ids, int rows, int fro
     }
 
     /// <summary>The whole search: curves, the best few front plans measured whole, then one-layer moves.</summary>
-    public Plan Search(IReadOnlyList<AttentionRule> candidates, long budget, int wholePlans = 4, int maxMoves = 24, Action<string>? progress = null)
+    public Plan Search(IReadOnlyList<AttentionRule> candidates, long budget, int wholePlans = 4, int maxMoves = 24, Action<string>? progress = null,
+        IReadOnlyList<IReadOnlyList<AttentionRule>>? perLayer = null)
     {
-        var curves = LayerCurves(candidates, budget, progress);
+        var curves = LayerCurves(candidates, budget, progress, perLayer);
         Plan? best = null;
         foreach (var (layers, bytes, _) in Front(curves, budget).Take(wholePlans))
         {

@@ -58,7 +58,14 @@ public sealed class SwappedModelRunner : IDisposable
     /// <summary>Logits for all positions, feeding <paramref name="chunk"/> tokens per call (1: token by token).</summary>
     /// <param name="mask">[batch, seq] 1 = token, 0 = pad, for a model that takes an attention mask; null = all ones.</param>
     /// <param name="positions">[batch, seq] position ids for a model with a position_ids input; null = Hugging Face generate's from the mask.</param>
-    public float[] Logits(long[] ids, int batch, int chunk, IProgress<int>? progress = null, long[]? mask = null, long[]? positions = null)
+    public float[] Logits(long[] ids, int batch, int chunk, IProgress<int>? progress = null, long[]? mask = null, long[]? positions = null) =>
+        Output(null, ids, batch, chunk, progress, mask, positions);
+
+    /// <summary>
+    /// Float32 output <paramref name="name"/> (the logits when null) of a run over <paramref name="ids"/> as
+    /// <see cref="Logits"/> feeds them; with one chunk of the whole sequence it is exactly the tensor the model computes.
+    /// </summary>
+    public float[] Output(string? name, long[] ids, int batch, int chunk, IProgress<int>? progress = null, long[]? mask = null, long[]? positions = null)
     {
         var contract = Contract ?? throw new InvalidOperationException("logits need a swapped model's contract (its ids input and logits output)");
         if (batch <= 0 || ids.Length % batch != 0) throw new ArgumentException($"{ids.Length} ids do not split into {batch} rows");
@@ -74,7 +81,7 @@ public sealed class SwappedModelRunner : IDisposable
         PieceInputs? perPiece = contract.PaddingInput is { } padding
             ? (start, n) => [(padding, Slice(full, batch, seq, 1, 0, start + n), [batch, start + n])]
             : null;
-        return Run(inputs, batch, seq, Chunks(seq, chunk), contract.LogitsOutput, perPiece, progress);
+        return Run(inputs, batch, seq, Chunks(seq, chunk), name ?? contract.LogitsOutput, perPiece, progress);
     }
 
     /// <summary>Refuses a mask with pads for a model that takes no attention mask (it would attend to the pads).</summary>

@@ -7,6 +7,11 @@ public enum CompressKind
     Linear,
     /// <summary>The mean evicted key and value, as one extra slot of the window's softmax.</summary>
     Mean,
+    /// <summary>
+    /// LoLCATs' window + linear attention: a linear memory of the evicted tokens on learned Hedgehog features (weights
+    /// given as inputs), sharing one softmax normaliser with the window, weighted by a learned per-head mix.
+    /// </summary>
+    Hedgehog,
 }
 
 public static class CompressKinds
@@ -16,6 +21,7 @@ public static class CompressKinds
     {
         ["linear"] = CompressKind.Linear,
         ["mean"] = CompressKind.Mean,
+        ["hedgehog"] = CompressKind.Hedgehog,
     };
 
     public static string NameOf(CompressKind kind) => ByName.First(kv => kv.Value == kind).Key;

@@ -30,6 +30,9 @@ internal static unsafe class HybridAttentionCpu
         // Present state, already holding the past state (or zeros) when the items start.
         public float* KeyCache, ValueCache, CompressedKey, CompressedValue;
         public long* PastPosition;
+        // compress=hedgehog: m, the feature maps and the per-head mix (see HybridAttentionFeatures); null otherwise.
+        public int Projections;
+        public float* FeatureQueryWeight, FeatureQueryBias, FeatureKeyWeight, FeatureKeyBias, Mix;
         // No past: the cache was not cleared, so each item zeroes the ring rows its call leaves unwritten.
         public bool ClearUnwrittenRows;
         // Auto and null in production; a test or benchmark's forced form otherwise (KernelForms).
@@ -71,6 +74,11 @@ internal static unsafe class HybridAttentionCpu
         if (a.OtherItem != null)
         {
             a.OtherItem(state, item);
+            return;
+        }
+        if (a.Compress == CompressKind.Hedgehog)
+        {
+            HybridAttentionHedgehog.RunItem(job, b, kvHead);
             return;
         }
         if (HybridAttentionBlocks.Applies(a, a.PastPosition[b]))

@@ -61,6 +61,15 @@ internal sealed unsafe class HybridAttentionKernel(HybridAttentionAttributes att
             PastPosition = (long*)position.Data,
             ClearUnwrittenRows = !shapes.HasPast,
         };
+        if (a.Compress == CompressKind.Hedgehog)
+        {
+            job.Projections = a.Projections;
+            job.FeatureQueryWeight = (float*)context.Input(HybridAttentionOperator.InputFeatureQueryWeight).Data;
+            job.FeatureQueryBias = (float*)context.Input(HybridAttentionOperator.InputFeatureQueryBias).Data;
+            job.FeatureKeyWeight = (float*)context.Input(HybridAttentionOperator.InputFeatureKeyWeight).Data;
+            job.FeatureKeyBias = (float*)context.Input(HybridAttentionOperator.InputFeatureKeyBias).Data;
+            job.Mix = (float*)context.Input(HybridAttentionOperator.InputMix).Data;
+        }
         HybridAttentionCpu.Run(context, ref job);
         // Items read the past positions, so they advance only once every item is done.
         var positions = position.AsSpan<long>();

@@ -21,6 +21,11 @@ public sealed class HybridAttentionOperator : AttentionOperator
     public const int InputPastPosition = AttentionInputs.FirstPast + HybridAttentionContract.Position;
     public const int InputPastCompressedKey = AttentionInputs.FirstPast + HybridAttentionContract.CompressedKey;
     public const int InputPastCompressedValue = AttentionInputs.FirstPast + HybridAttentionContract.CompressedValue;
+    public const int InputFeatureQueryWeight = AttentionInputs.FirstPast + HybridAttentionContract.FeatureQueryWeight;
+    public const int InputFeatureQueryBias = AttentionInputs.FirstPast + HybridAttentionContract.FeatureQueryBias;
+    public const int InputFeatureKeyWeight = AttentionInputs.FirstPast + HybridAttentionContract.FeatureKeyWeight;
+    public const int InputFeatureKeyBias = AttentionInputs.FirstPast + HybridAttentionContract.FeatureKeyBias;
+    public const int InputMix = AttentionInputs.FirstPast + HybridAttentionContract.Mix;
 
     public const int OutputY = AttentionInputs.Output;
     public const int OutputPresentKey = AttentionInputs.FirstPresent + HybridAttentionContract.Key;

@@ -34,6 +34,14 @@ public readonly record struct HybridAttentionShapes(QkvShapes Qkv, int Compresse
             c.RequirePast(context, HybridAttentionContract.CompressedKey, a, b, dk, dv);
             c.RequirePast(context, HybridAttentionContract.CompressedValue, a, b, dk, dv);
         }
+        if (a.Compress == CompressKind.Hedgehog)
+        {
+            HybridAttentionFeatures.Require(context, a, qkv.KeyDim, valuesOnHost);
+        }
+        else
+        {
+            HybridAttentionFeatures.RefuseGiven(context, a);
+        }
         return new HybridAttentionShapes(qkv, (int)rows, hasPast);
     }
 

@@ -125,8 +125,21 @@ internal static unsafe class NativeCustomOp
         catch { return InputCharacteristicRequired; }
     }
 
+    /// <summary>
+    /// OrtMemTypeDefault (inputs live on the execution provider's device), except a device variant's token_mask, which
+    /// ORT hands over in host memory (OrtMemTypeCPUInput): which rows and tokens are padding decides what is launched.
+    /// </summary>
     [UnmanagedCallersOnly]
-    private static int GetInputMemoryType(nint op, nuint index) => 0; // OrtMemTypeDefault: inputs live on the EP's device.
+    private static int GetInputMemoryType(nint op, nuint index)
+    {
+        const int OrtMemTypeDefault = 0, OrtMemTypeCpuInput = -2;
+        try
+        {
+            var schema = OperatorOf(op).Schema;
+            return !schema.RunsOnCpu && schema.Inputs[(int)index].Layout == BatchLayout.TokenMask ? OrtMemTypeCpuInput : OrtMemTypeDefault;
+        }
+        catch { return OrtMemTypeDefault; }
+    }
 
     [UnmanagedCallersOnly]
     private static nint CreateKernelV2(nint op, nint apiTable, nint info, nint* kernel)

@@ -91,6 +91,29 @@ public class CudaRegistrationTests
         Assert.That(Marshal.PtrToStringUTF8((nint)((OrtCustomOpStruct*)cudaBlock)->GetName(cudaBlock)), Is.EqualTo(cuda.Schema.Name));
     }
 
+    /// <summary>
+    /// ORT hands a CUDA variant its token_mask in host memory (OrtMemTypeCPUInput, -2), so the variant can tell a mask
+    /// of all ones (run as no mask) from one with padding (refused); every other input, and every CPU variant's, stays
+    /// OrtMemTypeDefault (0).
+    /// </summary>
+    [Test]
+    public unsafe void OnlyTheCudaVariantsTokenMaskIsAskedForInHostMemory()
+    {
+        foreach (var cuda in CudaVariants)
+        {
+            var cudaBlock = NativeCustomOp.Create(cuda);
+            var cpuBlock = NativeCustomOp.Create(cuda.CpuVariant);
+            var inputs = cuda.Schema.Inputs;
+            for (var i = 0; i < inputs.Count; i++)
+            {
+                var onHost = inputs[i].Name == AttentionInputs.TokenMaskName;
+                Assert.That(((OrtCustomOpStruct*)cudaBlock)->GetInputMemoryType(cudaBlock, (nuint)i), Is.EqualTo(onHost ? -2 : 0), $"{cuda.Schema.Name} CUDA input {inputs[i].Name}");
+                Assert.That(((OrtCustomOpStruct*)cpuBlock)->GetInputMemoryType(cpuBlock, (nuint)i), Is.Zero, $"{cuda.Schema.Name} CPU input {inputs[i].Name}");
+            }
+            Assert.That(inputs.Count(t => t.Name == AttentionInputs.TokenMaskName), Is.EqualTo(1), cuda.Schema.Name);
+        }
+    }
+
     [Test]
     public void ACpuSessionWithEveryOperatorNeverCreatesACudaKernel()
     {

@@ -2,6 +2,7 @@ using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.KernelForms;
 using OnnxAttention.Operators.HybridAttention;
+using OnnxAttention.Tests.Reference;
 using OnnxAttention.Tests.Support;
 
 namespace OnnxAttention.Tests.HybridAttention;
@@ -19,20 +20,47 @@ public sealed class HybridAttentionSession : CacheOpSession<HybridState>
     /// <param name="presentOutputs">How many of the five present-state outputs the graph wires (0 to 5).</param>
     /// <param name="declareShapes">false: graph inputs carry no shape, so our kernel (not ORT) sees wrong ranks.</param>
     /// <param name="activation">Float, Float16 or Bfloat16: query/key/value/output type. Run takes and returns float32 arrays either way.</param>
+    /// <param name="maps">compress=hedgehog's feature maps and mix, written as initializers feeding the node's further inputs.</param>
     public HybridAttentionSession(HybridAttentionNode.Options options, int pastInputs = 5, int presentOutputs = 5,
-        bool declareShapes = true, int intraOpThreads = 1, TensorProto.Types.DataType activation = TensorProto.Types.DataType.Float, KernelFormSwitch? forms = null)
-        : base(BuildModel(options, pastInputs, presentOutputs, declareShapes, activation), PastNames, PresentNames,
+        bool declareShapes = true, int intraOpThreads = 1, TensorProto.Types.DataType activation = TensorProto.Types.DataType.Float, KernelFormSwitch? forms = null,
+        HybridAttentionReference.HedgehogMaps? maps = null, int? mapHeadDim = null)
+        : base(BuildModel(options, pastInputs, presentOutputs, declareShapes, activation, maps, mapHeadDim), PastNames, PresentNames,
             pastInputs, presentOutputs, intraOpThreads, activation, forms)
     {
     }
 
+    /// <summary>The further inputs as (name, values, shape); <paramref name="headDim"/> is the one the weights claim.</summary>
+    public static IEnumerable<(string Name, float[] Values, long[] Shape)> MapTensors(HybridAttentionNode.Options o, HybridAttentionReference.HedgehogMaps maps, int headDim)
+    {
+        int hq = o.QueryHeads, hkv = o.KvHeads == 0 ? o.QueryHeads : o.KvHeads, m = maps.QueryBias.Length / hq;
+        yield return ("feature_query_weight", maps.QueryWeight, [hq, headDim, m]);
+        yield return ("feature_query_bias", maps.QueryBias, [hq, m]);
+        yield return ("feature_key_weight", maps.KeyWeight, [hkv, headDim, m]);
+        yield return ("feature_key_bias", maps.KeyBias, [hkv, m]);
+        yield return ("mix", maps.Mix, [hq]);
+    }
+
     public static ModelProto BuildModel(HybridAttentionNode.Options options, int pastInputs = 5, int presentOutputs = 5,
-        bool declareShapes = true, TensorProto.Types.DataType activation = TensorProto.Types.DataType.Float)
+        bool declareShapes = true, TensorProto.Types.DataType activation = TensorProto.Types.DataType.Float,
+        HybridAttentionReference.HedgehogMaps? maps = null, int? mapHeadDim = null)
     {
         Dim[][] shapes = [["batch", "kv_heads", "window", "dk"], ["batch", "kv_heads", "window", "dv"], ["batch"],
             ["batch", "kv_heads", "dk"], ["batch", "kv_heads", "rows", "dv"]];
         return BuildModel("hybrid_attention_test", PastNames, PresentNames, HybridAttentionContract.Contract.States.ToList().FindIndex(s => s.IsPosition), shapes, pastInputs, presentOutputs, declareShapes,
-            activation, (b, inputs, outputs) => b.HybridAttention(options, inputs, outputs));
+            activation, (b, inputs, outputs) =>
+            {
+                if (maps is not null)
+                {
+                    while (inputs.Count < 3 + PastNames.Length) inputs.Add("");
+                    var headDim = mapHeadDim ?? maps.QueryWeight.Length / maps.QueryBias.Length;
+                    foreach (var (name, values, shape) in MapTensors(options, maps, headDim))
+                    {
+                        b.Initializer(Tensors.Float(name, values, shape));
+                        inputs.Add(name);
+                    }
+                }
+                b.HybridAttention(options, inputs, outputs);
+            });
     }
 
     public Outputs Run(HybridAttentionCase c, int seq, float[] q, float[] k, float[] v, HybridState? past,

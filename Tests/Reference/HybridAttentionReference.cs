@@ -11,12 +11,30 @@ namespace OnnxAttention.Tests.Reference;
 /// linear: y = (1-g) y_window + g y_lin, g = n_e / (p+1),
 /// y_lin = (phi(q) mu_past + sum_e (phi(q).phi(k_e)) v_e) / (phi(q).nu_past + sum_e phi(q).phi(k_e) + eps),
 /// phi = elu + 1, computed per evicted token rather than through the kernel's accumulated state.
+/// hedgehog: one normaliser for the window and the memory, c the largest window score, a = mix[h], phi the learned maps:
+/// y = (sum_win e^(s_j - c) v_j + a (phi(q) mu_past + sum_e (phi(q).phi(k_e)) v_e)) / (sum_win e^(s_j - c) + a (phi(q).nu_past + sum_e phi(q).phi(k_e)) + eps).
 /// Fast kernels are tested against this; it is never used to produce results.
 /// </summary>
 public static class HybridAttentionReference
 {
     public sealed record Result(double[] Output, double[] Key, double[] Value, long[] Position,
         double[] CompressedKey, double[] CompressedValue);
+
+    /// <summary>compress=hedgehog's inputs: W_q [Hq, dk, m], b_q [Hq, m], W_k [Hkv, dk, m], b_k [Hkv, m], mix [Hq].</summary>
+    public sealed record HedgehogMaps(float[] QueryWeight, float[] QueryBias, float[] KeyWeight, float[] KeyBias, float[] Mix)
+    {
+        /// <summary>[softmax(u), softmax(-u)], u = x W_h + b_h.</summary>
+        public static double[] Phi(float[] weight, float[] bias, int head, int dk, int m, double[] x)
+        {
+            var u = new double[m];
+            for (var j = 0; j < m; j++)
+            {
+                u[j] = bias[head * m + j];
+                for (var i = 0; i < dk; i++) u[j] += x[i] * weight[(head * dk + i) * m + j];
+            }
+            return [.. SummaryAttentionReference.Softmax(u), .. SummaryAttentionReference.Softmax(u.Select(v => -v).ToArray())];
+        }
+    }
 
     /// <param name="query">[batch, seq, qHeads * dk]</param>
     /// <param name="key">[batch, seq, kvHeads * dk]</param>
@@ -29,16 +47,20 @@ public static class HybridAttentionReference
     public static Result Run(HybridAttentionAttributes a, int batch, int seq, int dk, int dv,
         float[] query, float[] key, float[] value,
         float[]? pastKey = null, float[]? pastValue = null, long[]? pastPosition = null,
-        float[]? pastCompressedKey = null, float[]? pastCompressedValue = null)
+        float[]? pastCompressedKey = null, float[]? pastCompressedValue = null, HedgehogMaps? maps = null)
     {
-        int hq = a.Heads.QueryHeads, hkv = a.Heads.KvHeads, group = hq / hkv, w = a.Window;
-        var linear = a.Compress == CompressKind.Linear;
+        int hq = a.Heads.QueryHeads, hkv = a.Heads.KvHeads, group = hq / hkv, w = a.Window, m = a.Projections;
+        var hedgehog = a.Compress == CompressKind.Hedgehog;
+        if (hedgehog != maps is not null) throw new ArgumentException("the hedgehog maps go with compress=hedgehog only");
+        // The linear memory's bookkeeping is the same for elu + 1 and the learned features; only phi and the mixing differ.
+        var linear = a.Compress == CompressKind.Linear || hedgehog;
         var rows = a.CompressedValueRows(dk);
+        var features = a.CompressedKeyDim(dk);
         var scale = (double)a.Heads.ScaleFor(dk);
         var y = new double[batch * seq * hq * dv];
         var keyCache = ToDouble(pastKey, batch * hkv * w * dk);
         var valueCache = ToDouble(pastValue, batch * hkv * w * dv);
-        var compressedKey = ToDouble(pastCompressedKey, batch * hkv * dk);
+        var compressedKey = ToDouble(pastCompressedKey, batch * hkv * features);
         var compressedValue = ToDouble(pastCompressedValue, batch * hkv * rows * dv);
         var positions = new long[batch];
 
@@ -62,12 +84,12 @@ public static class HybridAttentionReference
                     values[at] = pos >= past
                         ? SummaryAttentionReference.Row(value, (int)(((b * seq + (pos - past)) * hkv + h) * dv), dv)
                         : ringV.AsSpan((int)(pos % w) * dv, dv).ToArray();
-                    phiKeys[at] = keys[at].Select(Phi).ToArray();
+                    phiKeys[at] = hedgehog ? HedgehogMaps.Phi(maps!.KeyWeight, maps.KeyBias, h, dk, m, keys[at]) : keys[at].Select(Phi).ToArray();
                 }
                 double[] K(long pos) => keys[pos - known];
                 double[] V(long pos) => values[pos - known];
                 double[] PhiK(long pos) => phiKeys[pos - known];
-                var nuPast = compressedKey.AsSpan((b * hkv + h) * dk, dk).ToArray();
+                var nuPast = compressedKey.AsSpan((b * hkv + h) * features, features).ToArray();
                 var muPast = compressedValue.AsSpan((b * hkv + h) * rows * dv, rows * dv).ToArray();
                 var firstEvictedHere = known;
 
@@ -98,6 +120,29 @@ public static class HybridAttentionReference
                             }
                             slotKeys.Add(kSum.Select(x => x / evicted).ToArray());
                             slotValues.Add(vSum.Select(x => x / evicted).ToArray());
+                        }
+                        if (hedgehog)
+                        {
+                            var scores = slotKeys.Select(k => scale * SummaryAttentionReference.Dot(q, k)).ToArray();
+                            var c = scores.Max();
+                            var phiQ = HedgehogMaps.Phi(maps!.QueryWeight, maps.QueryBias, qh, dk, m, q);
+                            double alpha = maps.Mix[qh];
+                            var num = new double[dv];
+                            var den = a.Epsilon + alpha * SummaryAttentionReference.Dot(phiQ, nuPast);
+                            for (var s = 0; s < scores.Length; s++)
+                            {
+                                Accumulate(num, slotValues[s], Math.Exp(scores[s] - c));
+                                den += Math.Exp(scores[s] - c);
+                            }
+                            for (var r = 0; r < features; r++) Accumulate(num, muPast.AsSpan(r * dv, dv).ToArray(), alpha * phiQ[r]);
+                            for (var pos = firstEvictedHere; pos < windowStart; pos++)
+                            {
+                                var weight = alpha * SummaryAttentionReference.Dot(phiQ, PhiK(pos));
+                                Accumulate(num, V(pos), weight);
+                                den += weight;
+                            }
+                            for (var j = 0; j < dv; j++) y[((b * seq + i) * hq + qh) * dv + j] = num[j] / den;
+                            continue;
                         }
                         var mix = SummaryAttentionReference.Softmax(slotKeys.Select(k => scale * SummaryAttentionReference.Dot(q, k)).ToArray());
                         var o = new double[dv];
@@ -141,7 +186,7 @@ public static class HybridAttentionReference
                     {
                         var phiK = PhiK(pos);
                         Accumulate(nu, phiK, 1);
-                        for (var r = 0; r < dk; r++)
+                        for (var r = 0; r < features; r++)
                             for (var j = 0; j < dv; j++)
                                 mu[r * dv + j] += phiK[r] * v[j];
                     }
@@ -153,7 +198,7 @@ public static class HybridAttentionReference
                 }
                 Array.Copy(newRingK, 0, keyCache, (b * hkv + h) * w * dk, w * dk);
                 Array.Copy(newRingV, 0, valueCache, (b * hkv + h) * w * dv, w * dv);
-                Array.Copy(nu, 0, compressedKey, (b * hkv + h) * dk, dk);
+                Array.Copy(nu, 0, compressedKey, (b * hkv + h) * features, features);
                 Array.Copy(mu, 0, compressedValue, (b * hkv + h) * rows * dv, rows * dv);
                 positions[b] = end;
             }

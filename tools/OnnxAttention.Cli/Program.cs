@@ -18,4 +18,5 @@ root.Subcommands.Add(CalibrateCommand.Create());
 root.Subcommands.Add(GenaiLlamaCommand.Create());
 root.Subcommands.Add(GenaiGenerateCommand.Create());
 root.Subcommands.Add(BenchGenerateCommand.Create());
+root.Subcommands.Add(VerifyOpsCommand.Create());
 return root.Parse(args).Invoke();

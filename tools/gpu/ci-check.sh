@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The host side of the device check, on a machine without a GPU (CI): the GPU build packs into parts that each fit
 # a device call (< 64 MiB), the parts staged in order unpack a self-contained app, verify.sh says in one line that
-# there is no GPU and exits 0, the unpacked app generates on the CPU, and --ep cuda fails in one line (no CUDA here).
+# there is no GPU and exits 0, the unpacked app generates on the CPU, --ep cuda fails in one line (no CUDA here), and
+# verify.sh's every section runs through the staged app and conformance cases with --ep cpu (a dry run, ~2-3 minutes).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -33,4 +34,20 @@ set -e
 [ "$code" = 1 ] || fail "generate --ep cuda without CUDA exited $code (expected 1): $err"
 [ "$(printf '%s\n' "$err" | wc -l)" = 1 ] || fail "generate --ep cuda without CUDA printed more than one line: $err"
 grep -q "^error: the CUDA execution provider is unavailable here" <<<"$err" || fail "unexpected error: $err"
-echo "gpu ci-check: $(echo $parts | wc -w) parts under 64 MiB; staged app runs on the CPU; without a GPU: '$last'; --ep cuda: '$err'"
+# verify-ops on the GPU build without CUDA: one line, like generate.
+set +e
+verr=$("$app" verify-ops --ep cuda --quick 2>&1 >/dev/null)
+code=$?
+set -e
+[ "$code" = 1 ] && [ "$(printf '%s\n' "$verr" | wc -l)" = 1 ] && grep -q "^error: the CUDA execution provider is unavailable here" <<<"$verr" ||
+  fail "verify-ops --ep cuda without CUDA: exit $code, '$verr'"
+# The device run's own script through the staged app and the staged conformance cases, every section on the CPU
+# (a dry run: its plumbing, not CUDA).
+last_part=$(echo $parts | tr ' ' '\n' | tail -n 1)
+dry=$(ONNX_ATTENTION_GPU_DRY_RUN=1 ONNX_ATTENTION_GPU_APP=$stage/app ONNX_ATTENTION_GPU_CONFORMANCE=$last_part/conformance/onnx-v1.22.0-node \
+  bash tools/gpu/verify.sh 2>&1) || fail "the dry run of verify.sh failed: $(grep -E '^(FAIL|OPEN)' <<<"$dry" | head -n 5)"
+grep -q "^== all checks that ran passed" <<<"$dry" || fail "the dry run of verify.sh did not end in a pass: $(tail -n 3 <<<"$dry")"
+grep -q "^PASS   ONNX conformance through the softmax rule on CUDA: conformance: 128 cases, 89 passed, 0 failed" <<<"$dry" ||
+  fail "the staged conformance cases did not run: $(grep -i conformance <<<"$dry" | tail -n 2)"
+[ "$(grep -c '^PASS   generate ' <<<"$dry")" = 32 ] || fail "the dry run compared $(grep -c '^PASS   generate ' <<<"$dry") generate runs, expected 32"
+echo "gpu ci-check: $(echo $parts | wc -w) parts under 64 MiB; staged app runs on the CPU; without a GPU: '$last'; --ep cuda: '$err'; dry run of verify.sh through the staged app and conformance cases: passed"

@@ -47,6 +47,7 @@ for i in "${!parts[@]}"; do
       echo 'rm -rf "$stage/app"'
       echo 'cat "$stage"/parts/part.* | gzip -dc | tar xf - -C "$stage"'
       echo 'rm -rf "$stage/parts"'
+      echo 'export ONNX_ATTENTION_GPU_CONFORMANCE="$here/conformance/onnx-v1.22.0-node"'
       echo 'ONNX_ATTENTION_GPU_APP="$stage/app" exec bash tools/gpu/verify.sh'
     else
       echo "echo \"stage: part $((i + 1)) of $n parked in \$stage/parts\""
@@ -55,7 +56,15 @@ for i in "${!parts[@]}"; do
   chmod +x "$dir/stage.sh"
 done
 rm -rf "$out/work"
+# The ONNX Attention conformance cases (5.4 MB) ride with the last part: ../shared does not travel to the device.
+conformance=$root/../shared/conformance/onnx-v1.22.0-node
+if [ -d "$conformance" ]; then
+  mkdir -p "$out/stage/p$((n - 1))/conformance"
+  cp -r "$conformance" "$out/stage/p$((n - 1))/conformance/"
+else
+  echo "pack.sh: no $conformance: the device run will report the conformance cases as not staged" >&2
+fi
 for i in $(seq 0 $((n - 1))); do
-  echo "p$i $(du -b "$out/stage/p$i/part."* | cut -f1) bytes"
+  echo "p$i $(du -sb "$out/stage/p$i" | cut -f1) bytes"
 done
 echo "stage these one per device call, in order, on a warm machine: $(cd "$out/stage" && ls -d p* | sort -V | tr '\n' ' ')"

@@ -46,8 +46,8 @@ public abstract class CudaAttentionOperator : CustomOperator
     protected abstract IKernel CreateCudaKernel(in KernelInfo info);
 
     /// <summary>
-    /// The CUDA kernels do not cut padded rows yet; a wired token_mask is refused rather than ignored (its values are
-    /// in device memory, so even an all-ones mask cannot be told from one with pads without a copy).
+    /// The CUDA kernels do not cut padded rows yet: a token_mask with padding is refused rather than ignored. ORT hands
+    /// the mask over in host memory (NativeCustomOp.GetInputMemoryType), so a mask of all ones runs as no mask does.
     /// </summary>
     private sealed class WithoutTokenMask(IKernel inner, int mask) : IKernel
     {
@@ -55,8 +55,13 @@ public abstract class CudaAttentionOperator : CustomOperator
         {
             if (mask >= 0 && context.HasInput(mask))
             {
-                throw Interop.OrtException.InvalidArgument(
-                    $"{AttentionInputs.TokenMaskName} (padding) is not supported by the CUDA variant yet; run this model on the CPU execution provider");
+                var query = context.Input(AttentionInputs.Query);
+                if (query.Rank == 3 && !TokenMask.Read(context.Input(mask), query.Dim(0), query.Dim(1)).AllReal(query.Dim(0)))
+                {
+                    throw Interop.OrtException.InvalidArgument(
+                        $"a {AttentionInputs.TokenMaskName} with padding is not supported by the CUDA variant yet; run this model on the CPU execution provider " +
+                        "or feed rows without padding");
+                }
             }
             inner.Compute(context);
         }

@@ -9,7 +9,13 @@ namespace OnnxAttention.Operators.Cuda.Ops;
 public sealed class HybridAttentionCudaOperator(OrtElementType activationType = OrtElementType.Float)
     : CudaAttentionOperator(new HybridAttentionOperator(activationType))
 {
-    protected override IKernel CreateCudaKernel(in KernelInfo info) => new Kernel(HybridAttentionAttributes.Read(info), Activation);
+    protected override IKernel CreateCudaKernel(in KernelInfo info)
+    {
+        var a = HybridAttentionAttributes.Read(info);
+        return a.Compress == CompressKind.Hedgehog
+            ? throw OrtException.InvalidArgument("compress=hedgehog has no CUDA kernel yet; run the node on the CPU execution provider")
+            : new Kernel(a, Activation);
+    }
 
     private sealed class Kernel(HybridAttentionAttributes a, CudaActivation activation) : IKernel
     {

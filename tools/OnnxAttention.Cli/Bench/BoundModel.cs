@@ -24,11 +24,15 @@ public sealed class BoundModel : IDisposable
     /// <summary>Where every bench session runs (bench-ops --ep); set once, before any model is bound.</summary>
     public static ExecutionTarget Target { get; set; } = ExecutionTarget.Cpu;
 
+    /// <summary>float16: every model's activations are converted by <see cref="HalfActivations"/> (bench-ops --type); set once.</summary>
+    public static bool HalfActivationModels { get; set; }
+
     public BoundModel(ModelProto model, IReadOnlyDictionary<string, (Array Data, long[] Shape)> inputs,
         IReadOnlyDictionary<string, (Array Data, long[] Shape)> outputs, int threads, IReadOnlyDictionary<string, string>? shareOutputWithInput = null,
         KernelFormSwitch? forms = null)
     {
         if (forms is not null && Target.IsCuda) throw new ArgumentException("kernel forms are CPU kernels; they are not timed on CUDA");
+        if (HalfActivationModels) (model, inputs, outputs) = HalfActivations.Convert(model, inputs, outputs);
         _session = forms?.CreateSession(model, threads) ?? SessionFactory.Create(model, threads, Target);
         _binding = _session.Session.CreateIoBinding();
         if (Target.IsCuda)
@@ -60,6 +64,7 @@ public sealed class BoundModel : IDisposable
         var type = data switch
         {
             float[] => TensorElementType.Float,
+            Float16[] => TensorElementType.Float16,
             long[] => TensorElementType.Int64,
             int[] => TensorElementType.Int32,
             _ => throw new ArgumentException($"unsupported buffer type {data.GetType()}"),
@@ -76,6 +81,7 @@ public sealed class BoundModel : IDisposable
         var v = data switch
         {
             float[] f => OrtValue.CreateTensorValueFromMemory(f, shape),
+            Float16[] h => OrtValue.CreateTensorValueFromMemory(h, shape),
             long[] l => OrtValue.CreateTensorValueFromMemory(l, shape),
             int[] i => OrtValue.CreateTensorValueFromMemory(i, shape),
             _ => throw new ArgumentException($"unsupported buffer type {data.GetType()}"),

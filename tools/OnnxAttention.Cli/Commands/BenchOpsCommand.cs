@@ -48,13 +48,27 @@ public static class BenchOpsCommand
             Description = "execution provider of every session: cpu, cuda or cuda:N (GPU build; ours and ORT's CUDA kernels on the same device inputs)",
             DefaultValueFactory = _ => "cpu",
         };
-        var command = new Command("bench-ops", "Time our operators against ONNX Runtime's on the same inputs; report the machine's limits; write CSV and plots.") { output, threads, quick, ops, forms, rounds, quantile, phase, ep };
+        var type = new Option<string>("--type")
+        {
+            Description = "activation type of every timed model, ours and ORT's: float32, or float16 (states stay float32 in ours; ORT's CUDA GroupQueryAttention takes float16 or bfloat16 only)",
+            DefaultValueFactory = _ => "float32",
+        };
+        var command = new Command("bench-ops", "Time our operators against ONNX Runtime's on the same inputs; report the machine's limits; write CSV and plots.") { output, threads, quick, ops, forms, rounds, quantile, phase, ep, type };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             var target = ExecutionTarget.Parse(parse.GetValue(ep)!);
             if (target.IsCuda && parse.GetValue(forms)) throw new ArgumentException("--forms times CPU kernel forms; it takes no --ep cuda");
             CudaBuild.Require(target);
             BoundModel.Target = target;
+            BoundModel.HalfActivationModels = parse.GetValue(type) switch
+            {
+                "float32" => false,
+                "float16" when !parse.GetValue(forms) => true,
+                "float16" => throw new ArgumentException("--forms times float32 kernel forms; it takes no --type float16"),
+                var other => throw new ArgumentException($"--type '{other}' is not a bench type: float32 or float16"),
+            };
+            if (BoundModel.HalfActivationModels) Console.WriteLine("activations: float16 in every timed model (our states float32; ORT's contrib operators float16 throughout)");
+            else if (target.IsCuda) Console.WriteLine("activations: float32; ORT 1.32's CUDA provider has no float32 GroupQueryAttention, so those rows run it on ORT's CPU provider (use --type float16)");
             if (target.IsCuda)
             {
                 Console.WriteLine($"execution provider: {target}; every timed session runs there on device-resident inputs. " +

@@ -27,10 +27,21 @@ public static class CalibrateCommand
         var from = new Option<int>("--from") { Description = "KL is averaged over positions from this one on (default: three quarters into the sequence, where a constant memory is furthest behind)", DefaultValueFactory = _ => -1 };
         var moves = new Option<int>("--moves") { Description = "most whole-plan runs spent improving the best plan one layer at a time", DefaultValueFactory = _ => 24 };
         var output = new Option<FileInfo>("--out") { Description = "where to write the calibrated (swapped) model", Required = true };
+        var fit = new Option<string>("--fit")
+        {
+            Description = "sizes m of learned Hedgehog feature maps (2m features) to fit per layer by attention transfer and offer to the plan search, e.g. 4,8; 'none' for none",
+            DefaultValueFactory = _ => "2,4,8",
+        };
+        var fitWindows = new Option<string>("--fit-windows")
+        {
+            Description = "for each fitted size: 0 = linear attention on the learned features alone, W > 0 = a window of W tokens sharing one normaliser with them (HybridAttention compress=hedgehog)",
+            DefaultValueFactory = _ => "0,2,4,8",
+        };
+        var fitSteps = new Option<int>("--fit-steps") { Description = "Adam steps per fitted layer and size", DefaultValueFactory = _ => 200 };
         var threads = new Option<int>("--threads") { Description = "ORT intra-op threads (0: ORT's default)", DefaultValueFactory = _ => 0 };
         var command = new Command("calibrate", "Choose and fit a constant-memory attention per layer within a state budget, measured against the original model, and save it.")
         {
-            model, ids, text, tokenizer, seq, maxRows, budget, from, moves, output, threads,
+            model, ids, text, tokenizer, seq, maxRows, budget, from, moves, fit, fitWindows, fitSteps, output, threads,
         };
         command.SetAction(parse => CliErrors.Run(() =>
         {
@@ -52,14 +63,25 @@ public static class CalibrateCommand
             var first = parse.GetValue(from) < 0 ? length * 3 / 4 : parse.GetValue(from);
             if (first >= length) throw new ArgumentException($"--from {first} leaves no position of the {length} measured");
 
+            var sizes = FitSizes(parse.GetValue(fit)!);
+            var windows = FitWindows(parse.GetValue(fitWindows)!);
+            if (parse.GetValue(fitSteps) <= 0) throw new ArgumentException($"--fit-steps must be positive, got {parse.GetValue(fitSteps)}");
+
             var console = Terminal.Open();
             var search = new PlanSearch(quality, values, rows, first);
             PlanSearch.Plan? plan = null;
+            IReadOnlyList<FittedCandidates.Fit> fits = [];
             console.Status().Start("calibrating", status =>
             {
+                fits = FittedCandidates.Make(quality, values, rows, sizes, windows, parse.GetValue(fitSteps), step => status.Status(Markup.Escape(step)));
                 plan = search.Search(PlanSearch.DefaultCandidates(), parse.GetValue(budget), maxMoves: parse.GetValue(moves),
-                    progress: step => status.Status(Markup.Escape($"run {search.Runs + 1}: {step}")));
+                    progress: step => status.Status(Markup.Escape($"run {search.Runs + 1}: {step}")),
+                    perLayer: fits.Count == 0 ? null : FittedCandidates.PerLayer(fits, quality.Layers));
             });
+            foreach (var f in fits)
+            {
+                console.WriteLine($"layer {f.Layer}: {f.Rule.Spelling} fitted in {parse.GetValue(fitSteps)} steps: attention output MSE {f.Result.Mse:G4} ({f.Result.Explained:P1} of its variance reproduced)");
+            }
             var (swapped, report) = quality.Swap(plan!.Rule);
             ModelFile.Save(swapped, parse.GetValue(output)!.FullName);
 
@@ -80,5 +102,24 @@ public static class CalibrateCommand
             return 0;
         }));
         return command;
+    }
+
+    private static int[] FitWindows(string text)
+    {
+        var windows = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(s => int.TryParse(s, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var w) && w <= 1 << 16 ? w
+                : throw new ArgumentException($"--fit-windows takes windows 0 to 65536 separated by commas, got '{text}'"))
+            .Distinct().ToArray();
+        return windows.Length > 0 ? windows : throw new ArgumentException($"--fit-windows takes windows 0 to 65536 separated by commas, got '{text}'");
+    }
+
+    private static int[] FitSizes(string text)
+    {
+        if (text.Trim().Equals("none", StringComparison.OrdinalIgnoreCase)) return [];
+        var sizes = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(s => int.TryParse(s, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var m) && m is > 0 and <= 256 ? m
+                : throw new ArgumentException($"--fit takes sizes 1 to 256 separated by commas (or 'none'), got '{text}'"))
+            .Distinct().ToArray();
+        return sizes.Length > 0 ? sizes : throw new ArgumentException($"--fit takes sizes 1 to 256 separated by commas (or 'none'), got '{text}'");
     }
 }
