@@ -143,9 +143,7 @@ public sealed record SummaryRule(string Kind, int Window, float Alpha) : Attenti
 
 /// <summary>
 /// The same softmax attention, written as ONNX's standard Attention operator (opset 23) with a growing KV cache:
-/// the maths (scale, softcap, causal, masks, grouped KV heads) is unchanged, so the model's results are too. An
-/// unpadded causal ORT GroupQueryAttention stays a GroupQueryAttention (growing cache, no rotary of its own), whose
-/// CPU kernel prefills faster than Attention-23's.
+/// the maths (scale, softcap, causal, masks, grouped KV heads) is unchanged, so the model's results are too.
 /// </summary>
 public sealed record SoftmaxRule : AttentionRule
 {

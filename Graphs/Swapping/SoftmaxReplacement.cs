@@ -56,12 +56,6 @@ internal sealed class SoftmaxReplacement : IAttentionReplacement
         var modelMask = m.KeyPadding is not null && (m.MaskValue is not null || m.MaskKeep is not null);
         var mask = m.KeyPadding is null ? m.MaskValue : modelMask ? PaddingMask(graph, m, hint) : KeyPaddingMask(graph, m.KeyPadding, m.ElementType, q, target == KeyLayout.Packed ? 1 : 2, hint);
         var causal = m.Causal && !modelMask;
-        if (KeepsGroupQueryAttention(m, target, mask, modelMask, scores, causal))
-        {
-            graph.Add(GroupQueryAttention(graph, m, q, k, v, key, value, mask, y, hint));
-            graph.ReplaceUses(m.Output, y);
-            return [key, value];
-        }
         var node = new NodeProto { OpType = "Attention", Name = hint + ".Attention" };
         node.Input.AddRange([q, k, v, mask ?? "", key.Past, value.Past, m.NonPadKvSeqLen ?? ""]);
         while (node.Input[^1].Length == 0) node.Input.RemoveAt(node.Input.Count - 1);
@@ -82,58 +76,6 @@ internal sealed class SoftmaxReplacement : IAttentionReplacement
         graph.ReplaceUses(m.Output, Convert(graph, y, target, m.OutputLayout, m.QueryHeads, m.ValueHeadDim, hint + ".y"));
         if (scores is not null) graph.ReplaceUses(m.ScoresOutput!, scores);
         return [key, value];
-    }
-
-    /// <summary>
-    /// A GroupQueryAttention source stays on ORT's GroupQueryAttention kernel (without its rotary, which the swap
-    /// applied already, and with a growing cache) where the model needs nothing that kernel lacks: causal, no mask
-    /// but the padding one this rule builds ([B, 1, S, past + S], GroupQueryAttention's attention_bias), no scores
-    /// output, float32/float16. The model already depends on ORT's com.microsoft domain, and on ORT's CPU provider
-    /// that kernel prefills faster than the standard Attention-23 one (profile of the 100M genai-form Llama, 1024
-    /// tokens, 2-core VM: 1.87 s against 2.62 s per prefill, about 9% of the whole).
-    /// </summary>
-    private static bool KeepsGroupQueryAttention(AttentionMatch m, KeyLayout target, string? mask, bool modelMask, string? scores, bool causal) =>
-        m.Anchor.Is("GroupQueryAttention", "com.microsoft") && target == KeyLayout.Packed && scores is null && causal &&
-        (mask is null || m.KeyPadding is not null && !modelMask) &&
-        m.NonPadKvSeqLen is null && m.SoftmaxPrecision == 0 && m.ValueHeadDim == m.HeadDim &&
-        m.ElementType is TensorProto.Types.DataType.Float or TensorProto.Types.DataType.Float16;
-
-    /// <summary>
-    /// GroupQueryAttention(q, k, v, past_key, past_value, seqlens_k, total_sequence_length, attention_bias =
-    /// <paramref name="padding"/>): every row's keys span the whole cache (seqlens_k = past + S - 1,
-    /// total_sequence_length = past + S, from shapes), and pads, wherever they are, are masked by the bias alone.
-    /// </summary>
-    private static NodeProto GroupQueryAttention(Graph g, AttentionMatch m, string q, string k, string v, StateTensor key, StateTensor value, string? padding, string y, string hint)
-    {
-        var past = g.FreshName(hint + ".past_length");
-        g.Add(GraphEdits.Node("Shape", [key.Past], past, Attr.Int("start", 2), Attr.Int("end", 3)));
-        var length = g.FreshName(hint + ".query_length");
-        g.Add(GraphEdits.Node("Shape", [q], length, Attr.Int("start", 1), Attr.Int("end", 2)));
-        var total = g.FreshName(hint + ".total_length");
-        g.Add(GraphEdits.Node("Add", [past, length], total));
-        var totalScalar = g.FreshName(hint + ".total_length_scalar");
-        g.Add(GraphEdits.Node("Squeeze", [total, g.AddInt64Constant(hint + ".axis0", 0)], totalScalar));
-        var totalInt = g.FreshName(hint + ".total_sequence_length");
-        g.Add(GraphEdits.Node("Cast", [totalScalar], totalInt, Attr.Int("to", (int)TensorProto.Types.DataType.Int32)));
-        var last = g.FreshName(hint + ".last_key");
-        g.Add(GraphEdits.Node("Sub", [total, g.AddInt64Constant(hint + ".one", 1)], last));
-        var batch = g.FreshName(hint + ".batch");
-        g.Add(GraphEdits.Node("Shape", [q], batch, Attr.Int("start", 0), Attr.Int("end", 1)));
-        var rows = g.FreshName(hint + ".seqlens_rows");
-        g.Add(GraphEdits.Node("Expand", [last, batch], rows));
-        var seqlens = g.FreshName(hint + ".seqlens_k");
-        g.Add(GraphEdits.Node("Cast", [rows], seqlens, Attr.Int("to", (int)TensorProto.Types.DataType.Int32)));
-
-        var node = new NodeProto { OpType = "GroupQueryAttention", Domain = "com.microsoft", Name = hint + ".GroupQueryAttention" };
-        node.Input.AddRange([q, k, v, key.Past, value.Past, seqlens, totalInt]);
-        // cos_cache, sin_cache and position_ids stay empty (no rotary here); attention_bias is input 10.
-        if (padding is not null) node.Input.AddRange(["", "", "", padding]);
-        node.Output.AddRange([y, key.Present, value.Present]);
-        node.Attribute.Add(Attr.Int("num_heads", m.QueryHeads));
-        node.Attribute.Add(Attr.Int("kv_num_heads", m.KvHeads));
-        node.Attribute.Add(Attr.Float("scale", (float)m.EffectiveScale));
-        if (m.Softcap > 0) node.Attribute.Add(Attr.Float("softcap", (float)m.Softcap));
-        return node;
     }
 
     /// <summary>
