@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace OnnxAttention.Host.Diagnostics;
 
 /// <summary>
@@ -7,6 +9,31 @@ namespace OnnxAttention.Host.Diagnostics;
 /// </summary>
 public static class ProcessMemory
 {
+    /// <summary>
+    /// Hands memory that glibc's malloc holds free back to the kernel (malloc_trim), so that it leaves the resident
+    /// size. Without it, a measurement taken after other work starts from a resident size inflated by freed heap, and
+    /// the next run reuses those pages without raising the peak: its "peak added" is too low by an amount that depends
+    /// on what ran before (bench-generate's window rule read 0 .. 232 MB, then 66 / 78 / 0 MB at 1k / 4k / 16k run
+    /// alone). Memory held by live allocators (ORT's arenas, the managed heap) stays resident. False where there is no
+    /// glibc.
+    /// </summary>
+    public static bool ReturnFreedMemory()
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        try
+        {
+            _ = malloc_trim(0);
+            return true;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int malloc_trim(nuint pad);
+
     public readonly record struct Sample(long ResidentBytes, long PeakResidentBytes, long ManagedBytes);
 
     public static bool Supported => File.Exists("/proc/self/status");

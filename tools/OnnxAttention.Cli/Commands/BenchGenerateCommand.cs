@@ -173,6 +173,8 @@ public static class BenchGenerateCommand
                     }
                     GC.Collect();
                     GC.WaitForPendingFinalizers();
+                    GC.Collect();
+                    ProcessMemory.ReturnFreedMemory();
                     ProcessMemory.ResetPeak();
                     var start = ProcessMemory.Read().ResidentBytes;
                     var (prefill, decode) = c.Run(prompts, steps);

@@ -30,14 +30,14 @@ public static class CalibrateCommand
         var fit = new Option<string>("--fit")
         {
             Description = "sizes m of learned Hedgehog feature maps (2m features) to fit per layer by attention transfer and offer to the plan search, e.g. 4,8; 'none' for none",
-            DefaultValueFactory = _ => "2,4,8",
+            DefaultValueFactory = _ => "2,4,16",
         };
         var fitWindows = new Option<string>("--fit-windows")
         {
             Description = "for each fitted size: 0 = linear attention on the learned features alone, W > 0 = a window of W tokens sharing one normaliser with them (HybridAttention compress=hedgehog)",
-            DefaultValueFactory = _ => "0,2,4,8",
+            DefaultValueFactory = _ => "0,4",
         };
-        var fitSteps = new Option<int>("--fit-steps") { Description = "Adam steps per fitted layer and size", DefaultValueFactory = _ => 200 };
+        var fitSteps = new Option<int>("--fit-steps") { Description = "Adam steps per fitted layer and size", DefaultValueFactory = _ => 100 };
         var threads = new Option<int>("--threads") { Description = "ORT intra-op threads (0: ORT's default)", DefaultValueFactory = _ => 0 };
         var command = new Command("calibrate", "Choose and fit a constant-memory attention per layer within a state budget, measured against the original model, and save it.")
         {
