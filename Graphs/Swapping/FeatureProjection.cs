@@ -42,11 +42,12 @@ public sealed record FeatureProjection
         }
         var negative = phi[m..];
         for (var j = 0; j < m; j++) negative[j] = -u[j];
-        SoftmaxInPlace(u);
-        SoftmaxInPlace(negative);
+        Softmax(u);
+        Softmax(negative);
     }
 
-    private static void SoftmaxInPlace(Span<float> x)
+    /// <summary>The map's softmax, in place (also what the fitting differentiates).</summary>
+    public static void Softmax(Span<float> x)
     {
         var max = float.NegativeInfinity;
         foreach (var v in x) max = MathF.Max(max, v);

@@ -281,8 +281,8 @@ public sealed class FeatureMapFit
         }
         var n = phi[m..];
         for (var j = 0; j < m; j++) n[j] = -u[j];
-        Softmax(u);
-        Softmax(n);
+        FeatureProjection.Softmax(u);
+        FeatureProjection.Softmax(n);
     }
 
     /// <summary>Adds dL/dW_h and dL/db_h given dL/dphi; phi holds the forward values.</summary>
@@ -308,19 +308,6 @@ public sealed class FeatureMapFit
             var row = grad.AsSpan(weight + (head * d + i) * m, m);
             for (var j = 0; j < m; j++) row[j] += xi * du[j];
         }
-    }
-
-    private static void Softmax(Span<float> x)
-    {
-        var max = float.NegativeInfinity;
-        foreach (var v in x) max = MathF.Max(max, v);
-        var sum = 0f;
-        for (var i = 0; i < x.Length; i++)
-        {
-            x[i] = MathF.Exp(x[i] - max);
-            sum += x[i];
-        }
-        for (var i = 0; i < x.Length; i++) x[i] /= sum;
     }
 
     private static double Variance(float[] x)

@@ -21,6 +21,9 @@ internal readonly unsafe struct TokenMask
 
     public long Sequence { get; }
 
+    /// <summary>No pad among the call's tokens (found while the values are checked, so the mask is read once).</summary>
+    public bool AllReal { get; private init; }
+
     public const string Layout = "[batch, L] int64 with L >= sequence (an attention_mask [batch, past + sequence] as it is)";
 
     public static TokenMask Read(in Tensor mask, long batch, long sequence)
@@ -31,33 +34,24 @@ internal readonly unsafe struct TokenMask
                 $"token_mask must be {Layout}, got {mask.ElementType} {mask.ShapeText} for batch {batch} and sequence {sequence}");
         }
         var read = new TokenMask((long*)mask.Data, mask.Dim(1), sequence);
+        var allReal = true;
         for (var b = 0L; b < batch; b++)
         {
             for (var t = 0L; t < sequence; t++)
             {
-                if (read.At(b, t) is not (0 or 1))
+                var v = read.At(b, t);
+                if (v is not (0 or 1))
                 {
-                    throw OrtException.InvalidArgument($"token_mask[{b}, {mask.Dim(1) - sequence + t}] is {read.At(b, t)}; it must be 1 (a token) or 0 (padding)");
+                    throw OrtException.InvalidArgument($"token_mask[{b}, {mask.Dim(1) - sequence + t}] is {v}; it must be 1 (a token) or 0 (padding)");
                 }
+                allReal &= v == 1;
             }
         }
-        return read;
+        return read with { AllReal = allReal };
     }
 
     /// <summary>1 when token <paramref name="t"/> of the call in row <paramref name="b"/> is real, 0 when it is padding.</summary>
     public long At(long b, long t) => _data[b * _columns + _columns - Sequence + t];
-
-    public bool AllReal(long batch)
-    {
-        for (var b = 0L; b < batch; b++)
-        {
-            if (RealTokens(b) != Sequence)
-            {
-                return false;
-            }
-        }
-        return true;
-    }
 
     public int RealTokens(long b)
     {

@@ -34,8 +34,6 @@ internal sealed unsafe class TokenMaskRows : IKernel
         _memory = memory;
     }
 
-    public IKernel Inner => _inner;
-
     /// <summary><paramref name="kernel"/> as it is when <paramref name="schema"/> declares no token mask.</summary>
     public static IKernel Wrap(IKernel kernel, OperatorSchema schema) =>
         Wrap(kernel, schema, static (in KernelContext _) => HostRowMemory.Instance);
@@ -75,7 +73,7 @@ internal sealed unsafe class TokenMaskRows : IKernel
         }
         long batch = query.Dim(0), sequence = query.Dim(1);
         var mask = TokenMask.Read(context.Input(_mask), batch, sequence);
-        if (mask.AllReal(batch))
+        if (mask.AllReal)
         {
             _inner.Compute(context);
             return;
@@ -91,6 +89,7 @@ internal sealed unsafe class TokenMaskRows : IKernel
         private long _row;
         private int[] _real = [];
         private Tensor? _rowOutput;
+        private RowView? _view;
 
         public void Run()
         {
@@ -113,8 +112,6 @@ internal sealed unsafe class TokenMaskRows : IKernel
             }
             _view = null;
         }
-
-        private RowView? _view;
 
         private int[] RealTokens(long b)
         {

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
+using OnnxAttention.Cli.Verify;
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Io;
 using OnnxAttention.Graphs.Onnx;
@@ -81,29 +82,9 @@ public sealed class ConformanceCase
 
     private static long StaticTensorCount(long[] shape) => shape.Aggregate(1L, (a, d) => a * d);
 
-    public static float[] ToFloats(TensorProto t) => (TensorProto.Types.DataType)t.DataType switch
-    {
-        TensorProto.Types.DataType.Float => Tensors.ToFloatArray(t),
-        TensorProto.Types.DataType.Float16 => Halves(t).Select(h => (float)h).ToArray(),
-        var other => throw new InvalidDataException($"output '{t.Name}' has element type {other}, not a float type"),
-    };
+    public static float[] ToFloats(TensorProto t) => ConformanceParity.ToFloats(t);
 
-    private static Half[] Halves(TensorProto t) =>
-        t.RawData.IsEmpty ? t.Int32Data.Select(x => BitConverter.UInt16BitsToHalf((ushort)x)).ToArray() : MemoryMarshal.Cast<byte, Half>(t.RawData.Span).ToArray();
-
-    private static OrtValue ToOrtValue(TensorProto t)
-    {
-        var shape = t.Dims.ToArray();
-        return (TensorProto.Types.DataType)t.DataType switch
-        {
-            TensorProto.Types.DataType.Float => OrtValue.CreateTensorValueFromMemory(Tensors.ToFloatArray(t), shape),
-            TensorProto.Types.DataType.Float16 => OrtValue.CreateTensorValueFromMemory(Halves(t).Select(h => new Float16(BitConverter.HalfToUInt16Bits(h))).ToArray(), shape),
-            TensorProto.Types.DataType.Int64 => OrtValue.CreateTensorValueFromMemory(Tensors.ToInt64Array(t), shape),
-            TensorProto.Types.DataType.Bool => OrtValue.CreateTensorValueFromMemory(
-                (t.RawData.IsEmpty ? t.Int32Data.Select(x => x != 0) : t.RawData.Span.ToArray().Select(x => x != 0)).ToArray(), shape),
-            var other => throw new InvalidDataException($"input '{t.Name}' has element type {other}"),
-        };
-    }
+    private static OrtValue ToOrtValue(TensorProto t) => ConformanceParity.ToOrtValue(t);
 
     private static float[] ToFloats(OrtValue v) => v.GetTensorTypeAndShape().ElementDataType switch
     {

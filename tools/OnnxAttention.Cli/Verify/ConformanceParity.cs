@@ -169,7 +169,8 @@ public static class ConformanceParity
         return list;
     }
 
-    private static float[] ToFloats(TensorProto t) => (TensorProto.Types.DataType)t.DataType switch
+    /// <summary>A float32 or float16 conformance tensor as float32 values.</summary>
+    public static float[] ToFloats(TensorProto t) => (TensorProto.Types.DataType)t.DataType switch
     {
         TensorProto.Types.DataType.Float => Tensors.ToFloatArray(t),
         TensorProto.Types.DataType.Float16 => [.. Halves(t).Select(h => (float)h)],
@@ -179,7 +180,8 @@ public static class ConformanceParity
     private static Half[] Halves(TensorProto t) =>
         t.RawData.IsEmpty ? [.. t.Int32Data.Select(x => BitConverter.UInt16BitsToHalf((ushort)x))] : MemoryMarshal.Cast<byte, Half>(t.RawData.Span).ToArray();
 
-    private static OrtValue ToOrtValue(TensorProto t)
+    /// <summary>A conformance input (float32, float16, int64 or bool) as an ORT value.</summary>
+    public static OrtValue ToOrtValue(TensorProto t)
     {
         var shape = t.Dims.ToArray();
         return (TensorProto.Types.DataType)t.DataType switch
