@@ -64,6 +64,18 @@ public class TuneCliTests
     }
 
     [Test]
+    public void EvalCountsAFloat16StateAtTwoBytesAnElement()
+    {
+        var ids = Ids();
+        var (code, _, error) = CommandLineRun.Invoke(EvalCommand.Create(), ["--model", Stories, "--input-ids", ids, "--attention", "window:4",
+            "--attention", "window:4,state=float16", "--bucket", "32", "--out", _dir]);
+        Assert.That(code, Is.Zero, error);
+        var bytes = File.ReadAllLines(Path.Combine(_dir, "eval.csv")).Skip(1).Select(l => l.Split(',')[^8]).ToList(); // the rule's name may hold commas (quoted)
+        // 5 layers x keys and values x 4 KV heads x 4 positions x 8 dims.
+        Assert.That(bytes, Is.EqualTo(new[] { "5120", "2560" }));
+    }
+
+    [Test]
     public void TuningOptionsAreChecked()
     {
         var ids = Ids();

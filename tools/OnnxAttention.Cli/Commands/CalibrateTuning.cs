@@ -28,7 +28,7 @@ public sealed class CalibrateTuning
     private readonly Option<float> _rate = new("--tune-rate")
     {
         Description = "with --tune-steps: Adam's step size for the feature maps (mixes 10x, projections 0.1x)",
-        DefaultValueFactory = _ => 3e-3f,
+        DefaultValueFactory = _ => 1e-2f,
     };
 
     public IEnumerable<Option> Options => [_steps, _projections, _rate];
