@@ -148,7 +148,9 @@ public sealed record SummaryRule(string Kind, int Window, float Alpha) : Attenti
 
 /// <summary>
 /// The same softmax attention, written as ONNX's standard Attention operator (opset 23) with a growing KV cache:
-/// the maths (scale, softcap, causal, masks, grouped KV heads) is unchanged, so the model's results are too.
+/// the maths (scale, softcap, causal, masks, grouped KV heads) is unchanged, so the model's results are too. An ORT
+/// GroupQueryAttention source keeps ORT's GroupQueryAttention (a faster CPU kernel) for every call it takes, behind an
+/// If on the shapes (docs/softmax-rule.md).
 /// </summary>
 public sealed record SoftmaxRule : AttentionRule
 {

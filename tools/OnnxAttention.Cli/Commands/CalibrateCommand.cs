@@ -45,10 +45,17 @@ public static class CalibrateCommand
             Description = "state types the candidates keep their state in between calls, e.g. float16 or float32,float16 (float16/bfloat16: half the bytes; see RULE,state=float16)",
             DefaultValueFactory = _ => "float16",
         };
+        var tuning = new CalibrateTuning();
+        var given = new Option<string?>("--plan")
+        {
+            Description = "a rule per layer instead of the search, e.g. 'window:64@0;hybrid-hedgehog:16,8@1-4': linear-hedgehog:M and hybrid-hedgehog:W,M are fitted there (--fit-steps)",
+        };
         var command = new Command("calibrate", "Choose and fit a constant-memory attention per layer within a state budget, measured against the original model, and save it.")
         {
             model, ids, text, tokenizer, seq, maxRows, budget, from, moves, fit, fitWindows, fitSteps, output, threads, workers, stateTypes,
         };
+        foreach (var option in tuning.Options) command.Options.Add(option);
+        command.Options.Add(given);
         command.SetAction(parse => CliErrors.Run(() =>
         {
             var clock = Stopwatch.StartNew();
@@ -74,6 +81,7 @@ public static class CalibrateCommand
             var sizes = FitSizes(parse.GetValue(fit)!);
             var windows = FitWindows(parse.GetValue(fitWindows)!);
             if (parse.GetValue(fitSteps) <= 0) throw new ArgumentException($"--fit-steps must be positive, got {parse.GetValue(fitSteps)}");
+            var tune = tuning.Requested(parse, modelFile);
 
             var console = Terminal.Open();
             var search = new PlanSearch(quality, values, rows, first, parse.GetValue(workers));
@@ -82,10 +90,16 @@ public static class CalibrateCommand
             IReadOnlyList<FittedCandidates.Fit> fits = [];
             console.Status().Start("calibrating", status =>
             {
+                if (parse.GetValue(given) is { } text)
+                {
+                    plan = CalibratePlan.Parse(text, quality.Layers).Make(quality, search, values, rows, parse.GetValue(fitSteps), parse.GetValue(budget), step => status.Status(Markup.Escape(step)));
+                    return;
+                }
                 fitClock.Start();
                 fits = FittedCandidates.Make(quality, values, rows, sizes, windows, parse.GetValue(fitSteps), step => status.Status(Markup.Escape(step)));
                 fitClock.Stop();
-                plan = search.Search(PlanSearch.DefaultCandidates(types), parse.GetValue(budget), maxMoves: parse.GetValue(moves),
+                var candidates = PlanSearch.DefaultCandidates(types);
+                plan = search.Search(tune ? CalibrateTuning.Candidates(candidates) : candidates, parse.GetValue(budget), maxMoves: parse.GetValue(moves),
                     progress: step => status.Status(Markup.Escape($"run {search.Runs + 1}: {step}")),
                     perLayer: fits.Count == 0 ? null : FittedCandidates.PerLayer(fits, quality.Layers).Select(l => PlanSearch.InStateTypes(l, types)).ToList());
             });
@@ -93,7 +107,9 @@ public static class CalibrateCommand
             {
                 console.WriteLine($"layer {f.Layer}: {f.Rule.Spelling} fitted in {parse.GetValue(fitSteps)} steps: attention output MSE {f.Result.Mse:G4} ({f.Result.Explained:P1} of its variance reproduced)");
             }
-            var (swapped, report) = quality.Swap(plan!.Rule);
+            var chosen = plan ?? throw new InvalidOperationException("the plan search returned no plan");
+            var tuned = tune ? tuning.Run(parse, console, modelFile, quality, chosen, values, rows, first) : null;
+            var (swapped, report) = tuned is null ? quality.Swap(chosen.Rule) : tuned.Model.Swap(tuned.Rule);
             ModelFile.Save(swapped, parse.GetValue(output)!.FullName);
 
             var table = new Table().Title($"plan: {plan.Rule.Spelling}");
@@ -106,11 +122,17 @@ public static class CalibrateCommand
                 table.AddRow(l.ToString(), Markup.Escape(plan.Layers[l].Rule.Spelling), report.Layers[l].StateBytesPerSequence.ToString("N0"), plan.Layers[l].Kl.ToString("F4"));
             }
             console.Write(table);
-            console.WriteLine($"calibration: {rows} x {length} ids; KL(original || calibrated) at positions {first}-{length - 1}: {plan.Kl:F4} nats");
+            console.WriteLine($"calibration: {rows} x {length} ids; KL(original || calibrated) at positions {first}-{length - 1}: {plan.Kl:F4} nats" + (tuned is null ? "" : " before tuning"));
+            if (tuned is not null)
+            {
+                var r = tuned.Result;
+                console.WriteLine($"tuned end to end in {parse.GetValue(tuning.StepsOption)} steps in {tuned.Took.TotalSeconds:F0} s (best at step {r.BestStep}): KL at positions {first}-{length - 1}: {tuned.KlBefore:F4} -> {tuned.KlAfter:F4} nats; mean KL over all positions {r.LossBefore:F4} -> {r.LossAfter:F4}");
+                if (tuned.ProjectionsChanged) console.WriteLine("the written model's attention projections (wq, wk, wv, wo of every layer) are tuned: its weights differ from the original's");
+            }
             console.WriteLine($"state per sequence: {report.StateBytesPerSequence:N0} bytes (budget {parse.GetValue(budget):N0}), the same at any context length");
             var (swapTime, runTime, compareTime) = search.Spent;
             console.WriteLine($"{search.Runs} runs of the model, {parse.GetValue(workers)} at a time; {clock.Elapsed.TotalSeconds:F0} s wall, " +
-                $"{Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds:F0} s CPU; fits {fitClock.Elapsed.TotalSeconds:F0} s wall; summed over the runs: " +
+                $"{Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds:F0} s of CPU time; fits {fitClock.Elapsed.TotalSeconds:F0} s wall; summed over the runs: " +
                 $"swaps {swapTime.TotalSeconds:F0} s, sessions and runs {runTime.TotalSeconds:F0} s, comparisons {compareTime.TotalSeconds:F0} s");
             console.WriteLine($"wrote {parse.GetValue(output)!.FullName}");
             return 0;
