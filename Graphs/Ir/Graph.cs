@@ -98,7 +98,7 @@ public sealed class Graph
             return n;
         }
         foreach (var output in node.Output.Where(o => o.Length > 0)) _producers[output] = n;
-        foreach (var input in node.Input.Where(i => i.Length > 0).Distinct())
+        foreach (var input in n.Reads)
         {
             if (!_consumers.TryGetValue(input, out var list)) _consumers[input] = list = [];
             list.Add(n);
@@ -122,15 +122,35 @@ public sealed class Graph
                 Rename(old.Outputs, oldValue, FreshName(oldValue + "_replaced"));
             }
             Rename(producer.Outputs, newValue, oldValue);
-            foreach (var node in _nodes) Rename(node.Inputs, newValue, oldValue);
+            foreach (var node in _nodes)
+            {
+                Rename(node.Inputs, newValue, oldValue);
+                RenameOuterReads(node.Proto, newValue, oldValue);
+            }
             Invalidate();
             return;
         }
         foreach (var node in Consumers(oldValue).ToList())
         {
             Rename(node.Inputs, oldValue, newValue);
+            RenameOuterReads(node.Proto, oldValue, newValue);
         }
         Invalidate();
+    }
+
+    /// <summary>Renames an outer value inside a node's subgraphs, down to where a subgraph defines that name itself.</summary>
+    private static void RenameOuterReads(NodeProto node, string from, string to)
+    {
+        foreach (var sub in node.Attribute.Where(a => a.G is not null).Select(a => a.G).Concat(node.Attribute.SelectMany(a => a.Graphs)))
+        {
+            if (sub.Node.Any(n => n.Output.Contains(from)) || sub.Input.Any(i => i.Name == from) || sub.Initializer.Any(t => t.Name == from)) continue;
+            foreach (var inner in sub.Node)
+            {
+                Rename(inner.Input, from, to);
+                RenameOuterReads(inner, from, to);
+            }
+            foreach (var output in sub.Output.Where(o => o.Name == from)) output.Name = to;
+        }
     }
 
     private static void Rename(IList<string> names, string from, string to)
@@ -179,12 +199,7 @@ public sealed class Graph
             if (!seen.Add(value)) continue;
             var producer = Producer(value);
             if (producer is null || !live.Add(producer)) continue;
-            foreach (var input in producer.Inputs.Where(i => i.Length > 0)) needed.Push(input);
-            foreach (var sub in producer.Proto.Attribute.Where(a => a.G is not null))
-            {
-                // Subgraphs read outer values implicitly: keep everything they name.
-                foreach (var inner in sub.G.Node.SelectMany(n => n.Input)) needed.Push(inner);
-            }
+            foreach (var input in producer.Reads) needed.Push(input);
         }
         var removed = _nodes.RemoveAll(n => !live.Contains(n));
         foreach (var name in Initializers.Keys.Where(k => !seen.Contains(k)).ToList())
@@ -201,7 +216,7 @@ public sealed class Graph
         var indegree = new Dictionary<GraphNode, int>();
         foreach (var node in _nodes)
         {
-            indegree[node] = node.Inputs.Where(i => i.Length > 0).Distinct().Count(i => Producer(i) is not null);
+            indegree[node] = node.Reads.Count(i => Producer(i) is not null);
         }
         var ready = new Queue<GraphNode>(_nodes.Where(n => indegree[n] == 0));
         var order = new List<GraphNode>(_nodes.Count);
@@ -270,7 +285,7 @@ public sealed class Graph
         var map = new Dictionary<string, List<GraphNode>>();
         foreach (var node in _nodes)
         {
-            foreach (var input in node.Inputs.Where(i => i.Length > 0).Distinct())
+            foreach (var input in node.Reads)
             {
                 if (!map.TryGetValue(input, out var list)) map[input] = list = [];
                 list.Add(node);

@@ -9,8 +9,9 @@ namespace OnnxAttention.Graphs.Swapping;
 /// Gives a swapped model the interface onnxruntime-genai 0.20 feeds, so that genai's own components carry its state:
 /// <list type="bullet">
 /// <item>genai feeds input_ids, attention_mask [batch, past + new] and the state, nothing else, so the swap's
-/// past_sequence_length input becomes Shape(attention_mask)[1] - Shape(input_ids)[1] (one position for all rows:
-/// genai right-pads batched prompts of different lengths, which this does not follow);</item>
+/// past_sequence_length input becomes each row's real tokens before the call, from the mask's values (genai pads
+/// batched prompts of different lengths on the right and marks the pads 0), or Shape(attention_mask)[1] -
+/// Shape(input_ids)[1] where the model reads only the mask's length;</item>
 /// <item>a pair of [batch, heads, length, dim] tensors per layer (softmax's growing KV cache, window's ring cache)
 /// takes genai's KV-cache names past_key_values.N.key/value → present.N.key/value; genai finds a fixed length in the
 /// declared shape and keeps one buffer of that size bound as past and present;</item>
@@ -93,13 +94,22 @@ public static class GenaiInterface
         }
     }
 
-    /// <summary>The swap's past_sequence_length input becomes a value computed from the attention mask and the ids.</summary>
+    /// <summary>
+    /// The swap's past_sequence_length input becomes a value computed from what genai feeds. A model that reads the
+    /// attention mask's values (the swap kept it for padding) gets each row's real tokens before this call, the mask's
+    /// sum less that of its last S columns: genai pads batched prompts of different lengths on the right, marks the
+    /// pads 0 in the mask and appends every new token at the same column for all rows, so a short row's tokens stand
+    /// at columns past their positions, and this is where the row really is (what our Generator feeds such a model).
+    /// A model that reads only the mask's length gets Shape(attention_mask)[1] - Shape(input_ids)[1], one position for
+    /// all rows.
+    /// </summary>
     private static void PositionFromMask(GraphProto g)
     {
         var position = g.Input.FirstOrDefault(i => i.Name == PositionOffset.InputName);
         if (position is null) return;
         g.Input.Remove(position);
-        if (g.Input.All(i => i.Name != GenaiLlamaModel.AttentionMask))
+        var readsMask = g.Input.Any(i => i.Name == GenaiLlamaModel.AttentionMask);
+        if (!readsMask)
         {
             var shape = new TensorShapeProto();
             shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "batch_size" });
@@ -119,6 +129,29 @@ public static class GenaiInterface
             n.Output.Add(output);
             n.Attribute.AddRange(attributes);
             return n;
+        }
+        TensorProto Int64(string name, long value)
+        {
+            var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int64 };
+            t.Dims.Add(1);
+            t.Int64Data.Add(value);
+            g.Initializer.Add(t);
+            return t;
+        }
+        // Inserted in reverse: each node goes before the ones inserted earlier.
+        if (readsMask)
+        {
+            // [batch]: per row, the mask's sum less the sum of its last S columns (PaddingFeed.RealTokensBefore's sums).
+            g.Node.Insert(0, Node("Sub", [hint + ".all", hint + ".now"], PositionOffset.InputName));
+            g.Node.Insert(0, Node("ReduceSum", [hint + ".current", hint + ".axes"], hint + ".now", Attr.Int("keepdims", 0)));
+            g.Node.Insert(0, Node("ReduceSum", [hint + ".mask", hint + ".axes"], hint + ".all", Attr.Int("keepdims", 0)));
+            g.Node.Insert(0, Node("Slice", [hint + ".mask", hint + ".from_end", hint + ".end", hint + ".axes"], hint + ".current"));
+            g.Node.Insert(0, Node("Neg", [hint + ".new"], hint + ".from_end"));
+            g.Node.Insert(0, Node("Shape", [ids], hint + ".new", Attr.Int("start", 1), Attr.Int("end", 2)));
+            g.Node.Insert(0, Node("Cast", [GenaiLlamaModel.AttentionMask], hint + ".mask", Attr.Int("to", (long)TensorProto.Types.DataType.Int64)));
+            Int64(hint + ".axes", 1);
+            Int64(hint + ".end", long.MaxValue);
+            return;
         }
         // [1]: the swap reads the position as a vector of one entry per row or one for all (PositionOffset.Rows).
         g.Node.Insert(0, Node("Sub", [hint + ".total", hint + ".new"], PositionOffset.InputName));

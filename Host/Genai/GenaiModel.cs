@@ -4,7 +4,7 @@ namespace OnnxAttention.Host.Genai;
 
 /// <summary>
 /// A model folder loaded by onnxruntime-genai (Microsoft.ML.OnnxRuntimeGenAI 0.20, on ONNX Runtime 1.32): greedy
-/// generation for a batch of prompts of one length, with the prefill and the decode steps timed apart. genai runs the
+/// generation for a batch of prompts (padded on the right when their lengths differ), with the prefill and the decode steps timed apart. genai runs the
 /// folder as its genai_config.json says (its own KV cache and recurrent-state handling, the custom-op library it names).
 /// </summary>
 public sealed class GenaiModel : IDisposable
@@ -53,28 +53,46 @@ public sealed class GenaiModel : IDisposable
     public sealed record Run(IReadOnlyList<int[]> Sequences, double PrefillSeconds, double DecodeSeconds, int DecodeSteps);
 
     /// <summary>
-    /// Prefills <paramref name="prompts"/> (all of one length) and generates <paramref name="newTokens"/> tokens greedily.
+    /// Prefills <paramref name="prompts"/> and generates <paramref name="newTokens"/> tokens greedily. Prompts of
+    /// different lengths are padded on the right with the folder's pad_token_id, as genai's own batch encoding does:
+    /// genai masks those columns (attention_mask 0), takes each row's first logits at its last real token and appends
+    /// every new token at the same column for all rows. A prompt holding the pad id is refused then, since genai would
+    /// mask it too. The sequences returned are each row's prompt followed by its new tokens, without the pads.
     /// With <paramref name="ignoreEos"/> genai does not stop at the end-of-sequence token (min_length = max_length),
     /// as a benchmark needs.
     /// </summary>
     public Run Generate(IReadOnlyList<IReadOnlyList<int>> prompts, int newTokens, bool ignoreEos = false) =>
         Genai(() => GenerateUnchecked(prompts, newTokens, ignoreEos));
 
+    /// <summary>The folder's pad_token_id (genai_config.json, model.pad_token_id), 0 when it names none.</summary>
+    public int PadTokenId()
+    {
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(Directory, GenaiFolder.ConfigFile)));
+        return config?["model"]?["pad_token_id"]?.GetValue<int>() ?? 0;
+    }
+
     private Run GenerateUnchecked(IReadOnlyList<IReadOnlyList<int>> prompts, int newTokens, bool ignoreEos)
     {
-        if (prompts.Count == 0 || prompts.Select(p => p.Count).Distinct().Count() != 1 || prompts[0].Count == 0)
+        if (prompts.Count == 0 || prompts.Any(p => p.Count == 0))
         {
-            throw new ArgumentException("genai runs here take a non-empty batch of prompts of one length (genai pads others on the right, which swapped models do not follow)");
+            throw new ArgumentException("genai runs here take a non-empty batch of non-empty prompts");
         }
-        var length = prompts[0].Count + newTokens;
+        var columns = prompts.Max(p => p.Count);
+        var pad = PadTokenId();
+        if (prompts.Any(p => p.Count != columns) && prompts.Select((p, r) => (p, r)).FirstOrDefault(x => x.p.Contains(pad)) is { p: not null } holder)
+        {
+            throw new ArgumentException($"prompt {holder.r} holds the pad id {pad}, which genai masks out of a padded batch; give prompts of one length or without it");
+        }
+        var length = columns + newTokens;
         using var parameters = new GeneratorParams(_model);
         parameters.SetSearchOption("max_length", length);
         parameters.SetSearchOption("batch_size", prompts.Count);
         parameters.SetSearchOption("do_sample", false);
         if (ignoreEos) parameters.SetSearchOption("min_length", length);
         using var generator = new Generator(_model, parameters);
+        var padded = prompts.SelectMany(p => p.Concat(Enumerable.Repeat(pad, columns - p.Count))).ToArray();
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        generator.AppendTokens(prompts.SelectMany(p => p).ToArray());
+        generator.AppendTokens(padded);
         var prefill = clock.Elapsed.TotalSeconds;
         clock.Restart();
         var steps = 0;
@@ -84,7 +102,7 @@ public sealed class GenaiModel : IDisposable
             steps++;
         }
         var decode = clock.Elapsed.TotalSeconds;
-        var sequences = Enumerable.Range(0, prompts.Count).Select(r => generator.GetSequence((ulong)r).ToArray()).ToList();
+        var sequences = Enumerable.Range(0, prompts.Count).Select(r => prompts[r].Concat(generator.GetSequence((ulong)r).ToArray().Skip(columns)).ToArray()).ToList();
         return new Run(sequences, prefill, decode, steps);
     }
 

@@ -28,6 +28,14 @@ public class GenaiParityTests
         [8, 1, 230, 45, 67, 89, 101, 12, 13, 14, 240, 66, 2, 190, 18, 22, 199, 71, 4, 43],
     ];
 
+    /// <summary>Three lengths: genai pads the shorter rows on the right and appends each new token at one column for all rows.</summary>
+    private static readonly IReadOnlyList<IReadOnlyList<int>> MixedPrompts =
+    [
+        [5, 17, 42, 99, 3, 7, 11, 200, 31, 64, 128, 250, 9, 77, 150, 33, 1, 254, 100, 60],
+        [8, 1, 230, 45, 67, 89, 101, 12, 13, 14, 240],
+        [19, 6, 222, 48, 90],
+    ];
+
     private NativeBuild _native = null!;
     private string _work = null!;
 
@@ -50,14 +58,16 @@ public class GenaiParityTests
 
     private static ModelProto Tiny() => GenaiLlamaModel.Build(GenaiLlamaConfig.Tiny(contextLength: 256));
 
-    private static List<int[]> Ours(string rule)
+    private static List<int[]> Ours(string rule) => Ours(rule, Prompts);
+
+    private static List<int[]> Ours(string rule, IReadOnlyList<IReadOnlyList<int>> prompts)
     {
         var model = Tiny();
         using var decoder = DecoderModel.FromExported(model, AttentionRule.Parse(rule), intraOpThreads: 1, source: "tiny genai llama");
-        using var g = new Generator(decoder, new GeneratorParams(MaxNewTokens: NewTokens), Prompts);
+        using var g = new Generator(decoder, new GeneratorParams(MaxNewTokens: NewTokens), prompts);
         g.Prefill();
         while (!g.IsDone) g.GenerateNextToken();
-        return Enumerable.Range(0, Prompts.Count).Select(r => g.Sequence(r).ToArray()).ToList();
+        return Enumerable.Range(0, prompts.Count).Select(r => g.Sequence(r).ToArray()).ToList();
     }
 
     /// <summary>The tiny model's end-of-sequence id (genai_config.json): genai stops a row there, our Generator is given no stop token.</summary>
@@ -69,11 +79,14 @@ public class GenaiParityTests
         return end < 0 ? row : row[..(end + 1)];
     }
 
-    private static void AssertSame(IReadOnlyList<int[]> genaiRows, IReadOnlyList<int[]> ourRows, string what)
+    private static void AssertSame(IReadOnlyList<int[]> genaiRows, IReadOnlyList<int[]> ourRows, string what) => AssertSame(genaiRows, ourRows, what, Prompts);
+
+    private static void AssertSame(IReadOnlyList<int[]> genaiRows, IReadOnlyList<int[]> ourRows, string what, IReadOnlyList<IReadOnlyList<int>> prompts)
     {
-        for (var r = 0; r < Prompts.Count; r++)
+        Assert.That(genaiRows, Has.Count.EqualTo(prompts.Count), what);
+        for (var r = 0; r < prompts.Count; r++)
         {
-            var (genai, ours) = (UpToEos(genaiRows[r], Prompts[r].Count), UpToEos(ourRows[r], Prompts[r].Count));
+            var (genai, ours) = (UpToEos(genaiRows[r], prompts[r].Count), UpToEos(ourRows[r], prompts[r].Count));
             Assert.That(genai, Has.Length.EqualTo(ours.Length), $"{what}: row {r}: genai [{string.Join(" ", genai)}], ours [{string.Join(" ", ours)}]");
             var step = Enumerable.Range(0, genai.Length).FirstOrDefault(i => genai[i] != ours[i], -1);
             Assert.That(step, Is.EqualTo(-1), $"{what}: row {r} differs first at token {step}: genai [{string.Join(" ", genai)}], ours [{string.Join(" ", ours)}]");
@@ -99,6 +112,42 @@ public class GenaiParityTests
         using var genai = GenaiModel.Open(dir);
         var run = genai.Generate(Prompts, NewTokens);
         AssertSame(run.Sequences, Ours(rule), $"'{rule}' swap: genai vs our Generator");
+    }
+
+    /// <summary>
+    /// genai pads the shorter prompts on the right (mask 0 there) and feeds one column for all rows from then on; the
+    /// swapped folder takes each row's position from the mask's values, so every row generates what it generates alone
+    /// in our Generator. Before, with one position for all rows from the mask's length, the short rows went wrong.
+    /// </summary>
+    [TestCaseSource(nameof(GenaiRules))]
+    public void GenaiOnARightPaddedBatchOfMixedLengthsMatchesOurGenerator(string rule)
+    {
+        var dir = Path.Combine(_work, "mixed-" + rule.Replace(':', '_').Replace(',', '_').Replace('=', '_'));
+        GenaiFolder.WriteSwapped(Tiny(), AttentionRule.Parse(rule), dir, _native.Library);
+        using var genai = GenaiModel.Open(dir);
+        var run = genai.Generate(MixedPrompts, NewTokens);
+        AssertSame(run.Sequences, Ours(rule, MixedPrompts), $"'{rule}' swap, prompts of {string.Join(", ", MixedPrompts.Select(p => p.Count))} tokens: genai vs our Generator", MixedPrompts);
+    }
+
+    /// <summary>genai's own GroupQueryAttention on a right-padded batch: the reference the swapped folders now meet.</summary>
+    [Test]
+    public void GenaiOnTheOriginalModelMatchesOurSoftmaxSwapOnARightPaddedBatch()
+    {
+        var dir = Path.Combine(_work, "original-mixed");
+        GenaiFolder.WriteOriginal(Tiny(), GenaiLlamaConfig.Tiny(contextLength: 256), dir);
+        using var genai = GenaiModel.Open(dir);
+        var run = genai.Generate(MixedPrompts, NewTokens);
+        AssertSame(run.Sequences, Ours("softmax", MixedPrompts), "original model in genai vs softmax swap in our Generator, right-padded batch", MixedPrompts);
+    }
+
+    [Test]
+    public void GenaiRefusesToPadAPromptThatHoldsThePadId()
+    {
+        var dir = Path.Combine(_work, "original-pad");
+        GenaiFolder.WriteOriginal(Tiny(), GenaiLlamaConfig.Tiny(contextLength: 256), dir);
+        using var genai = GenaiModel.Open(dir);
+        var e = Assert.Throws<ArgumentException>(() => genai.Generate([[5, 0, 7], [9]], NewTokens));
+        Assert.That(e!.Message, Does.Contain("prompt 0 holds the pad id 0"));
     }
 
     [TestCase("segment:8", "4 state tensors per layer")]

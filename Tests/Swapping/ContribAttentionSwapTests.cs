@@ -58,6 +58,24 @@ public class ContribAttentionSwapTests
         TensorAssert.Close(pieces, want, Tolerance.Float32, $"{rule}, pieces 4, 1, 6");
     }
 
+    /// <summary>
+    /// Softmax keeps ORT's GroupQueryAttention (a faster CPU kernel than Attention-23) for every call that kernel
+    /// takes, behind an If that sends a prompt continued from a past at batch > 1 (which it refuses) to Attention-23.
+    /// Both branches' results are checked by <see cref="GroupQueryAttentionSwapGivesTheOperatorsOutput"/> (batch 2,
+    /// pieces 4, 1, 6: the first two on GroupQueryAttention, the last on Attention-23).
+    /// </summary>
+    [Test]
+    public void SoftmaxOnGroupQueryAttentionDispatchesOnShapes()
+    {
+        var swapped = GroupQueryAttention(new Gqa(HeadDim: 8));
+        AttentionSwapper.Swap(swapped, AttentionRule.Parse("softmax"));
+        var dispatch = swapped.Graph.Node.Single(n => n.OpType == "If");
+        NodeProto Inner(string branch) => dispatch.Attribute.Single(a => a.Name == branch).G.Node.Single();
+        Assert.That(Inner("then_branch").OpType, Is.EqualTo("Attention"));
+        Assert.That((Inner("else_branch").Domain, Inner("else_branch").OpType), Is.EqualTo((Ms, "GroupQueryAttention")));
+        Assert.That(swapped.Graph.Node.Any(n => n.OpType == "Attention"), Is.False, "no Attention-23 outside the If");
+    }
+
     [Test]
     public void ALocalWindowIsReproducedByTheWindowRuleOfItsSizeAndRefusedBySoftmax()
     {

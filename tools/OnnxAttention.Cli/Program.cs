@@ -18,5 +18,6 @@ root.Subcommands.Add(CalibrateCommand.Create());
 root.Subcommands.Add(GenaiLlamaCommand.Create());
 root.Subcommands.Add(GenaiGenerateCommand.Create());
 root.Subcommands.Add(BenchGenerateCommand.Create());
+root.Subcommands.Add(BenchGenerateCellCommand.Create());
 root.Subcommands.Add(VerifyOpsCommand.Create());
 return root.Parse(args).Invoke();

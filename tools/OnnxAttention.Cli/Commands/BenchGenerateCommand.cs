@@ -1,12 +1,10 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
+using OnnxAttention.Cli.Bench;
 using OnnxAttention.Cli.Reporting;
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Swapping;
-using OnnxAttention.Host.Diagnostics;
 using OnnxAttention.Host.Genai;
-using OnnxAttention.Host.Generation;
 using Spectre.Console;
 
 namespace OnnxAttention.Cli.Commands;
@@ -15,21 +13,42 @@ namespace OnnxAttention.Cli.Commands;
 /// <c>onnx-attention bench-generate</c>: end-to-end generation on the genai-form Llama (about 100M parameters by
 /// default), prefill and decode tokens/s and the peak memory a run adds, per context and batch, for onnxruntime-genai
 /// running the original model, our Host running it with softmax, window and linear rules, and genai running the
-/// swapped model. In each (context, batch) cell the contenders run one after the other, so every comparison is taken on
-/// the same machine within seconds. A cell whose time, extrapolated from the contender's previous cell, would pass
-/// --max-seconds is not run and is reported as such.
+/// swapped model. Every run is a fresh child process (<see cref="BenchGenerateCellCommand"/>) that loads one contender
+/// from folders written once, so its peak memory is its own. In each (context, batch) cell the contenders run one
+/// after the other, --repeats rounds, each round starting one contender later, so every comparison is taken on the same
+/// machine within a minute or so and no contender always runs first. A cell whose time, extrapolated from the
+/// contender's previous cell, would pass --max-seconds is not run and is reported as such.
 /// </summary>
 public static class BenchGenerateCommand
 {
-    private sealed record Result(string Contender, int Context, int Batch, double PrefillTokensPerSecond, double DecodeTokensPerSecond, double PeakMb, string Status);
+    /// <summary>One contender in one cell: medians over the repeats, with the smallest and largest figure.</summary>
+    private sealed record Result(string Contender, int Context, int Batch, Spread Prefill, Spread Decode, Spread PeakMb, Spread LoadedMb, string Status)
+    {
+        public double PrefillTokensPerSecond => Prefill.Median;
 
-    /// <summary>
-    /// One way of generating, <see cref="Key"/> one of <see cref="Keys"/>; <see cref="Exponent"/>: how its time grows with
-    /// the context (for the skip estimate).
-    /// </summary>
-    private sealed record Contender(string Key, string Name, double Exponent, Func<IReadOnlyList<IReadOnlyList<int>>, int, (double Prefill, double Decode)> Run, IDisposable Owner);
+        public double DecodeTokensPerSecond => Decode.Median;
+    }
 
-    private static readonly string[] Keys = ["genai-original", "host-softmax", "host-window", "host-linear", "genai-swapped"];
+    private readonly record struct Spread(double Median, double Min, double Max)
+    {
+        public static Spread Of(IReadOnlyList<double> values)
+        {
+            if (values.Count == 0) return new Spread(double.NaN, double.NaN, double.NaN);
+            var sorted = values.Order().ToArray();
+            var median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+            return new Spread(median, sorted[0], sorted[^1]);
+        }
+
+        public string Text(string format) => Min == Max ? Median.ToString(format, CultureInfo.InvariantCulture)
+            : string.Create(CultureInfo.InvariantCulture, $"{Median.ToString(format, CultureInfo.InvariantCulture)} ({Min.ToString(format, CultureInfo.InvariantCulture)}..{Max.ToString(format, CultureInfo.InvariantCulture)})");
+    }
+
+    /// <summary>One child run, in the order it ran.</summary>
+    private sealed record Run(string Contender, int Context, int Batch, int Repeat, int Order, double PrefillTokensPerSecond, double DecodeTokensPerSecond, double PeakMb, double LoadedMb);
+
+    private sealed record Contender(string Key, string Name);
+
+    private static readonly string[] Keys = GenerateContenders.Keys;
 
     public static Command Create()
     {
@@ -41,13 +60,14 @@ public static class BenchGenerateCommand
         var window = new Option<string>("--window-rule") { Description = "the window rule run by our Host", DefaultValueFactory = _ => "window:1024,sinks=4" };
         var linear = new Option<string>("--linear-rule") { Description = "the linear rule run by our Host and, swapped, by genai", DefaultValueFactory = _ => "linear-elu" };
         var maxSeconds = new Option<double>("--max-seconds") { Description = "skip a cell whose estimated time (from the contender's previous cell) passes this", DefaultValueFactory = _ => 180 };
+        var repeats = new Option<int>("--repeats") { Description = "rounds per cell (each round runs every contender once, starting one contender later); the table gives medians and ranges", DefaultValueFactory = _ => 1 };
         var only = new Option<string>("--contenders") { Description = "which contenders run, comma-separated: " + string.Join(", ", Keys), DefaultValueFactory = _ => string.Join(",", Keys) };
         var quick = new Option<bool>("--quick") { Description = "tiny model, contexts 256,1024, batches 1,2, 8 decode steps" };
         var nativeLibrary = new Option<FileInfo?>("--native-library") { Description = "libonnxattention.so for genai (default: artifacts/native/linux-x64/ from ./build-native.sh)" };
-        var output = new Option<DirectoryInfo>("--out") { Description = "folder for bench-generate.csv and the plots", DefaultValueFactory = _ => new DirectoryInfo("artifacts/bench") };
+        var output = new Option<DirectoryInfo>("--out") { Description = "folder for bench-generate.csv, bench-generate-runs.csv and the plots", DefaultValueFactory = _ => new DirectoryInfo("artifacts/bench") };
         var command = new Command("bench-generate", "Prefill/decode tokens/s and peak memory: onnxruntime-genai vs our Host, original and swapped models, per context and batch.")
         {
-            size, contexts, batches, decode, chunk, window, linear, maxSeconds, only, quick, nativeLibrary, output,
+            size, contexts, batches, decode, chunk, window, linear, maxSeconds, repeats, only, quick, nativeLibrary, output,
         };
         command.SetAction(parse => CliErrors.Run(() =>
         {
@@ -60,6 +80,7 @@ public static class BenchGenerateCommand
             var steps = isQuick ? 8 : parse.GetValue(decode);
             if (steps < 1) throw new ArgumentException($"--decode-tokens must be >= 1, got {steps}");
             if (parse.GetValue(chunk) < 1) throw new ArgumentException($"--prefill-chunk must be >= 1, got {parse.GetValue(chunk)}");
+            if (parse.GetValue(repeats) < 1) throw new ArgumentException($"--repeats must be >= 1, got {parse.GetValue(repeats)}");
             if (contextList.Max() + steps + 1 > config.ContextLength)
             {
                 config = config with { ContextLength = contextList.Max() + steps + 1 };
@@ -75,24 +96,31 @@ public static class BenchGenerateCommand
             var outDir = parse.GetValue(output)!;
             outDir.Create();
             var work = Directory.CreateTempSubdirectory("onnxattention-bench-generate-").FullName;
-            var contenders = new List<Contender>();
             try
             {
                 console.MarkupLine($"model: genai-form Llama, {config.Layers} layers, hidden {config.Hidden}, {config.Heads}/{config.KvHeads} heads, vocabulary {config.Vocab}, {config.Parameters:N0} parameters");
                 console.MarkupLine($"machine: {Environment.ProcessorCount} logical CPUs; ONNX Runtime {Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetVersionString()}, onnxruntime-genai 0.20.0");
-                contenders.AddRange(Load(config, work, library, parse.GetValue(window)!, parse.GetValue(linear)!, parse.GetValue(chunk), chosen));
-                var results = Measure(console, contenders, contextList, batchList, steps, config.Vocab, parse.GetValue(maxSeconds));
-                Report(console, results, contenders, outDir.FullName);
+                string windowRule = parse.GetValue(window)!, linearRule = parse.GetValue(linear)!;
+                var contenders = Keys.Where(chosen.Contains).Select(k => new Contender(k, GenerateContenders.DisplayName(k, windowRule, linearRule))).ToList();
+                Prepare(config, work, library, AttentionRule.Parse(linearRule), chosen);
+                string[] Arguments(string key, int context, int batch) =>
+                [
+                    "--work", work, "--contender", key, "--context", Invariant(context), "--batch", Invariant(batch), "--decode-tokens", Invariant(steps),
+                    "--prefill-chunk", Invariant(parse.GetValue(chunk)), "--vocab", Invariant(config.Vocab), "--window-rule", windowRule, "--linear-rule", linearRule,
+                ];
+                var (results, runs) = Measure(console, contenders, contextList, batchList, steps, parse.GetValue(repeats), parse.GetValue(maxSeconds), Arguments);
+                Report(console, results, runs, contenders, outDir.FullName);
                 return 0;
             }
             finally
             {
-                foreach (var c in contenders) c.Owner.Dispose();
                 Directory.Delete(work, recursive: true);
             }
         }));
         return command;
     }
+
+    private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
 
     private static int[] Ints(string text, string option)
     {
@@ -102,97 +130,78 @@ public static class BenchGenerateCommand
         return values.Length > 0 ? values.Distinct().Order().ToArray() : throw new ArgumentException($"{option} is empty");
     }
 
-    private static List<Contender> Load(GenaiLlamaConfig config, string work, string library, string windowRule, string linearRule, int chunk, HashSet<string> chosen)
+    /// <summary>Writes the folders the cells load: the original (genai's, and our Host's source) and the swapped one for genai.</summary>
+    private static void Prepare(GenaiLlamaConfig config, string work, string library, AttentionRule linearRule, HashSet<string> chosen)
     {
         var model = GenaiLlamaModel.Build(config);
-        var list = new List<Contender>();
-        if (chosen.Contains("genai-original"))
-        {
-            var original = Path.Combine(work, "original");
-            GenaiFolder.WriteOriginal(model, config, original);
-            list.Add(GenaiContender("genai-original", "genai original (GQA + KV cache)", 1.5, original));
-        }
-        foreach (var (key, rule, exponent) in new[] { ("host-softmax", "softmax", 1.5), ("host-window", windowRule, 1.0), ("host-linear", linearRule, 1.0) })
-        {
-            if (!chosen.Contains(key)) continue;
-            var decoder = DecoderModel.FromExported(model.Clone(), AttentionRule.Parse(rule), source: "genai-form Llama");
-            list.Add(new Contender(key, $"host {rule}", exponent, (prompts, steps) => HostRun(decoder, prompts, steps, chunk), decoder));
-        }
+        GenaiFolder.WriteOriginal(model, config, Path.Combine(work, GenerateContenders.OriginalFolder));
         if (chosen.Contains("genai-swapped"))
         {
-            var swapped = Path.Combine(work, "swapped");
-            GenaiFolder.WriteSwapped(model, AttentionRule.Parse(linearRule), swapped, library);
-            list.Add(GenaiContender("genai-swapped", $"genai swapped {linearRule}", 1.0, swapped));
+            GenaiFolder.WriteSwapped(model, linearRule, Path.Combine(work, GenerateContenders.SwappedFolder), library);
         }
-        return list;
     }
 
-    private static Contender GenaiContender(string key, string name, double exponent, string folder)
-    {
-        var genai = GenaiModel.Open(folder);
-        return new Contender(key, name, exponent, (prompts, steps) =>
-        {
-            var run = genai.Generate(prompts, steps + 1, ignoreEos: true);
-            return (run.PrefillSeconds, run.DecodeSeconds);
-        }, genai);
-    }
-
-    /// <summary>Prefill, then steps + 1 GenerateNextToken calls: the first only samples from the prefill's logits, as genai's does.</summary>
-    private static (double Prefill, double Decode) HostRun(DecoderModel decoder, IReadOnlyList<IReadOnlyList<int>> prompts, int steps, int chunk)
-    {
-        using var g = new Generator(decoder, new GeneratorParams(steps + 1), prompts);
-        var clock = Stopwatch.StartNew();
-        g.PrefillInPieces(chunk);
-        var prefill = clock.Elapsed.TotalSeconds;
-        clock.Restart();
-        while (!g.IsDone) g.GenerateNextToken();
-        return (prefill, clock.Elapsed.TotalSeconds);
-    }
-
-    private static List<Result> Measure(IAnsiConsole console, List<Contender> contenders, int[] contexts, int[] batches, int steps, int vocab, double maxSeconds)
+    private static (List<Result> Results, List<Run> Runs) Measure(IAnsiConsole console, List<Contender> contenders, int[] contexts, int[] batches, int steps, int repeats, double maxSeconds,
+        Func<string, int, int, string[]> arguments)
     {
         var results = new List<Result>();
+        var runs = new List<Run>();
         var last = new Dictionary<string, (int Context, int Batch, double Seconds)>();
-        var random = new Random(7);
+        var order = 0;
         foreach (var context in contexts)
         {
             foreach (var batch in batches)
             {
-                var prompts = Enumerable.Range(0, batch).Select(_ => (IReadOnlyList<int>)Enumerable.Range(0, context).Select(_ => random.Next(3, vocab)).ToArray()).ToList();
-                foreach (var c in contenders)
+                var skipped = new Dictionary<string, string>();
+                var failed = new Dictionary<string, string>();
+                foreach (var c in contenders.Where(c => last.ContainsKey(c.Key)))
                 {
-                    if (last.TryGetValue(c.Name, out var before))
+                    var before = last[c.Key];
+                    var estimate = before.Seconds * (batch / (double)before.Batch) * Math.Pow(context / (double)before.Context, GenerateContenders.Exponent(c.Key));
+                    if (estimate > maxSeconds)
                     {
-                        var estimate = before.Seconds * (batch / (double)before.Batch) * Math.Pow(context / (double)before.Context, c.Exponent);
-                        if (estimate > maxSeconds)
+                        skipped[c.Key] = $"not run: estimated {estimate:F0} s > --max-seconds";
+                        console.MarkupLine($"[grey]{Markup.Escape(c.Name)} at {context} x {batch}: skipped (estimated {estimate:F0} s)[/]");
+                    }
+                }
+                var running = contenders.Where(c => !skipped.ContainsKey(c.Key)).ToList();
+                for (var repeat = 0; repeat < repeats; repeat++)
+                {
+                    for (var i = 0; i < running.Count; i++)
+                    {
+                        var c = running[(i + repeat) % running.Count];
+                        if (failed.ContainsKey(c.Key)) continue;
+                        var (m, why) = CellProcess.Run(arguments(c.Key, context, batch));
+                        if (m is null)
                         {
-                            results.Add(new Result(c.Name, context, batch, double.NaN, double.NaN, double.NaN, $"not run: estimated {estimate:F0} s > --max-seconds"));
-                            console.MarkupLine($"[grey]{Markup.Escape(c.Name)} at {context} x {batch}: skipped (estimated {estimate:F0} s)[/]");
+                            failed[c.Key] = "failed: " + why;
+                            console.MarkupLine($"[red]{Markup.Escape(c.Name)} at {context} x {batch}: {Markup.Escape(why)}[/]");
                             continue;
                         }
+                        var run = new Run(c.Name, context, batch, repeat + 1, ++order, batch * (double)context / m.PrefillSeconds, batch * (double)steps / m.DecodeSeconds,
+                            (m.PeakBytes - m.LoadedBytes) / 1e6, m.LoadedBytes / 1e6);
+                        runs.Add(run);
+                        last[c.Key] = (context, batch, m.PrefillSeconds + m.DecodeSeconds);
+                        console.MarkupLine($"{Markup.Escape(c.Name)} at {context} x {batch}, round {repeat + 1}: prefill {run.PrefillTokensPerSecond:F0} tokens/s, decode {run.DecodeTokensPerSecond:F1} tokens/s, " +
+                            $"peak +{run.PeakMb:F0} MB over {run.LoadedMb:F0} MB loaded ({m.PrefillSeconds + m.DecodeSeconds:F1} s)");
                     }
-                    GC.Collect();
-                    GC.WaitForPendingFinalizers();
-                    GC.Collect();
-                    ProcessMemory.ReturnFreedMemory();
-                    ProcessMemory.ResetPeak();
-                    var start = ProcessMemory.Read().ResidentBytes;
-                    var (prefill, decode) = c.Run(prompts, steps);
-                    var peak = (ProcessMemory.Read().PeakResidentBytes - start) / 1e6;
-                    var r = new Result(c.Name, context, batch, batch * (double)context / prefill, batch * (double)steps / decode, peak, "measured");
-                    results.Add(r);
-                    last[c.Name] = (context, batch, prefill + decode);
-                    console.MarkupLine($"{Markup.Escape(c.Name)} at {context} x {batch}: prefill {r.PrefillTokensPerSecond:F0} tokens/s, decode {r.DecodeTokensPerSecond:F1} tokens/s, peak +{peak:F0} MB ({prefill + decode:F1} s)");
+                }
+                foreach (var c in contenders)
+                {
+                    var mine = runs.Where(r => r.Contender == c.Name && r.Context == context && r.Batch == batch).ToList();
+                    var status = skipped.GetValueOrDefault(c.Key) ?? failed.GetValueOrDefault(c.Key) ?? "measured";
+                    results.Add(new Result(c.Name, context, batch, Spread.Of(mine.Select(r => r.PrefillTokensPerSecond).ToList()), Spread.Of(mine.Select(r => r.DecodeTokensPerSecond).ToList()),
+                        Spread.Of(mine.Select(r => r.PeakMb).ToList()), Spread.Of(mine.Select(r => r.LoadedMb).ToList()), status));
                 }
             }
         }
-        return results;
+        return (results, runs);
     }
 
-    private static void Report(IAnsiConsole console, List<Result> results, List<Contender> contenders, string outDir)
+    private static void Report(IAnsiConsole console, List<Result> results, List<Run> runs, List<Contender> contenders, string outDir)
     {
         var names = contenders.Select(c => c.Name).ToList();
-        var table = new Table().Title("bench-generate: prefill / decode tokens/s and peak resident memory added by the run (MB)")
+        var table = new Table().Title("bench-generate: prefill / decode tokens/s and peak resident memory a run adds above the loaded model (MB); medians (smallest..largest) over the rounds")
             .AddColumn("context").AddColumn("batch");
         foreach (var n in names) table.AddColumn(n);
         foreach (var cell in results.GroupBy(r => (r.Context, r.Batch)))
@@ -201,22 +210,26 @@ public static class BenchGenerateCommand
             foreach (var n in names)
             {
                 var r = cell.First(x => x.Contender == n);
-                row.Add(r.Status == "measured" ? $"{r.PrefillTokensPerSecond:F0} / {r.DecodeTokensPerSecond:F1} / {r.PeakMb:F0}" : "not run");
+                row.Add(r.Status == "measured" ? $"{r.Prefill.Text("F0")} / {r.Decode.Text("F1")} / {r.PeakMb.Text("F0")}" : r.Status.StartsWith("failed", StringComparison.Ordinal) ? "failed" : "not run");
             }
             table.AddRow(row.ToArray());
         }
         console.Write(table);
-        foreach (var line in Targets(results, contenders.ToDictionary(c => c.Key, c => c.Name))) console.MarkupLine(Markup.Escape(line));
+        foreach (var line in Targets(results, runs, contenders.ToDictionary(c => c.Key, c => c.Name))) console.MarkupLine(Markup.Escape(line));
 
         var csv = Path.Combine(outDir, "bench-generate.csv");
         File.WriteAllLines(csv, new[] { "contender,context,batch,prefill_tokens_per_second,decode_tokens_per_second,peak_mb,status" }.Concat(results.Select(r =>
             CsvText.Line(r.Contender, r.Context.ToString(CultureInfo.InvariantCulture), r.Batch.ToString(CultureInfo.InvariantCulture),
-                CsvText.Number(r.PrefillTokensPerSecond), CsvText.Number(r.DecodeTokensPerSecond), CsvText.Number(r.PeakMb), r.Status))));
+                CsvText.Number(r.Prefill.Median), CsvText.Number(r.Decode.Median), CsvText.Number(r.PeakMb.Median), r.Status))));
+        var runsCsv = Path.Combine(outDir, "bench-generate-runs.csv");
+        File.WriteAllLines(runsCsv, new[] { "order,round,contender,context,batch,prefill_tokens_per_second,decode_tokens_per_second,peak_mb_above_loaded,loaded_mb" }.Concat(runs.Select(r =>
+            CsvText.Line(Invariant(r.Order), Invariant(r.Repeat), r.Contender, Invariant(r.Context), Invariant(r.Batch),
+                CsvText.Number(r.PrefillTokensPerSecond), CsvText.Number(r.DecodeTokensPerSecond), CsvText.Number(r.PeakMb), CsvText.Number(r.LoadedMb)))));
         var plots = new[]
         {
-            ("bench-generate-decode.png", "Decode tokens/s against context", "decode tokens/s", (Func<Result, double>)(r => r.DecodeTokensPerSecond)),
-            ("bench-generate-prefill.png", "Prefill tokens/s against context", "prefill tokens/s", r => r.PrefillTokensPerSecond),
-            ("bench-generate-memory.png", "Peak memory added by a run against context", "peak resident MB above the start", r => r.PeakMb),
+            ("bench-generate-decode.png", "Decode tokens/s against context", "decode tokens/s", (Func<Result, double>)(r => r.Decode.Median)),
+            ("bench-generate-prefill.png", "Prefill tokens/s against context", "prefill tokens/s", r => r.Prefill.Median),
+            ("bench-generate-memory.png", "Peak memory a run adds above the loaded model, against context", "peak resident MB above the loaded model", r => r.PeakMb.Median),
         };
         foreach (var (file, title, y, pick) in plots)
         {
@@ -224,13 +237,19 @@ public static class BenchGenerateCommand
                 .Select(g => new LineChart.Series($"{g.Key.Contender}, batch {g.Key.Batch}", g.Select(r => (double)r.Context).ToArray(), g.Select(pick).ToArray()));
             LineChart.Save(Path.Combine(outDir, file), title + " (CPU)", "context (prompt tokens)", y, series, logX: true, logY: file.Contains("memory", StringComparison.Ordinal) ? false : true);
         }
-        console.MarkupLine($"wrote [bold]{Markup.Escape(csv)}[/] and {string.Join(", ", plots.Select(p => p.Item1))}");
+        console.MarkupLine($"wrote [bold]{Markup.Escape(csv)}[/], bench-generate-runs.csv and {string.Join(", ", plots.Select(p => p.Item1))}");
     }
 
-    /// <summary>The issue's targets as ratios taken in the same run, each with the cells it compares, or why it could not be computed.</summary>
-    private static IEnumerable<string> Targets(List<Result> results, Dictionary<string, string> names)
+    /// <summary>
+    /// The issue's targets as ratios taken in the same run, each with the cells it compares, or why it could not be
+    /// computed. A ratio of two contenders is taken per round (the two runs of one round ran within a minute), and
+    /// given as the median with the smallest and largest round.
+    /// </summary>
+    private static IEnumerable<string> Targets(List<Result> results, List<Run> runs, Dictionary<string, string> names)
     {
         Result? At(string name, int context, int batch) => results.FirstOrDefault(r => r.Contender == name && r.Context == context && r.Batch == batch && r.Status == "measured");
+        Spread Ratio(string a, string b, int context, int batch, Func<Run, double> pick) => Spread.Of(runs.Where(r => r.Contender == a && r.Context == context && r.Batch == batch)
+            .Join(runs.Where(r => r.Contender == b && r.Context == context && r.Batch == batch), r => r.Repeat, r => r.Repeat, (x, y) => pick(x) / pick(y)).ToList());
         string Name(string key) => names.GetValueOrDefault(key, key);
         string genaiOriginal = Name("genai-original"), hostSoftmax = Name("host-softmax"), genaiSwapped = Name("genai-swapped"), hostLinear = Name("host-linear");
         var stateRules = new[] { Name("host-window"), hostLinear, genaiSwapped };
@@ -239,28 +258,30 @@ public static class BenchGenerateCommand
         var largest = results.Where(r => r.Status == "measured").Max(r => r.Context);
         foreach (var batch in results.Select(r => r.Batch).Distinct())
         {
-            if (At(genaiOriginal, smallest, batch) is { } g && At(hostSoftmax, smallest, batch) is { } h)
+            if (At(genaiOriginal, smallest, batch) is not null && At(hostSoftmax, smallest, batch) is not null)
             {
-                yield return $"batch {batch}, context {smallest}: host softmax / genai original = prefill {h.PrefillTokensPerSecond / g.PrefillTokensPerSecond:F2}, decode {h.DecodeTokensPerSecond / g.DecodeTokensPerSecond:F2} (target >= 1)";
+                yield return $"batch {batch}, context {smallest}: host softmax / genai original = prefill {Ratio(hostSoftmax, genaiOriginal, smallest, batch, r => r.PrefillTokensPerSecond).Text("F2")}, " +
+                    $"decode {Ratio(hostSoftmax, genaiOriginal, smallest, batch, r => r.DecodeTokensPerSecond).Text("F2")} (target >= 1)";
             }
             foreach (var rule in stateRules)
             {
-                var runs = results.Where(r => r.Contender == rule && r.Batch == batch && r.Status == "measured").OrderBy(r => r.Context).ToList();
-                if (runs.Count >= 2)
+                var measured = results.Where(r => r.Contender == rule && r.Batch == batch && r.Status == "measured").OrderBy(r => r.Context).ToList();
+                if (measured.Count >= 2)
                 {
-                    yield return $"batch {batch}, {rule}: decode at {runs[^1].Context} / at {runs[0].Context} = {runs[^1].DecodeTokensPerSecond / runs[0].DecodeTokensPerSecond:F2} (target >= 0.9); " +
-                        $"peak memory {runs.Min(r => r.PeakMb):F0} .. {runs.Max(r => r.PeakMb):F0} MB over contexts {runs[0].Context} .. {runs[^1].Context} (target: flat)";
+                    yield return $"batch {batch}, {rule}: decode at {measured[^1].Context} / at {measured[0].Context} = {measured[^1].Decode.Median / measured[0].Decode.Median:F2} (target >= 0.9); " +
+                        $"peak memory above the loaded model {measured.Min(r => r.PeakMb.Median):F0} .. {measured.Max(r => r.PeakMb.Median):F0} MB over contexts {measured[0].Context} .. {measured[^1].Context} (target: flat)";
                 }
-                if (At(genaiOriginal, largest, batch) is { } go && At(rule, largest, batch) is { } s)
+                if (At(genaiOriginal, largest, batch) is not null && At(rule, largest, batch) is not null)
                 {
-                    yield return $"batch {batch}, context {largest}: {rule} decode / genai original decode = {s.DecodeTokensPerSecond / go.DecodeTokensPerSecond:F1} (target >= 10 at 65536)";
+                    yield return $"batch {batch}, context {largest}: {rule} decode / genai original decode = {Ratio(rule, genaiOriginal, largest, batch, r => r.DecodeTokensPerSecond).Text("F1")} (target >= 10 at 65536)";
                 }
             }
             foreach (var context in results.Select(r => r.Context).Distinct())
             {
-                if (At(genaiSwapped, context, batch) is { } gs && At(hostLinear, context, batch) is { } hl)
+                if (At(genaiSwapped, context, batch) is not null && At(hostLinear, context, batch) is not null)
                 {
-                    yield return $"batch {batch}, context {context}: genai swapped / host, same rule = prefill {gs.PrefillTokensPerSecond / hl.PrefillTokensPerSecond:F2}, decode {gs.DecodeTokensPerSecond / hl.DecodeTokensPerSecond:F2} (target: within 10%)";
+                    yield return $"batch {batch}, context {context}: genai swapped / host, same rule = prefill {Ratio(genaiSwapped, hostLinear, context, batch, r => r.PrefillTokensPerSecond).Text("F2")}, " +
+                        $"decode {Ratio(genaiSwapped, hostLinear, context, batch, r => r.DecodeTokensPerSecond).Text("F2")} (target: within 10%)";
                 }
             }
         }

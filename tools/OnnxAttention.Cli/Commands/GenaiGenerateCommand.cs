@@ -13,7 +13,7 @@ public static class GenaiGenerateCommand
     public static Command Create()
     {
         var folder = new Argument<DirectoryInfo>("folder") { Description = "a genai model folder (genai_config.json, model.onnx)" };
-        var prompt = new Option<string[]>("--prompt") { Description = "prompt token ids, space separated; repeat for a batch (equal lengths)", DefaultValueFactory = _ => ["1 17 42 99 3 7"] };
+        var prompt = new Option<string[]>("--prompt") { Description = "prompt token ids, space separated; repeat for a batch (different lengths are padded on the right with pad_token_id)", DefaultValueFactory = _ => ["1 17 42 99 3 7"] };
         var maxTokens = new Option<int>("--max-tokens") { Description = "tokens to generate per prompt", DefaultValueFactory = _ => 32 };
         var command = new Command("genai-generate", "Generate token ids greedily with onnxruntime-genai from a model folder.") { folder, prompt, maxTokens };
         command.SetAction(parse => CliErrors.Run(() =>
