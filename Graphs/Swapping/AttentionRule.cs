@@ -17,6 +17,11 @@ public abstract record AttentionRule
         {
             return LayeredRule.ParseLayered(s);
         }
+        var (bare, stateType) = StateTypeRule.Split(s, text);
+        if (bare != s)
+        {
+            return StateTypeRule.Of(Parse(bare), stateType);
+        }
         if (s == "softmax")
         {
             return new SoftmaxRule();
@@ -81,7 +86,7 @@ public abstract record AttentionRule
 
     /// <summary>Every spelling, for messages and help texts.</summary>
     public const string Known = "softmax, linear-elu, linear-relu, linear-identity, window:W[,sinks=S], hybrid:W[,compress=linear|mean], segment:L, " +
-                                "summary:cumulative, summary:moving=M, summary:ema=ALPHA; or one per layer: RULE@LAYERS;RULE@* (LAYERS like 0,2-4)";
+                                "summary:cumulative, summary:moving=M, summary:ema=ALPHA; any but softmax with ,state=float16 or ,state=bfloat16 (state kept in half precision); or one per layer: RULE@LAYERS;RULE@* (LAYERS like 0,2-4)";
 
     private static int PositiveInt(string s, string text, string what) =>
         int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0

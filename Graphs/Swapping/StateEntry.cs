@@ -17,6 +17,12 @@ public sealed record StateEntry(string Past, string Present, TensorProto.Types.D
     /// <summary>Elements of one batch row at the start of a sequence (0 for a growing state); bounded when read.</summary>
     public long ElementsPerRow => TailShape.Aggregate(1L, (a, d) => checked(a * d));
 
+    /// <summary>Bytes of one batch row at the start of a sequence, from the element type.</summary>
+    public long BytesPerRow => checked(ElementsPerRow * StateTensor.ElementBytes(ElementType));
+
+    /// <summary>Bytes one token adds to one batch row of a growing state.</summary>
+    public long BytesPerToken => checked(ElementsPerToken * StateTensor.ElementBytes(ElementType));
+
     /// <summary>Elements one token adds to one batch row of a growing state (0 for fixed-size state).</summary>
     public long ElementsPerToken => Grows ? TailShape.Where((_, i) => i + 1 != GrowingAxis).Aggregate(1L, (a, d) => checked(a * d)) : 0;
 

@@ -24,12 +24,15 @@ public sealed record StateTensor(string Past, string Present, TensorProto.Types.
     public long BytesPerRow(long growingLength) =>
         Shape.Select((d, i) => i == 0 ? 1 : i == GrowingAxis ? growingLength
             : d.Value ?? throw new InvalidOperationException($"state '{Past}' has symbolic dim {d.Symbol} beyond the batch"))
-            .Aggregate(1L, (a, d) => a * d) * ElementType switch
-            {
-                TensorProto.Types.DataType.Float or TensorProto.Types.DataType.Int32 => 4,
-                TensorProto.Types.DataType.Int64 or TensorProto.Types.DataType.Double => 8,
-                _ => 2,
-            };
+            .Aggregate(1L, (a, d) => a * d) * ElementBytes(ElementType);
+
+    /// <summary>Bytes of one element of a state tensor's type (float16 and bfloat16: 2).</summary>
+    public static int ElementBytes(TensorProto.Types.DataType type) => type switch
+    {
+        TensorProto.Types.DataType.Float or TensorProto.Types.DataType.Int32 => 4,
+        TensorProto.Types.DataType.Int64 or TensorProto.Types.DataType.Double => 8,
+        _ => 2,
+    };
 
     /// <summary>The declared shape of the past input (<paramref name="present"/>: of the present output).</summary>
     public Dim[] Declared(bool present) =>

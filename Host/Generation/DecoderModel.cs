@@ -59,7 +59,7 @@ public sealed class DecoderModel : SwappedDecoder
     public static DecoderModel LoadSwapped(ModelProto swapped, int intraOpThreads = 0, string source = "model", ExecutionTarget? target = null)
     {
         var info = ModelContract.Read(swapped);
-        var report = new SwapReport(AttentionRule.Parse(info.Rule), [], [], [], new Dictionary<string, int>(), 0, info.HasPositionInput) { PositionsPerRow = info.PositionsPerRow };
+        var report = new SwapReport(new RecordedRule(info.Rule), [], [], [], new Dictionary<string, int>(), 0, info.HasPositionInput) { PositionsPerRow = info.PositionsPerRow };
         return new DecoderModel(swapped, report, intraOpThreads, source, target);
     }
 

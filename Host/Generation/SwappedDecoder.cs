@@ -48,10 +48,10 @@ public abstract class SwappedDecoder : IDisposable
     public int Vocab { get; }
 
     /// <summary>State bytes one sequence carries between steps, independent of its length (0 for a pure KV cache).</summary>
-    public long StateBytesPerSequence => checked(Info.State.Where(s => !s.Grows).Sum(s => s.ElementsPerRow) * sizeof(float));
+    public long StateBytesPerSequence => checked(Info.State.Where(s => !s.Grows).Sum(s => s.BytesPerRow));
 
     /// <summary>Bytes a growing state (KV cache) adds per token of a sequence; 0 when all state is fixed-size.</summary>
-    public long CacheBytesPerToken => checked(Info.State.Sum(s => s.ElementsPerToken) * sizeof(float));
+    public long CacheBytesPerToken => checked(Info.State.Sum(s => s.BytesPerToken));
 
     /// <summary>Which ONNX Runtime runs the session and how (one line for the CLI).</summary>
     public abstract string Runtime { get; }

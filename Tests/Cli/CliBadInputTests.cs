@@ -176,6 +176,15 @@ public class CliBadInputTests
         AssertOneLineError(code, error, "unknown --ops group(s) foo");
     }
 
+    [TestCase("--type", "float16", "--targets sets each case's type itself; it takes no --type")]
+    [TestCase("--forms", null, "--targets runs its own four cases; it takes no --forms")]
+    public void BenchOpsTargetsRefusesOptionsItSetsItself(string option, string? value, string message)
+    {
+        string[] args = value is null ? ["--targets", option, "--out", _dir] : ["--targets", option, value, "--out", _dir];
+        var (code, _, error) = Invoke(BenchOpsCommand.Create(), args);
+        AssertOneLineError(code, error, message);
+    }
+
     [Test]
     public void GenerateSaysWhereAModelWithAPositionTableFailed()
     {

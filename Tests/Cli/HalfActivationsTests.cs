@@ -40,4 +40,28 @@ public class HalfActivationsTests
         Assert.That(gqaTypes["seqlens_k"], Is.EqualTo((int)TensorProto.Types.DataType.Int32));
         Assert.That(gqaHalfIn["past_key"].Data, Is.TypeOf<Float16[]>());
     }
+
+    [Test]
+    public void BFloat16ConvertsTheSameTensorsToBFloat16()
+    {
+        var shape = new BenchModels.Shape(1, 4, 2, 2, 16);
+        var (ours, oursIn, oursOut) = BenchModels.OurLinear(shape, ortCompatible: true, normalizer: false);
+        var (bf, bfIn, bfOut) = HalfActivations.Convert(ours, oursIn, oursOut, TensorProto.Types.DataType.Bfloat16);
+        var types = Types(bf);
+        const int bf16 = (int)TensorProto.Types.DataType.Bfloat16, f32 = (int)TensorProto.Types.DataType.Float;
+        Assert.That(new[] { types["q"], types["k"], types["v"], types["y"] }, Is.All.EqualTo(bf16));
+        Assert.That(new[] { types["s"], types["s_out"] }, Is.All.EqualTo(f32));
+        Assert.That(types.Keys, Has.No.Member("z").And.No.Member("z_out"), "the ORT-compatible model without a normaliser");
+        Assert.That(bfIn["q"].Data, Is.TypeOf<BFloat16[]>());
+        Assert.That(bfOut["y"].Data, Is.TypeOf<BFloat16[]>());
+        // bfloat16 keeps 8 significant bits: within 2^-8 relative of the float.
+        var q = ((float[])oursIn["q"].Item1)[3];
+        Assert.That((float)((BFloat16[])bfIn["q"].Data)[3], Is.EqualTo(q).Within(Math.Abs(q) / 256));
+
+        var (ort, ortIn, ortOut) = BenchModels.OrtLinear(shape);
+        var (ortBf, ortBfIn, _) = HalfActivations.Convert(ort, ortIn, ortOut, TensorProto.Types.DataType.Bfloat16);
+        Assert.That(new[] { Types(ortBf)["q"], Types(ortBf)["s"], Types(ortBf)["s_out"] }, Is.All.EqualTo(bf16), "ORT's LinearAttention: one T throughout");
+        Assert.That(ortBfIn["s"].Data, Is.TypeOf<BFloat16[]>());
+        Assert.That(() => HalfActivations.Convert(ort, ortIn, ortOut, TensorProto.Types.DataType.Double), Throws.TypeOf<ArgumentOutOfRangeException>());
+    }
 }

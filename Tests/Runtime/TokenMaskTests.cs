@@ -15,7 +15,10 @@ namespace OnnxAttention.Tests.Runtime;
 // (windows, segments and moving summaries wrap or close inside the 9 tokens).
 
 [TestFixture]
-public class LinearAttentionTokenMaskTests : TokenMaskFixture<LinearAttentionAttributes>
+public class LinearAttentionTokenMaskTests : LinearAttentionTokenMaskCases;
+
+/// <summary>LinearAttention's settings and reference for the token_mask checks (also run on its CUDA variant: Tests/Cuda).</summary>
+public abstract class LinearAttentionTokenMaskCases : TokenMaskFixture<LinearAttentionAttributes>
 {
     protected override OperatorContract<LinearAttentionAttributes> Contract => LinearAttentionContract.Contract;
 
@@ -42,7 +45,10 @@ public class LinearAttentionTokenMaskTests : TokenMaskFixture<LinearAttentionAtt
 }
 
 [TestFixture]
-public class WindowAttentionTokenMaskTests : TokenMaskFixture<WindowAttentionAttributes>
+public class WindowAttentionTokenMaskTests : WindowAttentionTokenMaskCases;
+
+/// <summary>WindowAttention's settings and reference for the token_mask checks (also run on its CUDA variant: Tests/Cuda).</summary>
+public abstract class WindowAttentionTokenMaskCases : TokenMaskFixture<WindowAttentionAttributes>
 {
     protected override OperatorContract<WindowAttentionAttributes> Contract => WindowAttentionContract.Contract;
 
@@ -59,7 +65,10 @@ public class WindowAttentionTokenMaskTests : TokenMaskFixture<WindowAttentionAtt
 }
 
 [TestFixture]
-public class HybridAttentionTokenMaskTests : TokenMaskFixture<HybridAttentionAttributes>
+public class HybridAttentionTokenMaskTests : HybridAttentionTokenMaskCases;
+
+/// <summary>HybridAttention's settings and reference for the token_mask checks (also run on its CUDA variant: Tests/Cuda).</summary>
+public abstract class HybridAttentionTokenMaskCases : TokenMaskFixture<HybridAttentionAttributes>
 {
     protected override OperatorContract<HybridAttentionAttributes> Contract => HybridAttentionContract.Contract;
 

@@ -1,6 +1,7 @@
 using NUnit.Framework;
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Onnx;
+using OnnxAttention.Host.Sessions;
 using OnnxAttention.Operators.Runtime;
 
 namespace OnnxAttention.Tests.Support;
@@ -49,9 +50,33 @@ public abstract class TokenMaskFixture<TAttributes>
         }
     }
 
-    private Setting Open(TAttributes a, int qHeads, int kvHeads) =>
-        new(a, qHeads, kvHeads, new TypedModelRunner(Model(a, withMask: true)), new TypedModelRunner(Model(a, withMask: false)),
+    private Setting Open(TAttributes a, int qHeads, int kvHeads) => Open(a, qHeads, kvHeads, Session);
+
+    private Setting Open(TAttributes a, int qHeads, int kvHeads, Func<ModelProto, OwnedSession> session) =>
+        new(a, qHeads, kvHeads, new TypedModelRunner(session(Model(a, withMask: true))), new TypedModelRunner(session(Model(a, withMask: false))),
             ["output", .. Contract.States.Select(s => s.Present)]);
+
+    /// <summary>
+    /// The session every check runs a model in: our CPU operators. Tests/Cuda runs the same checks with each operator's
+    /// CUDA variant on the host emulation of its kernels.
+    /// </summary>
+    protected virtual OwnedSession Session(ModelProto model) => SessionFactory.Create(model, 1);
+
+    /// <summary>
+    /// Every setting's padded call (the four mask rows: none, left, right and inside padding) from the empty state, in
+    /// <paramref name="session"/>: the output and the presents.
+    /// </summary>
+    protected List<(TAttributes A, float[] Output, List<TypedTensor> Presents)> PaddedCalls(Func<ModelProto, OwnedSession> session)
+    {
+        var calls = new List<(TAttributes, float[], List<TypedTensor>)>();
+        foreach (var (a, qHeads, kvHeads) in Settings)
+        {
+            using var s = Open(a, qHeads, kvHeads, session);
+            var (y, presents) = Run(s, Tokens.Seeded(Batch, Seq, qHeads, kvHeads, PerTokenInputs(a, kvHeads)), null, MaskRows);
+            calls.Add((a, y, presents));
+        }
+        return calls;
+    }
 
     private ModelProto Model(TAttributes a, bool withMask)
     {

@@ -1,4 +1,3 @@
-using OnnxAttention.Operators.Cuda.Driver;
 using OnnxAttention.Operators.Cuda.Launch;
 using OnnxAttention.Operators.Cuda.Specializations;
 using OnnxAttention.Operators.Interop;
@@ -18,9 +17,11 @@ public abstract class CudaAttentionOperator : CustomOperator
     /// <summary>ORT's name for the CUDA execution provider.</summary>
     public const string CudaExecutionProvider = "CUDAExecutionProvider";
 
-    protected CudaAttentionOperator(AttentionOperator cpuVariant)
+    /// <param name="launchers">Where the kernels launch; null: the CUDA driver on ORT's compute stream.</param>
+    protected CudaAttentionOperator(AttentionOperator cpuVariant, ICudaLauncherSource? launchers)
     {
         CpuVariant = cpuVariant;
+        Launchers = launchers ?? DriverLauncherSource.Instance;
         Schema = cpuVariant.Schema with { ExecutionProvider = CudaExecutionProvider };
         Activation = CudaCall.ActivationOf(cpuVariant.ActivationType);
     }
@@ -30,17 +31,18 @@ public abstract class CudaAttentionOperator : CustomOperator
 
     public CudaActivation Activation { get; }
 
+    /// <summary>Where this operator's kernels get their launcher for a call.</summary>
+    public ICudaLauncherSource Launchers { get; }
+
     public sealed override OperatorSchema Schema { get; }
 
     public sealed override IKernel CreateKernel(in KernelInfo info)
     {
         // Padded rows as on the CPU (one home for the row and layout logic); ORT hands the token_mask over in host
         // memory (NativeCustomOp.GetInputMemoryType), the row copies live on the device, on the call's stream.
-        var kernel = TokenMaskRows.Wrap(CreateCudaKernel(info), Schema, static (in KernelContext context) => new LauncherRowMemory(CudaCall.Launcher(context)));
-        // Both libraries load here, so a machine without them fails session creation with their own messages
-        // rather than the first Run.
-        _ = CudaDriver.Library;
-        _ = Nvrtc.Version;
+        var launchers = Launchers;
+        var kernel = TokenMaskRows.Wrap(CreateCudaKernel(info), Schema, (in KernelContext context) => new LauncherRowMemory(launchers.For(context)));
+        launchers.Load();
         return kernel;
     }
 
@@ -75,13 +77,5 @@ internal static unsafe class CudaCall
     {
         Span<long> buffer = stackalloc long[StateShapes.MaxRank];
         return Output(context, OperatorContract<TAttributes>.PresentOutput(state), contract.Shape(state, a, batch, keyDim, valueDim, buffer));
-    }
-
-    /// <summary>The real launcher on ORT's compute stream for this call.</summary>
-    public static ICudaLauncher Launcher(in KernelContext context)
-    {
-        nint stream = 0;
-        StatusBoundary.ThrowIfError(context.Api, context.Api.KernelContextGetGpuComputeStream(context.Handle, &stream));
-        return new DriverLauncher(stream);
     }
 }

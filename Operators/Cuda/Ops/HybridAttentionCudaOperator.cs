@@ -1,3 +1,4 @@
+using OnnxAttention.Operators.Cuda.Launch;
 using OnnxAttention.Operators.Cuda.Specializations;
 using OnnxAttention.Operators.HybridAttention;
 using OnnxAttention.Operators.Interop;
@@ -6,8 +7,9 @@ using OnnxAttention.Operators.Runtime;
 namespace OnnxAttention.Operators.Cuda.Ops;
 
 /// <summary>HybridAttention on ORT's CUDA execution provider (<see cref="HybridAttentionCudaLaunches"/>). NOT RUN ON A GPU YET.</summary>
-public sealed class HybridAttentionCudaOperator(OrtElementType activationType = OrtElementType.Float)
-    : CudaAttentionOperator(new HybridAttentionOperator(activationType))
+/// <param name="launchers">Where the kernels launch; null: the CUDA driver on ORT's compute stream.</param>
+public sealed class HybridAttentionCudaOperator(OrtElementType activationType = OrtElementType.Float, ICudaLauncherSource? launchers = null)
+    : CudaAttentionOperator(new HybridAttentionOperator(activationType), launchers)
 {
     /// <summary>The compressed memories the CUDA kernels implement.</summary>
     public static IReadOnlyList<CompressKind> Compressions { get; } = [CompressKind.Linear, CompressKind.Mean];
@@ -17,10 +19,10 @@ public sealed class HybridAttentionCudaOperator(OrtElementType activationType = 
         var a = HybridAttentionAttributes.Read(info);
         return !Compressions.Contains(a.Compress)
             ? throw OrtException.InvalidArgument("compress=hedgehog has no CUDA kernel yet; run the node on the CPU execution provider")
-            : new Kernel(a, Activation);
+            : new Kernel(a, Activation, Launchers);
     }
 
-    private sealed class Kernel(HybridAttentionAttributes a, CudaActivation activation) : IKernel
+    private sealed class Kernel(HybridAttentionAttributes a, CudaActivation activation, ICudaLauncherSource launchers) : IKernel
     {
         public void Compute(in KernelContext context)
         {
@@ -43,7 +45,7 @@ public sealed class HybridAttentionCudaOperator(OrtElementType activationType = 
                 CudaCall.Present(context, HybridAttentionContract.Contract, HybridAttentionContract.Position, a, b, s.KeyDim, s.ValueDim),
                 CudaCall.Present(context, HybridAttentionContract.Contract, HybridAttentionContract.CompressedKey, a, b, s.KeyDim, s.ValueDim),
                 CudaCall.Present(context, HybridAttentionContract.Contract, HybridAttentionContract.CompressedValue, a, b, s.KeyDim, s.ValueDim));
-            HybridAttentionCudaLaunches.Run(CudaCall.Launcher(context), a, s, activation, device);
+            HybridAttentionCudaLaunches.Run(launchers.For(context), a, s, activation, device);
         }
     }
 }

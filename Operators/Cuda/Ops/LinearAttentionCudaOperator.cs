@@ -1,3 +1,4 @@
+using OnnxAttention.Operators.Cuda.Launch;
 using OnnxAttention.Operators.Cuda.Specializations;
 using OnnxAttention.Operators.Interop;
 using OnnxAttention.Operators.LinearAttention;
@@ -6,12 +7,13 @@ using OnnxAttention.Operators.Runtime;
 namespace OnnxAttention.Operators.Cuda.Ops;
 
 /// <summary>LinearAttention on ORT's CUDA execution provider (<see cref="LinearAttentionCudaLaunches"/>). NOT RUN ON A GPU YET.</summary>
-public sealed class LinearAttentionCudaOperator(OrtElementType activationType = OrtElementType.Float)
-    : CudaAttentionOperator(new LinearAttentionOperator(activationType))
+/// <param name="launchers">Where the kernels launch; null: the CUDA driver on ORT's compute stream.</param>
+public sealed class LinearAttentionCudaOperator(OrtElementType activationType = OrtElementType.Float, ICudaLauncherSource? launchers = null)
+    : CudaAttentionOperator(new LinearAttentionOperator(activationType), launchers)
 {
-    protected override IKernel CreateCudaKernel(in KernelInfo info) => new Kernel(LinearAttentionAttributes.Read(info), Activation);
+    protected override IKernel CreateCudaKernel(in KernelInfo info) => new Kernel(LinearAttentionAttributes.Read(info), Activation, Launchers);
 
-    private sealed class Kernel(LinearAttentionAttributes a, CudaActivation activation) : IKernel
+    private sealed class Kernel(LinearAttentionAttributes a, CudaActivation activation, ICudaLauncherSource launchers) : IKernel
     {
         public void Compute(in KernelContext context)
         {
@@ -27,7 +29,7 @@ public sealed class LinearAttentionCudaOperator(OrtElementType activationType = 
                 CudaCall.Output(context, LinearAttentionOperator.OutputY, [s.Batch, s.SequenceLength, (long)a.QueryHeads * s.ValueDim]),
                 CudaCall.Present(context, LinearAttentionContract.Contract, LinearAttentionContract.State, a, s.Batch, s.KeyDim, s.ValueDim),
                 CudaCall.Present(context, LinearAttentionContract.Contract, LinearAttentionContract.Normalizer, a, s.Batch, s.KeyDim, s.ValueDim));
-            LinearAttentionCudaLaunches.Run(CudaCall.Launcher(context), a, s, activation, device);
+            LinearAttentionCudaLaunches.Run(launchers.For(context), a, s, activation, device);
         }
     }
 }

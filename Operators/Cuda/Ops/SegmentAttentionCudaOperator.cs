@@ -1,3 +1,4 @@
+using OnnxAttention.Operators.Cuda.Launch;
 using OnnxAttention.Operators.Cuda.Specializations;
 using OnnxAttention.Operators.Interop;
 using OnnxAttention.Operators.Runtime;
@@ -6,12 +7,13 @@ using OnnxAttention.Operators.SegmentAttention;
 namespace OnnxAttention.Operators.Cuda.Ops;
 
 /// <summary>SegmentAttention on ORT's CUDA execution provider (<see cref="SegmentAttentionCudaLaunches"/>). NOT RUN ON A GPU YET.</summary>
-public sealed class SegmentAttentionCudaOperator(OrtElementType activationType = OrtElementType.Float)
-    : CudaAttentionOperator(new SegmentAttentionOperator(activationType))
+/// <param name="launchers">Where the kernels launch; null: the CUDA driver on ORT's compute stream.</param>
+public sealed class SegmentAttentionCudaOperator(OrtElementType activationType = OrtElementType.Float, ICudaLauncherSource? launchers = null)
+    : CudaAttentionOperator(new SegmentAttentionOperator(activationType), launchers)
 {
-    protected override IKernel CreateCudaKernel(in KernelInfo info) => new Kernel(SegmentAttentionAttributes.Read(info), Activation);
+    protected override IKernel CreateCudaKernel(in KernelInfo info) => new Kernel(SegmentAttentionAttributes.Read(info), Activation, Launchers);
 
-    private sealed class Kernel(SegmentAttentionAttributes a, CudaActivation activation) : IKernel
+    private sealed class Kernel(SegmentAttentionAttributes a, CudaActivation activation, ICudaLauncherSource launchers) : IKernel
     {
         public void Compute(in KernelContext context)
         {
@@ -34,7 +36,7 @@ public sealed class SegmentAttentionCudaOperator(OrtElementType activationType =
                 CudaCall.Present(context, SegmentAttentionContract.Contract, SegmentAttentionContract.SegmentKey, a, b, s.KeyDim, s.ValueDim),
                 CudaCall.Present(context, SegmentAttentionContract.Contract, SegmentAttentionContract.SegmentValue, a, b, s.KeyDim, s.ValueDim),
                 CudaCall.Present(context, SegmentAttentionContract.Contract, SegmentAttentionContract.Position, a, b, s.KeyDim, s.ValueDim));
-            SegmentAttentionCudaLaunches.Run(CudaCall.Launcher(context), a, s, activation, device);
+            SegmentAttentionCudaLaunches.Run(launchers.For(context), a, s, activation, device);
         }
     }
 }

@@ -1,3 +1,4 @@
+using OnnxAttention.Operators.Cuda.Launch;
 using OnnxAttention.Operators.Cuda.Specializations;
 using OnnxAttention.Operators.Interop;
 using OnnxAttention.Operators.Runtime;
@@ -6,12 +7,13 @@ using OnnxAttention.Operators.SummaryAttention;
 namespace OnnxAttention.Operators.Cuda.Ops;
 
 /// <summary>SummaryAttention on ORT's CUDA execution provider (<see cref="SummaryAttentionCudaLaunches"/>). NOT RUN ON A GPU YET.</summary>
-public sealed class SummaryAttentionCudaOperator(OrtElementType activationType = OrtElementType.Float)
-    : CudaAttentionOperator(new SummaryAttentionOperator(activationType))
+/// <param name="launchers">Where the kernels launch; null: the CUDA driver on ORT's compute stream.</param>
+public sealed class SummaryAttentionCudaOperator(OrtElementType activationType = OrtElementType.Float, ICudaLauncherSource? launchers = null)
+    : CudaAttentionOperator(new SummaryAttentionOperator(activationType), launchers)
 {
-    protected override IKernel CreateCudaKernel(in KernelInfo info) => new Kernel(SummaryAttentionAttributes.Read(info), Activation);
+    protected override IKernel CreateCudaKernel(in KernelInfo info) => new Kernel(SummaryAttentionAttributes.Read(info), Activation, Launchers);
 
-    private sealed class Kernel(SummaryAttentionAttributes a, CudaActivation activation) : IKernel
+    private sealed class Kernel(SummaryAttentionAttributes a, CudaActivation activation, ICudaLauncherSource launchers) : IKernel
     {
         public void Compute(in KernelContext context)
         {
@@ -35,7 +37,7 @@ public sealed class SummaryAttentionCudaOperator(OrtElementType activationType =
                 CudaCall.Present(context, SummaryAttentionContract.Contract, SummaryAttentionContract.Count, a, b, s.KeyDim, s.ValueDim),
                 CudaCall.Present(context, SummaryAttentionContract.Contract, SummaryAttentionContract.KeyWindow, a, b, s.KeyDim, s.ValueDim),
                 CudaCall.Present(context, SummaryAttentionContract.Contract, SummaryAttentionContract.ValueWindow, a, b, s.KeyDim, s.ValueDim));
-            SummaryAttentionCudaLaunches.Run(CudaCall.Launcher(context), a, s, activation, device);
+            SummaryAttentionCudaLaunches.Run(launchers.For(context), a, s, activation, device);
         }
     }
 }

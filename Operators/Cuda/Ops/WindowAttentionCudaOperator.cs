@@ -1,3 +1,4 @@
+using OnnxAttention.Operators.Cuda.Launch;
 using OnnxAttention.Operators.Cuda.Specializations;
 using OnnxAttention.Operators.Interop;
 using OnnxAttention.Operators.Runtime;
@@ -6,12 +7,13 @@ using OnnxAttention.Operators.WindowAttention;
 namespace OnnxAttention.Operators.Cuda.Ops;
 
 /// <summary>WindowAttention on ORT's CUDA execution provider (<see cref="WindowAttentionCudaLaunches"/>). NOT RUN ON A GPU YET.</summary>
-public sealed class WindowAttentionCudaOperator(OrtElementType activationType = OrtElementType.Float)
-    : CudaAttentionOperator(new WindowAttentionOperator(activationType))
+/// <param name="launchers">Where the kernels launch; null: the CUDA driver on ORT's compute stream.</param>
+public sealed class WindowAttentionCudaOperator(OrtElementType activationType = OrtElementType.Float, ICudaLauncherSource? launchers = null)
+    : CudaAttentionOperator(new WindowAttentionOperator(activationType), launchers)
 {
-    protected override IKernel CreateCudaKernel(in KernelInfo info) => new Kernel(WindowAttentionAttributes.Read(info), Activation);
+    protected override IKernel CreateCudaKernel(in KernelInfo info) => new Kernel(WindowAttentionAttributes.Read(info), Activation, Launchers);
 
-    private sealed class Kernel(WindowAttentionAttributes a, CudaActivation activation) : IKernel
+    private sealed class Kernel(WindowAttentionAttributes a, CudaActivation activation, ICudaLauncherSource launchers) : IKernel
     {
         public void Compute(in KernelContext context)
         {
@@ -30,7 +32,7 @@ public sealed class WindowAttentionCudaOperator(OrtElementType activationType = 
                 CudaCall.Present(context, WindowAttentionContract.Contract, WindowAttentionContract.KeyCache, a, b, s.KeyDim, s.ValueDim),
                 CudaCall.Present(context, WindowAttentionContract.Contract, WindowAttentionContract.ValueCache, a, b, s.KeyDim, s.ValueDim),
                 CudaCall.Output(context, WindowAttentionOperator.OutputPresentPosition, [shapes.SharedPosition ? 1 : b]));
-            WindowAttentionCudaLaunches.Run(CudaCall.Launcher(context), a, s, shapes.SharedPosition, activation, device);
+            WindowAttentionCudaLaunches.Run(launchers.For(context), a, s, shapes.SharedPosition, activation, device);
         }
     }
 }

@@ -11,25 +11,35 @@ public static class BenchModels
 
     public sealed record Shape(int Batch, int Seq, int QHeads, int KvHeads, int HeadDim);
 
-    public static (ModelProto Model, Dictionary<string, (Array, long[])> Inputs, Dictionary<string, (Array, long[])> Outputs) OurLinear(Shape s, bool ortCompatible)
+    /// <param name="normalizer">
+    /// Whether the model carries the normaliser state (z, z_out); the ORT-compatible mode does not read it, and without
+    /// it our model moves exactly the state com.microsoft.LinearAttention moves (bench-ops --targets).
+    /// </param>
+    public static (ModelProto Model, Dictionary<string, (Array, long[])> Inputs, Dictionary<string, (Array, long[])> Outputs) OurLinear(Shape s, bool ortCompatible,
+        bool normalizer = true)
     {
+        if (!normalizer && !ortCompatible) throw new ArgumentException("a normalised LinearAttention needs its normaliser state");
         var o = new LinearAttentionNode.Options(s.QHeads, s.KvHeads, ortCompatible ? "identity" : "elu_plus_one", Normalize: !ortCompatible, Epsilon: 1e-6f, Scale: 1f);
-        var model = new ModelBuilder("ours")
+        var builder = new ModelBuilder("ours")
             .Input("q", F, s.Batch, s.Seq, s.QHeads * s.HeadDim).Input("k", F, s.Batch, s.Seq, s.KvHeads * s.HeadDim).Input("v", F, s.Batch, s.Seq, s.KvHeads * s.HeadDim)
-            .Input("s", F, s.Batch, s.KvHeads, s.HeadDim, s.HeadDim).Input("z", F, s.Batch, s.KvHeads, s.HeadDim)
-            .LinearAttention(o, "q", "k", "v", "s", "z", "y", "s_out", "z_out")
-            .Output("y", F, s.Batch, s.Seq, s.QHeads * s.HeadDim).Output("s_out", F, s.Batch, s.KvHeads, s.HeadDim, s.HeadDim).Output("z_out", F, s.Batch, s.KvHeads, s.HeadDim)
-            .Build();
+            .Input("s", F, s.Batch, s.KvHeads, s.HeadDim, s.HeadDim);
+        if (normalizer) builder.Input("z", F, s.Batch, s.KvHeads, s.HeadDim);
+        builder.LinearAttention(o, "q", "k", "v", "s", normalizer ? "z" : "", "y", "s_out", normalizer ? "z_out" : "")
+            .Output("y", F, s.Batch, s.Seq, s.QHeads * s.HeadDim).Output("s_out", F, s.Batch, s.KvHeads, s.HeadDim, s.HeadDim);
+        if (normalizer) builder.Output("z_out", F, s.Batch, s.KvHeads, s.HeadDim);
         var inputs = QkvInputs(s);
         inputs["s"] = (BoundModel.Filled((long)s.Batch * s.KvHeads * s.HeadDim * s.HeadDim, 4, 0.01f), [s.Batch, s.KvHeads, s.HeadDim, s.HeadDim]);
-        inputs["z"] = (Positive((long)s.Batch * s.KvHeads * s.HeadDim), [s.Batch, s.KvHeads, s.HeadDim]);
         var outputs = new Dictionary<string, (Array, long[])>
         {
             ["y"] = (new float[(long)s.Batch * s.Seq * s.QHeads * s.HeadDim], [s.Batch, s.Seq, s.QHeads * s.HeadDim]),
             ["s_out"] = (new float[(long)s.Batch * s.KvHeads * s.HeadDim * s.HeadDim], [s.Batch, s.KvHeads, s.HeadDim, s.HeadDim]),
-            ["z_out"] = (new float[(long)s.Batch * s.KvHeads * s.HeadDim], [s.Batch, s.KvHeads, s.HeadDim]),
         };
-        return (model, inputs, outputs);
+        if (normalizer)
+        {
+            inputs["z"] = (Positive((long)s.Batch * s.KvHeads * s.HeadDim), [s.Batch, s.KvHeads, s.HeadDim]);
+            outputs["z_out"] = (new float[(long)s.Batch * s.KvHeads * s.HeadDim], [s.Batch, s.KvHeads, s.HeadDim]);
+        }
+        return (builder.Build(), inputs, outputs);
     }
 
     public static (ModelProto Model, Dictionary<string, (Array, long[])> Inputs, Dictionary<string, (Array, long[])> Outputs) OrtLinear(Shape s)

@@ -24,15 +24,19 @@ public sealed class BoundModel : IDisposable
     /// <summary>Where every bench session runs (bench-ops --ep); set once, before any model is bound.</summary>
     public static ExecutionTarget Target { get; set; } = ExecutionTarget.Cpu;
 
-    /// <summary>float16: every model's activations are converted by <see cref="HalfActivations"/> (bench-ops --type); set once.</summary>
-    public static bool HalfActivationModels { get; set; }
+    /// <summary>
+    /// The activation type of every model (bench-ops --type): float16 or bfloat16 converts each by
+    /// <see cref="HalfActivations"/>; set once. A model may name its own (<c>activations</c>).
+    /// </summary>
+    public static TensorProto.Types.DataType Activations { get; set; } = TensorProto.Types.DataType.Float;
 
     public BoundModel(ModelProto model, IReadOnlyDictionary<string, (Array Data, long[] Shape)> inputs,
         IReadOnlyDictionary<string, (Array Data, long[] Shape)> outputs, int threads, IReadOnlyDictionary<string, string>? shareOutputWithInput = null,
-        KernelFormSwitch? forms = null)
+        KernelFormSwitch? forms = null, TensorProto.Types.DataType? activations = null)
     {
         if (forms is not null && Target.IsCuda) throw new ArgumentException("kernel forms are CPU kernels; they are not timed on CUDA");
-        if (HalfActivationModels) (model, inputs, outputs) = HalfActivations.Convert(model, inputs, outputs);
+        var type = activations ?? Activations;
+        if (type != TensorProto.Types.DataType.Float) (model, inputs, outputs) = HalfActivations.Convert(model, inputs, outputs, type);
         _session = forms?.CreateSession(model, threads) ?? SessionFactory.Create(model, threads, Target);
         _binding = _session.Session.CreateIoBinding();
         if (Target.IsCuda)
@@ -65,6 +69,7 @@ public sealed class BoundModel : IDisposable
         {
             float[] => TensorElementType.Float,
             Float16[] => TensorElementType.Float16,
+            BFloat16[] => TensorElementType.BFloat16,
             long[] => TensorElementType.Int64,
             int[] => TensorElementType.Int32,
             _ => throw new ArgumentException($"unsupported buffer type {data.GetType()}"),
@@ -82,6 +87,7 @@ public sealed class BoundModel : IDisposable
         {
             float[] f => OrtValue.CreateTensorValueFromMemory(f, shape),
             Float16[] h => OrtValue.CreateTensorValueFromMemory(h, shape),
+            BFloat16[] h => OrtValue.CreateTensorValueFromMemory(h, shape),
             long[] l => OrtValue.CreateTensorValueFromMemory(l, shape),
             int[] i => OrtValue.CreateTensorValueFromMemory(i, shape),
             _ => throw new ArgumentException($"unsupported buffer type {data.GetType()}"),

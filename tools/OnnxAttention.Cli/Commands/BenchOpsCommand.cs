@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using OnnxAttention.Cli.Bench;
 using OnnxAttention.Cli.Reporting;
+using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Host.Sessions;
 using Spectre.Console;
 
@@ -50,24 +51,36 @@ public static class BenchOpsCommand
         };
         var type = new Option<string>("--type")
         {
-            Description = "activation type of every timed model, ours and ORT's: float32, or float16 (states stay float32 in ours; ORT's CUDA GroupQueryAttention takes float16 or bfloat16 only)",
+            Description = "activation type of every timed model, ours and ORT's: float32, float16 or bfloat16 (states stay float32 in ours; ORT's CUDA GroupQueryAttention takes float16 or bfloat16 only)",
             DefaultValueFactory = _ => "float32",
         };
-        var command = new Command("bench-ops", "Time our operators against ONNX Runtime's on the same inputs; report the machine's limits; write CSV and plots.") { output, threads, quick, ops, forms, rounds, quantile, phase, ep, type };
+        var targets = new Option<bool>("--targets")
+        {
+            Description = "only the issue's four targets (decode B1 and B64 H32 d128, bfloat16 prefill B4 H16 T4096 d128, faster than com.microsoft.LinearAttention), one TARGET line each; for --ep cuda",
+        };
+        var command = new Command("bench-ops", "Time our operators against ONNX Runtime's on the same inputs; report the machine's limits; write CSV and plots.") { output, threads, quick, ops, forms, rounds, quantile, phase, ep, type, targets };
         command.SetAction(parse => CliErrors.Run(() =>
         {
             var target = ExecutionTarget.Parse(parse.GetValue(ep)!);
             if (target.IsCuda && parse.GetValue(forms)) throw new ArgumentException("--forms times CPU kernel forms; it takes no --ep cuda");
             CudaBuild.Require(target);
             BoundModel.Target = target;
-            BoundModel.HalfActivationModels = parse.GetValue(type) switch
+            BoundModel.Activations = parse.GetValue(type) switch
             {
-                "float32" => false,
-                "float16" when !parse.GetValue(forms) => true,
-                "float16" => throw new ArgumentException("--forms times float32 kernel forms; it takes no --type float16"),
-                var other => throw new ArgumentException($"--type '{other}' is not a bench type: float32 or float16"),
+                "float32" => TensorProto.Types.DataType.Float,
+                "float16" or "bfloat16" when parse.GetValue(forms) => throw new ArgumentException($"--forms times float32 kernel forms; it takes no --type {parse.GetValue(type)}"),
+                "float16" => TensorProto.Types.DataType.Float16,
+                "bfloat16" => TensorProto.Types.DataType.Bfloat16,
+                var other => throw new ArgumentException($"--type '{other}' is not a bench type: float32, float16 or bfloat16"),
             };
-            if (BoundModel.HalfActivationModels) Console.WriteLine("activations: float16 in every timed model (our states float32; ORT's contrib operators float16 throughout)");
+            if (parse.GetValue(targets))
+            {
+                if (parse.GetValue(forms)) throw new ArgumentException("--targets runs its own four cases; it takes no --forms");
+                if (BoundModel.Activations != TensorProto.Types.DataType.Float) throw new ArgumentException("--targets sets each case's type itself; it takes no --type");
+                return DeviceTargets.Run(parse.GetValue(output)!, target, parse.GetValue(threads));
+            }
+            var typeName = parse.GetValue(type);
+            if (BoundModel.Activations != TensorProto.Types.DataType.Float) Console.WriteLine($"activations: {typeName} in every timed model (our states float32; ORT's contrib operators {typeName} throughout)");
             else if (target.IsCuda) Console.WriteLine("activations: float32; ORT 1.32's CUDA provider has no float32 GroupQueryAttention, so those rows run it on ORT's CPU provider (use --type float16)");
             if (target.IsCuda)
             {

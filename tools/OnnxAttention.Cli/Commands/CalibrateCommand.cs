@@ -39,10 +39,17 @@ public static class CalibrateCommand
         };
         var fitSteps = new Option<int>("--fit-steps") { Description = "Adam steps per fitted layer and size", DefaultValueFactory = _ => 100 };
         var threads = new Option<int>("--threads") { Description = "ORT intra-op threads (0: ORT's default)", DefaultValueFactory = _ => 0 };
+        var tuning = new CalibrateTuning();
+        var given = new Option<string?>("--plan")
+        {
+            Description = "a rule per layer instead of the search, e.g. 'window:64@0;hybrid-hedgehog:16,8@1-4': linear-hedgehog:M and hybrid-hedgehog:W,M are fitted there (--fit-steps)",
+        };
         var command = new Command("calibrate", "Choose and fit a constant-memory attention per layer within a state budget, measured against the original model, and save it.")
         {
             model, ids, text, tokenizer, seq, maxRows, budget, from, moves, fit, fitWindows, fitSteps, output, threads,
         };
+        foreach (var option in tuning.Options) command.Options.Add(option);
+        command.Options.Add(given);
         command.SetAction(parse => CliErrors.Run(() =>
         {
             var clock = Stopwatch.StartNew();
@@ -66,6 +73,7 @@ public static class CalibrateCommand
             var sizes = FitSizes(parse.GetValue(fit)!);
             var windows = FitWindows(parse.GetValue(fitWindows)!);
             if (parse.GetValue(fitSteps) <= 0) throw new ArgumentException($"--fit-steps must be positive, got {parse.GetValue(fitSteps)}");
+            var tune = tuning.Requested(parse, modelFile);
 
             var console = Terminal.Open();
             var search = new PlanSearch(quality, values, rows, first);
@@ -73,8 +81,13 @@ public static class CalibrateCommand
             IReadOnlyList<FittedCandidates.Fit> fits = [];
             console.Status().Start("calibrating", status =>
             {
+                if (parse.GetValue(given) is { } text)
+                {
+                    plan = CalibratePlan.Parse(text, quality.Layers).Make(quality, search, values, rows, parse.GetValue(fitSteps), parse.GetValue(budget), step => status.Status(Markup.Escape(step)));
+                    return;
+                }
                 fits = FittedCandidates.Make(quality, values, rows, sizes, windows, parse.GetValue(fitSteps), step => status.Status(Markup.Escape(step)));
-                plan = search.Search(PlanSearch.DefaultCandidates(), parse.GetValue(budget), maxMoves: parse.GetValue(moves),
+                plan = search.Search(tune ? CalibrateTuning.Candidates(PlanSearch.DefaultCandidates()) : PlanSearch.DefaultCandidates(), parse.GetValue(budget), maxMoves: parse.GetValue(moves),
                     progress: step => status.Status(Markup.Escape($"run {search.Runs + 1}: {step}")),
                     perLayer: fits.Count == 0 ? null : FittedCandidates.PerLayer(fits, quality.Layers));
             });
@@ -82,7 +95,9 @@ public static class CalibrateCommand
             {
                 console.WriteLine($"layer {f.Layer}: {f.Rule.Spelling} fitted in {parse.GetValue(fitSteps)} steps: attention output MSE {f.Result.Mse:G4} ({f.Result.Explained:P1} of its variance reproduced)");
             }
-            var (swapped, report) = quality.Swap(plan!.Rule);
+            var chosen = plan ?? throw new InvalidOperationException("the plan search returned no plan");
+            var tuned = tune ? tuning.Run(parse, console, modelFile, quality, chosen, values, rows, first) : null;
+            var (swapped, report) = tuned is null ? quality.Swap(chosen.Rule) : tuned.Model.Swap(tuned.Rule);
             ModelFile.Save(swapped, parse.GetValue(output)!.FullName);
 
             var table = new Table().Title($"plan: {plan.Rule.Spelling}");
@@ -95,9 +110,15 @@ public static class CalibrateCommand
                 table.AddRow(l.ToString(), Markup.Escape(plan.Layers[l].Rule.Spelling), report.Layers[l].StateBytesPerSequence.ToString("N0"), plan.Layers[l].Kl.ToString("F4"));
             }
             console.Write(table);
-            console.WriteLine($"calibration: {rows} x {length} ids; KL(original || calibrated) at positions {first}-{length - 1}: {plan.Kl:F4} nats");
+            console.WriteLine($"calibration: {rows} x {length} ids; KL(original || calibrated) at positions {first}-{length - 1}: {plan.Kl:F4} nats" + (tuned is null ? "" : " before tuning"));
+            if (tuned is not null)
+            {
+                var r = tuned.Result;
+                console.WriteLine($"tuned end to end in {parse.GetValue(tuning.StepsOption)} steps in {tuned.Took.TotalSeconds:F0} s (best at step {r.BestStep}): KL at positions {first}-{length - 1}: {tuned.KlBefore:F4} -> {tuned.KlAfter:F4} nats; mean KL over all positions {r.LossBefore:F4} -> {r.LossAfter:F4}");
+                if (tuned.ProjectionsChanged) console.WriteLine("the written model's attention projections (wq, wk, wv, wo of every layer) are tuned: its weights differ from the original's");
+            }
             console.WriteLine($"state per sequence: {report.StateBytesPerSequence:N0} bytes (budget {parse.GetValue(budget):N0}), the same at any context length");
-            console.WriteLine($"{search.Runs} runs of the model in {clock.Elapsed.TotalSeconds:F0} s");
+            console.WriteLine($"{search.Runs} runs of the model in {clock.Elapsed.TotalSeconds:F0} s ({Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds:F0} s of CPU time)");
             console.WriteLine($"wrote {parse.GetValue(output)!.FullName}");
             return 0;
         }));
