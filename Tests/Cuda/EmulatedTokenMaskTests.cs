@@ -101,3 +101,35 @@ public class EmulatedCudaHybridAttentionTokenMaskTests : HybridAttentionTokenMas
     public void APaddedCallGivesWhatTheCpuKernelGives() =>
         EmulatedTokenMask.SameAsTheCpuKernel(_cuda, PaddedCalls);
 }
+
+[TestFixture]
+[NonParallelizable]
+public class EmulatedCudaSegmentAttentionTokenMaskTests : SegmentAttentionTokenMaskCases
+{
+    private readonly EmulatedCudaOperator _cuda = new(launchers => new SegmentAttentionCudaOperator(OrtElementType.Float, launchers));
+
+    [OneTimeSetUp]
+    public void RequireEmulator() => EmulatedTokenMask.RequireEmulator();
+
+    protected override OwnedSession Session(ModelProto model) => _cuda.Session(model);
+
+    [Test]
+    public void APaddedCallGivesWhatTheCpuKernelGives() =>
+        EmulatedTokenMask.SameAsTheCpuKernel(_cuda, PaddedCalls);
+}
+
+[TestFixture]
+[NonParallelizable]
+public class EmulatedCudaSummaryAttentionTokenMaskTests : SummaryAttentionTokenMaskCases
+{
+    private readonly EmulatedCudaOperator _cuda = new(launchers => new SummaryAttentionCudaOperator(OrtElementType.Float, launchers));
+
+    [OneTimeSetUp]
+    public void RequireEmulator() => EmulatedTokenMask.RequireEmulator();
+
+    protected override OwnedSession Session(ModelProto model) => _cuda.Session(model);
+
+    [Test]
+    public void APaddedCallGivesWhatTheCpuKernelGives() =>
+        EmulatedTokenMask.SameAsTheCpuKernel(_cuda, PaddedCalls);
+}

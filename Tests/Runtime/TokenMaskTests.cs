@@ -84,7 +84,10 @@ public abstract class HybridAttentionTokenMaskCases : TokenMaskFixture<HybridAtt
 }
 
 [TestFixture]
-public class SegmentAttentionTokenMaskTests : TokenMaskFixture<SegmentAttentionAttributes>
+public class SegmentAttentionTokenMaskTests : SegmentAttentionTokenMaskCases;
+
+/// <summary>SegmentAttention's settings and reference for the token_mask checks (also run on its CUDA variant: Tests/Cuda).</summary>
+public abstract class SegmentAttentionTokenMaskCases : TokenMaskFixture<SegmentAttentionAttributes>
 {
     protected override OperatorContract<SegmentAttentionAttributes> Contract => SegmentAttentionContract.Contract;
 
@@ -100,7 +103,10 @@ public class SegmentAttentionTokenMaskTests : TokenMaskFixture<SegmentAttentionA
 }
 
 [TestFixture]
-public class SummaryAttentionTokenMaskTests : TokenMaskFixture<SummaryAttentionAttributes>
+public class SummaryAttentionTokenMaskTests : SummaryAttentionTokenMaskCases;
+
+/// <summary>SummaryAttention's settings and reference for the token_mask checks (also run on its CUDA variant: Tests/Cuda).</summary>
+public abstract class SummaryAttentionTokenMaskCases : TokenMaskFixture<SummaryAttentionAttributes>
 {
     protected override OperatorContract<SummaryAttentionAttributes> Contract => SummaryAttentionContract.Contract;
 

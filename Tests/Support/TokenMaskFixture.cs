@@ -11,7 +11,7 @@ namespace OnnxAttention.Tests.Support;
 /// through real sessions: a padded row gives what its real tokens give alone (against the operator run on those
 /// tokens alone, and against the double reference), 0 at pads; prefill == split == decode with pads anywhere (left,
 /// right, inside, a row that is all pads in a call); an all-ones mask changes nothing; a bad mask is refused by name.
-/// Instantiated once per operator (Runtime/TokenMaskTests).
+/// Instantiated once per operator (Runtime/TokenMaskTests), and again on each CUDA variant (Cuda/EmulatedTokenMaskTests).
 /// </summary>
 public abstract class TokenMaskFixture<TAttributes>
 {

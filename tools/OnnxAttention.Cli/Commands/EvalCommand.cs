@@ -121,7 +121,6 @@ public static class EvalCommand
     private static string StateBytes(Graphs.Onnx.ModelProto swapped)
     {
         var info = ModelContract.Read(swapped);
-        // Each state in its own element type: a state=float16 rule keeps half the bytes.
         var fixedBytes = info.State.Where(s => !s.Grows).Sum(s => s.BytesPerRow);
         var growing = info.State.Sum(s => s.BytesPerToken);
         return growing > 0 ? $"{fixedBytes} + {growing}/token" : fixedBytes.ToString(CultureInfo.InvariantCulture);
