@@ -42,7 +42,7 @@ public sealed record StateTypeRule(AttentionRule Inner, TensorProto.Types.DataTy
     /// Splits a rule's spelling (one layer's, lower case) into the rule without its <c>state=</c> option and the state
     /// type it names (float32 when it names none).
     /// </summary>
-    internal static (string Rule, TensorProto.Types.DataType Type) Split(string s, string text)
+    public static (string Rule, TensorProto.Types.DataType Type) Split(string s, string text)
     {
         var parts = s.Split(',');
         var options = parts.Where(p => p.Trim().StartsWith(Option, StringComparison.Ordinal)).ToList();

@@ -34,6 +34,7 @@ public sealed class FeatureMapFit
     private readonly int _m;
     private readonly int _window;
     private readonly int _wq, _bq, _wk, _bk, _mix, _count;
+    private readonly Lazy<(float[] Numerator, float[] Denominator)> _windowSums;
 
     public FeatureMapFit(LayerAttention layer, int projections, int window)
     {
@@ -49,6 +50,7 @@ public sealed class FeatureMapFit
         _bk = _wk + hkv * d * _m;
         _mix = _bk + hkv * _m;
         _count = _mix + hq;
+        _windowSums = new(WindowSums);
     }
 
     public int ParameterCount => _count;
@@ -135,7 +137,7 @@ public sealed class FeatureMapFit
     {
         var L = _layer;
         int T = L.Length, d = L.HeadDim, dv = L.ValueHeadDim, m = _m, F = 2 * m, group = L.GroupSize, w = _window;
-        var scale = (float)L.Scale;
+        var window = _windowSums.Value;
         var norm = 2.0f / ((float)L.Rows * L.QueryHeads * T * dv);
         var grad = new float[_count];
         var keys = L.Key.AsSpan(((b * L.KvHeads + g) * T) * d, T * d);
@@ -152,7 +154,6 @@ public sealed class FeatureMapFit
         var dPhi = new float[F];
         var y = new float[dv];
         var linearNum = new float[dv];
-        var scores = new float[Math.Max(w, 1)];
         var loss = 0.0;
         for (var gi = 0; gi < group; gi++)
         {
@@ -183,21 +184,9 @@ public sealed class FeatureMapFit
                 var den = 0f;
                 if (w > 0)
                 {
-                    var from = Math.Max(0, t - w + 1);
-                    var max = float.NegativeInfinity;
-                    for (var j = from; j <= t; j++)
-                    {
-                        var s = 0f;
-                        for (var i = 0; i < d; i++) s += q[i] * keys[j * d + i];
-                        scores[j - from] = s * scale;
-                        max = MathF.Max(max, scores[j - from]);
-                    }
-                    for (var j = from; j <= t; j++)
-                    {
-                        var a = MathF.Exp(scores[j - from] - max);
-                        den += a;
-                        for (var e = 0; e < dv; e++) y[e] += a * values[j * dv + e];
-                    }
+                    var at = (b * L.QueryHeads + h) * T + t;
+                    window.Numerator.AsSpan(at * dv, dv).CopyTo(y);
+                    den = window.Denominator[at];
                 }
                 var linearDen = 0f;
                 for (var f = 0; f < F; f++) linearDen += phiQ[f] * normaliser[f];
@@ -265,6 +254,51 @@ public sealed class FeatureMapFit
             PhiBackward(p, _wk, _bk, g, keys.Slice(j * d, d), phiK.AsSpan(j * F, F), dPhi, grad);
         }
         return (loss / ((double)L.Rows * L.QueryHeads * T * dv), grad);
+    }
+
+    /// <summary>
+    /// The window's part of every query's output, sum_win e^(s_j - c) v_j and sum_win e^(s_j - c): it reads no fitted
+    /// parameter, so it is computed once for the whole fit instead of at every step (empty without a window).
+    /// </summary>
+    private (float[] Numerator, float[] Denominator) WindowSums()
+    {
+        var L = _layer;
+        int T = L.Length, d = L.HeadDim, dv = L.ValueHeadDim, w = _window;
+        if (w == 0) return ([], []);
+        var numerator = new float[L.Rows * L.QueryHeads * T * dv];
+        var denominator = new float[L.Rows * L.QueryHeads * T];
+        var scale = (float)L.Scale;
+        Parallel.For(0, L.Rows * L.QueryHeads, job =>
+        {
+            int b = job / L.QueryHeads, h = job % L.QueryHeads, g = h / L.GroupSize;
+            var keys = L.Key.AsSpan(((b * L.KvHeads + g) * T) * d, T * d);
+            var values = L.Value.AsSpan(((b * L.KvHeads + g) * T) * dv, T * dv);
+            var queries = L.Query.AsSpan(((b * L.QueryHeads + h) * T) * d, T * d);
+            var scores = new float[w];
+            for (var t = 0; t < T; t++)
+            {
+                var q = queries.Slice(t * d, d);
+                var y = numerator.AsSpan((job * T + t) * dv, dv);
+                var from = Math.Max(0, t - w + 1);
+                var max = float.NegativeInfinity;
+                for (var j = from; j <= t; j++)
+                {
+                    var s = 0f;
+                    for (var i = 0; i < d; i++) s += q[i] * keys[j * d + i];
+                    scores[j - from] = s * scale;
+                    max = MathF.Max(max, scores[j - from]);
+                }
+                var den = 0f;
+                for (var j = from; j <= t; j++)
+                {
+                    var a = MathF.Exp(scores[j - from] - max);
+                    den += a;
+                    for (var e = 0; e < dv; e++) y[e] += a * values[j * dv + e];
+                }
+                denominator[job * T + t] = den;
+            }
+        });
+        return (numerator, denominator);
     }
 
     /// <summary>phi = [softmax(u), softmax(-u)], u = x W_h + b_h.</summary>

@@ -1,3 +1,4 @@
+using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
 
 namespace OnnxAttention.Host.Quality;
@@ -11,7 +12,9 @@ namespace OnnxAttention.Host.Quality;
 /// tried on the best plan while they lower the measured KL within the budget. Every layer gets a fixed-size state, so
 /// the plan's memory does not grow with the context.
 /// </summary>
-public sealed class PlanSearch(QualityModel model, long[] ids, int rows, int fromPosition)
+/// <param name="workers">Runs measured at once (each with its share of the intra-op threads): a small model's run
+/// leaves cores idle (session creation, the swap and the comparison are single-threaded).</param>
+public sealed class PlanSearch(QualityModel model, long[] ids, int rows, int fromPosition, int workers = 1)
 {
     /// <summary>One layer's option: the rule, its state bytes per sequence there, and the KL with it alone.</summary>
     public sealed record Option(AttentionRule Rule, long Bytes, double Kl);
@@ -23,15 +26,28 @@ public sealed class PlanSearch(QualityModel model, long[] ids, int rows, int fro
     }
 
     /// <summary>Runs of the model so far (each is one teacher-forced pass over the calibration ids).</summary>
-    public int Runs { get; private set; }
+    public int Runs => _runs;
 
-    private float[]? _original;
+    /// <summary>Wall time spent so far swapping, running (session creation included) and comparing, summed over the runs.</summary>
+    public (TimeSpan Swap, TimeSpan Run, TimeSpan Compare) Spent => (TimeSpan.FromTicks(_swapTicks), TimeSpan.FromTicks(_runTicks), TimeSpan.FromTicks(_compareTicks));
+
+    private int _runs;
+    private long _swapTicks, _runTicks, _compareTicks;
+    private readonly Lazy<float[]> _original = new(() => model.Logits(new SoftmaxRule(), ids, rows));
+    private readonly object _progressLock = new();
 
     /// <summary>
     /// The default candidates: windows of 1 to 384 tokens, windows with 4 sink tokens, windows with a mean slot of
     /// the evicted tokens (hybrid compress=mean) or a linear-attention memory of them (compress=linear), and linear
     /// attention.
     /// </summary>
+    public static IReadOnlyList<AttentionRule> DefaultCandidates(IReadOnlyList<TensorProto.Types.DataType> stateTypes) =>
+        InStateTypes(DefaultCandidates(), stateTypes);
+
+    /// <summary>Each rule with its state kept in each of <paramref name="stateTypes"/> (float32, float16, bfloat16).</summary>
+    public static IReadOnlyList<AttentionRule> InStateTypes(IEnumerable<AttentionRule> rules, IReadOnlyList<TensorProto.Types.DataType> stateTypes) =>
+        [.. stateTypes.SelectMany(t => rules.Select(r => StateTypeRule.Of(r, t)))];
+
     public static IReadOnlyList<AttentionRule> DefaultCandidates() =>
     [
         .. new[] { 1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 384 }.Select(w => (AttentionRule)new WindowRule(w, 0)),
@@ -44,11 +60,36 @@ public sealed class PlanSearch(QualityModel model, long[] ids, int rows, int fro
     /// <summary>Mean KL(original ‖ swapped) over positions from <c>fromPosition</c> on, for a rule (one or per layer).</summary>
     public double Measure(AttentionRule rule)
     {
-        _original ??= model.Logits(new SoftmaxRule(), ids, rows);
-        var logits = model.Logits(rule, ids, rows);
-        Runs++;
-        var c = NextTokenComparison.Compare(_original, logits, ids, rows);
-        return c.Bucket(fromPosition, c.Positions).Kl;
+        var original = _original.Value;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (swapped, _) = model.Swap(rule);
+        Interlocked.Add(ref _swapTicks, clock.Elapsed.Ticks);
+        clock.Restart();
+        var threads = workers <= 1 ? model.IntraOpThreads : Math.Max(1, (model.IntraOpThreads > 0 ? model.IntraOpThreads : Environment.ProcessorCount) / workers);
+        var logits = QualityModel.Run(swapped, ids, rows, threads);
+        Interlocked.Add(ref _runTicks, clock.Elapsed.Ticks);
+        clock.Restart();
+        Interlocked.Increment(ref _runs);
+        var c = NextTokenComparison.Compare(original, logits, ids, rows);
+        var kl = c.Bucket(fromPosition, c.Positions).Kl;
+        Interlocked.Add(ref _compareTicks, clock.Elapsed.Ticks);
+        return kl;
+    }
+
+    /// <summary>Measures every rule, <c>workers</c> at a time; the KLs in the rules' order.</summary>
+    public double[] MeasureAll(IReadOnlyList<AttentionRule> rules, Func<int, string>? describe = null, Action<string>? progress = null)
+    {
+        _ = _original.Value;
+        var kl = new double[rules.Count];
+        Parallel.For(0, rules.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers) }, i =>
+        {
+            if (progress is not null)
+            {
+                lock (_progressLock) progress(describe?.Invoke(i) ?? rules[i].Spelling);
+            }
+            kl[i] = Measure(rules[i]);
+        });
+        return kl;
     }
 
     /// <summary>
@@ -74,17 +115,22 @@ public sealed class PlanSearch(QualityModel model, long[] ids, int rows, int fro
         {
             throw new ArgumentException($"no plan fits --state-budget {budget}: the cheapest candidate in every layer already takes {cheapest.Sum()} bytes per sequence");
         }
-        var curves = new List<IReadOnlyList<Option>>();
+        var jobs = new List<(int Layer, int Candidate)>();
         for (var l = 0; l < layers; l++)
         {
             var room = budget - (cheapest.Sum() - cheapest[l]);
-            var options = new List<Option>();
             for (var c = 0; c < rules[l].Count; c++)
             {
-                if (bytes[l][c] > room) continue;
-                progress?.Invoke($"layer {l}: {rules[l][c].Spelling}");
-                options.Add(new Option(rules[l][c], bytes[l][c], Measure(OneLayer(rules[l][c], l))));
+                if (bytes[l][c] <= room) jobs.Add((l, c));
             }
+        }
+        var kls = MeasureAll(jobs.Select(j => (AttentionRule)OneLayer(rules[j.Layer][j.Candidate], j.Layer)).ToList(),
+            i => $"layer {jobs[i].Layer}: {rules[jobs[i].Layer][jobs[i].Candidate].Spelling}", progress);
+        var curves = new List<IReadOnlyList<Option>>();
+        for (var l = 0; l < layers; l++)
+        {
+            var options = jobs.Select((j, i) => (j, i)).Where(x => x.j.Layer == l)
+                .Select(x => new Option(rules[l][x.j.Candidate], bytes[l][x.j.Candidate], kls[x.i])).ToList();
             // An option that costs more than another and is no better is never worth taking.
             curves.Add(options.Where(o => !options.Any(p => p != o && p.Bytes <= o.Bytes && p.Kl <= o.Kl && (p.Bytes < o.Bytes || p.Kl < o.Kl)))
                 .OrderBy(o => o.Bytes).ToList());
@@ -142,12 +188,12 @@ public sealed class PlanSearch(QualityModel model, long[] ids, int rows, int fro
         IReadOnlyList<IReadOnlyList<AttentionRule>>? perLayer = null)
     {
         var curves = LayerCurves(candidates, budget, progress, perLayer);
+        var front = Front(curves, budget).Take(wholePlans).Select(p => new Plan(p.Layers, p.Bytes, 0)).ToList();
+        var frontKl = MeasureAll(front.Select(p => p.Rule).ToList(), i => $"plan {front[i].Rule.Spelling}", progress);
         Plan? best = null;
-        foreach (var (layers, bytes, _) in Front(curves, budget).Take(wholePlans))
+        for (var i = 0; i < front.Count; i++)
         {
-            var plan = new Plan(layers, bytes, 0);
-            progress?.Invoke($"plan {plan.Rule.Spelling}");
-            plan = plan with { Kl = Measure(plan.Rule) };
+            var plan = front[i] with { Kl = frontKl[i] };
             if (best is null || plan.Kl < best.Kl) best = plan;
         }
         // Neighbours of the best plan: one layer a step up its curve, alone if it fits, or with another layer a
@@ -157,6 +203,7 @@ public sealed class PlanSearch(QualityModel model, long[] ids, int rows, int fro
         while (best is not null && moves < maxMoves)
         {
             Plan? improved = null;
+            var round = new List<Plan>();
             foreach (var layers in Neighbours(curves, best.Layers))
             {
                 var bytes = layers.Sum(o => o.Bytes);
@@ -164,8 +211,12 @@ public sealed class PlanSearch(QualityModel model, long[] ids, int rows, int fro
                 var plan = new Plan(layers, bytes, 0);
                 if (!tried.Add(plan.Rule.Spelling)) continue;
                 if (++moves > maxMoves) break;
-                progress?.Invoke($"move {plan.Rule.Spelling}");
-                plan = plan with { Kl = Measure(plan.Rule) };
+                round.Add(plan);
+            }
+            var roundKl = MeasureAll(round.Select(p => p.Rule).ToList(), i => $"move {round[i].Rule.Spelling}", progress);
+            for (var i = 0; i < round.Count; i++)
+            {
+                var plan = round[i] with { Kl = roundKl[i] };
                 if (plan.Kl < (improved ?? best).Kl) improved = plan;
             }
             if (improved is null) break;

@@ -11,6 +11,7 @@ namespace OnnxAttention.Operators.AttentionCommon;
 internal unsafe struct StateBuffer : IDisposable
 {
     private bool _owned;
+    private long _capacity;
 
     public void* Data { get; private set; }
 
@@ -27,7 +28,11 @@ internal unsafe struct StateBuffer : IDisposable
         {
             return new StateBuffer { Data = data, Length = n };
         }
-        return new StateBuffer { Data = NativeMemory.AllocZeroed((nuint)Math.Max(1, n), (nuint)elementSize), Length = n, _owned = true };
+        // Zeroed, as the kernels expect; from blocks kept between calls, since fresh pages cost a fault each (ScratchBlocks).
+        var bytes = Math.Max(1, n) * elementSize;
+        var block = ScratchBlocks.Shared.Rent(bytes, out var capacity);
+        NativeMemory.Clear(block, (nuint)bytes);
+        return new StateBuffer { Data = block, Length = n, _owned = true, _capacity = capacity };
     }
 
     /// <summary>The present of state <paramref name="state"/> of <paramref name="contract"/>, shaped for this call.</summary>
@@ -72,7 +77,7 @@ internal unsafe struct StateBuffer : IDisposable
     {
         if (_owned)
         {
-            NativeMemory.Free(Data);
+            ScratchBlocks.Shared.Return(Data, _capacity);
             Data = null;
             _owned = false;
         }

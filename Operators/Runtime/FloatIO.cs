@@ -1,23 +1,24 @@
 using System.Numerics.Tensors;
-using System.Runtime.InteropServices;
 using OnnxAttention.Operators.Interop;
 
 namespace OnnxAttention.Operators.Runtime;
 
 /// <summary>
 /// A float32 view of a tensor whose elements are float32 (borrowed, no copy) or float16 or bfloat16 (converted into
-/// native scratch memory that the view owns). Kernels compute in float32 whatever the activation type, and state
+/// a native scratch block that the view holds until disposed, then kept for later calls: <see cref="ScratchBlocks"/>). Kernels compute in float32 whatever the activation type, and state
 /// tensors are float32 always, so the accumulation never happens in half precision.
 /// </summary>
 public unsafe struct FloatView : IDisposable
 {
     private bool _owned;
+    private readonly long _capacity;
 
-    internal FloatView(float* data, long length, bool owned)
+    internal FloatView(float* data, long length, bool owned, long capacity = 0)
     {
         Data = data;
         Length = length;
         _owned = owned;
+        _capacity = capacity;
     }
 
     public float* Data { get; private set; }
@@ -28,7 +29,7 @@ public unsafe struct FloatView : IDisposable
     {
         if (_owned)
         {
-            NativeMemory.Free(Data);
+            ScratchBlocks.Shared.Return(Data, _capacity);
             Data = null;
             _owned = false;
         }
@@ -53,13 +54,13 @@ public static unsafe class FloatIO
             case OrtElementType.Float:
                 return new FloatView((float*)input.Data, n, owned: false);
             case OrtElementType.Float16:
-                var buffer = Allocate(n);
-                TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(input.Data, checked((int)n)), new Span<float>(buffer, (int)n));
-                return new FloatView(buffer, n, owned: true);
+                var buffer = Scratch(n);
+                TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(input.Data, checked((int)n)), new Span<float>(buffer.Data, (int)n));
+                return buffer;
             case OrtElementType.BFloat16:
-                var widened = Allocate(n);
-                BFloat16Bits.ToSingle(new ReadOnlySpan<ushort>(input.Data, checked((int)n)), new Span<float>(widened, (int)n));
-                return new FloatView(widened, n, owned: true);
+                var widened = Scratch(n);
+                BFloat16Bits.ToSingle(new ReadOnlySpan<ushort>(input.Data, checked((int)n)), new Span<float>(widened.Data, (int)n));
+                return widened;
             default:
                 throw OrtException.InvalidArgument($"element type {input.ElementType} is not supported ({SupportedText})");
         }
@@ -69,7 +70,7 @@ public static unsafe class FloatIO
     public static FloatView Writable(in Tensor output) =>
         output.ElementType == OrtElementType.Float
             ? new FloatView((float*)output.Data, output.ElementCount, owned: false)
-            : new FloatView(Allocate(output.ElementCount), output.ElementCount, owned: true);
+            : Scratch(output.ElementCount);
 
     /// <summary>
     /// Moves a <see cref="Writable"/> view's values into the output (a round-to-nearest-even conversion when it is
@@ -90,5 +91,10 @@ public static unsafe class FloatIO
         }
     }
 
-    private static float* Allocate(long count) => (float*)NativeMemory.Alloc((nuint)Math.Max(1, count), sizeof(float));
+    /// <summary>A float32 view over a scratch block kept between calls (<see cref="ScratchBlocks"/>), freed on dispose.</summary>
+    private static FloatView Scratch(long count)
+    {
+        var data = (float*)ScratchBlocks.Shared.Rent(Math.Max(1, count) * sizeof(float), out var capacity);
+        return new FloatView(data, count, owned: true, capacity);
+    }
 }

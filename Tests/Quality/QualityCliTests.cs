@@ -170,7 +170,8 @@ public class QualityCliTests
         Assert.That(code, Is.Zero, error);
         var contract = OnnxAttention.Graphs.Swapping.ModelContract.Read(OnnxAttention.Graphs.Io.ModelFile.Load(calibrated));
         Assert.That(contract.State.Any(s => s.Grows), Is.False, "every layer keeps a fixed-size state");
-        var bytes = contract.State.Sum(s => s.ElementsPerRow) * 4;
+        var bytes = contract.State.Sum(s => s.BytesPerRow);
+        Assert.That(contract.State.Select(s => s.ElementType), Is.All.EqualTo(OnnxAttention.Graphs.Onnx.TensorProto.Types.DataType.Float16), "calibrate keeps state in float16 by default");
         Assert.That(bytes, Is.LessThanOrEqualTo(2048));
         Assert.That(text, Does.Contain($"state per sequence: {bytes:N0} bytes (budget 2,048)"));
         var kl = System.Text.RegularExpressions.Regex.Match(text, @"at positions 0-23: ([0-9.]+) nats").Groups[1].Value;
@@ -187,9 +188,18 @@ public class QualityCliTests
     public void CalibrateRefusesABudgetNoPlanFits()
     {
         var ids = SampleIds(7, 8);
-        var (code, _, error) = Invoke(CalibrateCommand.Create(), "--model", Stories, "--calibration", ids, "--state-budget", "1000", "--out", Path.Combine(_dir, "x.onnx"));
+        var (code, _, error) = Invoke(CalibrateCommand.Create(), "--model", Stories, "--calibration", ids, "--state-budget", "1000", "--state-types", "float32",
+            "--out", Path.Combine(_dir, "x.onnx"));
         Assert.That(code, Is.EqualTo(1));
         Assert.That(error, Does.Contain("no plan fits --state-budget 1000: the cheapest candidate in every layer already takes 1280 bytes"));
+        Assert.That(File.Exists(Path.Combine(_dir, "x.onnx")), Is.False);
+        (code, _, error) = Invoke(CalibrateCommand.Create(), "--model", Stories, "--calibration", ids, "--state-budget", "500", "--out", Path.Combine(_dir, "x.onnx"));
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.Contain("no plan fits --state-budget 500: the cheapest candidate in every layer already takes 640 bytes"), "float16 state by default");
+        (code, _, error) = Invoke(CalibrateCommand.Create(), "--model", Stories, "--calibration", ids, "--state-budget", "500", "--state-types", "float8",
+            "--out", Path.Combine(_dir, "x.onnx"));
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.Contain("--state-types takes float32, float16 and bfloat16"));
         Assert.That(File.Exists(Path.Combine(_dir, "x.onnx")), Is.False);
     }
 }

@@ -147,6 +147,17 @@ public class StateTypeSwapTests
             Is.All.EqualTo(TensorProto.Types.DataType.Float16), "a calibrated plan naming fitted rules loads as it is");
     }
 
+    [Test]
+    public void EndToEndTuningKeepsEachLayersStateType()
+    {
+        var checkpoint = OnnxAttention.Graphs.Llama2c.Llama2cCheckpoint.Load(Llama2c.LlamaGraphTests.CheckpointPath);
+        AttentionRule[] rules = [.. Enumerable.Range(0, 5).Select(l => l % 2 == 0 ? AttentionRule.Parse("window:8,state=float16") : new WindowRule(4, 0))];
+        Assert.That(rules.All(OnnxAttention.Host.Quality.Tuning.EndToEndModel.Supports), "a window with its state in float16 is tuned like the window");
+        Assert.That(OnnxAttention.Host.Quality.Tuning.EndToEndModel.Supports(AttentionRule.Parse("linear-elu,state=float16")), Is.False);
+        var model = new OnnxAttention.Host.Quality.Tuning.EndToEndModel(checkpoint, rules, projections: false);
+        Assert.That(model.Rule.Spelling, Is.EqualTo("window:8,state=float16@0;window:4@1;window:8,state=float16@2;window:4@3;window:8,state=float16@4"));
+    }
+
     /// <summary>
     /// Logits of a model whose state is rounded to float16 (u = 2^-11 relative) against the same model with float32
     /// state: keys and values rounded once, an accumulated memory once per call, five layers deep, through residuals

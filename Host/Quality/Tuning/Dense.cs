@@ -79,6 +79,12 @@ internal static class Dense
         }
     }
 
+    /// <summary>Each value rounded to the nearest float16 (ties to even, as ORT's Cast) and back.</summary>
+    public static void RoundToHalf(Span<float> x)
+    {
+        for (var i = 0; i < x.Length; i++) x[i] = (float)(Half)x[i];
+    }
+
     /// <summary>Rotates the pairs (x[2i], x[2i+1]) of every head by the stored angle of the row's position; <paramref name="inverse"/> rotates back (the backward pass).</summary>
     public static void Rope(Span<float> x, int rows, int width, int headSize, float[] cos, float[] sin, bool inverse = false)
     {

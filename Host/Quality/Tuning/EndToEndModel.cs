@@ -222,6 +222,11 @@ public sealed class EndToEndModel
                 Dense.Forward(_xn[l], m._wv[l], _v[l], T, D, m._kvDim);
                 Dense.Rope(_q[l], T, D, m._headDim, w.FreqCisReal, w.FreqCisImag);
                 Dense.Rope(_k[l], T, m._kvDim, m._headDim, w.FreqCisReal, w.FreqCisImag);
+                if (m._attention[l].RoundsToHalf)
+                {
+                    Dense.RoundToHalf(_k[l]);
+                    Dense.RoundToHalf(_v[l]);
+                }
                 for (var g = 0; g < m._kvHeads; g++) m._attention[l].Forward(_q[l], _k[l], _v[l], _att[l], _den[l], _top[l], T, g);
                 var mid = _mid[l];
                 Dense.Forward(_att[l], m._wo[l], mid, T, D, D);

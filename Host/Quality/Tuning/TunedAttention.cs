@@ -38,8 +38,15 @@ internal sealed class TunedAttention
     /// <summary>log a_h per query head (the hybrid only).</summary>
     public Parameter? LogMix { get; private init; }
 
-    /// <summary>The rules the training side computes: softmax, windows (with sinks) and the fitted Hedgehog rules.</summary>
-    public static bool Supports(AttentionRule rule) => rule is SoftmaxRule or WindowRule or FittedLinearRule or FittedHybridRule;
+    /// <summary>
+    /// The rules the training side computes: softmax, windows (with sinks) and the fitted Hedgehog rules, each also with
+    /// its state in float16 (keys and values rounded to float16 before the attention, as the swap does).
+    /// </summary>
+    public static bool Supports(AttentionRule rule) => rule is SoftmaxRule or WindowRule or FittedLinearRule or FittedHybridRule
+        || rule is StateTypeRule { StateType: Graphs.Onnx.TensorProto.Types.DataType.Float16, Inner: not (SoftmaxRule or StateTypeRule) } s && Supports(s.Inner);
+
+    /// <summary>Keys and values are rounded to float16 before the attention (a float16 state); the gradient passes straight through.</summary>
+    public bool RoundsToHalf { get; private init; }
 
     public static TunedAttention From(AttentionRule rule, int queryHeads, int kvHeads, int headDim, int layer)
     {
@@ -53,6 +60,7 @@ internal sealed class TunedAttention
         }
         return rule switch
         {
+            StateTypeRule s when Supports(s) => Halved(From(s.Inner, queryHeads, kvHeads, headDim, layer)),
             SoftmaxRule => new TunedAttention(rule, queryHeads, kvHeads, headDim, int.MaxValue, 0, 0, exact: true, linear: false),
             WindowRule w => new TunedAttention(rule, queryHeads, kvHeads, headDim, w.Window, w.Sinks, 0, exact: true, linear: false),
             FittedLinearRule f => Check2(f.Query, f.Key, () => new TunedAttention(rule, queryHeads, kvHeads, headDim, 0, 0, f.Query.Projections, exact: false, linear: true)
@@ -73,6 +81,17 @@ internal sealed class TunedAttention
             _ => throw new ArgumentException($"layer {layer}: end-to-end tuning computes softmax, window and fitted Hedgehog rules, not {rule.Spelling}"),
         };
 
+        TunedAttention Halved(TunedAttention inner) => new(rule, queryHeads, kvHeads, headDim, inner._window, inner._sinks, inner._m, inner._exact, inner._linear)
+        {
+            QueryWeight = inner.QueryWeight,
+            QueryBias = inner.QueryBias,
+            KeyWeight = inner.KeyWeight,
+            KeyBias = inner.KeyBias,
+            LogMix = inner.LogMix,
+            RoundsToHalf = true,
+            _inner = inner,
+        };
+
         TunedAttention Check2(FeatureProjection q, FeatureProjection k, Func<TunedAttention> make)
         {
             Check(q, k);
@@ -85,6 +104,7 @@ internal sealed class TunedAttention
     /// <summary>The rule with the current (tuned) numbers.</summary>
     public AttentionRule ToRule()
     {
+        if (_inner is not null) return new StateTypeRule(_inner.ToRule(), Graphs.Onnx.TensorProto.Types.DataType.Float16);
         if (!_linear) return _rule;
         var query = new FeatureProjection(_hq, _d, _m, [.. QueryWeight!.Value], [.. QueryBias!.Value]);
         var key = new FeatureProjection(_hkv, _d, _m, [.. KeyWeight!.Value], [.. KeyBias!.Value]);
@@ -92,6 +112,9 @@ internal sealed class TunedAttention
     }
 
     private int F => 2 * _m;
+
+    /// <summary>The float32 rule a float16-state layer wraps (the same parameter objects).</summary>
+    private TunedAttention? _inner;
 
     /// <summary>
     /// Output [T, Hq*d] of KV head <paramref name="g"/>'s query heads; keeps each query's normaliser and largest window

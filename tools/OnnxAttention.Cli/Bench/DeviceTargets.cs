@@ -19,8 +19,8 @@ public static class DeviceTargets
     private const TensorProto.Types.DataType Float = TensorProto.Types.DataType.Float, BFloat16 = TensorProto.Types.DataType.Bfloat16;
 
     /// <summary>
-    /// The prefill length on the CPU: at the 4096 a bfloat16 call takes about 10 s on a 2-core machine (our CPU
-    /// kernel's bfloat16 path is slow), and a run of 60 calls ten minutes.
+    /// The prefill length on the CPU: at the 4096 a bfloat16 call took about 10 s on a 2-core machine (most of it
+    /// page faults on fresh conversion buffers, since kept between calls: ScratchBlocks), and ORT's side stays long.
     /// </summary>
     public const int CpuPrefillLength = 256;
 

@@ -39,6 +39,12 @@ public static class CalibrateCommand
         };
         var fitSteps = new Option<int>("--fit-steps") { Description = "Adam steps per fitted layer and size", DefaultValueFactory = _ => 100 };
         var threads = new Option<int>("--threads") { Description = "ORT intra-op threads (0: ORT's default)", DefaultValueFactory = _ => 0 };
+        var workers = new Option<int>("--workers") { Description = "model runs measured at once, sharing the intra-op threads (default: one per core)", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var stateTypes = new Option<string>("--state-types")
+        {
+            Description = "state types the candidates keep their state in between calls, e.g. float16 or float32,float16 (float16/bfloat16: half the bytes; see RULE,state=float16)",
+            DefaultValueFactory = _ => "float16",
+        };
         var tuning = new CalibrateTuning();
         var given = new Option<string?>("--plan")
         {
@@ -46,7 +52,7 @@ public static class CalibrateCommand
         };
         var command = new Command("calibrate", "Choose and fit a constant-memory attention per layer within a state budget, measured against the original model, and save it.")
         {
-            model, ids, text, tokenizer, seq, maxRows, budget, from, moves, fit, fitWindows, fitSteps, output, threads,
+            model, ids, text, tokenizer, seq, maxRows, budget, from, moves, fit, fitWindows, fitSteps, output, threads, workers, stateTypes,
         };
         foreach (var option in tuning.Options) command.Options.Add(option);
         command.Options.Add(given);
@@ -58,6 +64,8 @@ public static class CalibrateCommand
             CliErrors.RefuseOverwritingAnInput("--out", parse.GetValue(output)!, inputs);
             if (parse.GetValue(budget) <= 0) throw new ArgumentException($"--state-budget must be a positive number of bytes, got {parse.GetValue(budget)}");
             if (parse.GetValue(threads) < 0) throw new ArgumentException($"--threads must be >= 0 (0: ORT's default), got {parse.GetValue(threads)}");
+            if (parse.GetValue(workers) <= 0) throw new ArgumentException($"--workers must be positive, got {parse.GetValue(workers)}");
+            var types = StateTypes(parse.GetValue(stateTypes)!);
             if (parse.GetValue(moves) < 0) throw new ArgumentException($"--moves must be >= 0, got {parse.GetValue(moves)}");
             var proto = ModelArguments.Load(modelFile.FullName);
             if (ModelArguments.IsSwapped(proto)) throw new ArgumentException($"model '{modelFile.FullName}' is already swapped ({ModelArguments.RecordedRule(proto)}); calibrate the original");
@@ -76,7 +84,8 @@ public static class CalibrateCommand
             var tune = tuning.Requested(parse, modelFile);
 
             var console = Terminal.Open();
-            var search = new PlanSearch(quality, values, rows, first);
+            var search = new PlanSearch(quality, values, rows, first, parse.GetValue(workers));
+            var fitClock = new Stopwatch();
             PlanSearch.Plan? plan = null;
             IReadOnlyList<FittedCandidates.Fit> fits = [];
             console.Status().Start("calibrating", status =>
@@ -86,10 +95,13 @@ public static class CalibrateCommand
                     plan = CalibratePlan.Parse(text, quality.Layers).Make(quality, search, values, rows, parse.GetValue(fitSteps), parse.GetValue(budget), step => status.Status(Markup.Escape(step)));
                     return;
                 }
+                fitClock.Start();
                 fits = FittedCandidates.Make(quality, values, rows, sizes, windows, parse.GetValue(fitSteps), step => status.Status(Markup.Escape(step)));
-                plan = search.Search(tune ? CalibrateTuning.Candidates(PlanSearch.DefaultCandidates()) : PlanSearch.DefaultCandidates(), parse.GetValue(budget), maxMoves: parse.GetValue(moves),
+                fitClock.Stop();
+                var candidates = PlanSearch.DefaultCandidates(types);
+                plan = search.Search(tune ? CalibrateTuning.Candidates(candidates) : candidates, parse.GetValue(budget), maxMoves: parse.GetValue(moves),
                     progress: step => status.Status(Markup.Escape($"run {search.Runs + 1}: {step}")),
-                    perLayer: fits.Count == 0 ? null : FittedCandidates.PerLayer(fits, quality.Layers));
+                    perLayer: fits.Count == 0 ? null : FittedCandidates.PerLayer(fits, quality.Layers).Select(l => PlanSearch.InStateTypes(l, types)).ToList());
             });
             foreach (var f in fits)
             {
@@ -118,11 +130,26 @@ public static class CalibrateCommand
                 if (tuned.ProjectionsChanged) console.WriteLine("the written model's attention projections (wq, wk, wv, wo of every layer) are tuned: its weights differ from the original's");
             }
             console.WriteLine($"state per sequence: {report.StateBytesPerSequence:N0} bytes (budget {parse.GetValue(budget):N0}), the same at any context length");
-            console.WriteLine($"{search.Runs} runs of the model in {clock.Elapsed.TotalSeconds:F0} s ({Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds:F0} s of CPU time)");
+            var (swapTime, runTime, compareTime) = search.Spent;
+            console.WriteLine($"{search.Runs} runs of the model, {parse.GetValue(workers)} at a time; {clock.Elapsed.TotalSeconds:F0} s wall, " +
+                $"{Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds:F0} s of CPU time; fits {fitClock.Elapsed.TotalSeconds:F0} s wall; summed over the runs: " +
+                $"swaps {swapTime.TotalSeconds:F0} s, sessions and runs {runTime.TotalSeconds:F0} s, comparisons {compareTime.TotalSeconds:F0} s");
             console.WriteLine($"wrote {parse.GetValue(output)!.FullName}");
             return 0;
         }));
         return command;
+    }
+
+    private static Graphs.Onnx.TensorProto.Types.DataType[] StateTypes(string text)
+    {
+        var types = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(t => t.ToLowerInvariant() switch
+        {
+            "float32" => Graphs.Onnx.TensorProto.Types.DataType.Float,
+            "float16" => Graphs.Onnx.TensorProto.Types.DataType.Float16,
+            "bfloat16" => Graphs.Onnx.TensorProto.Types.DataType.Bfloat16,
+            _ => throw new ArgumentException($"--state-types takes float32, float16 and bfloat16 separated by commas, got '{text}'"),
+        }).Distinct().ToArray();
+        return types.Length > 0 ? types : throw new ArgumentException($"--state-types takes float32, float16 and bfloat16 separated by commas, got '{text}'");
     }
 
     private static int[] FitWindows(string text)

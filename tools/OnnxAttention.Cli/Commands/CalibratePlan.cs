@@ -1,4 +1,5 @@
 using System.Globalization;
+using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
 using OnnxAttention.Host.Quality;
 
@@ -11,14 +12,14 @@ namespace OnnxAttention.Cli.Commands;
 /// </summary>
 public sealed class CalibratePlan
 {
-    private readonly (string Spelling, int Window, int Projections, AttentionRule? Rule)[] _layers;
+    private readonly (string Spelling, int Window, int Projections, AttentionRule? Rule, TensorProto.Types.DataType State)[] _layers;
 
-    private CalibratePlan((string, int, int, AttentionRule?)[] layers) => _layers = layers;
+    private CalibratePlan((string, int, int, AttentionRule?, TensorProto.Types.DataType)[] layers) => _layers = layers;
 
     public static CalibratePlan Parse(string text, int layers)
     {
-        var chosen = new (string, int, int, AttentionRule?)?[layers];
-        (string, int, int, AttentionRule?)? rest = null;
+        var chosen = new (string, int, int, AttentionRule?, TensorProto.Types.DataType)?[layers];
+        (string, int, int, AttentionRule?, TensorProto.Types.DataType)? rest = null;
         foreach (var part in text.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             var at = part.LastIndexOf('@');
@@ -39,21 +40,23 @@ public sealed class CalibratePlan
         return new CalibratePlan([.. chosen.Select((c, l) => c ?? rest ?? throw new ArgumentException($"--plan '{text}' gives layer {l} no rule; name it or add RULE@*"))]);
     }
 
-    private static (string, int, int, AttentionRule?) Rule(string spelling)
+    private static (string, int, int, AttentionRule?, TensorProto.Types.DataType) Rule(string spelling)
     {
+        // A fitted rule may keep its state in 16 bits too (RULE,state=float16): the fit is the same, the swap casts.
+        var (bare, state) = StateTypeRule.Split(spelling.ToLowerInvariant(), spelling);
         int Number(string s) => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is > 0 and <= 1 << 16 ? n
             : throw new ArgumentException($"--plan: '{spelling}' needs positive sizes");
-        if (spelling.StartsWith(FittedLinearRule.Prefix, StringComparison.Ordinal))
+        if (bare.StartsWith(FittedLinearRule.Prefix, StringComparison.Ordinal))
         {
-            return (spelling, 0, Number(spelling[FittedLinearRule.Prefix.Length..]), null);
+            return (spelling, 0, Number(bare[FittedLinearRule.Prefix.Length..]), null, state);
         }
-        if (spelling.StartsWith(FittedHybridRule.Prefix, StringComparison.Ordinal))
+        if (bare.StartsWith(FittedHybridRule.Prefix, StringComparison.Ordinal))
         {
-            var sizes = spelling[FittedHybridRule.Prefix.Length..].Split(',');
-            return sizes.Length == 2 ? (spelling, Number(sizes[0]), Number(sizes[1]), null) : throw new ArgumentException($"--plan: '{spelling}' is not hybrid-hedgehog:W,M");
+            var sizes = bare[FittedHybridRule.Prefix.Length..].Split(',');
+            return sizes.Length == 2 ? (spelling, Number(sizes[0]), Number(sizes[1]), null, state) : throw new ArgumentException($"--plan: '{spelling}' is not hybrid-hedgehog:W,M");
         }
         var rule = AttentionRule.Parse(spelling);
-        return rule is LayeredRule ? throw new ArgumentException($"--plan: '{spelling}' nests a per-layer rule") : (spelling, 0, 0, rule);
+        return rule is LayeredRule ? throw new ArgumentException($"--plan: '{spelling}' nests a per-layer rule") : (spelling, 0, 0, rule, state);
     }
 
     private static IEnumerable<int> Layers(string list, int layers, string text)
@@ -77,14 +80,14 @@ public sealed class CalibratePlan
         var rules = new AttentionRule[_layers.Length];
         for (var l = 0; l < _layers.Length; l++)
         {
-            var (spelling, window, m, rule) = _layers[l];
+            var (spelling, window, m, rule, state) = _layers[l];
             if (rule is null)
             {
                 progress?.Invoke("reading the attention of every layer");
                 taps ??= AttentionTap.Capture(quality, ids, rows);
                 progress?.Invoke($"layer {l}: fitting {spelling}");
                 var fit = new FeatureMapFit(taps[l], m, window).Fit(fitSteps);
-                rule = window == 0 ? new FittedLinearRule(fit.Query, fit.Key) : new FittedHybridRule(window, fit.Query, fit.Key, fit.Mix);
+                rule = StateTypeRule.Of(window == 0 ? new FittedLinearRule(fit.Query, fit.Key) : new FittedHybridRule(window, fit.Query, fit.Key, fit.Mix), state);
             }
             rules[l] = rule;
         }

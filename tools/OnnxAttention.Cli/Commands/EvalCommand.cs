@@ -121,8 +121,8 @@ public static class EvalCommand
     private static string StateBytes(Graphs.Onnx.ModelProto swapped)
     {
         var info = ModelContract.Read(swapped);
-        var fixedBytes = info.State.Where(s => !s.Grows).Sum(s => s.ElementsPerRow) * sizeof(float);
-        var growing = info.State.Sum(s => s.ElementsPerToken) * sizeof(float);
+        var fixedBytes = info.State.Where(s => !s.Grows).Sum(s => s.BytesPerRow);
+        var growing = info.State.Sum(s => s.BytesPerToken);
         return growing > 0 ? $"{fixedBytes} + {growing}/token" : fixedBytes.ToString(CultureInfo.InvariantCulture);
     }
 
