@@ -22,12 +22,7 @@ namespace OnnxAttention.Cli.Commands;
 public static class BenchGenerateCommand
 {
     /// <summary>One contender in one cell: medians over the repeats, with the smallest and largest figure.</summary>
-    private sealed record Result(string Contender, int Context, int Batch, Spread Prefill, Spread Decode, Spread PeakMb, Spread LoadedMb, string Status)
-    {
-        public double PrefillTokensPerSecond => Prefill.Median;
-
-        public double DecodeTokensPerSecond => Decode.Median;
-    }
+    private sealed record Result(string Contender, int Context, int Batch, Spread Prefill, Spread Decode, Spread PeakMb, string Status);
 
     private readonly record struct Spread(double Median, double Min, double Max)
     {
@@ -191,7 +186,7 @@ public static class BenchGenerateCommand
                     var mine = runs.Where(r => r.Contender == c.Name && r.Context == context && r.Batch == batch).ToList();
                     var status = skipped.GetValueOrDefault(c.Key) ?? failed.GetValueOrDefault(c.Key) ?? "measured";
                     results.Add(new Result(c.Name, context, batch, Spread.Of(mine.Select(r => r.PrefillTokensPerSecond).ToList()), Spread.Of(mine.Select(r => r.DecodeTokensPerSecond).ToList()),
-                        Spread.Of(mine.Select(r => r.PeakMb).ToList()), Spread.Of(mine.Select(r => r.LoadedMb).ToList()), status));
+                        Spread.Of(mine.Select(r => r.PeakMb).ToList()), status));
                 }
             }
         }
