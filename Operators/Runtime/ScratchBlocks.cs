@@ -95,7 +95,12 @@ internal sealed unsafe class ScratchBlocks(long retainedBytesLimit)
             _idle.Add(((nint)block, capacity));
             _idleBytes += capacity;
         }
-        foreach (var b in free ?? [])
+        // No empty list when nothing is freed: a decode step must not allocate.
+        if (free is null)
+        {
+            return;
+        }
+        foreach (var b in free)
         {
             NativeMemory.Free((void*)b);
         }
