@@ -111,8 +111,9 @@ internal sealed class SoftmaxReplacement : IAttentionReplacement
         // [batch - 1, new - 1, past]: all positive exactly when GroupQueryAttention would refuse the call.
         var rowsAndLength = g.FreshName(hint + ".batch_and_length");
         g.Add(GraphEdits.Node("Shape", [q], rowsAndLength, Attr.Int("start", 0), Attr.Int("end", 2)));
+        var one = g.AddInt64Constant(hint + ".one", 1);
         var less = g.FreshName(hint + ".batch_and_length_less_one");
-        g.Add(GraphEdits.Node("Sub", [rowsAndLength, g.AddInt64Constant(hint + ".one", 1)], less));
+        g.Add(GraphEdits.Node("Sub", [rowsAndLength, one], less));
         var past = g.FreshName(hint + ".past_length");
         g.Add(GraphEdits.Node("Shape", [key.Past], past, Attr.Int("start", 2), Attr.Int("end", 3)));
         var all = g.FreshName(hint + ".dispatch_dims");
@@ -133,7 +134,7 @@ internal sealed class SoftmaxReplacement : IAttentionReplacement
         var totalInt = g.FreshName(hint + ".total_sequence_length");
         g.Add(GraphEdits.Node("Cast", [totalScalar], totalInt, Attr.Int("to", (int)TensorProto.Types.DataType.Int32)));
         var last = g.FreshName(hint + ".last_key");
-        g.Add(GraphEdits.Node("Sub", [total, g.AddInt64Constant(hint + ".one", 1)], last));
+        g.Add(GraphEdits.Node("Sub", [total, one], last));
         var batch = g.FreshName(hint + ".batch");
         g.Add(GraphEdits.Node("Shape", [q], batch, Attr.Int("start", 0), Attr.Int("end", 1)));
         var rows = g.FreshName(hint + ".seqlens_rows");

@@ -123,8 +123,7 @@ internal sealed class TunedAttention
     public void Forward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, Span<float> output, Span<float> den, Span<float> top, int length, int g)
     {
         int T = length, d = _d, F = this.F, group = _hq / _hkv, qs = _hq * d, ks = _hkv * d;
-        var phiK = _linear ? new float[T * F] : [];
-        for (var j = 0; j < T && _linear; j++) Phi(KeyWeight!.Value, KeyBias!.Value, g, k.Slice(j * ks + g * d, d), phiK.AsSpan(j * F, F));
+        var phiK = KeyFeatures(k, T, g);
         var state = new float[F * d];
         var normaliser = new float[F];
         var phiQ = new float[F];
@@ -167,13 +166,22 @@ internal sealed class TunedAttention
         }
     }
 
+    /// <summary>phi(k_j) of KV head <paramref name="g"/> for every position [T, F]; empty without a linear part.</summary>
+    private float[] KeyFeatures(ReadOnlySpan<float> k, int length, int g)
+    {
+        if (!_linear) return [];
+        int d = _d, F = this.F, ks = _hkv * d;
+        var phiK = new float[length * F];
+        for (var j = 0; j < length; j++) Phi(KeyWeight!.Value, KeyBias!.Value, g, k.Slice(j * ks + g * d, d), phiK.AsSpan(j * F, F));
+        return phiK;
+    }
+
     /// <summary>Adds the gradients into dq, dk, dv and <paramref name="gradients"/> (indexed by <see cref="Parameter.Index"/>).</summary>
     public void Backward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<float> output, ReadOnlySpan<float> den, ReadOnlySpan<float> top,
         ReadOnlySpan<float> dOutput, Span<float> dq, Span<float> dk, Span<float> dv, float[][] gradients, int length, int g)
     {
         int T = length, d = _d, F = this.F, group = _hq / _hkv, qs = _hq * d, ks = _hkv * d;
-        var phiK = _linear ? new float[T * F] : [];
-        for (var j = 0; j < T && _linear; j++) Phi(KeyWeight!.Value, KeyBias!.Value, g, k.Slice(j * ks + g * d, d), phiK.AsSpan(j * F, F));
+        var phiK = KeyFeatures(k, T, g);
         var weighted = new float[_linear ? group * T * F : 0]; // a_h phi(q_t): what query t wrote into the keys' gradient
         var dNum = new float[_linear ? group * T * d : 0];
         var dDen = new float[_linear ? group * T : 0];
