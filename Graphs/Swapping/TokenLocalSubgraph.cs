@@ -6,7 +6,8 @@ namespace OnnxAttention.Graphs.Swapping;
 /// <summary>
 /// The nodes that compute some values (a layer's keys and values) from a few graph inputs (the ids, positions) and
 /// constants, where each token's result depends on that token's inputs only: no attention, no softmax, no product
-/// of two token-dependent tensors (which is how scores mix positions), no cumulative sum, convolution or control
+/// of two tensors that both read token values (which is how scores mix positions; a product with a tensor that reads
+/// only the inputs' shapes, such as rotary frequencies expanded to the batch, is allowed), no cumulative sum, convolution or control
 /// flow, and reductions only over the last axis (a norm). Such values can be recomputed for other tokens by
 /// copying those nodes onto other inputs (<see cref="Clone"/>). The check is by operator and is meant for the
 /// graphs exporters write for transformer decoders; it is not a proof about arbitrary graphs.
@@ -28,7 +29,7 @@ internal static class TokenLocalSubgraph
             if (g.IsGraphInput(value)) return $"they read graph input '{value}'";
             var node = g.Producer(value);
             if (node is null) return $"'{value}' has no producer";
-            if (node.Reads.Any(r => Depends(g, r, tokenData, dependent)) && NodeRefusal(g, node, tokenData, dependent) is { } why)
+            if (node.Reads.Any(r => Depends(g, r, tokenData, dependent, valuesOnly: true)) && NodeRefusal(g, node, tokenData, dependent) is { } why)
             {
                 return $"they go through {node}, {why}";
             }
@@ -71,8 +72,12 @@ internal static class TokenLocalSubgraph
         return [.. values.Select(Copy)];
     }
 
-    /// <summary>Whether <paramref name="value"/> reads a leaf.</summary>
-    private static bool Depends(Graph g, string value, IReadOnlySet<string> leaves, Dictionary<string, bool> memo)
+    /// <summary>
+    /// Whether <paramref name="value"/> reads a leaf; with <paramref name="valuesOnly"/>, a leaf's values rather
+    /// than only its shape (Shape and Size read no values: the same for every token), and <paramref name="memo"/>
+    /// must be used with one setting only.
+    /// </summary>
+    private static bool Depends(Graph g, string value, IReadOnlySet<string> leaves, Dictionary<string, bool> memo, bool valuesOnly = false)
     {
         if (memo.TryGetValue(value, out var known)) return known;
         bool result;
@@ -81,7 +86,7 @@ internal static class TokenLocalSubgraph
         else if (g.Producer(value) is { } node)
         {
             memo[value] = false; // a cycle is reported elsewhere; do not recurse forever
-            result = node.Reads.Any(r => Depends(g, r, leaves, memo));
+            result = !(valuesOnly && (node.Is("Shape") || node.Is("Size"))) && node.Reads.Any(r => Depends(g, r, leaves, memo, valuesOnly));
         }
         else result = false;
         memo[value] = result;
@@ -103,7 +108,7 @@ internal static class TokenLocalSubgraph
         {
             return "which may combine tokens";
         }
-        if (Products.Contains(node.OpType) && node.Inputs.Count(i => i.Length > 0 && Depends(g, i, leaves, dependent)) >= 2)
+        if (Products.Contains(node.OpType) && node.Inputs.Count(i => i.Length > 0 && Depends(g, i, leaves, dependent, valuesOnly: true)) >= 2)
         {
             return "a product of two token-dependent tensors (as attention scores are)";
         }

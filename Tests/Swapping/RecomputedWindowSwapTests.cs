@@ -220,4 +220,49 @@ public class RecomputedWindowSwapTests
             TensorAssert.Close(runner.Logits(Tensors.ToInt64Array(idsTensor), (int)idsTensor.Dims[0], chunk), want, Tolerance.Conformance, $"{fixture} chunk {chunk}");
         }
     }
+
+    private static string RealExport(string name, string file) => Path.Combine(TestPaths.Shared, "fixtures", "real-exports", name, file);
+
+    private static long[] Ints(string path) => Tensors.ToInt64Array(TensorProto.Parser.ParseFrom(File.ReadAllBytes(path)));
+
+    /// <summary>
+    /// Optimum's Llama exports (KV cache, attention_mask, position_ids; float32 and float16, and the merged decoder),
+    /// plain and left-padded, against the fixtures' window-16 references where the mask is 1. Optimum's GPT-2 and the
+    /// genai GroupQueryAttention model count positions over pads (or from the past length) and are refused.
+    /// </summary>
+    [TestCase("llama-optimum-past-opset14", 1e-3)]
+    [TestCase("llama-optimum-past-opset17", 1e-3)]
+    [TestCase("llama-optimum-past-fp16", 5e-2)]
+    [TestCase("llama-optimum-merged", 1e-3)]
+    public void OptimumLlamaExportsReproduceTheirWindowReference(string fixture, double tolerance)
+    {
+        var model = ModelFile.Load(RealExport(fixture, "model.onnx"));
+        AttentionSwapper.Swap(model, AttentionRule.Parse("window:16,keys=ids@0;window:16@*"));
+        using var runner = new SwappedModelRunner(model, intraOpThreads: 1);
+        foreach (var suffix in new[] { "", "_padded" })
+        {
+            var ids = Ints(RealExport(fixture, $"test_data/input_ids{suffix}.pb"));
+            var mask = Ints(RealExport(fixture, $"test_data/attention_mask{suffix}.pb"));
+            var positions = Ints(RealExport(fixture, $"test_data/position_ids{suffix}.pb"));
+            var want = Tensors.ToFloatArray(TensorProto.Parser.ParseFrom(File.ReadAllBytes(RealExport(fixture, $"test_data/logits_window16{suffix}.pb"))));
+            var vocab = want.Length / ids.Length;
+            foreach (var chunk in new[] { int.MaxValue, 1, 5 })
+            {
+                var got = runner.Logits(ids, 2, chunk, mask: mask, positions: chunk == int.MaxValue ? positions : null);
+                for (var t = 0; t < ids.Length; t++)
+                {
+                    if (mask[t] == 1) TensorAssert.Close(got.AsSpan(t * vocab, vocab), want.AsSpan(t * vocab, vocab), new Tolerance(tolerance, 0), $"{fixture}{suffix} token {t}, pieces of {chunk}");
+                }
+            }
+        }
+    }
+
+    [TestCase("gpt2-optimum-past-opset14")]
+    [TestCase("llama-genai-gqa")]
+    public void ExportsWhosePositionsCountPadsAreRefused(string fixture)
+    {
+        var model = ModelFile.Load(RealExport(fixture, "model.onnx"));
+        var e = Assert.Throws<GraphException>(() => AttentionSwapper.Swap(model, AttentionRule.Parse("window:16,keys=ids@0;window:16@*")));
+        Assert.That(e!.Message, Does.StartWith("layer 0: window:16,keys=ids needs a model with padding to take its positions from a position_ids input"));
+    }
 }
