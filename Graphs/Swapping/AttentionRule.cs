@@ -20,7 +20,10 @@ public abstract record AttentionRule
         var (bare, stateType) = StateTypeRule.Split(s, text);
         if (bare != s)
         {
-            return StateTypeRule.Of(Parse(bare), stateType);
+            var inner = Parse(bare);
+            return inner is RecomputedWindowRule && stateType != Onnx.TensorProto.Types.DataType.Float
+                ? throw new FormatException($"'{text}': {RecomputedWindowRule.Option} keeps token ids, not keys and values, so state= does not apply")
+                : StateTypeRule.Of(inner, stateType);
         }
         if (s == "softmax")
         {
@@ -46,13 +49,23 @@ public abstract record AttentionRule
             var parts = s["window:".Length..].Split(',');
             var window = PositiveInt(parts[0], text, "window size");
             var sinks = 0;
+            var keysFromIds = false;
             foreach (var part in parts.Skip(1))
             {
+                if (part.Trim() == RecomputedWindowRule.Option)
+                {
+                    keysFromIds = !keysFromIds ? true : throw new FormatException($"'{text}' names {RecomputedWindowRule.Option} twice");
+                    continue;
+                }
                 var kv = part.Split('=', ':');
                 sinks = kv is ["sinks", var n] ? NonNegativeInt(n, text, "sinks")
-                    : throw new FormatException($"unknown window option '{part}' in '{text}'; expected sinks=N");
+                    : throw new FormatException($"unknown window option '{part}' in '{text}'; expected sinks=N or {RecomputedWindowRule.Option}");
             }
-            return new WindowRule(window, sinks);
+            if (keysFromIds && sinks > 0)
+            {
+                throw new FormatException($"'{text}': a window with {RecomputedWindowRule.Option} keeps the ids of its last W tokens only, not sinks");
+            }
+            return keysFromIds ? new RecomputedWindowRule(window) : new WindowRule(window, sinks);
         }
         if (s.StartsWith("hybrid:", StringComparison.Ordinal))
         {
@@ -85,7 +98,7 @@ public abstract record AttentionRule
     }
 
     /// <summary>Every spelling, for messages and help texts.</summary>
-    public const string Known = "softmax, linear-elu, linear-relu, linear-identity, window:W[,sinks=S], hybrid:W[,compress=linear|mean], segment:L, " +
+    public const string Known = "softmax, linear-elu, linear-relu, linear-identity, window:W[,sinks=S], window:W,keys=ids (layer 0: keeps token ids, recomputes keys), hybrid:W[,compress=linear|mean], segment:L, " +
                                 "summary:cumulative, summary:moving=M, summary:ema=ALPHA; any but softmax with ,state=float16 or ,state=bfloat16 (state kept in half precision); or one per layer: RULE@LAYERS;RULE@* (LAYERS like 0,2-4)";
 
     private static int PositiveInt(string s, string text, string what) =>

@@ -69,10 +69,13 @@ public static class AttentionSwapper
         if (merged is not null) interfaceChanges.Insert(0, merged);
         var states = new List<StateTensor>();
         var layers = new List<LayerSwap>();
+        var replacements = new List<IAttentionReplacement>();
         for (var layer = 0; layer < accepted.Count; layer++)
         {
             var match = MatchPrelude.Apply(graph, accepted[layer], layer);
-            var layerStates = acceptedRules[layer].CreateReplacement().Replace(graph, match, layer, batch);
+            var replacement = acceptedRules[layer].CreateReplacement();
+            replacements.Add(replacement);
+            var layerStates = replacement.Replace(graph, match, layer, batch);
             foreach (var s in layerStates)
             {
                 states.Add(s);
@@ -83,6 +86,7 @@ public static class AttentionSwapper
         }
         var removed = graph.RemoveDeadCode();
         var offsets = PositionOffset.Apply(graph, accepted.Select(m => m.KeyPadding).OfType<string>().ToHashSet());
+        foreach (var replacement in replacements) replacement.Finish(graph);
         // The offset Ranges no longer read their constant start.
         removed += graph.RemoveDeadCode();
         // Inputs only the replaced attention read (a GroupQueryAttention's seqlens_k, say) are not fed any more.

@@ -20,4 +20,12 @@ internal interface IAttentionReplacement
 
     /// <summary>Adds the replacement, routes the attention's output to it, and returns the layer's state tensors.</summary>
     IReadOnlyList<StateTensor> Replace(Graph graph, AttentionMatch match, int layer, Dim batch);
+
+    /// <summary>
+    /// Called once every layer is replaced and shape-derived positions are offset (<see cref="PositionOffset.Apply"/>),
+    /// for a replacement that copies parts of the model as they then are (see <see cref="RecomputedWindowReplacement"/>).
+    /// </summary>
+    void Finish(Graph graph)
+    {
+    }
 }
