@@ -23,8 +23,6 @@ public sealed record TypedTensor(Array Data, long[] Shape)
     public static TypedTensor Of(Float16[] data, params long[] shape) => new(data, shape);
 
     public static TypedTensor Of(BFloat16[] data, params long[] shape) => new(data, shape);
-
-    public static TypedTensor Of(sbyte[] data, params long[] shape) => new(data, shape);
 }
 
 /// <summary>Runs any model with our operators registered, on named inputs of mixed element types.</summary>

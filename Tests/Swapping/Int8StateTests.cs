@@ -149,7 +149,7 @@ public class Int8StateTests
     private static Dictionary<string, TypedTensor> Feeds(float[] q, float[] k, float[] v, int seq, long position, Dictionary<string, TypedTensor>? past)
     {
         TypedTensor Past(string name, int d) => past is null ? Zeros(name.EndsWith(".scale", StringComparison.Ordinal), d) : past[name.Replace("past_", "present_", StringComparison.Ordinal)];
-        TypedTensor Zeros(bool scale, int d) => scale ? TypedTensor.Of(new Float16[B * Hkv * W], B, Hkv, W, 1) : TypedTensor.Of(new sbyte[B * Hkv * W * d], B, Hkv, W, d);
+        TypedTensor Zeros(bool scale, int d) => scale ? TypedTensor.Of(new Float16[B * Hkv * W], B, Hkv, W, 1) : new TypedTensor(new sbyte[B * Hkv * W * d], [B, Hkv, W, d]);
         return new Dictionary<string, TypedTensor>
         {
             ["q"] = TypedTensor.Of(q, B, seq, Hq * D),
