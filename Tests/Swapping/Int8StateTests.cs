@@ -245,6 +245,16 @@ public class Int8StateTests
     }
 
     [Test]
+    public void AGenaiFolderOfAnInt8SwapIsRefusedWithTheReason()
+    {
+        var (swapped, _) = Stories.Value.Swap(AttentionRule.Parse("window:4,state=int8"));
+        var e = Assert.Throws<OnnxAttention.Graphs.Ir.GraphException>(() => GenaiInterface.Apply(swapped));
+        Assert.That(e!.Message, Does.Contain("state=int8").And.Contain("state=float16"));
+        var (half, _) = Stories.Value.Swap(AttentionRule.Parse("window:4,state=float16"));
+        Assert.That(GenaiInterface.Apply(half), Does.Contain("fixed-length KV cache"), "a float16 window still goes");
+    }
+
+    [Test]
     public void CandidatesInInt8LeaveOutTheRulesWithoutACache()
     {
         AttentionRule[] candidates = [new WindowRule(4, 0), new HybridRule(4, "mean"), new LinearRule("elu_plus_one")];
