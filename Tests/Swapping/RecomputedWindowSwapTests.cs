@@ -265,4 +265,12 @@ public class RecomputedWindowSwapTests
         var e = Assert.Throws<GraphException>(() => AttentionSwapper.Swap(model, AttentionRule.Parse("window:16,keys=ids@0;window:16@*")));
         Assert.That(e!.Message, Does.StartWith("layer 0: window:16,keys=ids needs a model with padding to take its positions from a position_ids input"));
     }
+
+    [Test]
+    public void AGenaiFolderIsRefusedInOneLine()
+    {
+        var (model, _) = Swapped("window:16,keys=ids@0;window:8@*");
+        var e = Assert.Throws<GraphException>(() => GenaiInterface.Apply(model));
+        Assert.That(e!.Message, Does.Contain("keeps token ids (keys=ids)").And.Contain("onnxruntime-genai 0.20 cannot carry").And.Not.Contain("\n"));
+    }
 }
