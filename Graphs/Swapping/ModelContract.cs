@@ -207,8 +207,8 @@ public sealed record ModelContract(string Rule, int Layers, IReadOnlyList<StateE
     private static TensorProto.Types.DataType ElementType(JsonElement e, string where)
     {
         var text = e.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "";
-        return text is "float" or "float16" or "bfloat16" && Enum.TryParse<TensorProto.Types.DataType>(text, ignoreCase: true, out var type) ? type
-            : throw new ModelContractException($"{where} has type '{Clip(text)}'; expected float, float16 or bfloat16");
+        return text is "float" or "float16" or "bfloat16" or "int8" && Enum.TryParse<TensorProto.Types.DataType>(text, ignoreCase: true, out var type) ? type
+            : throw new ModelContractException($"{where} has type '{Clip(text)}'; expected float, float16, bfloat16 or int8");
     }
 
     /// <summary>The dims after the batch; a growing axis is 0 (the start of a sequence), every other dim a bounded number.</summary>

@@ -59,7 +59,7 @@ internal abstract class StatefulReplacement<TAttributes> : IAttentionReplacement
                 continue;
             }
             var state = new StateTensor($"{spec.Past}.{layer}", $"{spec.Present}.{layer}", TensorProto.Types.DataType.Float,
-                [batch, .. contract.Tail(i, a, m.HeadDim, m.ValueHeadDim).Select(d => (Dim)d)], InPlace: spec.InPlace);
+                [batch, .. contract.Tail(i, a, m.HeadDim, m.ValueHeadDim).Select(d => (Dim)d)], InPlace: spec.InPlace, TokenRows: spec.TokenRows);
             node.Input.Add(state.Past);
             node.Output.Add(state.Present);
             states.Add(state);

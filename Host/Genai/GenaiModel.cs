@@ -59,10 +59,14 @@ public sealed class GenaiModel : IDisposable
     /// every new token at the same column for all rows. A prompt holding the pad id is refused then, since genai would
     /// mask it too. The sequences returned are each row's prompt followed by its new tokens, without the pads.
     /// With <paramref name="ignoreEos"/> genai does not stop at the end-of-sequence token (min_length = max_length),
-    /// as a benchmark needs.
+    /// as a benchmark needs. With <paramref name="prefillPiece"/> &gt; 0 a single prompt is appended in pieces of that
+    /// many tokens, each continuing the cache of the ones before (genai's continuous decoding): ORT's CPU
+    /// GroupQueryAttention holds scores for every new token against the whole cache, and genai the logits of every
+    /// new token, so one call on a long prompt needs memory that grows with its square and its length. genai takes a
+    /// second AppendTokens only at batch 1, so a batch is appended in one call whatever the piece.
     /// </summary>
-    public Run Generate(IReadOnlyList<IReadOnlyList<int>> prompts, int newTokens, bool ignoreEos = false) =>
-        Genai(() => GenerateUnchecked(prompts, newTokens, ignoreEos));
+    public Run Generate(IReadOnlyList<IReadOnlyList<int>> prompts, int newTokens, bool ignoreEos = false, int prefillPiece = 0) =>
+        Genai(() => GenerateUnchecked(prompts, newTokens, ignoreEos, prefillPiece));
 
     /// <summary>The folder's pad_token_id (genai_config.json, model.pad_token_id), 0 when it names none.</summary>
     public int PadTokenId()
@@ -71,8 +75,9 @@ public sealed class GenaiModel : IDisposable
         return config?["model"]?["pad_token_id"]?.GetValue<int>() ?? 0;
     }
 
-    private Run GenerateUnchecked(IReadOnlyList<IReadOnlyList<int>> prompts, int newTokens, bool ignoreEos)
+    private Run GenerateUnchecked(IReadOnlyList<IReadOnlyList<int>> prompts, int newTokens, bool ignoreEos, int prefillPiece)
     {
+        if (prefillPiece < 0) throw new ArgumentOutOfRangeException(nameof(prefillPiece), prefillPiece, "a prefill piece is a positive number of tokens, or 0 for one call");
         if (prompts.Count == 0 || prompts.Any(p => p.Count == 0))
         {
             throw new ArgumentException("genai runs here take a non-empty batch of non-empty prompts");
@@ -91,8 +96,12 @@ public sealed class GenaiModel : IDisposable
         if (ignoreEos) parameters.SetSearchOption("min_length", length);
         using var generator = new Generator(_model, parameters);
         var padded = prompts.SelectMany(p => p.Concat(Enumerable.Repeat(pad, columns - p.Count))).ToArray();
+        var piece = prompts.Count == 1 && prefillPiece > 0 ? prefillPiece : padded.Length;
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        generator.AppendTokens(padded);
+        for (var start = 0; start < padded.Length; start += piece)
+        {
+            generator.AppendTokens(padded.AsSpan(start, Math.Min(piece, padded.Length - start)));
+        }
         var prefill = clock.Elapsed.TotalSeconds;
         clock.Restart();
         var steps = 0;

@@ -44,9 +44,13 @@ public sealed class PlanSearch(QualityModel model, long[] ids, int rows, int fro
     public static IReadOnlyList<AttentionRule> DefaultCandidates(IReadOnlyList<TensorProto.Types.DataType> stateTypes) =>
         InStateTypes(DefaultCandidates(), stateTypes);
 
-    /// <summary>Each rule with its state kept in each of <paramref name="stateTypes"/> (float32, float16, bfloat16).</summary>
+    /// <summary>
+    /// Each rule with its state kept in each of <paramref name="stateTypes"/> (float32, float16, bfloat16, int8) that
+    /// it can keep it in: int8 leaves out the rules without a cache of keys and values (linear attention), which other
+    /// types in the list still offer.
+    /// </summary>
     public static IReadOnlyList<AttentionRule> InStateTypes(IEnumerable<AttentionRule> rules, IReadOnlyList<TensorProto.Types.DataType> stateTypes) =>
-        [.. stateTypes.SelectMany(t => rules.Select(r => StateTypeRule.Of(r, t)))];
+        [.. stateTypes.SelectMany(t => rules.Where(r => StateTypeRule.Refusal(r, t) is null).Select(r => StateTypeRule.Of(r, t)))];
 
     public static IReadOnlyList<AttentionRule> DefaultCandidates() =>
     [

@@ -29,7 +29,8 @@ public static class KernelSources
     private static readonly Lazy<KernelSource> LazySegmentPrefill =
         Source("segment_attention_prefill.cu", "segment_attention_prefill", "segment_attention_store");
     private static readonly Lazy<KernelSource> LazyHybridPrefill =
-        Source("hybrid_attention_prefill.cu", "hybrid_attention_prefill", "hybrid_attention_compress", "hybrid_attention_store");
+        Source("hybrid_attention_prefill.cu", "hybrid_attention_features", "hybrid_attention_prefill", "hybrid_attention_compress",
+            "hybrid_attention_store");
     private static readonly Lazy<KernelSource> LazySummaryDecode = Source("summary_attention_decode.cu", "summary_attention_decode");
 
     /// <summary>LinearAttention, recurrent (decode, and token-by-token for any length); every update rule.</summary>

@@ -20,10 +20,10 @@ public static class HybridAttentionContract
         [
             new("key", static (a, dk, _, t) => t.Set(a.Heads.KvHeads, a.Window, dk),
                 static _ => "[batch, kv_num_heads, window, head_dim]",
-                "[batch, kv_num_heads, window, head_dim]: ring buffer, position p in row p mod window"),
+                "[batch, kv_num_heads, window, head_dim]: ring buffer, position p in row p mod window", TokenRows: true),
             new("value", static (a, _, dv, t) => t.Set(a.Heads.KvHeads, a.Window, dv),
                 static _ => "[batch, kv_num_heads, window, v_head_dim]",
-                "[batch, kv_num_heads, window, v_head_dim]: ring buffer, position p in row p mod window"),
+                "[batch, kv_num_heads, window, v_head_dim]: ring buffer, position p in row p mod window", TokenRows: true),
             StateSpec<HybridAttentionAttributes>.Position("position", "[batch]: tokens seen so far", "past_position + sequence"),
             new("compressed_key", static (a, dk, _, t) => t.Set(a.Heads.KvHeads, a.Compress == CompressKind.Hedgehog ? 2L * a.Projections : dk),
                 static a => a.Compress == CompressKind.Hedgehog ? "[batch, kv_num_heads, 2 * projections] (compress=hedgehog)" : "[batch, kv_num_heads, head_dim]",

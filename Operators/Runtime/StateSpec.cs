@@ -34,6 +34,8 @@ public static class StateShapes
 /// <param name="InPlace">The operator reads the past before writing the present at each place, so one buffer may be
 /// bound as both (see <c>StateBuffer.SeedFrom</c>).</param>
 /// <param name="AcceptsSharedPosition">A position that may come as [1] for every row (else [batch]).</param>
+/// <param name="TokenRows">Each vector along the last axis is one token's key or value as a call gave it (a cache that
+/// copies them), not an accumulation: storing it quantised per vector loses nothing a later call did not already see.</param>
 public sealed record StateSpec<TAttributes>(
     string Name,
     StateTail<TAttributes> Tail,
@@ -42,7 +44,8 @@ public sealed record StateSpec<TAttributes>(
     string PresentDoc = "",
     OrtElementType ElementType = OrtElementType.Float,
     bool InPlace = true,
-    bool AcceptsSharedPosition = false)
+    bool AcceptsSharedPosition = false,
+    bool TokenRows = false)
 {
     public string Past => "past_" + Name;
 

@@ -16,16 +16,16 @@ public static class SegmentAttentionContract
         [
             new("memory_key", static (a, dk, _, t) => t.Set(a.Heads.KvHeads, a.SegmentLength, dk),
                 static _ => "[batch, kv_num_heads, segment_length, head_dim]",
-                "[batch, kv_num_heads, segment_length, head_dim]: the previous segment's keys, position p in row p mod L"),
+                "[batch, kv_num_heads, segment_length, head_dim]: the previous segment's keys, position p in row p mod L", TokenRows: true),
             new("memory_value", static (a, _, dv, t) => t.Set(a.Heads.KvHeads, a.SegmentLength, dv),
                 static _ => "[batch, kv_num_heads, segment_length, v_head_dim]",
-                "[batch, kv_num_heads, segment_length, v_head_dim]: the previous segment's values"),
+                "[batch, kv_num_heads, segment_length, v_head_dim]: the previous segment's values", TokenRows: true),
             new("segment_key", static (a, dk, _, t) => t.Set(a.Heads.KvHeads, a.SegmentLength, dk),
                 static _ => "[batch, kv_num_heads, segment_length, head_dim]",
-                "[batch, kv_num_heads, segment_length, head_dim]: the current partial segment's keys, rows 0 .. past_position mod L - 1"),
+                "[batch, kv_num_heads, segment_length, head_dim]: the current partial segment's keys, rows 0 .. past_position mod L - 1", TokenRows: true),
             new("segment_value", static (a, _, dv, t) => t.Set(a.Heads.KvHeads, a.SegmentLength, dv),
                 static _ => "[batch, kv_num_heads, segment_length, v_head_dim]",
-                "[batch, kv_num_heads, segment_length, v_head_dim]: the current partial segment's values"),
+                "[batch, kv_num_heads, segment_length, v_head_dim]: the current partial segment's values", TokenRows: true),
             StateSpec<SegmentAttentionAttributes>.Position("position", "[batch]: tokens seen so far", "past_position + sequence"),
         ]);
 }

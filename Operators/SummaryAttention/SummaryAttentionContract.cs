@@ -23,10 +23,10 @@ public static class SummaryAttentionContract
             StateSpec<SummaryAttentionAttributes>.Position("count", "[batch]: tokens absorbed so far", "past_count + sequence"),
             new("key_window", static (a, dk, _, t) => t.Set(a.Heads.KvHeads, a.WindowRows, dk),
                 static a => WindowLayout(a, "head_dim"),
-                "[batch, kv_num_heads, window, head_dim]: ring buffer, position p in row p mod window (0 rows unless moving)"),
+                "[batch, kv_num_heads, window, head_dim]: ring buffer, position p in row p mod window (0 rows unless moving)", TokenRows: true),
             new("value_window", static (a, _, dv, t) => t.Set(a.Heads.KvHeads, a.WindowRows, dv),
                 static a => WindowLayout(a, "v_head_dim"),
-                "[batch, kv_num_heads, window, v_head_dim]: the same for values"),
+                "[batch, kv_num_heads, window, v_head_dim]: the same for values", TokenRows: true),
         ]);
 
     private static string WindowLayout(SummaryAttentionAttributes a, string dim) => a.Kind == SummaryKind.Moving

@@ -101,4 +101,30 @@ public class GenaiCliTests
             Assert.That(new FileInfo(Path.Combine(_dir, png)).Length, Is.GreaterThan(1000), png);
         }
     }
+
+    /// <summary>--contenders gives the order of a round; --round-seconds stops the rounds after one that took longer.</summary>
+    [Test]
+    public void BenchGenerateRunsTheContendersInTheOrderNamedAndStopsRoundsPastRoundSeconds()
+    {
+        var (code, _, error) = CommandLineRun.Invoke(BenchGenerateCommand.Create(), "--quick", "--contenders", "genai-swapped,host-linear", "--repeats", "3", "--round-seconds", "0.001",
+            "--native-library", _native.Library, "--out", _dir);
+        Assert.That(code, Is.Zero, error);
+        var runs = File.ReadAllLines(Path.Combine(_dir, "bench-generate-runs.csv")).Skip(1).Select(l => l.Split(',')).ToList();
+        // 2 contexts x 2 batches, one round each, genai first.
+        Assert.That(runs, Has.Count.EqualTo(8));
+        Assert.That(runs.Select(r => r[1]).Distinct(), Is.EqualTo(new[] { "1" }));
+        Assert.That(runs.Where((_, i) => i % 2 == 0).Select(r => r[2]).Distinct(), Is.EqualTo(new[] { "genai swapped linear-elu" }));
+    }
+
+    [Test]
+    public void BenchGenerateStopsARunPastTheCellTimeoutAndSaysSo()
+    {
+        var (code, _, error) = CommandLineRun.Invoke(BenchGenerateCommand.Create(), "--quick", "--contenders", "host-linear", "--cell-timeout", "0.05",
+            "--native-library", _native.Library, "--out", _dir);
+        Assert.That(code, Is.Zero, error);
+        var csv = File.ReadAllLines(Path.Combine(_dir, "bench-generate.csv")).Skip(1).ToList();
+        Assert.That(csv, Has.Count.EqualTo(4));
+        Assert.That(csv, Has.All.Contain("failed: not finished within 0.05 s (stopped)"));
+        Assert.That(File.ReadAllLines(Path.Combine(_dir, "bench-generate-runs.csv")), Has.Length.EqualTo(1), "no run finished");
+    }
 }

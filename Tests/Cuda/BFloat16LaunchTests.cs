@@ -36,6 +36,7 @@ public unsafe class BFloat16LaunchTests
             ("segment prompt", act => LaunchScenarios.Segment(2, 3, 16, 16, 8, act: act).Launcher),
             ("hybrid linear", act => LaunchScenarios.Hybrid(CompressKind.Linear, 2, 3, 64, 40, 16, act: act).Launcher),
             ("hybrid mean in place", act => LaunchScenarios.Hybrid(CompressKind.Mean, 1, 1, 60, 40, 16, act: act, inPlace: true).Launcher),
+            ("hybrid hedgehog", act => LaunchScenarios.Hybrid(CompressKind.Hedgehog, 2, 3, 64, 40, 16, act: act).Launcher),
             ("summary moving", act => LaunchScenarios.Summary(SummaryKind.Moving, 1, 7, 32, 48, act: act).Launcher),
             ("summary ema", act => LaunchScenarios.Summary(SummaryKind.Ema, 2, 1, 64, 64, act: act).Launcher),
         ];

@@ -15,7 +15,8 @@ namespace OnnxAttention.Tests.Cuda;
 /// then the in-place-safe state launches) through the C# launch plans on the host emulation, against the
 /// double-precision references: prompts of 1, 2, 63, 64, 65 and 150 tokens, a prompt split in two calls (the second
 /// continuing from the first's present state), states bound in place, windows shorter and longer than the prompt,
-/// sinks, segment boundaries crossed inside a prompt, evictions into the hybrid summaries, float16 activations.
+/// sinks, segment boundaries crossed inside a prompt, evictions into the hybrid summaries (mean, linear, and hedgehog's
+/// learned-feature memory), float16 activations.
 /// Emulated only: nothing here has run on a GPU.
 /// </summary>
 [TestFixture]
@@ -208,27 +209,39 @@ public unsafe class EmulatedPrefillTests : EmulatedMemory
     [TestCase(CompressKind.Mean, 2, 64, 8, 33, true, false, true, Description = "split 33 + 31, in place")]
     [TestCase(CompressKind.Mean, 2, 63, 8, 0, false, false, false, Description = "no past: the first evictions happen inside the prompt")]
     [TestCase(CompressKind.Mean, 2, 65, 8, 0, false, true, true, Description = "float16")]
+    [TestCase(CompressKind.Hedgehog, 2, 1, 8, 0, false, false, true, Description = "decode step, separate buffers: the prompt kernels")]
+    [TestCase(CompressKind.Hedgehog, 2, 1, 8, 0, true, false, true, Description = "decode step in place")]
+    [TestCase(CompressKind.Hedgehog, 2, 2, 8, 0, false, false, true)]
+    [TestCase(CompressKind.Hedgehog, 2, 63, 8, 0, false, false, false, Description = "no past: the first evictions happen inside the prompt")]
+    [TestCase(CompressKind.Hedgehog, 2, 64, 8, 0, true, false, true, Description = "in place")]
+    [TestCase(CompressKind.Hedgehog, 2, 65, 8, 20, true, false, true, Description = "split 20 + 45, in place")]
+    [TestCase(CompressKind.Hedgehog, 2, 65, 100, 0, false, false, false, Description = "window longer than the prompt, no past")]
+    [TestCase(CompressKind.Hedgehog, 2, 65, 8, 0, false, true, true, Description = "float16")]
     public void HybridPromptsMatchTheReference(CompressKind compress, int batch, int seq, int window, int split, bool inPlace, bool half, bool past)
     {
         const int dv = 40; // 64 value-column threads, two row splits: the split reduction runs
-        var a = HybridAttentionAttributes.Validate(HeadAttributes.Validate(QHeads, KvHeads, 0f), window, compress, 1e-6f);
+        var a = HybridAttentionAttributes.Validate(HeadAttributes.Validate(QHeads, KvHeads, 0f), window, compress, 1e-6f,
+            compress == CompressKind.Hedgehog ? 3 : 0);
+        var maps = Maps(a, Dk);
         var x = Make(batch, seq, dv, half, 31);
         var rows = a.CompressedValueRows(Dk);
+        var features = a.CompressedKeyDim(Dk);
         var n = batch * KvHeads;
         float[]? pk = past ? Seeded.Uniform(32, n * window * Dk) : null, pv = past ? Seeded.Uniform(33, n * window * dv) : null;
-        float[]? ck = past ? Seeded.Uniform(34, n * Dk, 1f, 3f) : null, cv = past ? Seeded.Uniform(35, n * rows * dv) : null;
+        float[]? ck = past ? Seeded.Uniform(34, n * features, 1f, 3f) : null, cv = past ? Seeded.Uniform(35, n * rows * dv) : null;
         long[]? pastPosition = past ? new long[] { 2, window + 5 }[..batch] : null;
-        var want = HybridAttentionReference.Run(a, batch, seq, Dk, dv, x.Q, x.K, x.V, pk, pv, pastPosition, ck, cv);
+        var want = HybridAttentionReference.Run(a, batch, seq, Dk, dv, x.Q, x.K, x.V, pk, pv, pastPosition, ck, cv, maps);
 
         nint ringKey = past ? Put(pk!) : 0, ringValue = past ? Put(pv!) : 0, position = past ? Put(pastPosition!) : 0;
         nint compressedKey = past ? Put(ck!) : 0, compressedValue = past ? Put(cv!) : 0;
         using var launcher = new EmulatorLauncher(multiprocessors: 4);
-        var output = FeedPrompt(launcher, x, split, 3, "hybrid", "in place: attention, compress, store, whatever the length", (p, count) =>
+        var perPrompt = compress == CompressKind.Hedgehog ? 4 : 3;
+        var output = FeedPrompt(launcher, x, split, perPrompt, "hybrid", "in place: (features,) attention, compress, store, whatever the length", (p, count) =>
         {
             var bound = inPlace && ringKey != 0;
-            var d = new HybridAttentionDevice(p.Q, p.K, p.V, ringKey, ringValue, position, compressedKey, compressedValue, p.Output,
+            var d = WithMaps(new HybridAttentionDevice(p.Q, p.K, p.V, ringKey, ringValue, position, compressedKey, compressedValue, p.Output,
                 Present(bound, ringKey, n * window * Dk * 4), Present(bound, ringValue, n * window * dv * 4), Present(bound, position, batch * 8),
-                Present(bound, compressedKey, n * Dk * 4), Present(bound, compressedValue, n * rows * dv * 4));
+                Present(bound, compressedKey, n * features * 4), Present(bound, compressedValue, n * rows * dv * 4)), maps);
             HybridAttentionCudaLaunches.Run(launcher, a, new QkvShapes(batch, count, Dk, dv), half ? CudaActivation.Float16 : CudaActivation.Float32, d);
             (ringKey, ringValue, position, compressedKey, compressedValue) =
                 (d.PresentKey, d.PresentValue, d.PresentPosition, d.PresentCompressedKey, d.PresentCompressedValue);
@@ -242,6 +255,22 @@ public unsafe class EmulatedPrefillTests : EmulatedMemory
         Close(compressedValue, want.CompressedValue, "present_compressed_value");
         Assert.That(Longs(position, batch), Is.EqualTo(want.Position));
     }
+
+    /// <summary>compress=hedgehog's seeded feature maps for these heads (the hybrid tests' own), or null for the other kinds.</summary>
+    private static HybridAttentionReference.HedgehogMaps? Maps(HybridAttentionAttributes a, int dk) =>
+        a.Compress != CompressKind.Hedgehog ? null
+            : new HybridAttention.HybridAttentionCase(1, 1, a.Heads.QueryHeads, a.Heads.KvHeads, dk, 1, a.Window, "hedgehog", Seed: 37,
+                Projections: a.Projections).Maps;
+
+    private HybridAttentionDevice WithMaps(HybridAttentionDevice d, HybridAttentionReference.HedgehogMaps? maps) => maps is null ? d
+        : d with
+        {
+            FeatureQueryWeight = Put(maps.QueryWeight),
+            FeatureQueryBias = Put(maps.QueryBias),
+            FeatureKeyWeight = Put(maps.KeyWeight),
+            FeatureKeyBias = Put(maps.KeyBias),
+            Mix = Put(maps.Mix),
+        };
 
     [TestCase(3, 3, 60, 40, Description = "group 1, d_k 60, d_v 40")]
     [TestCase(8, 1, 20, 72, Description = "group 8, d_v 72 (three value columns a thread)")]
@@ -275,12 +304,14 @@ public unsafe class EmulatedPrefillTests : EmulatedMemory
 
         foreach (var compress in HybridAttentionCudaOperator.Compressions)
         {
-            var h = HybridAttentionAttributes.Validate(heads, 12, compress, 1e-6f);
-            var wantHybrid = HybridAttentionReference.Run(h, batch, seq, dk, dv, q, k, v);
+            var hedgehog = compress == CompressKind.Hedgehog;
+            var h = HybridAttentionAttributes.Validate(heads, 12, compress, 1e-6f, hedgehog ? 20 : 0);
+            var maps = Maps(h, dk);
+            var wantHybrid = HybridAttentionReference.Run(h, batch, seq, dk, dv, q, k, v, maps: maps);
             var r = batch * kvHeads;
             var rows = h.CompressedValueRows(dk);
-            var hybrid = new HybridAttentionDevice(Put(q), Put(k), Put(v), 0, 0, 0, 0, 0, Out(), Garbage(r * 12 * dk * 4),
-                Garbage(r * 12 * dv * 4), Garbage(batch * 8), Garbage(r * dk * 4), Garbage(r * rows * dv * 4));
+            var hybrid = WithMaps(new HybridAttentionDevice(Put(q), Put(k), Put(v), 0, 0, 0, 0, 0, Out(), Garbage(r * 12 * dk * 4),
+                Garbage(r * 12 * dv * 4), Garbage(batch * 8), Garbage(r * h.CompressedKeyDim(dk) * 4), Garbage(r * rows * dv * 4)), maps);
             HybridAttentionCudaLaunches.Run(launcher, h, shapes, CudaActivation.Float32, hybrid);
             Close(hybrid.Output, wantHybrid.Output, $"hybrid {compress} output");
             Close(hybrid.PresentCompressedKey, wantHybrid.CompressedKey, $"hybrid {compress} present_compressed_key");

@@ -128,6 +128,12 @@ public partial class KernelCompileTests
                 }
         yield return new TestCaseData(new CachePrefillSpecialization(CachePrefillOperator.Hybrid, 60, 40, 5, CudaActivation.Float16, CompressKind.Linear))
             .SetArgDisplayNames("Hybrid", "d60-dv40", "Float16", "Linear");
+        // compress=hedgehog in every activation type; the last at the shared-memory bound (group 8 x m 256 = 2048).
+        foreach (var (activation, dim, group, m) in new[] { (CudaActivation.Float32, 64, 1, 16), (CudaActivation.Float16, 128, 4, 4), (CudaActivation.BFloat16, 128, 8, 256) })
+        {
+            yield return new TestCaseData(new CachePrefillSpecialization(CachePrefillOperator.Hybrid, dim, dim, group, activation, CompressKind.Hedgehog, m))
+                .SetArgDisplayNames("Hybrid", $"d{dim}-g{group}-m{m}", activation.ToString(), "Hedgehog");
+        }
         yield return new TestCaseData(new CachePrefillSpecialization(CachePrefillOperator.Window, 256, 256, 4, CudaActivation.BFloat16))
             .SetArgDisplayNames("Window", "d256", "BFloat16", "-");
     }

@@ -246,11 +246,21 @@ public class LaunchPlanTests
         foreach (var compress in HybridAttentionCudaOperator.Compressions)
         {
             var launches = LaunchScenarios.Hybrid(compress, batch, tokens, 64, 64, 128, qHeads: 8, kvHeads: kvHeads).Launcher.Launches.ToArray();
+            if (compress == CompressKind.Hedgehog)
+            {
+                Assert.That(launches[0].EntryPoint, Is.EqualTo("hybrid_attention_features"), "hedgehog: the evicted keys' features first");
+                Assert.That(launches[0].Grid, Is.EqualTo((batch * kvHeads, Math.Min(tokens, 65535))), "a block per eviction (at most T)");
+                launches = launches[1..];
+            }
             Assert.That(launches.Select(x => x.EntryPoint),
                 Is.EqualTo(new[] { "hybrid_attention_prefill", "hybrid_attention_compress", "hybrid_attention_store" }));
             Assert.That(launches[0].Grid, Is.EqualTo((batch * kvHeads * tokens, 1)));
-            Assert.That(launches[1].Grid, Is.EqualTo((batch * kvHeads, compress == CompressKind.Linear ? 64 : 1)),
-                "compress: a block per key row (linear), or per 128 of the d_k + d_v sums (mean)");
+            Assert.That(launches[1].Grid, Is.EqualTo((batch * kvHeads, compress switch
+            {
+                CompressKind.Linear => 64,
+                CompressKind.Hedgehog => 2 * LaunchScenarios.HedgehogProjections,
+                _ => 1,
+            })), "compress: a block per key row (linear) or feature (hedgehog), or per 128 of the d_k + d_v sums (mean)");
             Assert.That(launches[2].Grid, Is.EqualTo((batch * kvHeads, 8)), "ceil(128 ring rows / 16)");
         }
     }
@@ -321,6 +331,41 @@ public class LaunchPlanTests
                 Is.EqualTo((d.PastCompressedValue, d.PastCompressedValue)));
             var store = l.Launches.Single(x => x.EntryPoint == "hybrid_attention_store").Pointers();
             Assert.That((store["past_key"], store["present_key"]), Is.EqualTo((d.PastKey, d.PastKey)));
+        }
+    }
+
+    [TestCase(1, false, Description = "a decode step with separate buffers: no split-K decode kernel for hedgehog")]
+    [TestCase(1, true)]
+    [TestCase(70, false)]
+    public void AHedgehogCallComputesTheEvictedKeysFeaturesOnceIntoScratchForAttentionAndCompress(int tokens, bool inPlace)
+    {
+        const int batch = 2, kvHeads = 2, m = LaunchScenarios.HedgehogProjections;
+        var (l, d) = LaunchScenarios.Hybrid(CompressKind.Hedgehog, batch, tokens, 64, 40, 16, kvHeads: kvHeads, inPlace: inPlace);
+        Assert.That(l.Launches.Select(x => x.EntryPoint), Is.EqualTo(new[]
+            { "hybrid_attention_features", "hybrid_attention_prefill", "hybrid_attention_compress", "hybrid_attention_store" }));
+        var (features, attention, compress) = (l.Launches.First().Pointers(), l.Launches.ElementAt(1).Pointers(), l.Launches.ElementAt(2).Pointers());
+        var scratch = l.Log.OfType<RecordingLauncher.Allocated>().Single(a => a.Pointer == features["key_features"]);
+        Assert.That(scratch.Bytes, Is.EqualTo((long)batch * kvHeads * tokens * 2 * m * 4), "[batch * kv_heads, T, 2m] float32");
+        Assert.That((attention["key_features"], compress["key_features"]), Is.EqualTo((scratch.Pointer, scratch.Pointer)));
+        Assert.That((features["feature_key_weight"], features["feature_key_bias"]), Is.EqualTo((d.FeatureKeyWeight, d.FeatureKeyBias)));
+        Assert.That((attention["feature_query_weight"], attention["feature_query_bias"], attention["mix"]),
+            Is.EqualTo((d.FeatureQueryWeight, d.FeatureQueryBias, d.Mix)));
+        Assert.That(l.Log.FindLastIndex(o => o is RecordingLauncher.Freed f && f.Pointer == scratch.Pointer),
+            Is.GreaterThan(l.Log.FindLastIndex(o => o is RecordingLauncher.Launched)), "freed after the last launch");
+        Assert.That(compress["present_compressed_value"], Is.EqualTo(inPlace ? d.PastCompressedValue : d.PresentCompressedValue));
+    }
+
+    [Test]
+    public void OtherCompressKindsPassNoHedgehogInputsAndAllocateNoFeatures()
+    {
+        foreach (var compress in new[] { CompressKind.Linear, CompressKind.Mean })
+        {
+            var (l, _) = LaunchScenarios.Hybrid(compress, 2, 5, 64, 40, 16);
+            var attention = l.Launches.Single(x => x.EntryPoint == "hybrid_attention_prefill").Pointers();
+            Assert.That(new[] { attention["key_features"], attention["feature_query_weight"], attention["feature_query_bias"], attention["mix"] },
+                Is.All.EqualTo((nint)0), $"{compress}");
+            Assert.That(l.Launches.Single(x => x.EntryPoint == "hybrid_attention_compress").Pointers()["key_features"], Is.EqualTo((nint)0), $"{compress}");
+            Assert.That(l.Launches.Any(x => x.EntryPoint == "hybrid_attention_features"), Is.False, $"{compress}");
         }
     }
 

@@ -55,17 +55,25 @@ public static class LaunchScenarios
         return (l, d);
     }
 
+    /// <summary>m of the compress=hedgehog scenarios (2m = 6 features).</summary>
+    public const int HedgehogProjections = 3;
+
     public static (RecordingLauncher Launcher, HybridAttentionDevice Device) Hybrid(CompressKind compress, int batch, int seq, int dk, int dv,
         int window, int qHeads = 4, int kvHeads = 2, CudaActivation act = CudaActivation.Float32, int multiprocessors = 132,
         bool inPlace = false, bool past = true)
     {
         var l = new RecordingLauncher(multiprocessors);
-        var a = HybridAttentionAttributes.Validate(HeadAttributes.Validate(qHeads, kvHeads, 0f), window, compress, 1e-6f);
+        var hedgehog = compress == CompressKind.Hedgehog;
+        var a = HybridAttentionAttributes.Validate(HeadAttributes.Validate(qHeads, kvHeads, 0f), window, compress, 1e-6f, hedgehog ? HedgehogProjections : 0);
         nint Past() => past ? l.Fake() : 0;
         nint pk = Past(), pv = Past(), pp = Past(), ck = Past(), cv = Past();
         nint Present(nint p) => inPlace ? p : l.Fake();
         var d = new HybridAttentionDevice(l.Fake(), l.Fake(), l.Fake(), pk, pv, pp, ck, cv, l.Fake(),
             Present(pk), Present(pv), Present(pp), Present(ck), Present(cv));
+        if (hedgehog)
+        {
+            d = d with { FeatureQueryWeight = l.Fake(), FeatureQueryBias = l.Fake(), FeatureKeyWeight = l.Fake(), FeatureKeyBias = l.Fake(), Mix = l.Fake() };
+        }
         HybridAttentionCudaLaunches.Run(l, a, new QkvShapes(batch, seq, dk, dv), act, d);
         return (l, d);
     }

@@ -140,6 +140,24 @@ public class GenaiParityTests
         AssertSame(run.Sequences, Ours("softmax", MixedPrompts), "original model in genai vs softmax swap in our Generator, right-padded batch", MixedPrompts);
     }
 
+    /// <summary>
+    /// One prompt appended in pieces (genai's continuous decoding, batch 1), as bench-generate prefills long prompts:
+    /// each piece continues the cache or state the earlier ones left, so the tokens are those of our Generator. Pieces
+    /// of 7 over a 20-token prompt end off the window of the window:8 rules and mid-way through one.
+    /// </summary>
+    [TestCase("original")]
+    [TestCaseSource(nameof(GenaiRules))]
+    public void GenaiPrefillingOnePromptInPiecesMatchesOurGenerator(string rule)
+    {
+        var dir = Path.Combine(_work, "pieces-" + rule.Replace(':', '_').Replace(',', '_').Replace('=', '_'));
+        if (rule == "original") GenaiFolder.WriteOriginal(Tiny(), GenaiLlamaConfig.Tiny(contextLength: 256), dir);
+        else GenaiFolder.WriteSwapped(Tiny(), AttentionRule.Parse(rule), dir, _native.Library);
+        IReadOnlyList<IReadOnlyList<int>> prompt = [Prompts[0]];
+        using var genai = GenaiModel.Open(dir);
+        var run = genai.Generate(prompt, NewTokens, prefillPiece: 7);
+        AssertSame(run.Sequences, Ours(rule == "original" ? "softmax" : rule, prompt), $"'{rule}', one prompt in pieces of 7: genai vs our Generator", prompt);
+    }
+
     [Test]
     public void GenaiRefusesToPadAPromptThatHoldsThePadId()
     {

@@ -1,5 +1,6 @@
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Onnx;
+using OnnxAttention.Host.Sessions;
 using OnnxAttention.KernelForms;
 using OnnxAttention.Operators.HybridAttention;
 using OnnxAttention.Tests.Reference;
@@ -21,11 +22,12 @@ public sealed class HybridAttentionSession : CacheOpSession<HybridState>
     /// <param name="declareShapes">false: graph inputs carry no shape, so our kernel (not ORT) sees wrong ranks.</param>
     /// <param name="activation">Float, Float16 or Bfloat16: query/key/value/output type. Run takes and returns float32 arrays either way.</param>
     /// <param name="maps">compress=hedgehog's feature maps and mix, written as initializers feeding the node's further inputs.</param>
+    /// <param name="session">Where the model runs; null: our CPU operators.</param>
     public HybridAttentionSession(HybridAttentionNode.Options options, int pastInputs = 5, int presentOutputs = 5,
         bool declareShapes = true, int intraOpThreads = 1, TensorProto.Types.DataType activation = TensorProto.Types.DataType.Float, KernelFormSwitch? forms = null,
-        HybridAttentionReference.HedgehogMaps? maps = null, int? mapHeadDim = null)
+        HybridAttentionReference.HedgehogMaps? maps = null, int? mapHeadDim = null, Func<ModelProto, OwnedSession>? session = null)
         : base(BuildModel(options, pastInputs, presentOutputs, declareShapes, activation, maps, mapHeadDim), PastNames, PresentNames,
-            pastInputs, presentOutputs, intraOpThreads, activation, forms)
+            pastInputs, presentOutputs, intraOpThreads, activation, forms, session)
     {
     }
 

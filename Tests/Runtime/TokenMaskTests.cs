@@ -6,6 +6,7 @@ using OnnxAttention.Operators.Runtime;
 using OnnxAttention.Operators.SegmentAttention;
 using OnnxAttention.Operators.SummaryAttention;
 using OnnxAttention.Operators.WindowAttention;
+using OnnxAttention.Tests.HybridAttention;
 using OnnxAttention.Tests.Reference;
 using OnnxAttention.Tests.Support;
 
@@ -76,11 +77,21 @@ public abstract class HybridAttentionTokenMaskCases : TokenMaskFixture<HybridAtt
     [
         (HybridAttentionAttributes.Validate(HeadAttributes.Validate(4, 2, 0f), 2, CompressKind.Linear, 1e-6f), 4, 2),
         (HybridAttentionAttributes.Validate(HeadAttributes.Validate(2, 2, 0f), 3, CompressKind.Mean, 1e-6f), 2, 2),
+        (HybridAttentionAttributes.Validate(HeadAttributes.Validate(4, 2, 0f), 3, CompressKind.Hedgehog, 1e-6f, 2), 4, 2),
     ];
+
+    /// <summary>compress=hedgehog's seeded maps (the hybrid tests' own), or null.</summary>
+    private static HybridAttentionReference.HedgehogMaps? Maps(HybridAttentionAttributes a) => a.Compress != CompressKind.Hedgehog ? null
+        : new HybridAttentionCase(1, 1, a.Heads.QueryHeads, a.Heads.KvHeads, KeyDim, ValueDim, a.Window, "hedgehog", Projections: a.Projections).Maps;
+
+    protected override IReadOnlyList<(string Name, float[] Values, long[] Shape)> ConstantInputs(HybridAttentionAttributes a) =>
+        Maps(a) is { } maps
+            ? [.. HybridAttentionSession.MapTensors(new(a.Heads.QueryHeads, a.Window, a.Heads.KvHeads, "hedgehog", Projections: a.Projections), maps, KeyDim)]
+            : [];
 
     protected override double[] Reference(HybridAttentionAttributes a, int seq, int dk, int dv, float[] q, float[] k, float[] v,
         IReadOnlyDictionary<string, float[]> extra) =>
-        HybridAttentionReference.Run(a, 1, seq, dk, dv, q, k, v).Output;
+        HybridAttentionReference.Run(a, 1, seq, dk, dv, q, k, v, maps: Maps(a)).Output;
 }
 
 [TestFixture]

@@ -1,5 +1,6 @@
 using OnnxAttention.Graphs.Building;
 using OnnxAttention.Graphs.Onnx;
+using OnnxAttention.Host.Sessions;
 using OnnxAttention.KernelForms;
 
 namespace OnnxAttention.Tests.Support;
@@ -23,15 +24,16 @@ public abstract class CacheOpSession<TState> : IDisposable
     private readonly int _pastInputs;
     private readonly int _presentOutputs;
 
+    /// <param name="session">Where the model runs; null: a session with our CPU operators (Tests/Cuda passes the emulated CUDA variant's).</param>
     protected CacheOpSession(ModelProto model, string[] pastNames, string[] presentNames, int pastInputs, int presentOutputs,
-        int intraOpThreads, TensorProto.Types.DataType activation, KernelFormSwitch? forms)
+        int intraOpThreads, TensorProto.Types.DataType activation, KernelFormSwitch? forms, Func<ModelProto, OwnedSession>? session = null)
     {
         _activation = activation;
         _pastNames = pastNames;
         _presentNames = presentNames;
         _pastInputs = pastInputs;
         _presentOutputs = presentOutputs;
-        _runner = new TypedModelRunner(model, intraOpThreads, forms);
+        _runner = session is null ? new TypedModelRunner(model, intraOpThreads, forms) : new TypedModelRunner(session(model));
     }
 
     /// <summary>The one-node model; state slot i is past i / present i with shape <paramref name="shapes"/>[i],

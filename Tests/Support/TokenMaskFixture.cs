@@ -40,6 +40,9 @@ public abstract class TokenMaskFixture<TAttributes>
     protected virtual IReadOnlyDictionary<string, (float Low, float High, int Width)> PerTokenInputs(TAttributes a, int kvHeads) =>
         new Dictionary<string, (float, float, int)>();
 
+    /// <summary>Further inputs that are weights, not per-token (initializers of the model; e.g. HybridAttention's Hedgehog maps).</summary>
+    protected virtual IReadOnlyList<(string Name, float[] Values, long[] Shape)> ConstantInputs(TAttributes a) => [];
+
     /// <summary>One setting's sessions: with the token_mask input wired, and without it.</summary>
     private sealed record Setting(TAttributes A, int QHeads, int KvHeads, TypedModelRunner Runner, TypedModelRunner Plain, string[] Outputs) : IDisposable
     {
@@ -85,10 +88,13 @@ public abstract class TokenMaskFixture<TAttributes>
             s.IsPosition ? TensorProto.Types.DataType.Int64 : TensorProto.Types.DataType.Float,
             [(Dim)"batch", .. c.Tail(i, a, KeyDim, ValueDim).Select(d => (Dim)d)])).ToList();
         var extra = PerTokenInputs(a, 0).Keys.ToHashSet();
+        var constants = ConstantInputs(a);
+        extra.UnionWith(constants.Select(x => x.Name));
         var model = StatefulOpModel.Build($"{c.Name}_token_mask", slots, slots.Count, slots.Count, declareShapes: false, TensorProto.Types.DataType.Float,
             (b, inputs, outputs) =>
             {
-                foreach (var name in extra) b.InputOfAnyShape(name, TensorProto.Types.DataType.Float);
+                foreach (var name in extra.Except(constants.Select(x => x.Name))) b.InputOfAnyShape(name, TensorProto.Types.DataType.Float);
+                foreach (var (name, values, shape) in constants) b.Initializer(Tensors.Float(name, values, shape));
                 if (withMask) b.InputOfAnyShape(AttentionInputs.TokenMaskName, TensorProto.Types.DataType.Int64);
                 var further = c.FurtherInputs(Operators.Interop.OrtElementType.Float);
                 inputs.AddRange(further.Select(f => f.Layout == BatchLayout.TokenMask ? (withMask ? f.Name : "") : extra.Contains(f.Name) ? f.Name : ""));

@@ -23,6 +23,8 @@ public sealed record TypedTensor(Array Data, long[] Shape)
     public static TypedTensor Of(Float16[] data, params long[] shape) => new(data, shape);
 
     public static TypedTensor Of(BFloat16[] data, params long[] shape) => new(data, shape);
+
+    public static TypedTensor Of(sbyte[] data, params long[] shape) => new(data, shape);
 }
 
 /// <summary>Runs any model with our operators registered, on named inputs of mixed element types.</summary>
@@ -51,6 +53,7 @@ public sealed class TypedModelRunner(OwnedSession session) : IDisposable
                 long[] l => OrtValue.CreateTensorValueFromMemory(l, t.Shape),
                 Float16[] h => OrtValue.CreateTensorValueFromMemory(h, t.Shape),
                 BFloat16[] bf => OrtValue.CreateTensorValueFromMemory(bf, t.Shape),
+                sbyte[] b => OrtValue.CreateTensorValueFromMemory(b, t.Shape),
                 _ => throw new ArgumentException($"input '{name}': unsupported element type {t.Data.GetType()}"),
             });
         }
@@ -66,6 +69,7 @@ public sealed class TypedModelRunner(OwnedSession session) : IDisposable
                 TensorElementType.Int64 => results[i].GetTensorDataAsSpan<long>().ToArray(),
                 TensorElementType.Float16 => results[i].GetTensorDataAsSpan<Float16>().ToArray(),
                 TensorElementType.BFloat16 => results[i].GetTensorDataAsSpan<BFloat16>().ToArray(),
+                TensorElementType.Int8 => results[i].GetTensorDataAsSpan<sbyte>().ToArray(),
                 var other => throw new InvalidOperationException($"output '{outputs[i]}': unsupported element type {other}"),
             };
             map[outputs[i]] = new TypedTensor(data, info.Shape);

@@ -104,7 +104,7 @@ public class ModelContractTests
     [TestCase("[{\"past\":\"P\",\"present\":\"Q\",\"shape\":[\"batch\",\"65536\",\"65536\",\"64\"],\"type\":\"float\"}]", "holds more than 2147483647 elements per batch row")]
     [TestCase("[{\"past\":\"P\",\"present\":\"Q\",\"shape\":[\"batch\",\"12\",\"x\",\"64\"],\"type\":\"float\"}]", "dim 2 = 'x'")]
     [TestCase("[{\"past\":\"P\",\"present\":\"Q\",\"shape\":[\"batch\",12,64,64],\"type\":\"float\"}]", "shape dims must be strings")]
-    [TestCase("[{\"past\":\"P\",\"present\":\"Q\",\"shape\":[\"batch\",\"12\",\"64\",\"64\"],\"type\":\"int64\"}]", "has type 'int64'; expected float, float16 or bfloat16")]
+    [TestCase("[{\"past\":\"P\",\"present\":\"Q\",\"shape\":[\"batch\",\"12\",\"64\",\"64\"],\"type\":\"int64\"}]", "has type 'int64'; expected float, float16, bfloat16 or int8")]
     [TestCase("[{\"past\":\"P\",\"present\":\"Q\",\"shape\":[\"batch\",\"12\",\"64\",\"64\"],\"type\":\"1\"}]", "has type '1'")]
     [TestCase("[{\"past\":\"P\",\"present\":\"Q\",\"shape\":[\"batch\",\"12\",\"64\",\"64\"],\"type\":\"float\",\"grows\":4}]", "growing axis 4 is not a dim after the batch")]
     [TestCase("[{\"past\":\"P\",\"present\":\"Q\",\"shape\":[\"batch\",\"12\",\"64\",\"64\"],\"type\":\"float\",\"grows\":\"2\"}]", "\"grows\" must be an axis number")]

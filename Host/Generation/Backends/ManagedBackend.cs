@@ -43,6 +43,7 @@ public sealed class ManagedBackend : ISessionBackend
         TensorProto.Types.DataType.Float => Host<float>(shape),
         TensorProto.Types.DataType.Float16 => Host<Float16>(shape),
         TensorProto.Types.DataType.Bfloat16 => Host<BFloat16>(shape),
+        TensorProto.Types.DataType.Int8 => Host<sbyte>(shape),
         _ => throw new ArgumentException($"state of element type {type} is not carried"),
     };
 
@@ -62,6 +63,7 @@ public sealed class ManagedBackend : ISessionBackend
             ManagedTensor<float> f => f.Row(row, size, rowShape),
             ManagedTensor<Float16> h => h.Row(row, size, rowShape),
             ManagedTensor<BFloat16> bf => bf.Row(row, size, rowShape),
+            ManagedTensor<sbyte> b => b.Row(row, size, rowShape),
             _ => throw new ArgumentException($"a {state.GetType().Name} is not a state buffer of this backend"),
         };
     }
@@ -71,6 +73,7 @@ public sealed class ManagedBackend : ISessionBackend
         TensorProto.Types.DataType.Float => TensorElementType.Float,
         TensorProto.Types.DataType.Float16 => TensorElementType.Float16,
         TensorProto.Types.DataType.Bfloat16 => TensorElementType.BFloat16,
+        TensorProto.Types.DataType.Int8 => TensorElementType.Int8,
         _ => throw new ArgumentException($"state of element type {type} is not carried"),
     };
 
@@ -153,7 +156,7 @@ public sealed class ManagedBackend : ISessionBackend
         public DeviceTensor Row(OrtMemoryInfo memory, long row, long size, long[] rowShape)
         {
             var type = Value.GetTensorTypeAndShape().ElementDataType;
-            var bytes = size * (type == TensorElementType.Float ? sizeof(float) : 2);
+            var bytes = size * type switch { TensorElementType.Float => sizeof(float), TensorElementType.Int8 => 1, _ => 2 };
             return new DeviceTensor(OrtValue.CreateTensorValueWithData(memory, type, rowShape, Pointer + checked((nint)(row * bytes)), bytes));
         }
 

@@ -222,11 +222,8 @@ public sealed class EndToEndModel
                 Dense.Forward(_xn[l], m._wv[l], _v[l], T, D, m._kvDim);
                 Dense.Rope(_q[l], T, D, m._headDim, w.FreqCisReal, w.FreqCisImag);
                 Dense.Rope(_k[l], T, m._kvDim, m._headDim, w.FreqCisReal, w.FreqCisImag);
-                if (m._attention[l].RoundsToHalf)
-                {
-                    Dense.RoundToHalf(_k[l]);
-                    Dense.RoundToHalf(_v[l]);
-                }
+                m._attention[l].RoundKeysOrValues(_k[l].AsSpan(0, T * m._kvDim));
+                m._attention[l].RoundKeysOrValues(_v[l].AsSpan(0, T * m._kvDim));
                 for (var g = 0; g < m._kvHeads; g++) m._attention[l].Forward(_q[l], _k[l], _v[l], _att[l], _den[l], _top[l], T, g);
                 var mid = _mid[l];
                 Dense.Forward(_att[l], m._wo[l], mid, T, D, D);

@@ -40,13 +40,32 @@ internal sealed class TunedAttention
 
     /// <summary>
     /// The rules the training side computes: softmax, windows (with sinks) and the fitted Hedgehog rules, each also with
-    /// its state in float16 (keys and values rounded to float16 before the attention, as the swap does).
+    /// its state in float16 (keys and values rounded to float16 before the attention, as the swap does) or, where it
+    /// keeps a cache of keys and values, int8 (each head's key and value vector quantised and dequantised).
     /// </summary>
     public static bool Supports(AttentionRule rule) => rule is SoftmaxRule or WindowRule or RecomputedWindowRule or FittedLinearRule or FittedHybridRule
-        || rule is StateTypeRule { StateType: Graphs.Onnx.TensorProto.Types.DataType.Float16, Inner: not (SoftmaxRule or StateTypeRule) } s && Supports(s.Inner);
+        || rule is StateTypeRule { StateType: Graphs.Onnx.TensorProto.Types.DataType.Float16 or Graphs.Onnx.TensorProto.Types.DataType.Int8, Inner: not (SoftmaxRule or StateTypeRule) } s
+            && Supports(s.Inner) && StateTypeRule.Refusal(s.Inner, s.StateType) is null;
 
-    /// <summary>Keys and values are rounded to float16 before the attention (a float16 state); the gradient passes straight through.</summary>
-    public bool RoundsToHalf { get; private init; }
+    /// <summary>
+    /// The state type keys and values are rounded to before the attention, as the swap rounds them (float32: not
+    /// rounded; float16; int8 per head vector); the gradient passes straight through.
+    /// </summary>
+    public Graphs.Onnx.TensorProto.Types.DataType StateType { get; private init; } = Graphs.Onnx.TensorProto.Types.DataType.Float;
+
+    /// <summary>Rounds one row's keys or values [T, kv_heads * head_dim] in place to what the state keeps (see <see cref="StateType"/>).</summary>
+    public void RoundKeysOrValues(Span<float> x)
+    {
+        switch (StateType)
+        {
+            case Graphs.Onnx.TensorProto.Types.DataType.Float16:
+                Dense.RoundToHalf(x);
+                break;
+            case Graphs.Onnx.TensorProto.Types.DataType.Int8:
+                for (var i = 0; i < x.Length; i += _d) StateTypeRule.RoundToInt8(x.Slice(i, _d));
+                break;
+        }
+    }
 
     public static TunedAttention From(AttentionRule rule, int queryHeads, int kvHeads, int headDim, int layer)
     {
@@ -60,7 +79,7 @@ internal sealed class TunedAttention
         }
         return rule switch
         {
-            StateTypeRule s when Supports(s) => Halved(From(s.Inner, queryHeads, kvHeads, headDim, layer)),
+            StateTypeRule s when Supports(s) => Narrowed(From(s.Inner, queryHeads, kvHeads, headDim, layer), s.StateType),
             SoftmaxRule => new TunedAttention(rule, queryHeads, kvHeads, headDim, int.MaxValue, 0, 0, exact: true, linear: false),
             WindowRule w => new TunedAttention(rule, queryHeads, kvHeads, headDim, w.Window, w.Sinks, 0, exact: true, linear: false),
             // Keys recomputed from ids are the keys the layer computes (with its tuned projections): an exact window.
@@ -83,14 +102,14 @@ internal sealed class TunedAttention
             _ => throw new ArgumentException($"layer {layer}: end-to-end tuning computes softmax, window and fitted Hedgehog rules, not {rule.Spelling}"),
         };
 
-        TunedAttention Halved(TunedAttention inner) => new(rule, queryHeads, kvHeads, headDim, inner._window, inner._sinks, inner._m, inner._exact, inner._linear)
+        TunedAttention Narrowed(TunedAttention inner, Graphs.Onnx.TensorProto.Types.DataType type) => new(rule, queryHeads, kvHeads, headDim, inner._window, inner._sinks, inner._m, inner._exact, inner._linear)
         {
             QueryWeight = inner.QueryWeight,
             QueryBias = inner.QueryBias,
             KeyWeight = inner.KeyWeight,
             KeyBias = inner.KeyBias,
             LogMix = inner.LogMix,
-            RoundsToHalf = true,
+            StateType = type,
             _inner = inner,
         };
 
@@ -106,7 +125,7 @@ internal sealed class TunedAttention
     /// <summary>The rule with the current (tuned) numbers.</summary>
     public AttentionRule ToRule()
     {
-        if (_inner is not null) return new StateTypeRule(_inner.ToRule(), Graphs.Onnx.TensorProto.Types.DataType.Float16);
+        if (_inner is not null) return new StateTypeRule(_inner.ToRule(), StateType);
         if (!_linear) return _rule;
         var query = new FeatureProjection(_hq, _d, _m, [.. QueryWeight!.Value], [.. QueryBias!.Value]);
         var key = new FeatureProjection(_hkv, _d, _m, [.. KeyWeight!.Value], [.. KeyBias!.Value]);
@@ -115,7 +134,7 @@ internal sealed class TunedAttention
 
     private int F => 2 * _m;
 
-    /// <summary>The float32 rule a float16-state layer wraps (the same parameter objects).</summary>
+    /// <summary>The float32 rule a float16- or int8-state layer wraps (the same parameter objects).</summary>
     private TunedAttention? _inner;
 
     /// <summary>

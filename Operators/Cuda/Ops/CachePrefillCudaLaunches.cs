@@ -13,7 +13,9 @@ namespace OnnxAttention.Operators.Cuda.Ops;
 /// the past state and this call's activations), then the state launches (hybrid: compress, then store; the others:
 /// store), which read each present element's sources before writing it. So present states may be bound to the past
 /// ones (updated in place, nothing copied), and outputs left out are simply not written. Only the position is copied
-/// aside when bound in place (8 bytes a row: every store block reads it). NOT RUN ON A GPU YET.
+/// aside when bound in place (8 bytes a row: every store block reads it). Hybrid compress=hedgehog first writes the
+/// learned features of the keys the call evicts to scratch (one more launch, reading only the past ring and the call's
+/// keys), which the attention and compress launches read. NOT RUN ON A GPU YET.
 /// </summary>
 public static class CachePrefillCudaLaunches
 {
@@ -72,7 +74,9 @@ public static class CachePrefillCudaLaunches
         in HybridAttentionDevice d)
     {
         var heads = a.Heads;
-        var spec = new CachePrefillSpecialization(CachePrefillOperator.Hybrid, s.KeyDim, s.ValueDim, heads.GroupSize, activation, a.Compress);
+        var hedgehog = a.Compress == CompressKind.Hedgehog;
+        var spec = new CachePrefillSpecialization(CachePrefillOperator.Hybrid, s.KeyDim, s.ValueDim, heads.GroupSize, activation, a.Compress,
+            hedgehog ? a.Projections : 0);
         using var plan = new CachePrefillPlan(launcher, spec, s, heads.KvHeads, d.PastPosition, d.PresentPosition, s.Batch);
         KernelArgument[] pastRing =
         [
@@ -87,11 +91,29 @@ public static class CachePrefillCudaLaunches
             KernelArgument.Pointer("past_compressed_value", d.PastCompressedValue),
         ];
         var window = KernelArgument.Int("window", a.Window);
-        plan.Attention(d.Query, d.Key, d.Value, past, d.Output,
-            window, KernelArgument.Float("scale", heads.ScaleFor(s.KeyDim)), KernelArgument.Float("epsilon", a.Epsilon));
+        // compress=hedgehog: phi(k) of every key the call evicts, computed once for the attention and compress launches.
+        var keyFeatures = hedgehog ? plan.Scratch(spec.FeaturesBytes(s.Batch, heads.KvHeads, s.SequenceLength)) : 0;
+        if (hedgehog)
+        {
+            plan.State("hybrid_attention_features", CachePrefillSpecialization.FeaturesGrid(s.Batch, heads.KvHeads, s.SequenceLength), d.Key, d.Value,
+            [
+                .. pastRing,
+                KernelArgument.Pointer("feature_key_weight", d.FeatureKeyWeight),
+                KernelArgument.Pointer("feature_key_bias", d.FeatureKeyBias),
+            ], [KernelArgument.Pointer("key_features", keyFeatures)], window);
+        }
+        plan.Attention(d.Query, d.Key, d.Value,
+        [
+            .. past,
+            KernelArgument.Pointer("key_features", keyFeatures),
+            KernelArgument.Pointer("feature_query_weight", d.FeatureQueryWeight),
+            KernelArgument.Pointer("feature_query_bias", d.FeatureQueryBias),
+            KernelArgument.Pointer("mix", d.Mix),
+        ], d.Output, window, KernelArgument.Float("scale", heads.ScaleFor(s.KeyDim)), KernelArgument.Float("epsilon", a.Epsilon));
         if (d.PresentCompressedKey != 0 || d.PresentCompressedValue != 0)
         {
-            plan.State("hybrid_attention_compress", spec.CompressGrid(s.Batch, heads.KvHeads), d.Key, d.Value, past,
+            plan.State("hybrid_attention_compress", spec.CompressGrid(s.Batch, heads.KvHeads), d.Key, d.Value,
+                [.. past, KernelArgument.Pointer("key_features", keyFeatures)],
             [
                 KernelArgument.Pointer("present_compressed_key", d.PresentCompressedKey),
                 KernelArgument.Pointer("present_compressed_value", d.PresentCompressedValue),

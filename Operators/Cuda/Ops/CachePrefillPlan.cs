@@ -39,6 +39,9 @@ internal sealed class CachePrefillPlan : IDisposable
 
     public nint PresentPosition => position.Destination(0);
 
+    /// <summary>Scratch for the call's intermediate results, freed with the plan after the launches.</summary>
+    public nint Scratch(long bytes) => scratch.Allocate(bytes);
+
     /// <summary>The attention launch: a block per batch row, KV head and token.</summary>
     public void Attention(nint query, nint key, nint value, KernelArgument[] past, nint output, params KernelArgument[] attributes) =>
         launcher.Launch(new KernelLaunch(Spec, Spec.AttentionEntry,

@@ -5,17 +5,22 @@ using OnnxAttention.Operators.HybridAttention;
 
 namespace OnnxAttention.Operators.Cuda.Ops;
 
-/// <summary>Device pointers of one HybridAttention call (0: input absent / output left out).</summary>
+/// <summary>
+/// Device pointers of one HybridAttention call (0: input absent / output left out); the feature maps and mix are
+/// compress=hedgehog's inputs (HybridAttentionContract.FeatureQueryWeight ..), 0 for the other kinds.
+/// </summary>
 public readonly record struct HybridAttentionDevice(
     nint Query, nint Key, nint Value, nint PastKey, nint PastValue, nint PastPosition, nint PastCompressedKey,
     nint PastCompressedValue, nint Output, nint PresentKey, nint PresentValue, nint PresentPosition,
-    nint PresentCompressedKey, nint PresentCompressedValue);
+    nint PresentCompressedKey, nint PresentCompressedValue,
+    nint FeatureQueryWeight = 0, nint FeatureQueryBias = 0, nint FeatureKeyWeight = 0, nint FeatureKeyBias = 0, nint Mix = 0);
 
 /// <summary>
 /// HybridAttention on CUDA. One token with separate past and present buffers: hybrid_attention_decode over the ring
 /// (and the mean slot), hybrid_attention_combine with split-K, and for compress=linear hybrid_attention_linear, which
 /// evicts the past ring's row into the linear state and mixes the two outputs (these forbid aliasing). More tokens,
-/// or a state bound in place: <see cref="CachePrefillCudaLaunches.Hybrid"/> (three launches per call, in-place safe).
+/// a state bound in place, or compress=hedgehog (whose decode step is the prompt kernels' one-token call):
+/// <see cref="CachePrefillCudaLaunches.Hybrid"/> (three launches per call, four for hedgehog; in-place safe).
 /// NOT RUN ON A GPU YET.
 /// </summary>
 public static class HybridAttentionCudaLaunches
@@ -27,7 +32,8 @@ public static class HybridAttentionCudaLaunches
         {
             return; // every tensor is empty: nothing to launch (a grid of 0 blocks is a launch error)
         }
-        if (CachePrefillCudaLaunches.Takes(s, (d.PastKey, d.PresentKey), (d.PastValue, d.PresentValue),
+        if ((a.Compress == CompressKind.Hedgehog && s.SequenceLength > 0) ||
+            CachePrefillCudaLaunches.Takes(s, (d.PastKey, d.PresentKey), (d.PastValue, d.PresentValue),
             (d.PastCompressedKey, d.PresentCompressedKey), (d.PastCompressedValue, d.PresentCompressedValue)))
         {
             CachePrefillCudaLaunches.Hybrid(launcher, a, s, activation, d);
@@ -46,7 +52,7 @@ public static class HybridAttentionCudaLaunches
         var ringKey = Chain(d.PastKey, d.PresentKey, kvHeadsTotal * w * s.KeyDim * 4, true);
         var ringValue = Chain(d.PastValue, d.PresentValue, kvHeadsTotal * w * s.ValueDim * 4, true);
         var position = Chain(d.PastPosition, d.PresentPosition, (long)s.Batch * sizeof(long), false);
-        var compressedKey = Chain(d.PastCompressedKey, d.PresentCompressedKey, kvHeadsTotal * s.KeyDim * 4, true);
+        var compressedKey = Chain(d.PastCompressedKey, d.PresentCompressedKey, kvHeadsTotal * a.CompressedKeyDim(s.KeyDim) * 4, true);
         var compressedValue = Chain(d.PastCompressedValue, d.PresentCompressedValue, kvHeadsTotal * compressedRows * s.ValueDim * 4, true);
 
         var splits = CacheDecodeSplits.Choose(spec.Rows(w), perLaunch * heads.KvHeads, launcher.MultiprocessorCount);

@@ -11,15 +11,17 @@ namespace OnnxAttention.Operators.Cuda.Ops;
 public sealed class HybridAttentionCudaOperator(OrtElementType activationType = OrtElementType.Float, ICudaLauncherSource? launchers = null)
     : CudaAttentionOperator(new HybridAttentionOperator(activationType), launchers)
 {
-    /// <summary>The compressed memories the CUDA kernels implement.</summary>
-    public static IReadOnlyList<CompressKind> Compressions { get; } = [CompressKind.Linear, CompressKind.Mean];
+    /// <summary>The compressed memories the CUDA kernels implement: every kind.</summary>
+    public static IReadOnlyList<CompressKind> Compressions { get; } = Enum.GetValues<CompressKind>();
 
     protected override IKernel CreateCudaKernel(in KernelInfo info)
     {
         var a = HybridAttentionAttributes.Read(info);
-        return !Compressions.Contains(a.Compress)
-            ? throw OrtException.InvalidArgument("compress=hedgehog has no CUDA kernel yet; run the node on the CPU execution provider")
-            : new Kernel(a, Activation, Launchers);
+        if (a.Compress == CompressKind.Hedgehog && CachePrefillSpecialization.HedgehogDoesNotFit(a.Heads.GroupSize, a.Projections) is { } why)
+        {
+            throw OrtException.InvalidArgument(why + "; run the node on the CPU execution provider");
+        }
+        return new Kernel(a, Activation, Launchers);
     }
 
     private sealed class Kernel(HybridAttentionAttributes a, CudaActivation activation, ICudaLauncherSource launchers) : IKernel
@@ -44,7 +46,12 @@ public sealed class HybridAttentionCudaOperator(OrtElementType activationType = 
                 CudaCall.Present(context, HybridAttentionContract.Contract, HybridAttentionContract.Value, a, b, s.KeyDim, s.ValueDim),
                 CudaCall.Present(context, HybridAttentionContract.Contract, HybridAttentionContract.Position, a, b, s.KeyDim, s.ValueDim),
                 CudaCall.Present(context, HybridAttentionContract.Contract, HybridAttentionContract.CompressedKey, a, b, s.KeyDim, s.ValueDim),
-                CudaCall.Present(context, HybridAttentionContract.Contract, HybridAttentionContract.CompressedValue, a, b, s.KeyDim, s.ValueDim));
+                CudaCall.Present(context, HybridAttentionContract.Contract, HybridAttentionContract.CompressedValue, a, b, s.KeyDim, s.ValueDim),
+                CudaCall.Input(context, HybridAttentionOperator.InputFeatureQueryWeight),
+                CudaCall.Input(context, HybridAttentionOperator.InputFeatureQueryBias),
+                CudaCall.Input(context, HybridAttentionOperator.InputFeatureKeyWeight),
+                CudaCall.Input(context, HybridAttentionOperator.InputFeatureKeyBias),
+                CudaCall.Input(context, HybridAttentionOperator.InputMix));
             HybridAttentionCudaLaunches.Run(launchers.For(context), a, s, activation, device);
         }
     }

@@ -15,7 +15,8 @@ public enum CachePrefillOperator
 /// (window_attention_prefill.cu, segment_attention_prefill.cu, hybrid_attention_prefill.cu; contract in
 /// onnx_attention_cache_prefill.cuh and each file's header), and every grid they launch on: one attention launch
 /// (<see cref="AttentionGrid"/>: a block per batch row, KV head and token), then the state launches
-/// (hybrid: <see cref="CompressGrid"/>; all: <see cref="StoreGrid"/>). 128 threads, static shared memory only.
+/// (hybrid: <see cref="CompressGrid"/>; all: <see cref="StoreGrid"/>); compress=hedgehog first computes the evicted
+/// keys' features (<see cref="FeaturesGrid"/>). 128 threads, static shared memory only.
 /// NOT RUN ON A GPU YET.
 /// </summary>
 public sealed record CachePrefillSpecialization : KernelSpecialization
@@ -25,14 +26,37 @@ public sealed record CachePrefillSpecialization : KernelSpecialization
     /// <summary>Cache rows one store block handles (blocks stride over the rows beyond 65535 blocks).</summary>
     public const int RowsPerStoreBlock = 16;
 
+    /// <summary>
+    /// compress=hedgehog: the largest group size × projections. The attention block keeps phi(q) of its group's query
+    /// heads (group × 2m floats) in static shared memory beside the window's tiles (hybrid_attention_prefill.cu checks
+    /// the same bound).
+    /// </summary>
+    public const int MaxHedgehogGroupProjections = 2048;
+
     public CachePrefillSpecialization(CachePrefillOperator op, int headDim, int valueDim, int group, CudaActivation activation,
-        CompressKind compress = CompressKind.Linear)
+        CompressKind compress = CompressKind.Linear, int projections = 0)
     {
         RequireRange(nameof(headDim), headDim, 1, 512);
         RequireRange(nameof(valueDim), valueDim, 1, 512);
         RequireRange(nameof(group), group, 1, 64);
-        (Operator, HeadDim, ValueDim, Group, Activation, Compress) = (op, headDim, valueDim, group, activation, compress);
+        if (op == CachePrefillOperator.Hybrid && compress == CompressKind.Hedgehog)
+        {
+            if (HedgehogDoesNotFit(group, projections) is { } why)
+            {
+                throw new ArgumentOutOfRangeException(nameof(projections), projections, why);
+            }
+        }
+        else
+        {
+            RequireRange(nameof(projections), projections, 0, 0);
+        }
+        (Operator, HeadDim, ValueDim, Group, Activation, Compress, Projections) = (op, headDim, valueDim, group, activation, compress, projections);
     }
+
+    /// <summary>Why a hedgehog node's group of query features would not fit the attention block's shared memory, or null.</summary>
+    public static string? HedgehogDoesNotFit(int group, int projections) =>
+        projections >= 1 && (long)group * projections <= MaxHedgehogGroupProjections ? null
+            : $"compress=hedgehog on CUDA needs (q_num_heads / kv_num_heads) * projections in [1, {MaxHedgehogGroupProjections}], got {group} * {projections}";
 
     public CachePrefillOperator Operator { get; }
     public int HeadDim { get; }
@@ -41,6 +65,11 @@ public sealed record CachePrefillSpecialization : KernelSpecialization
     public CudaActivation Activation { get; }
     /// <summary>HybridAttention only (COMPRESS); ignored otherwise.</summary>
     public CompressKind Compress { get; }
+    /// <summary>compress=hedgehog: m (PROJECTIONS, 2m features); 0 otherwise.</summary>
+    public int Projections { get; }
+
+    /// <summary>Features of the compressed memory (rows of mu): d_k (linear), 2m (hedgehog); mean has none.</summary>
+    public int Features => Compress == CompressKind.Hedgehog ? 2 * Projections : HeadDim;
 
     public override KernelSource Source => Operator switch
     {
@@ -79,9 +108,18 @@ public sealed record CachePrefillSpecialization : KernelSpecialization
     public static (int X, int Y) StoreGrid(int batch, int kvHeads, int rows) =>
         (batch * kvHeads, Math.Clamp(CeilDiv(rows, RowsPerStoreBlock), 1, 65535));
 
-    /// <summary>hybrid_attention_compress: (batch * kv_heads, d_k) for linear, (batch * kv_heads, ceil((d_k + d_v) / 128)) for mean.</summary>
+    /// <summary>
+    /// hybrid_attention_compress: (batch * kv_heads, d_k) for linear, (batch * kv_heads, 2m) for hedgehog (a block per
+    /// feature), (batch * kv_heads, ceil((d_k + d_v) / 128)) for mean.
+    /// </summary>
     public (int X, int Y) CompressGrid(int batch, int kvHeads) =>
-        (batch * kvHeads, Compress == CompressKind.Linear ? HeadDim : CeilDiv(HeadDim + ValueDim, Threads));
+        (batch * kvHeads, Compress == CompressKind.Mean ? CeilDiv(HeadDim + ValueDim, Threads) : Features);
+
+    /// <summary>hybrid_attention_features (hedgehog): (batch * kv_heads, min(T, 65535)); blocks stride over the call's evictions.</summary>
+    public static (int X, int Y) FeaturesGrid(int batch, int kvHeads, int tokens) => (batch * kvHeads, Math.Clamp(tokens, 1, 65535));
+
+    /// <summary>The features scratch of a call: float32 [batch * kv_heads, T, 2m] (a row per eviction, at most T).</summary>
+    public long FeaturesBytes(int batch, int kvHeads, int tokens) => (long)batch * kvHeads * tokens * Features * sizeof(float);
 
     protected override IEnumerable<KernelDefine> SpecializationDefines()
     {
@@ -92,6 +130,10 @@ public sealed record CachePrefillSpecialization : KernelSpecialization
         if (Operator == CachePrefillOperator.Hybrid)
         {
             yield return new("COMPRESS", (int)Compress);
+            if (Compress == CompressKind.Hedgehog)
+            {
+                yield return new("PROJECTIONS", Projections);
+            }
         }
     }
 }

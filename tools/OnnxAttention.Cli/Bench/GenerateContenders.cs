@@ -45,7 +45,9 @@ internal static class GenerateContenders
             var genai = GenaiModel.Open(Path.Combine(work, key == "genai-original" ? OriginalFolder : SwappedFolder));
             return new Loaded((prompts, steps) =>
             {
-                var run = genai.Generate(prompts, steps + 1, ignoreEos: true);
+                // The same pieces as our Host where genai takes them (batch 1): a 64k prompt in one call would hold
+                // ORT's GroupQueryAttention scores and genai's logits for all its tokens at once.
+                var run = genai.Generate(prompts, steps + 1, ignoreEos: true, prefillPiece: chunk);
                 return (run.PrefillSeconds, run.DecodeSeconds);
             }, genai);
         }

@@ -40,14 +40,10 @@ public static class BenchGenerateCellCommand
             var loaded = GenerateContenders.Load(parse.GetValue(contender)!, parse.GetValue(work)!, parse.GetValue(window)!, parse.GetValue(linear)!, parse.GetValue(chunk));
             try
             {
-                // What loading allocated and dropped (the model's protobuf, the swap's copies) leaves the resident
-                // size before the baseline is read: an aggressive collection decommits the managed heap's free
-                // memory, malloc_trim the native heap's. Otherwise the run reuses those pages unseen (the window rule
-                // read +0 MB at 4k over 1.7 GB loaded).
-                GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-                GC.WaitForPendingFinalizers();
-                GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-                ProcessMemory.ReturnFreedMemory();
+                // What loading allocated and dropped leaves the resident size before the baseline is read (our
+                // Host does this itself after a big load; genai's loading leaves native garbage). Otherwise the run
+                // reuses those pages unseen (the window rule read +0 MB at 4k over 1.7 GB loaded).
+                ProcessMemory.Compact();
                 var loadedBytes = ProcessMemory.Read().ResidentBytes;
                 if (!ProcessMemory.ResetPeak()) throw new InvalidOperationException("the kernel does not let this process reset its resident high-water mark (/proc/self/clear_refs)");
                 var (prefill, decode) = loaded.Run(prompts, parse.GetValue(steps));

@@ -51,18 +51,20 @@ public static class BenchGenerateCommand
         var contexts = new Option<string>("--contexts") { Description = "prompt lengths, comma-separated", DefaultValueFactory = _ => "1024,4096,16384,65536" };
         var batches = new Option<string>("--batches") { Description = "batch sizes, comma-separated", DefaultValueFactory = _ => "1,8" };
         var decode = new Option<int>("--decode-tokens") { Description = "decode steps timed after the prefill", DefaultValueFactory = _ => 32 };
-        var chunk = new Option<int>("--prefill-chunk") { Description = "our Host prefills in pieces of this many tokens (bounds the logits it holds; genai prefills whole)", DefaultValueFactory = _ => 1024 };
+        var chunk = new Option<int>("--prefill-chunk") { Description = "prompts are prefilled in pieces of this many tokens: by our Host always, by genai at batch 1 (genai appends a batch in one call); bounds the logits and attention scores a call holds", DefaultValueFactory = _ => 1024 };
         var window = new Option<string>("--window-rule") { Description = "the window rule run by our Host", DefaultValueFactory = _ => "window:1024,sinks=4" };
         var linear = new Option<string>("--linear-rule") { Description = "the linear rule run by our Host and, swapped, by genai", DefaultValueFactory = _ => "linear-elu" };
         var maxSeconds = new Option<double>("--max-seconds") { Description = "skip a cell whose estimated time (from the contender's previous cell) passes this", DefaultValueFactory = _ => 180 };
         var repeats = new Option<int>("--repeats") { Description = "rounds per cell (each round runs every contender once, starting one contender later); the table gives medians and ranges", DefaultValueFactory = _ => 1 };
-        var only = new Option<string>("--contenders") { Description = "which contenders run, comma-separated: " + string.Join(", ", Keys), DefaultValueFactory = _ => string.Join(",", Keys) };
+        var roundSeconds = new Option<double>("--round-seconds") { Description = "a cell's next round starts only when its previous round took less than this (long contexts get one round, short ones --repeats)", DefaultValueFactory = _ => double.PositiveInfinity };
+        var cellTimeout = new Option<double>("--cell-timeout") { Description = "seconds after which a run is stopped and reported as not finished (0: none)", DefaultValueFactory = _ => 0 };
+        var only = new Option<string>("--contenders") { Description = "which contenders run and in which order in a round, comma-separated: " + string.Join(", ", Keys), DefaultValueFactory = _ => string.Join(",", Keys) };
         var quick = new Option<bool>("--quick") { Description = "tiny model, contexts 256,1024, batches 1,2, 8 decode steps" };
         var nativeLibrary = new Option<FileInfo?>("--native-library") { Description = "libonnxattention.so for genai (default: artifacts/native/linux-x64/ from ./build-native.sh)" };
         var output = new Option<DirectoryInfo>("--out") { Description = "folder for bench-generate.csv, bench-generate-runs.csv and the plots", DefaultValueFactory = _ => new DirectoryInfo("artifacts/bench") };
         var command = new Command("bench-generate", "Prefill/decode tokens/s and peak memory: onnxruntime-genai vs our Host, original and swapped models, per context and batch.")
         {
-            size, contexts, batches, decode, chunk, window, linear, maxSeconds, repeats, only, quick, nativeLibrary, output,
+            size, contexts, batches, decode, chunk, window, linear, maxSeconds, repeats, roundSeconds, cellTimeout, only, quick, nativeLibrary, output,
         };
         command.SetAction(parse => CliErrors.Run(() =>
         {
@@ -76,11 +78,13 @@ public static class BenchGenerateCommand
             if (steps < 1) throw new ArgumentException($"--decode-tokens must be >= 1, got {steps}");
             if (parse.GetValue(chunk) < 1) throw new ArgumentException($"--prefill-chunk must be >= 1, got {parse.GetValue(chunk)}");
             if (parse.GetValue(repeats) < 1) throw new ArgumentException($"--repeats must be >= 1, got {parse.GetValue(repeats)}");
+            if (parse.GetValue(cellTimeout) < 0) throw new ArgumentException($"--cell-timeout must be >= 0, got {parse.GetValue(cellTimeout)}");
             if (contextList.Max() + steps + 1 > config.ContextLength)
             {
                 config = config with { ContextLength = contextList.Max() + steps + 1 };
             }
-            var chosen = parse.GetValue(only)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
+            var chosenOrder = parse.GetValue(only)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList();
+            var chosen = chosenOrder.ToHashSet();
             if (chosen.Count == 0) throw new ArgumentException($"--contenders is empty; expected some of {string.Join(", ", Keys)}");
             if (chosen.FirstOrDefault(k => !Keys.Contains(k)) is { } unknown)
             {
@@ -96,14 +100,16 @@ public static class BenchGenerateCommand
                 console.MarkupLine($"model: genai-form Llama, {config.Layers} layers, hidden {config.Hidden}, {config.Heads}/{config.KvHeads} heads, vocabulary {config.Vocab}, {config.Parameters:N0} parameters");
                 console.MarkupLine($"machine: {Environment.ProcessorCount} logical CPUs; ONNX Runtime {Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetVersionString()}, onnxruntime-genai 0.20.0");
                 string windowRule = parse.GetValue(window)!, linearRule = parse.GetValue(linear)!;
-                var contenders = Keys.Where(chosen.Contains).Select(k => new Contender(k, GenerateContenders.DisplayName(k, windowRule, linearRule))).ToList();
+                var contenders = chosenOrder.Select(k => new Contender(k, GenerateContenders.DisplayName(k, windowRule, linearRule))).ToList();
                 Prepare(config, work, library, AttentionRule.Parse(linearRule), chosen);
                 string[] Arguments(string key, int context, int batch) =>
                 [
                     "--work", work, "--contender", key, "--context", Invariant(context), "--batch", Invariant(batch), "--decode-tokens", Invariant(steps),
                     "--prefill-chunk", Invariant(parse.GetValue(chunk)), "--vocab", Invariant(config.Vocab), "--window-rule", windowRule, "--linear-rule", linearRule,
                 ];
-                var (results, runs) = Measure(console, contenders, contextList, batchList, steps, parse.GetValue(repeats), parse.GetValue(maxSeconds), Arguments);
+                var runsCsv = Path.Combine(outDir.FullName, RunsFile);
+                var (results, runs) = Measure(console, contenders, contextList, batchList, steps, new Rounds(parse.GetValue(repeats), parse.GetValue(roundSeconds)), parse.GetValue(maxSeconds),
+                    parse.GetValue(cellTimeout), Arguments, run => WriteRuns(runsCsv, run));
                 Report(console, results, runs, contenders, outDir.FullName);
                 return 0;
             }
@@ -136,8 +142,13 @@ public static class BenchGenerateCommand
         }
     }
 
-    private static (List<Result> Results, List<Run> Runs) Measure(IAnsiConsole console, List<Contender> contenders, int[] contexts, int[] batches, int steps, int repeats, double maxSeconds,
-        Func<string, int, int, string[]> arguments)
+    /// <summary>How many rounds a cell gets: up to <paramref name="Repeats"/>, a further one only after a round shorter than <paramref name="Seconds"/>.</summary>
+    private sealed record Rounds(int Repeats, double Seconds);
+
+    private const string RunsFile = "bench-generate-runs.csv";
+
+    private static (List<Result> Results, List<Run> Runs) Measure(IAnsiConsole console, List<Contender> contenders, int[] contexts, int[] batches, int steps, Rounds rounds, double maxSeconds,
+        double cellTimeout, Func<string, int, int, string[]> arguments, Action<List<Run>> onRun)
     {
         var results = new List<Result>();
         var runs = new List<Run>();
@@ -160,13 +171,20 @@ public static class BenchGenerateCommand
                     }
                 }
                 var running = contenders.Where(c => !skipped.ContainsKey(c.Key)).ToList();
-                for (var repeat = 0; repeat < repeats; repeat++)
+                var roundTime = 0.0;
+                for (var repeat = 0; repeat < rounds.Repeats; repeat++)
                 {
+                    if (repeat > 0 && roundTime >= rounds.Seconds)
+                    {
+                        console.MarkupLine($"[grey]{context} x {batch}: {repeat} round(s), the last took {roundTime:F0} s >= --round-seconds[/]");
+                        break;
+                    }
+                    var roundClock = System.Diagnostics.Stopwatch.StartNew();
                     for (var i = 0; i < running.Count; i++)
                     {
                         var c = running[(i + repeat) % running.Count];
                         if (failed.ContainsKey(c.Key)) continue;
-                        var (m, why) = CellProcess.Run(arguments(c.Key, context, batch));
+                        var (m, why) = CellProcess.Run(arguments(c.Key, context, batch), cellTimeout > 0 ? TimeSpan.FromSeconds(cellTimeout) : null);
                         if (m is null)
                         {
                             failed[c.Key] = "failed: " + why;
@@ -176,10 +194,12 @@ public static class BenchGenerateCommand
                         var run = new Run(c.Name, context, batch, repeat + 1, ++order, batch * (double)context / m.PrefillSeconds, batch * (double)steps / m.DecodeSeconds,
                             (m.PeakBytes - m.LoadedBytes) / 1e6, m.LoadedBytes / 1e6);
                         runs.Add(run);
+                        onRun(runs);
                         last[c.Key] = (context, batch, m.PrefillSeconds + m.DecodeSeconds);
                         console.MarkupLine($"{Markup.Escape(c.Name)} at {context} x {batch}, round {repeat + 1}: prefill {run.PrefillTokensPerSecond:F0} tokens/s, decode {run.DecodeTokensPerSecond:F1} tokens/s, " +
                             $"peak +{run.PeakMb:F0} MB over {run.LoadedMb:F0} MB loaded ({m.PrefillSeconds + m.DecodeSeconds:F1} s)");
                     }
+                    roundTime = roundClock.Elapsed.TotalSeconds;
                 }
                 foreach (var c in contenders)
                 {
@@ -193,6 +213,12 @@ public static class BenchGenerateCommand
         return (results, runs);
     }
 
+    /// <summary>Every run so far, in order: rewritten after each run, so a run stopped midway leaves what it measured.</summary>
+    private static void WriteRuns(string path, List<Run> runs) =>
+        File.WriteAllLines(path, new[] { "order,round,contender,context,batch,prefill_tokens_per_second,decode_tokens_per_second,peak_mb_above_loaded,loaded_mb" }.Concat(runs.Select(r =>
+            CsvText.Line(Invariant(r.Order), Invariant(r.Repeat), r.Contender, Invariant(r.Context), Invariant(r.Batch),
+                CsvText.Number(r.PrefillTokensPerSecond), CsvText.Number(r.DecodeTokensPerSecond), CsvText.Number(r.PeakMb), CsvText.Number(r.LoadedMb)))));
+
     private static void Report(IAnsiConsole console, List<Result> results, List<Run> runs, List<Contender> contenders, string outDir)
     {
         var names = contenders.Select(c => c.Name).ToList();
@@ -205,7 +231,8 @@ public static class BenchGenerateCommand
             foreach (var n in names)
             {
                 var r = cell.First(x => x.Contender == n);
-                row.Add(r.Status == "measured" ? $"{r.Prefill.Text("F0")} / {r.Decode.Text("F1")} / {r.PeakMb.Text("F0")}" : r.Status.StartsWith("failed", StringComparison.Ordinal) ? "failed" : "not run");
+                row.Add(r.Status == "measured" ? $"{r.Prefill.Text("F0")} / {r.Decode.Text("F1")} / {r.PeakMb.Text("F0")}" : r.Status.StartsWith("failed: not finished", StringComparison.Ordinal) ? "stopped at --cell-timeout"
+                    : r.Status.StartsWith("failed", StringComparison.Ordinal) ? "failed" : "not run");
             }
             table.AddRow(row.ToArray());
         }
@@ -216,10 +243,7 @@ public static class BenchGenerateCommand
         File.WriteAllLines(csv, new[] { "contender,context,batch,prefill_tokens_per_second,decode_tokens_per_second,peak_mb,status" }.Concat(results.Select(r =>
             CsvText.Line(r.Contender, r.Context.ToString(CultureInfo.InvariantCulture), r.Batch.ToString(CultureInfo.InvariantCulture),
                 CsvText.Number(r.Prefill.Median), CsvText.Number(r.Decode.Median), CsvText.Number(r.PeakMb.Median), r.Status))));
-        var runsCsv = Path.Combine(outDir, "bench-generate-runs.csv");
-        File.WriteAllLines(runsCsv, new[] { "order,round,contender,context,batch,prefill_tokens_per_second,decode_tokens_per_second,peak_mb_above_loaded,loaded_mb" }.Concat(runs.Select(r =>
-            CsvText.Line(Invariant(r.Order), Invariant(r.Repeat), r.Contender, Invariant(r.Context), Invariant(r.Batch),
-                CsvText.Number(r.PrefillTokensPerSecond), CsvText.Number(r.DecodeTokensPerSecond), CsvText.Number(r.PeakMb), CsvText.Number(r.LoadedMb)))));
+        WriteRuns(Path.Combine(outDir, RunsFile), runs);
         var plots = new[]
         {
             ("bench-generate-decode.png", "Decode tokens/s against context", "decode tokens/s", (Func<Result, double>)(r => r.Decode.Median)),

@@ -42,7 +42,7 @@ public static class CalibrateCommand
         var workers = new Option<int>("--workers") { Description = "model runs measured at once, sharing the intra-op threads (default: one per core)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var stateTypes = new Option<string>("--state-types")
         {
-            Description = "state types the candidates keep their state in between calls, e.g. float16 or float32,float16 (float16/bfloat16: half the bytes; see RULE,state=float16)",
+            Description = "state types the candidates keep their state in between calls, e.g. float16, float16,int8 or float32,float16 (float16/bfloat16: half the bytes; int8: caches of keys and values in 8 bits plus a float16 scale per vector; see RULE,state=TYPE)",
             DefaultValueFactory = _ => "float16",
         };
         var idWindows = new Option<string>("--id-windows")
@@ -149,14 +149,11 @@ public static class CalibrateCommand
 
     private static Graphs.Onnx.TensorProto.Types.DataType[] StateTypes(string text)
     {
-        var types = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(t => t.ToLowerInvariant() switch
-        {
-            "float32" => Graphs.Onnx.TensorProto.Types.DataType.Float,
-            "float16" => Graphs.Onnx.TensorProto.Types.DataType.Float16,
-            "bfloat16" => Graphs.Onnx.TensorProto.Types.DataType.Bfloat16,
-            _ => throw new ArgumentException($"--state-types takes float32, float16 and bfloat16 separated by commas, got '{text}'"),
-        }).Distinct().ToArray();
-        return types.Length > 0 ? types : throw new ArgumentException($"--state-types takes float32, float16 and bfloat16 separated by commas, got '{text}'");
+        var expected = $"--state-types takes {StateTypeRule.Expected} separated by commas, got '{text}'";
+        var types = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(t => StateTypeRule.Types.FirstOrDefault(s => s.Name == t.ToLowerInvariant()) is { Name: not null } s ? s.Type : throw new ArgumentException(expected))
+            .Distinct().ToArray();
+        return types.Length > 0 ? types : throw new ArgumentException(expected);
     }
 
     private static int[] IdWindows(string text)

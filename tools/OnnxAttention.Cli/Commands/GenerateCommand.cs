@@ -133,13 +133,10 @@ public static class GenerateCommand
     private static SwappedDecoder OpenDecoder(string? model, AttentionRule? attention, int threads, ExecutionTarget target)
     {
         if (model is null) return DecoderModel.Default(attention ?? DefaultRule, threads, target);
-        var (proto, source) = DecoderSource.Read(model);
-        if (ModelArguments.IsSwapped(proto))
-        {
-            return attention is null ? DecoderModel.LoadSwapped(proto, threads, source, target)
-                : throw new ArgumentException($"model '{model}' is already swapped ({ModelArguments.RecordedRule(proto)}); leave out --attention to run it as it is");
-        }
-        return DecoderModel.FromExported(proto, attention ?? DefaultRule, threads, source, target);
+        // The Host reads the file itself, so the protobuf is garbage once the session exists and its memory goes back.
+        return DecoderModel.Load(() => DecoderSource.Read(model), proto => !ModelArguments.IsSwapped(proto) ? attention ?? DefaultRule
+            : attention is null ? null
+            : throw new ArgumentException($"model '{model}' is already swapped ({ModelArguments.RecordedRule(proto)}); leave out --attention to run it as it is"), threads, target);
     }
 
     private static readonly AttentionRule DefaultRule = new LinearRule("elu_plus_one");

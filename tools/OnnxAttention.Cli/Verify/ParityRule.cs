@@ -22,6 +22,9 @@ public sealed record ParityShape(int Batch, int QHeads, int KvHeads, int KeyDim,
 /// <summary>A per-token input after the states (a gate, a write strength): [batch, seq, Width], drawn in [Low, High].</summary>
 public sealed record TokenInput(string Name, int Width, float Low, float High);
 
+/// <summary>A further input that is a weight, not a per-token input: written into the model as an initializer (float32).</summary>
+public sealed record ConstantInput(string Name, float[] Values, long[] Shape);
+
 /// <summary>One state of a rule, as its operator's contract declares it.</summary>
 public sealed record ParityState(string Past, string Present, bool IsPosition, bool InPlace);
 
@@ -34,9 +37,11 @@ public sealed class ParityRule
 {
     private readonly Func<ModelBuilder, IReadOnlyList<string>, IReadOnlyList<string>, ModelBuilder> _addNode;
     private readonly IReadOnlyList<string> _furtherInputs;
+    private readonly IReadOnlyList<ConstantInput> _constants;
 
     private ParityRule(string op, string label, IReadOnlyList<ParityState> states, IReadOnlyList<string> furtherInputs,
-        IReadOnlyList<TokenInput> fed, Func<ModelBuilder, IReadOnlyList<string>, IReadOnlyList<string>, ModelBuilder> addNode)
+        IReadOnlyList<TokenInput> fed, Func<ModelBuilder, IReadOnlyList<string>, IReadOnlyList<string>, ModelBuilder> addNode,
+        IReadOnlyList<ConstantInput>? constants = null)
     {
         Operator = op;
         Label = label;
@@ -44,7 +49,8 @@ public sealed class ParityRule
         _furtherInputs = furtherInputs;
         Fed = fed;
         _addNode = addNode;
-        var unknown = fed.Select(f => f.Name).Except(furtherInputs).ToList();
+        _constants = constants ?? [];
+        var unknown = fed.Select(f => f.Name).Concat(_constants.Select(c => c.Name)).Except(furtherInputs).ToList();
         if (unknown.Count > 0) throw new ArgumentException($"{op} has no input {string.Join(", ", unknown)}");
     }
 
@@ -55,6 +61,10 @@ public sealed class ParityRule
         new(contract.Name, label,
             [.. contract.States.Select(s => new ParityState(s.Past, s.Present, s.IsPosition, s.InPlace))],
             [.. contract.FurtherInputs(OrtElementType.Float).Select(t => t.Name)], fed, addNode);
+
+    /// <summary>This rule with weights among its further inputs (e.g. HybridAttention compress=hedgehog's feature maps).</summary>
+    public ParityRule WithConstants(params ConstantInput[] constants) =>
+        new(Operator, Label, States, _furtherInputs, Fed, _addNode, constants);
 
     public string Operator { get; }
 
@@ -86,7 +96,11 @@ public sealed class ParityRule
         {
             b.Input(f.Name, t, "batch", "seq", f.Width);
         }
-        var fedNames = Fed.Select(f => f.Name).ToHashSet();
+        foreach (var c in _constants)
+        {
+            b.Initializer(Tensors.Float(c.Name, c.Values, c.Shape));
+        }
+        var fedNames = Fed.Select(f => f.Name).Concat(_constants.Select(c => c.Name)).ToHashSet();
         var inputs = new List<string> { "query", "key", "value" };
         inputs.AddRange(States.Select(x => withPast ? x.Past : ""));
         inputs.AddRange(_furtherInputs.Select(n => fedNames.Contains(n) ? n : ""));

@@ -47,12 +47,35 @@ public static class ParityRules
             Window("window=200,sinks=4 (split-K)", new(hq, 200, hkv, Sinks: 4)),
             Hybrid("window=8,compress=linear", new(hq, 8, hkv, Compress: "linear")),
             Hybrid("window=96,compress=mean (split-K)", new(hq, 96, hkv, Compress: "mean")),
+            Hybrid("window=8,compress=hedgehog,projections=4 (calibrate's hybrid-hedgehog)", new(hq, 8, hkv, Compress: "hedgehog", Projections: 4))
+                .WithConstants(HedgehogMaps(s, 4)),
             Segment("segment=8", new(hq, 8, hkv)),
             Segment("segment=96 (split-K)", new(hq, 96, hkv)),
             Summary("cumulative", new(hq, hkv, "cumulative")),
             Summary("moving=4", new(hq, hkv, "moving", Window: 4)),
             Summary("ema=0.9", new(hq, hkv, "ema", Alpha: 0.9f)),
             Summary("ema=0.9,slots=3", new(hq, hkv, "ema", Alpha: 0.9f, NumSlots: 3)),
+        ];
+    }
+
+    /// <summary>
+    /// Seeded Hedgehog feature maps and mix for compress=hedgehog (calibrate fits them; any finite weights and
+    /// non-negative mix are valid): W_q [Hq, dk, m], b_q [Hq, m], W_k [Hkv, dk, m], b_k [Hkv, m], mix [Hq].
+    /// </summary>
+    private static ConstantInput[] HedgehogMaps(ParityShape s, int m)
+    {
+        var random = new Random(20260);
+        float[] Draw(long n, float low, float high) => [.. Enumerable.Range(0, (int)n).Select(_ => low + (high - low) * random.NextSingle())];
+        long hq = s.QHeads, hkv = s.KvHeads, dk = s.KeyDim;
+        var c = HybridAttentionContract.Contract.FurtherInputs(Operators.Interop.OrtElementType.Float);
+        string Name(int input) => c[input - HybridAttentionContract.FeatureQueryWeight].Name;
+        return
+        [
+            new(Name(HybridAttentionContract.FeatureQueryWeight), Draw(hq * dk * m, -1f, 1f), [hq, dk, m]),
+            new(Name(HybridAttentionContract.FeatureQueryBias), Draw(hq * m, -1f, 1f), [hq, m]),
+            new(Name(HybridAttentionContract.FeatureKeyWeight), Draw(hkv * dk * m, -1f, 1f), [hkv, dk, m]),
+            new(Name(HybridAttentionContract.FeatureKeyBias), Draw(hkv * m, -1f, 1f), [hkv, m]),
+            new(Name(HybridAttentionContract.Mix), Draw(hq, 0.1f, 2f), [hq]),
         ];
     }
 }
