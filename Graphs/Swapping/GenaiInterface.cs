@@ -44,6 +44,11 @@ public static class GenaiInterface
         {
             throw new GraphException($"the '{rule}' swap records {states.Count} state tensors for {layers} layers");
         }
+        if (states.Any(s => s!["type"]?.GetValue<string>() == "int8"))
+        {
+            throw new GraphException($"the '{rule}' swap keeps int8 caches with a float16 scale per vector (state=int8), which onnxruntime-genai 0.20 " +
+                "cannot carry (it binds one KV pair per layer); swap with state=float16 or float32 for a genai folder");
+        }
         var perLayer = states.Count / layers;
         var renames = new Dictionary<string, string>();
         var kinds = new SortedSet<string>();

@@ -49,6 +49,20 @@ public class EndToEndTuningTests
         new SoftmaxRule(),
     ];
 
+    /// <summary>
+    /// The same kinds with int8 caches: keys and values quantised per head vector before the attention. The fitted
+    /// linear layer has no cache, so it keeps float16 state.
+    /// </summary>
+    private static AttentionRule[] Int8StatePlan() =>
+    [
+        .. StoriesPlan().Select(r => r switch
+        {
+            SoftmaxRule => r,
+            FittedLinearRule => StateTypeRule.Of(r, OnnxAttention.Graphs.Onnx.TensorProto.Types.DataType.Float16),
+            _ => StateTypeRule.Of(r, OnnxAttention.Graphs.Onnx.TensorProto.Types.DataType.Int8),
+        }),
+    ];
+
     private static LayeredRule Layered(IReadOnlyList<AttentionRule> rules) => new(rules.Select((r, l) => new LayeredRule.Entry(r, [l])).ToList());
 
     private static long[] Ids(int seed, int count, int vocab) => [.. Seeded.Uniform(seed, count, 0, vocab - 0.01f).Select(x => (long)x)];
@@ -64,6 +78,23 @@ public class EndToEndTuningTests
         var want = Stories.Value.Logits(Layered(plan), ids, rows);
         TensorAssert.Close(model.Logits(ids, rows), want, new Tolerance(2e-4, 2e-4), "training side vs ORT, swapped stories260K");
         Assert.That(model.Rule.Spelling, Is.EqualTo(Layered(plan).Spelling));
+    }
+
+    [Test]
+    public void TheTrainingSidesLogitsAreTheSwappedOnnxModelsWithInt8State()
+    {
+        const int rows = 2, seq = 40;
+        var ids = Ids(7, rows * seq, 512);
+        var plan = Int8StatePlan();
+        Assert.That(plan.All(EndToEndModel.Supports), "every int8 layer is tuned like its float32 rule");
+        var model = new EndToEndModel(Checkpoint.Value, plan, projections: false);
+        var want = Stories.Value.Logits(Layered(plan), ids, rows);
+        var got = model.Logits(ids, rows);
+        TestContext.Out.WriteLine($"int8 state: worst {got.Zip(want, (a, b) => Math.Abs(a - b)).Max():G3}");
+        TensorAssert.Close(got, want, new Tolerance(2e-4, 2e-4), "training side vs ORT, swapped stories260K, int8 caches");
+        Assert.That(model.Rule.Spelling, Is.EqualTo(Layered(plan).Spelling));
+        var float32 = new EndToEndModel(Checkpoint.Value, StoriesPlan(), projections: false).Logits(ids, rows);
+        Assert.That(float32.Zip(got).Max(z => Math.Abs(z.First - z.Second)), Is.GreaterThan(1e-3), "the int8 rounding did change the logits");
     }
 
     [Test]

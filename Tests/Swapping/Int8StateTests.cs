@@ -54,6 +54,8 @@ public class Int8StateTests
     [TestCase("window:16,state=int4", "expected state=float32, state=float16, state=bfloat16 or state=int8")]
     [TestCase("window:16,state=int8,state=float16", "twice")]
     [TestCase("state=int8", "no rule")]
+    [TestCase("window:16,keys=ids,state=int8", "keeps token ids")]
+    [TestCase("window:16,keys=ids,state=float16", "keeps token ids")]
     public void BadInt8SpellingsAreRefused(string text, string why)
     {
         var e = Assert.Throws<FormatException>(() => AttentionRule.Parse(text));
@@ -240,6 +242,16 @@ public class Int8StateTests
             var row = logits.AsSpan((p - 1) * vocab, vocab).ToArray();
             Assert.That(Array.IndexOf(row, row.Max()), Is.EqualTo(sequence[p]), $"position {p}");
         }
+    }
+
+    [Test]
+    public void AGenaiFolderOfAnInt8SwapIsRefusedWithTheReason()
+    {
+        var (swapped, _) = Stories.Value.Swap(AttentionRule.Parse("window:4,state=int8"));
+        var e = Assert.Throws<OnnxAttention.Graphs.Ir.GraphException>(() => GenaiInterface.Apply(swapped));
+        Assert.That(e!.Message, Does.Contain("state=int8").And.Contain("state=float16"));
+        var (half, _) = Stories.Value.Swap(AttentionRule.Parse("window:4,state=float16"));
+        Assert.That(GenaiInterface.Apply(half), Does.Contain("fixed-length KV cache"), "a float16 window still goes");
     }
 
     [Test]

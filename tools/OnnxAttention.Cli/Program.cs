@@ -19,5 +19,7 @@ root.Subcommands.Add(GenaiLlamaCommand.Create());
 root.Subcommands.Add(GenaiGenerateCommand.Create());
 root.Subcommands.Add(BenchGenerateCommand.Create());
 root.Subcommands.Add(BenchGenerateCellCommand.Create());
+root.Subcommands.Add(BenchDecodeKvCommand.Create());
+root.Subcommands.Add(BenchGeneratePairCommand.Create());
 root.Subcommands.Add(VerifyOpsCommand.Create());
 return root.Parse(args).Invoke();

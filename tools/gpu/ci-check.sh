@@ -49,14 +49,16 @@ set -e
 last_part=$(echo $parts | tr ' ' '\n' | tail -n 1)
 # No device-time deadline on the host: every bench section must run (ONNX_ATTENTION_GPU_SECONDS).
 dry=$(ONNX_ATTENTION_GPU_DRY_RUN=1 ONNX_ATTENTION_GPU_SECONDS=3600 ONNX_ATTENTION_GPU_APP=$stage/app ONNX_ATTENTION_GPU_CONFORMANCE=$last_part/conformance/onnx-v1.22.0-node \
+  ONNX_ATTENTION_GPU_MODELS=$last_part/models \
   bash tools/gpu/verify.sh 2>&1) || fail "the dry run of verify.sh failed: $(grep -E '^(FAIL|OPEN)' <<<"$dry" | head -n 5)"
 grep -q "^== all checks that ran passed" <<<"$dry" || fail "the dry run of verify.sh did not end in a pass: $(tail -n 3 <<<"$dry")"
 grep -q "^PASS   ONNX conformance through the softmax rule on CUDA: conformance: 128 cases, 89 passed, 0 failed" <<<"$dry" ||
   fail "the staged conformance cases did not run: $(grep -i conformance <<<"$dry" | tail -n 2)"
-[ "$(grep -c '^PASS   generate ' <<<"$dry")" = 32 ] || fail "the dry run compared $(grep -c '^PASS   generate ' <<<"$dry") generate runs, expected 32"
+[ "$(grep -c '^PASS   generate ' <<<"$dry")" = 35 ] || fail "the dry run compared $(grep -c '^PASS   generate ' <<<"$dry") generate runs, expected 35"
+[ "$(grep -c '^PASS   generate model:hybrid-hedgehog ' <<<"$dry")" = 3 ] || fail "the staged hybrid-hedgehog model was not generated from: $(grep 'hybrid-hedgehog' <<<"$dry" | head -n 3)"
 # The issue's four bench targets, one TARGET line each (on the CPU their verdicts mean nothing; the lines must be there).
 for t in decode-b1 decode-b64 prefill-bf16 faster-than-ort; do
   grep -qE "^TARGET $t: [0-9.]+ .*\) (met|not met);" <<<"$dry" || fail "the dry run printed no TARGET $t line: $(grep -E '^(TARGET|FAIL|OPEN)' <<<"$dry" | head -n 6)"
 done
 grep -q '^PASS   bench-ops --ep cpu --targets: 4 TARGET lines' <<<"$dry" || fail "the dry run's targets check did not pass: $(grep 'bench-ops --ep cpu --targets' <<<"$dry")"
-echo "gpu ci-check: $(echo $parts | wc -w) parts, each with the working tree ($tree bytes) under 64 MiB; staged app runs on the CPU; without a GPU: '$last'; --ep cuda: '$err'; dry run of verify.sh through the staged app and conformance cases: passed, with the four TARGET lines"
+echo "gpu ci-check: $(echo $parts | wc -w) parts, each with the working tree ($tree bytes) under 64 MiB; staged app runs on the CPU; without a GPU: '$last'; --ep cuda: '$err'; dry run of verify.sh through the staged app and conformance cases: passed, with the four TARGET lines and the staged hybrid-hedgehog model generated on both sides"

@@ -49,6 +49,7 @@ for i in "${!parts[@]}"; do
       echo 'cat "$stage"/parts/part.* | gzip -dc | tar xf - -C "$stage"'
       echo 'rm -rf "$stage/parts"'
       echo 'export ONNX_ATTENTION_GPU_CONFORMANCE="$here/conformance/onnx-v1.22.0-node"'
+      echo 'export ONNX_ATTENTION_GPU_MODELS="$here/models"'
       echo 'ONNX_ATTENTION_GPU_APP="$stage/app" exec bash tools/gpu/verify.sh'
     else
       echo "echo \"stage: part $((i + 1)) of $n parked in \$stage/parts\""
@@ -64,6 +65,18 @@ if [ -d "$conformance" ]; then
   cp -r "$conformance" "$out/stage/p$((n - 1))/conformance/"
 else
   echo "pack.sh: no $conformance: the device run will report the conformance cases as not staged" >&2
+fi
+# A model whose HybridAttention layers are compress=hedgehog (fitted Hedgehog maps as initializers, the kind only
+# calibrate writes; 3.3 MB), for verify.sh's generate check on CUDA: the bundled mobydick-byte model calibrated on this
+# repository's README (bytes are its tokens) with a fixed plan and a few fit steps (about 10 s here). Its quality does
+# not matter: the check compares CUDA's greedy tokens with the CPU's.
+mobydick=$root/../shared/models/mobydick-byte/mobydick-byte.bin
+if [ -f "$mobydick" ]; then
+  mkdir -p "$out/stage/p$((n - 1))/models"
+  "$out/app/onnx-attention" calibrate --model "$mobydick" --text "$root/README.md" --state-budget 1000000 \
+    --plan 'hybrid-hedgehog:8,2@*' --fit-steps 5 --out "$out/stage/p$((n - 1))/models/hybrid-hedgehog.onnx" >&2
+else
+  echo "pack.sh: no $mobydick: the device run will report the hybrid-hedgehog generate check as not staged" >&2
 fi
 for i in $(seq 0 $((n - 1))); do
   echo "p$i $(du -sb "$out/stage/p$i" | cut -f1) bytes"

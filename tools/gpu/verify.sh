@@ -7,7 +7,8 @@
 #   1. verify-ops: every operator x type x rule on CUDA against the CPU kernel (prefill, prefill from past, decode,
 #      split, in place, padded rows), one line per case;
 #   2. the ONNX Attention conformance cases through the softmax rule on CUDA;
-#   3. generate on CUDA == CPU (greedy tokens; every rule; batch 1, batch 2, mixed prompt lengths);
+#   3. generate on CUDA == CPU (greedy tokens; every rule; batch 1, batch 2, mixed prompt lengths), and the same for a
+#      calibrated model whose layers are HybridAttention compress=hedgehog (staged by pack.sh);
 #   4. bench-ops --ep cuda --targets: the four targets (decode B1 H32 d128 < 10 us per layer, decode B64 >= 2 TB/s
 #      of state traffic, bfloat16 prefill B4 H16 T4096 d128 <= 0.77 ms, faster than ORT's com.microsoft.LinearAttention),
 #      one TARGET line each, met or not (a figure, not a failed check); then bench-ops --ep cuda --quick, float16 and
@@ -30,6 +31,7 @@ if [ ! -x "$cli" ]; then
   exit 1
 fi
 conformance=${ONNX_ATTENTION_GPU_CONFORMANCE:-}
+models=${ONNX_ATTENTION_GPU_MODELS:-}
 export LD_LIBRARY_PATH=$app:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 export DOTNET_gcServer=0
 work=$(mktemp -d)
@@ -90,11 +92,16 @@ fi
 
 # 3. generate: CUDA == CPU, greedy, the built-in tiny Llama; the runs go in parallel, the comparisons in order.
 started
+# A rule "model:NAME" runs the staged model NAME.onnx as it is (already swapped by calibrate), not the tiny Llama.
 tokens() { # ep rule prompts... -> the generated ids, one line per row
   local ep=$1 rule=$2; shift 2
   local args=()
+  case $rule in
+    model:*) args=(--model "$models/${rule#model:}.onnx") ;;
+    *) args=(--attention "$rule") ;;
+  esac
   for p in "$@"; do args+=(--prompt "$p"); done
-  timeout 120 "$cli" generate --ep "$ep" --attention "$rule" --max-tokens 24 "${args[@]}" 2>&1 |
+  timeout 120 "$cli" generate --ep "$ep" --max-tokens 24 "${args[@]}" 2>&1 |
     awk '/^\[[0-9]+\] /{print; next} /^prompt/{p=1; next} p && !/^prefill:/ && NF {print "[0] " $0; p=0}'
 }
 pairs=()
@@ -105,11 +112,21 @@ for rule in linear-elu linear-relu window:16 window:16,sinks=2 hybrid:16 hybrid:
     pairs+=("$rule|$batch")
   done
 done
+# mobydick-byte calibrated with HybridAttention compress=hedgehog in every layer (window 8, m 2): its tokens are bytes.
+hedgehog=model:hybrid-hedgehog
+if [ -n "$models" ] && [ -f "$models/hybrid-hedgehog.onnx" ]; then
+  for batch in bytes-one bytes-two bytes-mixed; do pairs+=("$hedgehog|$batch"); done
+else
+  check "generate $hedgehog" FAIL "not staged (ONNX_ATTENTION_GPU_MODELS='$models'): pack.sh found no ../shared/models/mobydick-byte"
+fi
 prompts_of() {
   case $1 in
     one) printf '%s\n' "1 403 407 261 378 293" ;;
     two) printf '%s\n' "1 403 407 261 378 293" "1 17 99 4 250 31" ;;
     mixed) printf '%s\n' "1 403 407 261 378 293 7 8 9 10 11" "1 17" "1 5 6 7" ;;
+    bytes-one) printf '%s\n' "67 97 108 108 32 109 101 32" ;;
+    bytes-two) printf '%s\n' "67 97 108 108 32 109 101 32" "84 104 101 32 119 104 97 108" ;;
+    bytes-mixed) printf '%s\n' "67 97 108 108 32 109 101 32 73 115 104" "84 104" "83 111 109 101" ;;
   esac
 }
 i=0

@@ -16,6 +16,9 @@ public static class BenchGenerateCellCommand
 {
     public const string Name = "bench-generate-cell", Prefix = "bench-generate-cell:";
 
+    /// <summary>Prompt tokens per row of the warm-up generation.</summary>
+    public const int WarmupPrompt = 32;
+
     public sealed record Measurement(double PrefillSeconds, double DecodeSeconds, long LoadedBytes, long PeakBytes);
 
     public static Command Create()
@@ -29,9 +32,10 @@ public static class BenchGenerateCellCommand
         var vocab = new Option<int>("--vocab") { Required = true };
         var window = new Option<string>("--window-rule") { Required = true };
         var linear = new Option<string>("--linear-rule") { Required = true };
+        var warmup = new Option<int>("--warmup-steps") { DefaultValueFactory = _ => 0 };
         var command = new Command(Name, "One bench-generate cell in this process (bench-generate runs it).")
         {
-            work, contender, context, batch, steps, chunk, vocab, window, linear,
+            work, contender, context, batch, steps, chunk, vocab, window, linear, warmup,
         };
         command.Hidden = true;
         command.SetAction(parse => CliErrors.Run(() =>
@@ -40,6 +44,14 @@ public static class BenchGenerateCellCommand
             var loaded = GenerateContenders.Load(parse.GetValue(contender)!, parse.GetValue(work)!, parse.GetValue(window)!, parse.GetValue(linear)!, parse.GetValue(chunk));
             try
             {
+                if (parse.GetValue(warmup) > 0)
+                {
+                    // A short generation first, on prompts of the cell's batch: our Host's kernels are JIT-compiled
+                    // (tiered: unoptimised code first, the optimised code compiled in the background after about
+                    // 30 calls) while genai runs NativeAOT code and ORT its own, so a cold run would charge the Host
+                    // for its compiler. Both sides also get ORT's first-run allocations out of the way.
+                    loaded.Run(prompts.Select(p => (IReadOnlyList<int>)p.Take(WarmupPrompt).ToArray()).ToList(), parse.GetValue(warmup));
+                }
                 // What loading allocated and dropped leaves the resident size before the baseline is read (our
                 // Host does this itself after a big load; genai's loading leaves native garbage). Otherwise the run
                 // reuses those pages unseen (the window rule read +0 MB at 4k over 1.7 GB loaded).

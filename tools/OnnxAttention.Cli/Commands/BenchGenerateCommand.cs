@@ -57,6 +57,7 @@ public static class BenchGenerateCommand
         var maxSeconds = new Option<double>("--max-seconds") { Description = "skip a cell whose estimated time (from the contender's previous cell) passes this", DefaultValueFactory = _ => 180 };
         var repeats = new Option<int>("--repeats") { Description = "rounds per cell (each round runs every contender once, starting one contender later); the table gives medians and ranges", DefaultValueFactory = _ => 1 };
         var roundSeconds = new Option<double>("--round-seconds") { Description = "a cell's next round starts only when its previous round took less than this (long contexts get one round, short ones --repeats)", DefaultValueFactory = _ => double.PositiveInfinity };
+        var warmup = new Option<int>("--warmup-steps") { Description = "decode steps of a short generation (32-token prompts) each run does before the measured one, so that no side is timed while the .NET JIT compiles it (0: none, a cold run)", DefaultValueFactory = _ => 16 };
         var cellTimeout = new Option<double>("--cell-timeout") { Description = "seconds after which a run is stopped and reported as not finished (0: none)", DefaultValueFactory = _ => 0 };
         var only = new Option<string>("--contenders") { Description = "which contenders run and in which order in a round, comma-separated: " + string.Join(", ", Keys), DefaultValueFactory = _ => string.Join(",", Keys) };
         var quick = new Option<bool>("--quick") { Description = "tiny model, contexts 256,1024, batches 1,2, 8 decode steps" };
@@ -64,7 +65,7 @@ public static class BenchGenerateCommand
         var output = new Option<DirectoryInfo>("--out") { Description = "folder for bench-generate.csv, bench-generate-runs.csv and the plots", DefaultValueFactory = _ => new DirectoryInfo("artifacts/bench") };
         var command = new Command("bench-generate", "Prefill/decode tokens/s and peak memory: onnxruntime-genai vs our Host, original and swapped models, per context and batch.")
         {
-            size, contexts, batches, decode, chunk, window, linear, maxSeconds, repeats, roundSeconds, cellTimeout, only, quick, nativeLibrary, output,
+            size, contexts, batches, decode, chunk, window, linear, maxSeconds, repeats, roundSeconds, warmup, cellTimeout, only, quick, nativeLibrary, output,
         };
         command.SetAction(parse => CliErrors.Run(() =>
         {
@@ -78,6 +79,7 @@ public static class BenchGenerateCommand
             if (steps < 1) throw new ArgumentException($"--decode-tokens must be >= 1, got {steps}");
             if (parse.GetValue(chunk) < 1) throw new ArgumentException($"--prefill-chunk must be >= 1, got {parse.GetValue(chunk)}");
             if (parse.GetValue(repeats) < 1) throw new ArgumentException($"--repeats must be >= 1, got {parse.GetValue(repeats)}");
+            if (parse.GetValue(warmup) < 0) throw new ArgumentException($"--warmup-steps must be >= 0, got {parse.GetValue(warmup)}");
             if (parse.GetValue(cellTimeout) < 0) throw new ArgumentException($"--cell-timeout must be >= 0, got {parse.GetValue(cellTimeout)}");
             if (contextList.Max() + steps + 1 > config.ContextLength)
             {
@@ -106,6 +108,7 @@ public static class BenchGenerateCommand
                 [
                     "--work", work, "--contender", key, "--context", Invariant(context), "--batch", Invariant(batch), "--decode-tokens", Invariant(steps),
                     "--prefill-chunk", Invariant(parse.GetValue(chunk)), "--vocab", Invariant(config.Vocab), "--window-rule", windowRule, "--linear-rule", linearRule,
+                    "--warmup-steps", Invariant(parse.GetValue(warmup)),
                 ];
                 var runsCsv = Path.Combine(outDir.FullName, RunsFile);
                 var (results, runs) = Measure(console, contenders, contextList, batchList, steps, new Rounds(parse.GetValue(repeats), parse.GetValue(roundSeconds)), parse.GetValue(maxSeconds),

@@ -42,13 +42,16 @@ public sealed class CalibratePlan
 
     private static (string, int, int, AttentionRule?, TensorProto.Types.DataType) Rule(string spelling)
     {
-        // A fitted rule may keep its state in 16 bits too (RULE,state=float16): the fit is the same, the swap casts.
+        // A fitted rule may keep its state in 16 or 8 bits too (RULE,state=float16|int8): the fit is the same, the swap rounds.
         var (bare, state) = StateTypeRule.Split(spelling.ToLowerInvariant(), spelling);
         int Number(string s) => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is > 0 and <= 1 << 16 ? n
             : throw new ArgumentException($"--plan: '{spelling}' needs positive sizes");
         if (bare.StartsWith(FittedLinearRule.Prefix, StringComparison.Ordinal))
         {
-            return (spelling, 0, Number(bare[FittedLinearRule.Prefix.Length..]), null, state);
+            // Refused before fitting: linear attention keeps sums, which int8 does not quantise.
+            return state == TensorProto.Types.DataType.Int8
+                ? throw new ArgumentException($"--plan: '{spelling}' keeps no cache of keys and values, only sums; state=int8 applies to windows and hybrids (use state=float16)")
+                : (spelling, 0, Number(bare[FittedLinearRule.Prefix.Length..]), null, state);
         }
         if (bare.StartsWith(FittedHybridRule.Prefix, StringComparison.Ordinal))
         {
