@@ -51,7 +51,7 @@ public class RecomputedWindowSwapTests
 
     [TestCase("window:16,keys=ids,sinks=2", "not sinks")]
     [TestCase("window:16,sinks=2,keys=ids", "not sinks")]
-    [TestCase("window:16,keys=ids,state=float16", "state= does not apply")]
+    [TestCase("window:16,keys=ids,state=float16", "it takes no state=")]
     [TestCase("window:16,keys=ids,keys=ids", "twice")]
     [TestCase("window:16,keys=values", "expected sinks=N or keys=ids")]
     [TestCase("window:0,keys=ids", "positive integer")]
