@@ -20,10 +20,7 @@ public abstract record AttentionRule
         var (bare, stateType) = StateTypeRule.Split(s, text);
         if (bare != s)
         {
-            var inner = Parse(bare);
-            return inner is RecomputedWindowRule && stateType != Onnx.TensorProto.Types.DataType.Float
-                ? throw new FormatException($"'{text}': {RecomputedWindowRule.Option} keeps token ids, not keys and values, so state= does not apply")
-                : StateTypeRule.Of(inner, stateType);
+            return StateTypeRule.Of(Parse(bare), stateType);
         }
         if (s == "softmax")
         {

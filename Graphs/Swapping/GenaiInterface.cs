@@ -20,7 +20,7 @@ namespace OnnxAttention.Graphs.Swapping;
 /// each); genai discovers them from the session's inputs, zeroes them at the start and binds one buffer per tensor as
 /// past and present.</item>
 /// </list>
-/// Other shapes of state (segment's four caches, summary slots, hybrid's rank-4 compressed value) are refused with the reason.
+/// Other shapes of state (segment's four caches, summary slots, hybrid's rank-4 compressed value, keys=ids' token ids) are refused with the reason.
 /// </summary>
 public static class GenaiInterface
 {
@@ -35,6 +35,11 @@ public static class GenaiInterface
         var stateEntry = swapped.MetadataProps.First(p => p.Key == ModelContract.StateKey);
         var layers = int.Parse(swapped.MetadataProps.First(p => p.Key == ModelContract.LayersKey).Value, System.Globalization.CultureInfo.InvariantCulture);
         var states = JsonNode.Parse(stateEntry.Value)!.AsArray();
+        if (states.Any(s => s?["past"]?.GetValue<string>().StartsWith(RecomputedWindowReplacement.PastIds + ".", StringComparison.Ordinal) == true))
+        {
+            throw new GraphException($"the '{rule}' rule keeps token ids ({RecomputedWindowRule.Option}) as a layer's state, which onnxruntime-genai 0.20 " +
+                "cannot carry (it carries a KV pair or a recurrent pair per layer); use window:W there for a genai folder");
+        }
         if (layers == 0 || states.Count % layers != 0)
         {
             throw new GraphException($"the '{rule}' swap records {states.Count} state tensors for {layers} layers");

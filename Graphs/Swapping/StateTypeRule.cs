@@ -87,6 +87,7 @@ public sealed record StateTypeRule(AttentionRule Inner, TensorProto.Types.DataTy
         StateTypeRule s => Refusal(s.Inner, type),
         SoftmaxRule => "softmax keeps the model's own growing KV cache; state= applies to the fixed-size state of the other rules",
         LayeredRule => "give state= to each layer's rule (RULE,state=float16@LAYERS), not to a per-layer rule",
+        RecomputedWindowRule => $"{rule.Spelling} keeps token ids, not keys and values; it takes no state=",
         LinearRule or FittedLinearRule or SummaryRule { Kind: not "moving" } when type == TensorProto.Types.DataType.Int8 =>
             $"{rule.Spelling} keeps no cache of keys and values, only sums; state=int8 quantises cached keys and values (window, segment, hybrid, summary:moving); use state=float16",
         _ => null,

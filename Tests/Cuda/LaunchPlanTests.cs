@@ -447,6 +447,19 @@ public class LaunchPlanTests
     }
 
     [Test]
+    public void AnEmptyHedgehogSequenceCopiesItsStateOfTwoMFeaturesOver()
+    {
+        const int batch = 2, kvHeads = 2, window = 8, dk = 16, dv = 12, f = 2 * LaunchScenarios.HedgehogProjections;
+        var (l, d) = LaunchScenarios.Hybrid(CompressKind.Hedgehog, batch, 0, dk, dv, window, kvHeads: kvHeads);
+        Assert.That(l.Launches, Is.Empty);
+        var copies = l.Log.OfType<RecordingLauncher.Copied>().ToDictionary(c => c.Source, c => (c.Destination, c.Bytes));
+        Assert.That(copies[d.PastCompressedKey], Is.EqualTo((d.PresentCompressedKey, (long)batch * kvHeads * f * 4)), "nu: 2m features, not d_k");
+        Assert.That(copies[d.PastCompressedValue], Is.EqualTo((d.PresentCompressedValue, (long)batch * kvHeads * f * dv * 4)));
+        Assert.That(copies[d.PastKey], Is.EqualTo((d.PresentKey, (long)batch * kvHeads * window * dk * 4)));
+        Assert.That(LaunchScenarios.Hybrid(CompressKind.Hedgehog, 0, 3, dk, dv, window).Launcher.Log, Is.Empty, "an empty batch");
+    }
+
+    [Test]
     public void AnEmptyBatchLaunchesNothing()
     {
         Assert.That(LaunchScenarios.Linear(UpdateRule.Linear, 0, 5, 16, 16).Launcher.Log, Is.Empty);

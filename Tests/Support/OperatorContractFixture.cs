@@ -154,7 +154,7 @@ public abstract class OperatorContractFixture<TAttributes>
             if (c.States[i].IsPosition)
             {
                 cases.Add((TypedTensor.Of(new long[Batch + 1], Batch + 1), $"{name} has shape [{Batch + 1}]"));
-                cases.Add((TypedTensor.Of([0, -2], Batch), $"{name}[1] is -2; token counts cannot be negative"));
+                cases.Add((TypedTensor.Of(new long[] { 0, -2 }, Batch), $"{name}[1] is -2; token counts cannot be negative"));
                 cases.Add((TypedTensor.Of([long.MaxValue - 1, 0], Batch), "overflows int64"));
             }
             else

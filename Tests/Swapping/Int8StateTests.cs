@@ -54,6 +54,8 @@ public class Int8StateTests
     [TestCase("window:16,state=int4", "expected state=float32, state=float16, state=bfloat16 or state=int8")]
     [TestCase("window:16,state=int8,state=float16", "twice")]
     [TestCase("state=int8", "no rule")]
+    [TestCase("window:16,keys=ids,state=int8", "keeps token ids")]
+    [TestCase("window:16,keys=ids,state=float16", "keeps token ids")]
     public void BadInt8SpellingsAreRefused(string text, string why)
     {
         var e = Assert.Throws<FormatException>(() => AttentionRule.Parse(text));

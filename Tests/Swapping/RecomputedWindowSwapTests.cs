@@ -51,7 +51,7 @@ public class RecomputedWindowSwapTests
 
     [TestCase("window:16,keys=ids,sinks=2", "not sinks")]
     [TestCase("window:16,sinks=2,keys=ids", "not sinks")]
-    [TestCase("window:16,keys=ids,state=float16", "state= does not apply")]
+    [TestCase("window:16,keys=ids,state=float16", "it takes no state=")]
     [TestCase("window:16,keys=ids,keys=ids", "twice")]
     [TestCase("window:16,keys=values", "expected sinks=N or keys=ids")]
     [TestCase("window:0,keys=ids", "positive integer")]
@@ -264,5 +264,13 @@ public class RecomputedWindowSwapTests
         var model = ModelFile.Load(RealExport(fixture, "model.onnx"));
         var e = Assert.Throws<GraphException>(() => AttentionSwapper.Swap(model, AttentionRule.Parse("window:16,keys=ids@0;window:16@*")));
         Assert.That(e!.Message, Does.StartWith("layer 0: window:16,keys=ids needs a model with padding to take its positions from a position_ids input"));
+    }
+
+    [Test]
+    public void AGenaiFolderIsRefusedInOneLine()
+    {
+        var (model, _) = Swapped("window:16,keys=ids@0;window:8@*");
+        var e = Assert.Throws<GraphException>(() => GenaiInterface.Apply(model));
+        Assert.That(e!.Message, Does.Contain("keeps token ids (keys=ids)").And.Contain("onnxruntime-genai 0.20 cannot carry").And.Not.Contain("\n"));
     }
 }

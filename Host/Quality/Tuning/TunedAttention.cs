@@ -43,7 +43,7 @@ internal sealed class TunedAttention
     /// its state in float16 (keys and values rounded to float16 before the attention, as the swap does) or, where it
     /// keeps a cache of keys and values, int8 (each head's key and value vector quantised and dequantised).
     /// </summary>
-    public static bool Supports(AttentionRule rule) => rule is SoftmaxRule or WindowRule or FittedLinearRule or FittedHybridRule
+    public static bool Supports(AttentionRule rule) => rule is SoftmaxRule or WindowRule or RecomputedWindowRule or FittedLinearRule or FittedHybridRule
         || rule is StateTypeRule { StateType: Graphs.Onnx.TensorProto.Types.DataType.Float16 or Graphs.Onnx.TensorProto.Types.DataType.Int8, Inner: not (SoftmaxRule or StateTypeRule) } s
             && Supports(s.Inner) && StateTypeRule.Refusal(s.Inner, s.StateType) is null;
 
@@ -82,6 +82,8 @@ internal sealed class TunedAttention
             StateTypeRule s when Supports(s) => Narrowed(From(s.Inner, queryHeads, kvHeads, headDim, layer), s.StateType),
             SoftmaxRule => new TunedAttention(rule, queryHeads, kvHeads, headDim, int.MaxValue, 0, 0, exact: true, linear: false),
             WindowRule w => new TunedAttention(rule, queryHeads, kvHeads, headDim, w.Window, w.Sinks, 0, exact: true, linear: false),
+            // Keys recomputed from ids are the keys the layer computes (with its tuned projections): an exact window.
+            RecomputedWindowRule w => new TunedAttention(rule, queryHeads, kvHeads, headDim, w.Window, 0, 0, exact: true, linear: false),
             FittedLinearRule f => Check2(f.Query, f.Key, () => new TunedAttention(rule, queryHeads, kvHeads, headDim, 0, 0, f.Query.Projections, exact: false, linear: true)
             {
                 QueryWeight = new Parameter(Name("feature_q.weight"), [.. f.Query.Weight], 1f),

@@ -45,6 +45,11 @@ public static class CalibrateCommand
             Description = "state types the candidates keep their state in between calls, e.g. float16, float16,int8 or float32,float16 (float16/bfloat16: half the bytes; int8: caches of keys and values in 8 bits plus a float16 scale per vector; see RULE,state=TYPE)",
             DefaultValueFactory = _ => "float16",
         };
+        var idWindows = new Option<string>("--id-windows")
+        {
+            Description = "windows W to offer as window:W,keys=ids (token ids kept, 4 bytes a token; keys and values recomputed each call) in the layers whose keys come from the ids alone (layer 0), e.g. 128,256,512; 'none' for none",
+            DefaultValueFactory = _ => "none",
+        };
         var tuning = new CalibrateTuning();
         var given = new Option<string?>("--plan")
         {
@@ -52,7 +57,7 @@ public static class CalibrateCommand
         };
         var command = new Command("calibrate", "Choose and fit a constant-memory attention per layer within a state budget, measured against the original model, and save it.")
         {
-            model, ids, text, tokenizer, seq, maxRows, budget, from, moves, fit, fitWindows, fitSteps, output, threads, workers, stateTypes,
+            model, ids, text, tokenizer, seq, maxRows, budget, from, moves, fit, fitWindows, fitSteps, output, threads, workers, stateTypes, idWindows,
         };
         foreach (var option in tuning.Options) command.Options.Add(option);
         command.Options.Add(given);
@@ -80,6 +85,7 @@ public static class CalibrateCommand
 
             var sizes = FitSizes(parse.GetValue(fit)!);
             var windows = FitWindows(parse.GetValue(fitWindows)!);
+            var keptIds = parse.GetValue(idWindows)!.Trim().Equals("none", StringComparison.OrdinalIgnoreCase) ? [] : IdWindows(parse.GetValue(idWindows)!);
             if (parse.GetValue(fitSteps) <= 0) throw new ArgumentException($"--fit-steps must be positive, got {parse.GetValue(fitSteps)}");
             var tune = tuning.Requested(parse, modelFile);
 
@@ -99,9 +105,10 @@ public static class CalibrateCommand
                 fits = FittedCandidates.Make(quality, values, rows, sizes, windows, parse.GetValue(fitSteps), step => status.Status(Markup.Escape(step)));
                 fitClock.Stop();
                 var candidates = PlanSearch.DefaultCandidates(types);
+                var fitted = fits.Count == 0 ? null : FittedCandidates.PerLayer(fits, quality.Layers).Select(l => PlanSearch.InStateTypes(l, types)).ToList();
                 plan = search.Search(tune ? CalibrateTuning.Candidates(candidates) : candidates, parse.GetValue(budget), maxMoves: parse.GetValue(moves),
                     progress: step => status.Status(Markup.Escape($"run {search.Runs + 1}: {step}")),
-                    perLayer: fits.Count == 0 ? null : FittedCandidates.PerLayer(fits, quality.Layers).Select(l => PlanSearch.InStateTypes(l, types)).ToList());
+                    perLayer: IdWindowCandidates.Join(fitted, keptIds.Length == 0 ? null : IdWindowCandidates.PerLayer(quality, keptIds)));
             });
             foreach (var f in fits)
             {
@@ -147,6 +154,15 @@ public static class CalibrateCommand
             .Select(t => StateTypeRule.Types.FirstOrDefault(s => s.Name == t.ToLowerInvariant()) is { Name: not null } s ? s.Type : throw new ArgumentException(expected))
             .Distinct().ToArray();
         return types.Length > 0 ? types : throw new ArgumentException(expected);
+    }
+
+    private static int[] IdWindows(string text)
+    {
+        var windows = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(s => int.TryParse(s, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var w) && w is > 0 and <= 1 << 20 ? w
+                : throw new ArgumentException($"--id-windows takes windows 1 to 1048576 separated by commas (or 'none'), got '{text}'"))
+            .Distinct().ToArray();
+        return windows.Length > 0 ? windows : throw new ArgumentException($"--id-windows takes windows 1 to 1048576 separated by commas (or 'none'), got '{text}'");
     }
 
     private static int[] FitWindows(string text)
