@@ -11,46 +11,16 @@ namespace OnnxAttention.Tests.Quality;
 
 /// <summary>state=int8 through the CLI: eval's bytes, calibrate's --state-types int8 search, and --plan with int8 layers tuned end to end.</summary>
 [TestFixture]
-public class Int8CliTests
+public class Int8CliTests : StoriesCliFixture
 {
-    private static string Stories => Llama2c.LlamaGraphTests.CheckpointPath;
-
-    private string _dir = "";
-
-    [SetUp]
-    public void Make()
-    {
-        _dir = Path.Combine(Path.GetTempPath(), "onnx-attention-int8", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_dir);
-    }
-
-    [TearDown]
-    public void Clean() => Directory.Delete(_dir, recursive: true);
-
-    private string Ids()
-    {
-        var path = Path.Combine(_dir, "ids.pb");
-        var (code, _, error) = CommandLineRun.Invoke(GenerateCommand.Create(), ["--model", Stories, "--attention", "softmax", "--prompt", "1", "--batch", "2",
-            "--max-tokens", "31", "--temperature", "1", "--seed", "5", "--save-ids", path]);
-        Assert.That(code, Is.Zero, error);
-        return path;
-    }
-
-    private static double Number(string text, string pattern)
-    {
-        var m = Regex.Match(text, pattern);
-        Assert.That(m.Success, Is.True, $"'{pattern}' in:\n{text}");
-        return double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
-    }
-
     [Test]
     public void EvalCountsAnInt8CacheAtOneByteAValuePlusItsScales()
     {
         var ids = Ids();
         var (code, _, error) = CommandLineRun.Invoke(EvalCommand.Create(), ["--model", Stories, "--input-ids", ids, "--attention", "window:4,state=float16",
-            "--attention", "window:4,state=int8", "--bucket", "32", "--out", _dir]);
+            "--attention", "window:4,state=int8", "--bucket", "32", "--out", Dir]);
         Assert.That(code, Is.Zero, error);
-        var bytes = File.ReadAllLines(Path.Combine(_dir, "eval.csv")).Skip(1).Select(l => l.Split(',')[^8]).ToList();
+        var bytes = File.ReadAllLines(Path.Combine(Dir, "eval.csv")).Skip(1).Select(l => l.Split(',')[^8]).ToList();
         // 5 layers x keys and values x 4 KV heads x 4 positions x (8 float16 | 8 int8 + one float16 scale).
         Assert.That(bytes, Is.EqualTo(new[] { "2560", "1600" }));
     }
@@ -59,7 +29,7 @@ public class Int8CliTests
     public void CalibrateSearchesInt8Candidates()
     {
         var ids = Ids();
-        var output = Path.Combine(_dir, "cal.onnx");
+        var output = Path.Combine(Dir, "cal.onnx");
         var (code, text, error) = CommandLineRun.Invoke(CalibrateCommand.Create(), ["--model", Stories, "--calibration", ids, "--state-budget", "2048",
             "--from", "0", "--moves", "2", "--fit", "none", "--state-types", "int8", "--out", output]);
         Assert.That(code, Is.Zero, error);
@@ -76,7 +46,7 @@ public class Int8CliTests
     public void AnInt8PlanTunedEndToEndIsWhatEvalMeasures()
     {
         var ids = Ids();
-        var output = Path.Combine(_dir, "tuned.onnx");
+        var output = Path.Combine(Dir, "tuned.onnx");
         var (code, text, error) = CommandLineRun.Invoke(CalibrateCommand.Create(), ["--model", Stories, "--calibration", ids, "--state-budget", "20000",
             "--plan", "window:4,state=int8@0;linear-hedgehog:2,state=float16@1-3;hybrid-hedgehog:3,2,state=int8@4", "--fit-steps", "5", "--from", "16",
             "--tune-steps", "8", "--tune-rate", "0.01", "--tune-projections", "--out", output]);
@@ -87,9 +57,9 @@ public class Int8CliTests
         var contract = ModelContract.Read(ModelFile.Load(output));
         Assert.That(contract.State.Count(s => s.ElementType == TensorProto.Types.DataType.Int8), Is.EqualTo(4), "layers 0 and 4 keep int8 key and value caches");
 
-        (code, _, error) = CommandLineRun.Invoke(EvalCommand.Create(), ["--model", Stories, "--input-ids", ids, "--swapped", output, "--bucket", "16", "--out", _dir]);
+        (code, _, error) = CommandLineRun.Invoke(EvalCommand.Create(), ["--model", Stories, "--input-ids", ids, "--swapped", output, "--bucket", "16", "--out", Dir]);
         Assert.That(code, Is.Zero, error);
-        var row = File.ReadAllLines(Path.Combine(_dir, "eval.csv")).Skip(1).Select(l => l.Split(',')).Last();
+        var row = File.ReadAllLines(Path.Combine(Dir, "eval.csv")).Skip(1).Select(l => l.Split(',')).Last();
         Assert.That(double.Parse(row[^5], CultureInfo.InvariantCulture), Is.EqualTo(after).Within(1e-4), "eval of the written model, positions 16-31");
     }
 
@@ -98,7 +68,7 @@ public class Int8CliTests
     {
         var ids = Ids();
         var (code, _, error) = CommandLineRun.Invoke(CalibrateCommand.Create(), ["--model", Stories, "--calibration", ids, "--state-budget", "20000",
-            "--plan", "linear-hedgehog:2,state=int8@*", "--out", Path.Combine(_dir, "x.onnx")]);
+            "--plan", "linear-hedgehog:2,state=int8@*", "--out", Path.Combine(Dir, "x.onnx")]);
         Assert.That(code, Is.EqualTo(1));
         Assert.That(error, Does.Contain("keeps no cache of keys and values"));
         Assert.That(error.Trim().Split('\n'), Has.Length.EqualTo(1), "one line");

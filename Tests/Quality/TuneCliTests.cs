@@ -10,43 +10,13 @@ namespace OnnxAttention.Tests.Quality;
 /// <summary>calibrate --plan and --tune-steps: the written model is what was tuned, its KL is what eval measures.</summary>
 [TestFixture]
 [NonParallelizable] // redirects Console
-public class TuneCliTests
+public class TuneCliTests : StoriesCliFixture
 {
-    private string _dir = "";
-
-    private static string Stories => Llama2c.LlamaGraphTests.CheckpointPath;
-
-    [SetUp]
-    public void Make()
-    {
-        _dir = Path.Combine(Path.GetTempPath(), "onnx-attention-tune", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_dir);
-    }
-
-    [TearDown]
-    public void Clean() => Directory.Delete(_dir, recursive: true);
-
-    private string Ids()
-    {
-        var path = Path.Combine(_dir, "ids.pb");
-        var (code, _, error) = CommandLineRun.Invoke(GenerateCommand.Create(), ["--model", Stories, "--attention", "softmax", "--prompt", "1", "--batch", "2",
-            "--max-tokens", "31", "--temperature", "1", "--seed", "5", "--save-ids", path]);
-        Assert.That(code, Is.Zero, error);
-        return path;
-    }
-
-    private static double Number(string text, string pattern)
-    {
-        var m = Regex.Match(text, pattern);
-        Assert.That(m.Success, Is.True, $"'{pattern}' in:\n{text}");
-        return double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
-    }
-
     [Test]
     public void TuningAGivenPlanLowersItsKlAndEvalOfTheWrittenModelReproducesIt()
     {
         var ids = Ids();
-        var output = Path.Combine(_dir, "tuned.onnx");
+        var output = Path.Combine(Dir, "tuned.onnx");
         var (code, text, error) = CommandLineRun.Invoke(CalibrateCommand.Create(), ["--model", Stories, "--calibration", ids, "--state-budget", "20000",
             "--plan", "window:4@0;linear-hedgehog:2@1-3;hybrid-hedgehog:3,2@4", "--fit-steps", "5", "--from", "16",
             "--tune-steps", "12", "--tune-rate", "0.01", "--tune-projections", "--out", output]);
@@ -57,9 +27,9 @@ public class TuneCliTests
         Assert.That(text, Does.Contain("weights differ from the original's"));
         Assert.That(ModelFile.Load(output).Graph.Initializer.Any(t => t.Name == "layers.0.wq.weight"), Is.True);
 
-        (code, _, error) = CommandLineRun.Invoke(EvalCommand.Create(), ["--model", Stories, "--input-ids", ids, "--swapped", output, "--bucket", "16", "--out", _dir]);
+        (code, _, error) = CommandLineRun.Invoke(EvalCommand.Create(), ["--model", Stories, "--input-ids", ids, "--swapped", output, "--bucket", "16", "--out", Dir]);
         Assert.That(code, Is.Zero, error);
-        var row = File.ReadAllLines(Path.Combine(_dir, "eval.csv")).Skip(1).Select(l => l.Split(',')).Last();
+        var row = File.ReadAllLines(Path.Combine(Dir, "eval.csv")).Skip(1).Select(l => l.Split(',')).Last();
         Assert.That(double.Parse(row[^5], CultureInfo.InvariantCulture), Is.EqualTo(after).Within(1e-4), "eval of the written model, positions 16-31");
     }
 
@@ -68,9 +38,9 @@ public class TuneCliTests
     {
         var ids = Ids();
         var (code, _, error) = CommandLineRun.Invoke(EvalCommand.Create(), ["--model", Stories, "--input-ids", ids, "--attention", "window:4",
-            "--attention", "window:4,state=float16", "--bucket", "32", "--out", _dir]);
+            "--attention", "window:4,state=float16", "--bucket", "32", "--out", Dir]);
         Assert.That(code, Is.Zero, error);
-        var bytes = File.ReadAllLines(Path.Combine(_dir, "eval.csv")).Skip(1).Select(l => l.Split(',')[^8]).ToList(); // the rule's name may hold commas (quoted)
+        var bytes = File.ReadAllLines(Path.Combine(Dir, "eval.csv")).Skip(1).Select(l => l.Split(',')[^8]).ToList(); // the rule's name may hold commas (quoted)
         // 5 layers x keys and values x 4 KV heads x 4 positions x 8 dims.
         Assert.That(bytes, Is.EqualTo(new[] { "5120", "2560" }));
     }
@@ -79,7 +49,7 @@ public class TuneCliTests
     public void TuningOptionsAreChecked()
     {
         var ids = Ids();
-        string[] Args(params string[] extra) => ["--model", Stories, "--calibration", ids, "--state-budget", "20000", "--out", Path.Combine(_dir, "x.onnx"), .. extra];
+        string[] Args(params string[] extra) => ["--model", Stories, "--calibration", ids, "--state-budget", "20000", "--out", Path.Combine(Dir, "x.onnx"), .. extra];
         var (code, _, error) = CommandLineRun.Invoke(CalibrateCommand.Create(), Args("--tune-projections"));
         Assert.That((code, error), Is.EqualTo((1, error)));
         Assert.That(error, Does.Contain("--tune-projections needs --tune-steps"));
@@ -89,6 +59,6 @@ public class TuneCliTests
         (code, _, error) = CommandLineRun.Invoke(CalibrateCommand.Create(), Args("--plan", "window:64@*"));
         Assert.That(code, Is.EqualTo(1));
         Assert.That(error, Does.Contain("over --state-budget 20000"));
-        Assert.That(File.Exists(Path.Combine(_dir, "x.onnx")), Is.False);
+        Assert.That(File.Exists(Path.Combine(Dir, "x.onnx")), Is.False);
     }
 }
