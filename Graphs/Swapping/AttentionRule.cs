@@ -120,16 +120,20 @@ public sealed record LinearRule(string FeatureMap) : AttentionRule
 }
 
 /// <summary>Causal sliding-window softmax over the last W positions, plus optional sink positions.</summary>
-public sealed record WindowRule(int Window, int Sinks) : AttentionRule
+public sealed record WindowRule(int Window, int Sinks) : AttentionRule, IWindowedRule
 {
+    public AttentionRule WithWindow(int window) => this with { Window = window };
+
     internal override IAttentionReplacement CreateReplacement() => new WindowReplacement(this);
 
     public override string Spelling => Sinks == 0 ? $"window:{Window}" : $"window:{Window},sinks={Sinks}";
 }
 
 /// <summary>A window of W tokens plus a compressed memory (linear state or mean) of evicted ones.</summary>
-public sealed record HybridRule(int Window, string Compress) : AttentionRule
+public sealed record HybridRule(int Window, string Compress) : AttentionRule, IWindowedRule
 {
+    public AttentionRule WithWindow(int window) => this with { Window = window };
+
     internal override IAttentionReplacement CreateReplacement() => new HybridReplacement(this);
 
     public override string Spelling => $"hybrid:{Window},compress={Compress}";
@@ -188,8 +192,10 @@ public sealed record FittedLinearRule(FeatureProjection Query, FeatureProjection
 /// softmax normaliser with a fitted weight per query head (LoLCATs; HybridAttention compress=hedgehog). Made by
 /// calibrate; the maps and the mix become initializers of the swapped model.
 /// </summary>
-public sealed record FittedHybridRule(int Window, FeatureProjection Query, FeatureProjection Key, float[] Mix) : AttentionRule
+public sealed record FittedHybridRule(int Window, FeatureProjection Query, FeatureProjection Key, float[] Mix) : AttentionRule, IWindowedRule
 {
+    public AttentionRule WithWindow(int window) => this with { Window = window };
+
     internal override IAttentionReplacement CreateReplacement() => new FittedHybridReplacement(this);
 
     public override string Spelling => $"{Prefix}{Window},{Query.Projections}";

@@ -8,8 +8,10 @@ namespace OnnxAttention.Graphs.Swapping;
 /// that compute that layer's keys and values. Numerically it is <c>window:W</c> in that layer. The swap refuses it
 /// in a layer whose keys read the context (see <see cref="RecomputedWindowReplacement"/>).
 /// </summary>
-public sealed record RecomputedWindowRule(int Window) : AttentionRule
+public sealed record RecomputedWindowRule(int Window) : AttentionRule, IWindowedRule
 {
+    public AttentionRule WithWindow(int window) => this with { Window = window };
+
     /// <summary>The window option that selects this rule.</summary>
     public const string Option = "keys=ids";
 

@@ -9,12 +9,13 @@ namespace OnnxAttention.Host.Quality;
 /// the original at the measured positions) and its exact state bytes (from the swap); (2) the plans whose summed
 /// one-layer KLs are least for their bytes (a Pareto front built layer by layer, the budget as the limit) are run
 /// whole, and the best measured one is kept; (3) moves of one layer to its next larger or smaller candidate are
-/// tried on the best plan while they lower the measured KL within the budget. Every layer gets a fixed-size state, so
-/// the plan's memory does not grow with the context.
+/// tried on the best plan while they lower the measured KL within the budget; (4) the bytes still unspent go to the
+/// plan's windows (<see cref="Grow"/>). Every layer gets a fixed-size state, so the plan's memory does not grow with
+/// the context.
 /// </summary>
 /// <param name="workers">Runs measured at once (each with its share of the intra-op threads): a small model's run
 /// leaves cores idle (session creation, the swap and the comparison are single-threaded).</param>
-public sealed class PlanSearch(QualityModel model, long[] ids, int rows, int fromPosition, int workers = 1)
+public sealed partial class PlanSearch(QualityModel model, long[] ids, int rows, int fromPosition, int workers = 1)
 {
     /// <summary>One layer's option: the rule, its state bytes per sequence there, and the KL with it alone.</summary>
     public sealed record Option(AttentionRule Rule, long Bytes, double Kl);
@@ -188,8 +189,9 @@ public sealed class PlanSearch(QualityModel model, long[] ids, int rows, int fro
     }
 
     /// <summary>The whole search: curves, the best few front plans measured whole, then one-layer moves.</summary>
+    /// <param name="grow">give the bytes the best plan leaves unspent to its windows (<see cref="Grow"/>)</param>
     public Plan Search(IReadOnlyList<AttentionRule> candidates, long budget, int wholePlans = 4, int maxMoves = 24, Action<string>? progress = null,
-        IReadOnlyList<IReadOnlyList<AttentionRule>>? perLayer = null)
+        IReadOnlyList<IReadOnlyList<AttentionRule>>? perLayer = null, bool grow = true)
     {
         var curves = LayerCurves(candidates, budget, progress, perLayer);
         var front = Front(curves, budget).Take(wholePlans).Select(p => new Plan(p.Layers, p.Bytes, 0)).ToList();
@@ -226,6 +228,7 @@ public sealed class PlanSearch(QualityModel model, long[] ids, int rows, int fro
             if (improved is null) break;
             best = improved;
         }
-        return best ?? throw new ArgumentException($"no plan fits --state-budget {budget}");
+        if (best is null) throw new ArgumentException($"no plan fits --state-budget {budget}");
+        return grow ? Grow(best, budget, progress) : best;
     }
 }

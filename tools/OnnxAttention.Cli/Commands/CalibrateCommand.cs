@@ -47,8 +47,8 @@ public static class CalibrateCommand
         };
         var idWindows = new Option<string>("--id-windows")
         {
-            Description = "windows W to offer as window:W,keys=ids (token ids kept, 4 bytes a token; keys and values recomputed each call) in the layers whose keys come from the ids alone (layer 0), e.g. 128,256,512; 'none' for none",
-            DefaultValueFactory = _ => "none",
+            Description = "windows W to offer as window:W,keys=ids (token ids kept, 4 bytes a token; keys and values recomputed each call, which costs W tokens' key and value projections a step) in the layers whose keys come from the ids alone (layer 0), where the swap accepts it; 'none' for none",
+            DefaultValueFactory = _ => "128,256,512",
         };
         var tuning = new CalibrateTuning();
         var given = new Option<string?>("--plan")
