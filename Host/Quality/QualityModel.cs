@@ -38,9 +38,12 @@ public sealed class QualityModel(ModelProto original, int intraOpThreads = 0)
     /// <summary>Logits [rows, seq, vocab] of the model under <paramref name="rule"/>, the whole sequence in one call.</summary>
     public float[] Logits(AttentionRule rule, long[] ids, int rows) => Run(Swap(rule).Swapped, ids, rows, IntraOpThreads);
 
-    /// <summary>Logits of a model already swapped (a calibrated or converted file), the whole sequence in one call.</summary>
-    public static float[] Run(ModelProto swapped, long[] ids, int rows, int intraOpThreads = 0)
+    /// <summary>Logits of a model already swapped (a calibrated or converted file).</summary>
+    /// <param name="chunk">tokens per call, the state carried from one call to the next (1: token by token, as
+    /// generation decodes); 0: the whole sequence in one call</param>
+    public static float[] Run(ModelProto swapped, long[] ids, int rows, int intraOpThreads = 0, int chunk = 0)
     {
+        if (chunk < 0) throw new ArgumentException($"chunk must be >= 0 (0: the whole sequence), got {chunk}");
         using var runner = new SwappedModelRunner(swapped, intraOpThreads);
         var seq = ids.Length / rows;
         // The softmax reference materialises [rows, heads, seq, seq] scores per layer: a few rows at a time keeps
@@ -49,7 +52,7 @@ public sealed class QualityModel(ModelProto original, int intraOpThreads = 0)
         for (var start = 0; start < rows; start += RowsPerRun)
         {
             var n = Math.Min(RowsPerRun, rows - start);
-            var logits = runner.Logits(ids[(start * seq)..((start + n) * seq)], n, seq);
+            var logits = runner.Logits(ids[(start * seq)..((start + n) * seq)], n, chunk == 0 ? seq : Math.Min(chunk, seq));
             all ??= new float[logits.Length / n * rows];
             logits.CopyTo(all, logits.Length / n * start);
         }

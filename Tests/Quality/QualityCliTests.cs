@@ -134,6 +134,26 @@ public class QualityCliTests
     }
 
     [Test]
+    public void EvalTokenByTokenCarriesTheStateAndSaysSo()
+    {
+        var ids = SampleIds(5, 32);
+        var (code, text, error) = Invoke(EvalCommand.Create(), "--model", Stories, "--input-ids", ids, "--attention", "window:4", "--bucket", "32", "--out", _dir);
+        Assert.That(code, Is.Zero, error);
+        var whole = File.ReadAllLines(Path.Combine(_dir, "eval.csv"))[1].Split(',');
+        Assert.That(text, Does.Not.Contain("a call"));
+        (code, text, error) = Invoke(EvalCommand.Create(), "--model", Stories, "--input-ids", ids, "--attention", "window:4", "--bucket", "32", "--chunk", "1", "--out", _dir);
+        Assert.That(code, Is.Zero, error);
+        Assert.That(text, Does.Contain("fed 1 token(s) a call"));
+        var steps = File.ReadAllLines(Path.Combine(_dir, "eval.csv"))[1].Split(',');
+        Assert.That(double.Parse(whole[5], System.Globalization.CultureInfo.InvariantCulture), Is.GreaterThan(0.1));
+        Assert.That(double.Parse(steps[5], System.Globalization.CultureInfo.InvariantCulture),
+            Is.EqualTo(double.Parse(whole[5], System.Globalization.CultureInfo.InvariantCulture)).Within(1e-4), "a float32 window holds what one call saw");
+        (code, _, error) = Invoke(EvalCommand.Create(), "--model", Stories, "--input-ids", ids, "--attention", "window:4", "--chunk", "-1", "--out", _dir);
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.Contain("--chunk must be >= 0"));
+    }
+
+    [Test]
     public void EvalRefusesMissingOrDoubleIdsAndNothingToMeasure()
     {
         var (code, _, error) = Invoke(EvalCommand.Create(), "--model", Stories, "--attention", "window:4", "--out", _dir);

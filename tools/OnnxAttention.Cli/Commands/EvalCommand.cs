@@ -28,9 +28,14 @@ public static class EvalCommand
         var perLayer = new Option<bool>("--per-layer") { Description = "also each rule in one layer at a time, the other layers exact (sensitivity)" };
         var output = new Option<DirectoryInfo>("--out") { Description = "folder for eval.csv and eval-kl.png", DefaultValueFactory = _ => new DirectoryInfo("artifacts/eval") };
         var threads = new Option<int>("--threads") { Description = "ORT intra-op threads (0: ORT's default)", DefaultValueFactory = _ => 0 };
+        var chunk = new Option<int>("--chunk")
+        {
+            Description = "feed the swapped models this many tokens a call, carrying their state between calls as generation does (1: token by token, where 16-bit and int8 states are rounded after every token); 0: the whole sequence in one call",
+            DefaultValueFactory = _ => 0,
+        };
         var command = new Command("eval", "Next-token cross-entropy, KL against the unswapped model and top-1 agreement of swapped models, by position.")
         {
-            model, rules, swapped, ids, text, tokenizer, seq, maxRows, bucket, perLayer, output, threads,
+            model, rules, swapped, ids, text, tokenizer, seq, maxRows, bucket, perLayer, output, threads, chunk,
         };
         command.SetAction(parse => CliErrors.Run(() =>
         {
@@ -40,6 +45,7 @@ public static class EvalCommand
             var quality = new QualityModel(proto, parse.GetValue(threads));
             var (values, rows, length) = ReadIds(parse.GetValue(ids), parse.GetValue(text), parse.GetValue(tokenizer)!, parse.GetValue(seq), parse.GetValue(maxRows), proto);
             if (parse.GetValue(bucket) < 1) throw new ArgumentException($"--bucket must be >= 1, got {parse.GetValue(bucket)}");
+            if (parse.GetValue(chunk) < 0) throw new ArgumentException($"--chunk must be >= 0 (0: the whole sequence in one call), got {parse.GetValue(chunk)}");
 
             var runs = new List<Run>();
             foreach (var spelling in parse.GetValue(rules) ?? [])
@@ -64,9 +70,10 @@ public static class EvalCommand
             if (runs.Count == 0) throw new ArgumentException("nothing to measure: give --attention RULE and/or --swapped MODEL");
 
             var console = Terminal.Open();
-            var results = Measure(console, quality, runs, values, rows);
+            var results = Measure(console, quality, runs, values, rows, parse.GetValue(chunk));
             var size = parse.GetValue(bucket);
             Print(console, results, size, rows, length);
+            if (parse.GetValue(chunk) > 0) console.WriteLine($"the swapped models were fed {parse.GetValue(chunk)} token(s) a call, their state carried from call to call; the original, the whole sequence in one call");
             var outDir = parse.GetValue(output)!;
             outDir.Create();
             var csv = Path.Combine(outDir.FullName, "eval.csv");
@@ -96,20 +103,20 @@ public static class EvalCommand
         return read;
     }
 
-    private static List<Result> Measure(IAnsiConsole console, QualityModel quality, List<Run> runs, long[] ids, int rows)
+    private static List<Result> Measure(IAnsiConsole console, QualityModel quality, List<Run> runs, long[] ids, int rows, int chunk)
     {
         var results = new List<Result>();
         console.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
             .Start(ctx =>
             {
-                var task = ctx.AddTask($"{runs.Count + 1} runs of {rows} x {ids.Length / rows} ids", maxValue: runs.Count + 1);
+                var task = ctx.AddTask($"{runs.Count + 1} runs of {rows} x {ids.Length / rows} ids" + (chunk == 0 ? "" : $", {chunk} a call"), maxValue: runs.Count + 1);
                 var original = quality.Logits(new SoftmaxRule(), ids, rows);
                 task.Increment(1);
                 foreach (var run in runs)
                 {
                     task.Description = Markup.Escape(run.Layer is null ? run.Name : $"{run.Name} in layer {run.Layer}");
                     var (swapped, _) = run.Swap();
-                    var logits = QualityModel.Run(swapped, ids, rows, quality.IntraOpThreads);
+                    var logits = QualityModel.Run(swapped, ids, rows, quality.IntraOpThreads, chunk);
                     results.Add(new Result(run, StateBytes(swapped), NextTokenComparison.Compare(original, logits, ids, rows)));
                     task.Increment(1);
                 }
