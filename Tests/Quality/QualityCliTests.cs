@@ -209,6 +209,25 @@ public class QualityCliTests
     }
 
     [Test]
+    public void CalibrateGivesTheBytesTheSearchLeavesToItsWindowsUnlessToldNot()
+    {
+        var ids = SampleIds(8, 24);
+        string[] Args(string output, params string[] more) => ["--model", Stories, "--calibration", ids, "--state-budget", "3000", "--from", "0", "--moves", "2",
+            "--fit", "none", "--state-types", "float32", "--id-windows", "none", "--out", Path.Combine(_dir, output), .. more];
+        var (code, kept, error) = Invoke(CalibrateCommand.Create(), Args("kept.onnx", "--grow", "false"));
+        Assert.That(code, Is.Zero, error);
+        (code, var grown, error) = Invoke(CalibrateCommand.Create(), Args("grown.onnx"));
+        Assert.That(code, Is.Zero, error);
+        long Bytes(string text) => long.Parse(System.Text.RegularExpressions.Regex.Match(text, @"state per sequence: ([0-9,]+) bytes").Groups[1].Value.Replace(",", ""), System.Globalization.CultureInfo.InvariantCulture);
+        double Kl(string text) => double.Parse(System.Text.RegularExpressions.Regex.Match(text, @"at positions 0-23: ([0-9.]+) nats").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        // float32 windows cost 256 bytes a token a layer: whatever the search left, at least 256 of the 3,000 bytes were spent after it.
+        Assert.That(3000 - Bytes(kept), Is.GreaterThanOrEqualTo(256), kept);
+        Assert.That(Bytes(grown), Is.GreaterThan(Bytes(kept)).And.LessThanOrEqualTo(3000), grown);
+        Assert.That(3000 - Bytes(grown), Is.LessThan(256), "no whole token's bytes left over");
+        Assert.That(Kl(grown), Is.LessThan(Kl(kept)));
+    }
+
+    [Test]
     public void CalibrateRefusesABudgetNoPlanFits()
     {
         var ids = SampleIds(7, 8);

@@ -50,6 +50,11 @@ public static class CalibrateCommand
             Description = "windows W to offer as window:W,keys=ids (token ids kept, 4 bytes a token; keys and values recomputed each call, which costs W tokens' key and value projections a step) in the layers whose keys come from the ids alone (layer 0), where the swap accepts it; 'none' for none",
             DefaultValueFactory = _ => "128,256,512",
         };
+        var grow = new Option<bool>("--grow")
+        {
+            Description = "after the search, give the bytes the plan leaves under the budget to its windows, kept where the measured KL falls (false: the searched plan as it is)",
+            DefaultValueFactory = _ => true,
+        };
         var tuning = new CalibrateTuning();
         var given = new Option<string?>("--plan")
         {
@@ -57,7 +62,7 @@ public static class CalibrateCommand
         };
         var command = new Command("calibrate", "Choose and fit a constant-memory attention per layer within a state budget, measured against the original model, and save it.")
         {
-            model, ids, text, tokenizer, seq, maxRows, budget, from, moves, fit, fitWindows, fitSteps, output, threads, workers, stateTypes, idWindows,
+            model, ids, text, tokenizer, seq, maxRows, budget, from, moves, fit, fitWindows, fitSteps, output, threads, workers, stateTypes, idWindows, grow,
         };
         foreach (var option in tuning.Options) command.Options.Add(option);
         command.Options.Add(given);
@@ -108,7 +113,7 @@ public static class CalibrateCommand
                 var fitted = fits.Count == 0 ? null : FittedCandidates.PerLayer(fits, quality.Layers).Select(l => PlanSearch.InStateTypes(l, types)).ToList();
                 plan = search.Search(tune ? CalibrateTuning.Candidates(candidates) : candidates, parse.GetValue(budget), maxMoves: parse.GetValue(moves),
                     progress: step => status.Status(Markup.Escape($"run {search.Runs + 1}: {step}")),
-                    perLayer: IdWindowCandidates.Join(fitted, keptIds.Length == 0 ? null : IdWindowCandidates.PerLayer(quality, keptIds)));
+                    perLayer: IdWindowCandidates.Join(fitted, keptIds.Length == 0 ? null : IdWindowCandidates.PerLayer(quality, keptIds)), grow: parse.GetValue(grow));
             });
             foreach (var f in fits)
             {
