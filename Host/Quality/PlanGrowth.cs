@@ -12,6 +12,14 @@ public sealed partial class PlanSearch
     /// stops when none does or nothing is left. A window is not grown past the calibration's length: beyond it the
     /// measurement cannot tell a difference, and the bytes may do more in another layer.
     /// </summary>
+    /// <summary>One window grown by <see cref="Grow"/>: the layer, its window before and after, the plan's KL before and after.</summary>
+    public sealed record Growth(int Layer, int From, int To, double KlBefore, double KlAfter);
+
+    /// <summary>What <see cref="Grow"/> changed, in order (empty when it kept the plan).</summary>
+    public IReadOnlyList<Growth> Grown => _grown;
+
+    private readonly List<Growth> _grown = [];
+
     public Plan Grow(Plan plan, long budget, Action<string>? progress = null)
     {
         var length = ids.Length / rows;
@@ -39,6 +47,7 @@ public sealed partial class PlanSearch
             if (!(kls[best] < plan.Kl)) return plan;
             var (layer, option) = grown[best];
             progress?.Invoke($"layer {layer} alone: {option.Rule.Spelling}");
+            _grown.Add(new Growth(layer, IWindowedRule.WindowOf(plan.Layers[layer].Rule)!.Value, IWindowedRule.WindowOf(option.Rule)!.Value, plan.Kl, kls[best]));
             plan = With(plan, layer, option with { Kl = Measure(OneLayer(option.Rule, layer)) }) with { Kl = kls[best] };
         }
     }

@@ -42,6 +42,7 @@ public class PlanGrowthTests
         Assert.That(windows.Count(w => w == 4), Is.EqualTo(3));
         Assert.That(grown.Layers[3].Rule, Is.EqualTo(new LinearRule("elu_plus_one")), "a rule without a window keeps its state");
         var layer = Array.IndexOf(windows, 10);
+        Assert.That(search.Grown, Is.EqualTo(new[] { new PlanSearch.Growth(layer, 4, 10, plan.Kl, grown.Kl) }));
         Assert.That(grown.Layers[layer].Kl, Is.EqualTo(search.Measure(new LayeredRule([new LayeredRule.Entry(grown.Layers[layer].Rule, [layer]), new LayeredRule.Entry(new SoftmaxRule(), null)]))),
             "the grown layer's own KL is measured, not carried over");
     }

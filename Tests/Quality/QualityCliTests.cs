@@ -225,6 +225,8 @@ public class QualityCliTests
         Assert.That(Bytes(grown), Is.GreaterThan(Bytes(kept)).And.LessThanOrEqualTo(3000), grown);
         Assert.That(3000 - Bytes(grown), Is.LessThan(256), "no whole token's bytes left over");
         Assert.That(Kl(grown), Is.LessThan(Kl(kept)));
+        Assert.That(grown, Does.Contain("grown after the search into the unspent bytes: layer "));
+        Assert.That(kept, Does.Not.Contain("grown after the search"));
     }
 
     [Test]

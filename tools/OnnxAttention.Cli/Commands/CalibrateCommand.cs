@@ -134,6 +134,10 @@ public static class CalibrateCommand
                 table.AddRow(l.ToString(), Markup.Escape(plan.Layers[l].Rule.Spelling), report.Layers[l].StateBytesPerSequence.ToString("N0"), plan.Layers[l].Kl.ToString("F4"));
             }
             console.Write(table);
+            foreach (var g in search.Grown)
+            {
+                console.WriteLine($"grown after the search into the unspent bytes: layer {g.Layer}'s window {g.From} -> {g.To} tokens, KL {g.KlBefore:F4} -> {g.KlAfter:F4}");
+            }
             console.WriteLine($"calibration: {rows} x {length} ids; KL(original || calibrated) at positions {first}-{length - 1}: {plan.Kl:F4} nats" + (tuned is null ? "" : " before tuning"));
             if (tuned is not null)
             {
