@@ -84,6 +84,14 @@ public static class ProcessMemory
         }
     }
 
-    private static long Kilobytes(string line) =>
-        long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>
+    /// The number of a /proc status line such as "VmHWM:\t  123456 kB". The kernel pads the number to eight places
+    /// after the tab, so from 10,000,000 kB (about 9.5 GiB) on, no space separates it from the tab.
+    /// </summary>
+    public static long Kilobytes(string line)
+    {
+        var fields = line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+        return fields.Length == 3 && fields[2] == "kB" && long.TryParse(fields[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var kb)
+            ? kb : throw new FormatException($"'{line}' is not a /proc status line of kilobytes (NAME: N kB)");
+    }
 }
