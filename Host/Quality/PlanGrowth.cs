@@ -4,14 +4,6 @@ namespace OnnxAttention.Host.Quality;
 
 public sealed partial class PlanSearch
 {
-    /// <summary>
-    /// Gives the bytes a plan leaves under the budget to its windows. The candidates' windows come in steps (and the
-    /// largest stops at a few hundred tokens), so a plan chosen among them usually leaves part of the budget unspent,
-    /// while a window's bytes grow one token at a time. Each round tries every windowed layer grown by as many tokens
-    /// as the unspent bytes pay for, measures those plans whole, and keeps the best if it lowers the measured KL; it
-    /// stops when none does or nothing is left. A window is not grown past the calibration's length: beyond it the
-    /// measurement cannot tell a difference, and the bytes may do more in another layer.
-    /// </summary>
     /// <summary>One window grown by <see cref="Grow"/>: the layer, its window before and after, the plan's KL before and after.</summary>
     public sealed record Growth(int Layer, int From, int To, double KlBefore, double KlAfter);
 
@@ -20,6 +12,14 @@ public sealed partial class PlanSearch
 
     private readonly List<Growth> _grown = [];
 
+    /// <summary>
+    /// Gives the bytes a plan leaves under the budget to its windows. The candidates' windows come in steps (and the
+    /// largest stops at a few hundred tokens), so a plan chosen among them usually leaves part of the budget unspent,
+    /// while a window's bytes grow one token at a time. Each round tries every windowed layer grown by as many tokens
+    /// as the unspent bytes pay for, measures those plans whole, and keeps the best if it lowers the measured KL; it
+    /// stops when none does or nothing is left. A window is not grown past the calibration's length: beyond it the
+    /// measurement cannot tell a difference, and the bytes may do more in another layer.
+    /// </summary>
     public Plan Grow(Plan plan, long budget, Action<string>? progress = null)
     {
         var length = ids.Length / rows;
