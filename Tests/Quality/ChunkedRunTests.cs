@@ -1,6 +1,5 @@
 using NUnit.Framework;
 using OnnxAttention.Graphs.Swapping;
-using OnnxAttention.Host.Generation;
 using OnnxAttention.Host.Quality;
 using OnnxAttention.Tests.Support;
 
@@ -15,11 +14,9 @@ public class ChunkedRunTests
 {
     private const int Rows = 2, Seq = 40;
 
-    private static readonly Lazy<QualityModel> Stories = new(() => new QualityModel(DecoderSource.Read(Llama2c.LlamaGraphTests.CheckpointPath).Model, intraOpThreads: 1));
+    private static long[] Ids => StoriesModel.Ids(13, Rows * Seq);
 
-    private static long[] Ids => [.. Seeded.Uniform(13, Rows * Seq, 1, 511).Select(x => (long)x)];
-
-    private static float[] Run(string rule, int chunk) => QualityModel.Run(Stories.Value.Swap(AttentionRule.Parse(rule)).Swapped, Ids, Rows, 1, chunk);
+    private static float[] Run(string rule, int chunk) => QualityModel.Run(StoriesModel.Quality.Swap(AttentionRule.Parse(rule)).Swapped, Ids, Rows, 1, chunk);
 
     [TestCase("window:6", 1)]
     [TestCase("window:6", 7)]
@@ -48,5 +45,5 @@ public class ChunkedRunTests
 
     [Test]
     public void ANegativeChunkIsRefused() =>
-        Assert.That(() => QualityModel.Run(Stories.Value.Swap(new WindowRule(4, 0)).Swapped, Ids, Rows, 1, -1), Throws.ArgumentException.With.Message.Contains("chunk must be >= 0"));
+        Assert.That(() => QualityModel.Run(StoriesModel.Quality.Swap(new WindowRule(4, 0)).Swapped, Ids, Rows, 1, -1), Throws.ArgumentException.With.Message.Contains("chunk must be >= 0"));
 }

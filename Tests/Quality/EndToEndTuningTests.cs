@@ -1,7 +1,6 @@
 using NUnit.Framework;
 using OnnxAttention.Graphs.Llama2c;
 using OnnxAttention.Graphs.Swapping;
-using OnnxAttention.Host.Generation;
 using OnnxAttention.Host.Quality;
 using OnnxAttention.Host.Quality.Tuning;
 using OnnxAttention.Tests.Support;
@@ -16,8 +15,6 @@ namespace OnnxAttention.Tests.Quality;
 public class EndToEndTuningTests
 {
     private static readonly Lazy<Llama2cCheckpoint> Checkpoint = new(() => Llama2cCheckpoint.Load(Llama2c.LlamaGraphTests.CheckpointPath));
-
-    private static readonly Lazy<QualityModel> Stories = new(() => new QualityModel(DecoderSource.Read(Llama2c.LlamaGraphTests.CheckpointPath).Model));
 
     /// <summary>Seeded maps near the identity (a query dimension per projection), as a fit starts.</summary>
     private static FeatureProjection Map(int heads, int headDim, int m, int seed)
@@ -75,7 +72,7 @@ public class EndToEndTuningTests
         var ids = Ids(7, rows * seq, 512);
         var plan = halfState ? HalfStatePlan() : StoriesPlan();
         var model = new EndToEndModel(Checkpoint.Value, plan, projections: false);
-        var want = Stories.Value.Logits(Layered(plan), ids, rows);
+        var want = StoriesModel.QualityOnOrtThreads.Logits(Layered(plan), ids, rows);
         TensorAssert.Close(model.Logits(ids, rows), want, new Tolerance(2e-4, 2e-4), "training side vs ORT, swapped stories260K");
         Assert.That(model.Rule.Spelling, Is.EqualTo(Layered(plan).Spelling));
     }
@@ -88,7 +85,7 @@ public class EndToEndTuningTests
         var plan = Int8StatePlan();
         Assert.That(plan.All(EndToEndModel.Supports), "every int8 layer is tuned like its float32 rule");
         var model = new EndToEndModel(Checkpoint.Value, plan, projections: false);
-        var want = Stories.Value.Logits(Layered(plan), ids, rows);
+        var want = StoriesModel.QualityOnOrtThreads.Logits(Layered(plan), ids, rows);
         var got = model.Logits(ids, rows);
         TestContext.Out.WriteLine($"int8 state: worst {got.Zip(want, (a, b) => Math.Abs(a - b)).Max():G3}");
         TensorAssert.Close(got, want, new Tolerance(2e-4, 2e-4), "training side vs ORT, swapped stories260K, int8 caches");
@@ -108,10 +105,10 @@ public class EndToEndTuningTests
         var noise = Seeded.Uniform(9, p.Length, -0.02f, 0.02f);
         for (var i = 0; i < p.Length; i++) p[i] += noise[i];
         model.SetParameters(p);
-        var changed = new QualityModel(model.WithProjections(Stories.Value.Original));
+        var changed = new QualityModel(model.WithProjections(StoriesModel.QualityOnOrtThreads.Original));
         var want = changed.Logits(model.Rule, ids, rows);
         TensorAssert.Close(model.Logits(ids, rows), want, new Tolerance(2e-4, 2e-4), "training side vs ORT with changed maps and projections");
-        var unchanged = Stories.Value.Logits(model.Rule, ids, rows);
+        var unchanged = StoriesModel.QualityOnOrtThreads.Logits(model.Rule, ids, rows);
         Assert.That(unchanged.Zip(want).Max(z => Math.Abs(z.First - z.Second)), Is.GreaterThan(1e-2), "the projections did change the model");
     }
 

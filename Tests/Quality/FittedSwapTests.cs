@@ -2,7 +2,6 @@ using NUnit.Framework;
 using OnnxAttention.Graphs.Ir;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
-using OnnxAttention.Host.Generation;
 using OnnxAttention.Host.Quality;
 using OnnxAttention.Host.Swapped;
 using OnnxAttention.Tests.Reference;
@@ -19,14 +18,12 @@ public class FittedSwapTests
 {
     private const int Rows = 2, Seq = 24;
 
-    private static readonly Lazy<QualityModel> Stories = new(() => new QualityModel(DecoderSource.Read(Llama2c.LlamaGraphTests.CheckpointPath).Model));
-
-    private static long[] Ids => [.. Seeded.Uniform(3, Rows * Seq, 1, 511).Select(x => (long)x)];
+    private static long[] Ids => StoriesModel.Ids(3, Rows * Seq);
 
     [Test]
     public void TheTapReadsEachLayersCausalSoftmaxAttention()
     {
-        var layers = AttentionTap.Capture(Stories.Value, Ids, Rows);
+        var layers = AttentionTap.Capture(StoriesModel.QualityOnOrtThreads, Ids, Rows);
         Assert.That(layers, Has.Count.EqualTo(5));
         foreach (var L in layers)
         {
@@ -39,7 +36,7 @@ public class FittedSwapTests
     [Test]
     public void AFittedLayerIsLinearAttentionOnItsFeaturesWithConstantState()
     {
-        var quality = Stories.Value;
+        var quality = StoriesModel.QualityOnOrtThreads;
         var layer = AttentionTap.Capture(quality, Ids, Rows)[0];
         const int m = 3;
         var fit = new FeatureMapFit(layer, m, window: 0).Fit(steps: 3);
@@ -76,7 +73,7 @@ public class FittedSwapTests
     [Test]
     public void AFittedHybridLayerSharesTheWindowsNormaliserWithItsLinearMemory()
     {
-        var quality = Stories.Value;
+        var quality = StoriesModel.QualityOnOrtThreads;
         var layer = AttentionTap.Capture(quality, Ids, Rows)[1];
         const int m = 2, window = 5;
         var fit = new FeatureMapFit(layer, m, window).Fit(steps: 3);
@@ -120,7 +117,7 @@ public class FittedSwapTests
     [Test]
     public void MapsFittedToOtherHeadsAreRefusedByTheSwap()
     {
-        var quality = Stories.Value;
+        var quality = StoriesModel.QualityOnOrtThreads;
         var map = new FeatureProjection(2, 8, 2, new float[2 * 8 * 2], new float[2 * 2]);
         var e = Assert.Throws<GraphException>(() => quality.Swap(new FittedLinearRule(map, map)))!;
         Assert.That(e.Message, Does.Contain("fitted to 2 query / 2 KV heads"));

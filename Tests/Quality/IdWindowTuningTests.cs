@@ -1,7 +1,6 @@
 using NUnit.Framework;
 using OnnxAttention.Graphs.Llama2c;
 using OnnxAttention.Graphs.Swapping;
-using OnnxAttention.Host.Generation;
 using OnnxAttention.Host.Quality;
 using OnnxAttention.Host.Quality.Tuning;
 using OnnxAttention.Tests.Support;
@@ -16,8 +15,6 @@ namespace OnnxAttention.Tests.Quality;
 public class IdWindowTuningTests
 {
     private static readonly Lazy<Llama2cCheckpoint> Checkpoint = new(() => Llama2cCheckpoint.Load(Llama2c.LlamaGraphTests.CheckpointPath));
-
-    private static readonly Lazy<QualityModel> Stories = new(() => new QualityModel(DecoderSource.Read(Llama2c.LlamaGraphTests.CheckpointPath).Model, intraOpThreads: 1));
 
     private static readonly AttentionRule[] Plan = [new RecomputedWindowRule(7), new WindowRule(5, 0), new WindowRule(6, 2), new WindowRule(9, 0), new SoftmaxRule()];
 
@@ -35,7 +32,7 @@ public class IdWindowTuningTests
         for (var i = 0; i < p.Length; i++) p[i] += noise[i];
         model.SetParameters(p);
         Assert.That(model.Rule.Spelling, Is.EqualTo(Layered(Plan).Spelling), "the tuned plan keeps keys=ids");
-        var changed = new QualityModel(model.WithProjections(Stories.Value.Original), intraOpThreads: 1);
+        var changed = new QualityModel(model.WithProjections(StoriesModel.Quality.Original), intraOpThreads: 1);
         TensorAssert.Close(model.Logits(ids, rows), changed.Logits(model.Rule, ids, rows), new Tolerance(2e-4, 2e-4),
             "training side vs ORT: layer 0's keys recomputed from ids with the tuned wk and wv");
     }
@@ -43,7 +40,7 @@ public class IdWindowTuningTests
     [Test]
     public void TheSearchOffersItOnlyInLayerZero()
     {
-        var lists = IdWindowCandidates.PerLayer(Stories.Value, [64, 512]);
+        var lists = IdWindowCandidates.PerLayer(StoriesModel.Quality, [64, 512]);
         Assert.That(lists[0].Select(r => r.Spelling), Is.EqualTo(new[] { "window:64,keys=ids", "window:512,keys=ids" }));
         Assert.That(lists.Skip(1), Is.All.Empty, "layers 1-4 read layer 0's attention");
         var joined = IdWindowCandidates.Join([[new WindowRule(3, 0)], [], [], [], []], lists)!;

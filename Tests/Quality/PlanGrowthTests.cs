@@ -1,7 +1,6 @@
 using NUnit.Framework;
 using OnnxAttention.Graphs.Onnx;
 using OnnxAttention.Graphs.Swapping;
-using OnnxAttention.Host.Generation;
 using OnnxAttention.Host.Quality;
 using OnnxAttention.Tests.Support;
 
@@ -13,13 +12,11 @@ public class PlanGrowthTests
 {
     private const int Rows = 2, Seq = 48;
 
-    private static readonly Lazy<QualityModel> Stories = new(() => new QualityModel(DecoderSource.Read(Llama2c.LlamaGraphTests.CheckpointPath).Model, intraOpThreads: 1));
-
-    private static long[] Ids => [.. Seeded.Uniform(9, Rows * Seq, 1, 511).Select(x => (long)x)];
+    private static long[] Ids => StoriesModel.Ids(9, Rows * Seq);
 
     private static PlanSearch.Plan Measured(PlanSearch search, params AttentionRule[] rules)
     {
-        var report = Stories.Value.Swap(new LayeredRule([.. rules.Select((r, l) => new LayeredRule.Entry(r, [l]))])).Report;
+        var report = StoriesModel.Quality.Swap(new LayeredRule([.. rules.Select((r, l) => new LayeredRule.Entry(r, [l]))])).Report;
         var plan = new PlanSearch.Plan([.. rules.Select((r, l) => new PlanSearch.Option(r, report.Layers[l].StateBytesPerSequence, double.NaN))], report.StateBytesPerSequence, 0);
         return plan with { Kl = search.Measure(plan.Rule) };
     }
@@ -27,7 +24,7 @@ public class PlanGrowthTests
     [Test]
     public void UnspentBytesWidenAWindowAndTheMeasuredKlFalls()
     {
-        var search = new PlanSearch(Stories.Value, Ids, Rows, Seq / 2);
+        var search = new PlanSearch(StoriesModel.Quality, Ids, Rows, Seq / 2);
         var plan = Measured(search, new WindowRule(4, 0), new WindowRule(4, 0), new WindowRule(4, 0), new LinearRule("elu_plus_one"), new WindowRule(4, 0));
         // window:4 in float32 is 4 KV heads x 2 x 4 tokens x 8 x 4 bytes = 1,024 bytes a layer: room for 6 more tokens in one layer.
         var perToken = 4 * 2 * 8 * 4;
@@ -50,7 +47,7 @@ public class PlanGrowthTests
     [Test]
     public void AmpleBytesMakeEveryWindowAsLongAsTheCalibrationAndNoLonger()
     {
-        var search = new PlanSearch(Stories.Value, Ids, Rows, Seq / 2);
+        var search = new PlanSearch(StoriesModel.Quality, Ids, Rows, Seq / 2);
         AttentionRule typed = StateTypeRule.Of(new HybridRule(4, "mean"), TensorProto.Types.DataType.Int8);
         var plan = Measured(search, new WindowRule(2, 4), new WindowRule(2, 0), typed, new WindowRule(8, 0), new WindowRule(3, 0));
         var grown = search.Grow(plan, budget: 1 << 30);
@@ -65,7 +62,7 @@ public class PlanGrowthTests
     [Test]
     public void APlanWithoutWindowsOrUnspentBytesIsKept()
     {
-        var search = new PlanSearch(Stories.Value, Ids, Rows, Seq / 2);
+        var search = new PlanSearch(StoriesModel.Quality, Ids, Rows, Seq / 2);
         var linear = Measured(search, [.. Enumerable.Repeat<AttentionRule>(new LinearRule("elu_plus_one"), 5)]);
         Assert.That(search.Grow(linear, budget: 1 << 30), Is.SameAs(linear));
         var windows = Measured(search, [.. Enumerable.Repeat<AttentionRule>(new WindowRule(4, 0), 5)]);

@@ -26,9 +26,7 @@ public class Int8StateTests
     private const TensorProto.Types.DataType I8 = TensorProto.Types.DataType.Int8, F16 = TensorProto.Types.DataType.Float16;
     private const int Rows = 2, Seq = 40;
 
-    private static readonly Lazy<QualityModel> Stories = new(() => new QualityModel(DecoderSource.Read(Llama2c.LlamaGraphTests.CheckpointPath).Model, intraOpThreads: 1));
-
-    private static long[] Ids => [.. Seeded.Uniform(5, Rows * Seq, 1, 511).Select(x => (long)x)];
+    private static long[] Ids => StoriesModel.Ids(5, Rows * Seq);
 
     /// <summary>Every rule kind that keeps a cache of keys and values.</summary>
     public static readonly string[] Rules =
@@ -168,7 +166,7 @@ public class Int8StateTests
     [TestCaseSource(nameof(Rules))]
     public void Int8CachesTakeOneBytePerValueAndFollowTheFloat32State(string rule)
     {
-        var quality = Stories.Value;
+        var quality = StoriesModel.Quality;
         var (wide, wideReport) = quality.Swap(AttentionRule.Parse(rule));
         var (narrow, report) = quality.Swap(AttentionRule.Parse($"{rule},state=int8"));
         // A cache [.., rows, d] becomes int8 codes and float16 scales [.., rows, 1]; any other state float16.
@@ -197,7 +195,7 @@ public class Int8StateTests
     [TestCaseSource(nameof(Rules))]
     public void WholeTokenByTokenAndInPiecesAgree(string rule)
     {
-        var (narrow, _) = Stories.Value.Swap(AttentionRule.Parse($"{rule},state=int8"));
+        var (narrow, _) = StoriesModel.Quality.Swap(AttentionRule.Parse($"{rule},state=int8"));
         using var runner = new SwappedModelRunner(narrow, 1);
         var whole = runner.Logits(Ids, Rows, chunk: Seq);
         var stepwise = runner.Logits(Ids, Rows, chunk: 1);
@@ -216,7 +214,7 @@ public class Int8StateTests
     [TestCase("segment:4,state=int8")]
     public void TheGeneratorCarriesInt8StateInPaddedBatches(string rule)
     {
-        var (swapped, report) = Stories.Value.Swap(AttentionRule.Parse(rule));
+        var (swapped, report) = StoriesModel.Quality.Swap(AttentionRule.Parse(rule));
         using var decoder = DecoderModel.LoadSwapped(ModelProto.Parser.ParseFrom(swapped.ToByteArray()), intraOpThreads: 1);
         Assert.That(decoder.StateBytesPerSequence, Is.EqualTo(report.StateBytesPerSequence), "generate's state bytes, from the real types");
         int[][] prompts = [[1, 403, 407, 261, 378, 293], [1, 320, 284]];
@@ -247,10 +245,10 @@ public class Int8StateTests
     [Test]
     public void AGenaiFolderOfAnInt8SwapIsRefusedWithTheReason()
     {
-        var (swapped, _) = Stories.Value.Swap(AttentionRule.Parse("window:4,state=int8"));
+        var (swapped, _) = StoriesModel.Quality.Swap(AttentionRule.Parse("window:4,state=int8"));
         var e = Assert.Throws<OnnxAttention.Graphs.Ir.GraphException>(() => GenaiInterface.Apply(swapped));
         Assert.That(e!.Message, Does.Contain("state=int8").And.Contain("state=float16"));
-        var (half, _) = Stories.Value.Swap(AttentionRule.Parse("window:4,state=float16"));
+        var (half, _) = StoriesModel.Quality.Swap(AttentionRule.Parse("window:4,state=float16"));
         Assert.That(GenaiInterface.Apply(half), Does.Contain("fixed-length KV cache"), "a float16 window still goes");
     }
 

@@ -19,9 +19,7 @@ public class StateTypeSwapTests
 {
     private const int Rows = 2, Seq = 40;
 
-    private static readonly Lazy<QualityModel> Stories = new(() => new QualityModel(DecoderSource.Read(Llama2c.LlamaGraphTests.CheckpointPath).Model, intraOpThreads: 1));
-
-    private static long[] Ids => [.. Seeded.Uniform(5, Rows * Seq, 1, 511).Select(x => (long)x)];
+    private static long[] Ids => StoriesModel.Ids(5, Rows * Seq);
 
     public static readonly string[] Rules =
     [
@@ -60,7 +58,7 @@ public class StateTypeSwapTests
     [TestCaseSource(nameof(RuleAndType))]
     public void HalfStateHalvesTheBytesAndFollowsTheFloat32State(string rule, string type)
     {
-        var quality = Stories.Value;
+        var quality = StoriesModel.Quality;
         var (wide, wideReport) = quality.Swap(AttentionRule.Parse(rule));
         var (half, halfReport) = quality.Swap(AttentionRule.Parse($"{rule},state={type}"));
         var want = (TensorProto.Types.DataType)Enum.Parse(typeof(TensorProto.Types.DataType), type, ignoreCase: true);
@@ -82,7 +80,7 @@ public class StateTypeSwapTests
     [TestCaseSource(nameof(RuleAndType))]
     public void WholeTokenByTokenAndInPiecesAgree(string rule, string type)
     {
-        var (half, _) = Stories.Value.Swap(AttentionRule.Parse($"{rule},state={type}"));
+        var (half, _) = StoriesModel.Quality.Swap(AttentionRule.Parse($"{rule},state={type}"));
         using var runner = new SwappedModelRunner(half, 1);
         var whole = runner.Logits(Ids, Rows, chunk: Seq);
         var stepwise = runner.Logits(Ids, Rows, chunk: 1);
@@ -102,7 +100,7 @@ public class StateTypeSwapTests
     [TestCase("hybrid:4,compress=mean,state=float16")]
     public void TheGeneratorCarriesHalfStateOfASavedModel(string rule)
     {
-        var (swapped, report) = Stories.Value.Swap(AttentionRule.Parse(rule));
+        var (swapped, report) = StoriesModel.Quality.Swap(AttentionRule.Parse(rule));
         // As generate and eval load a converted or calibrated file: the rule as recorded, the state from the contract.
         using var decoder = DecoderModel.LoadSwapped(ModelProto.Parser.ParseFrom(swapped.ToByteArray()), intraOpThreads: 1);
         Assert.That(decoder.Report.Rule.Spelling, Is.EqualTo(report.Rule.Spelling));
@@ -130,7 +128,7 @@ public class StateTypeSwapTests
     [Test]
     public void AFittedRuleKeepsItsStateInFloat16()
     {
-        var quality = Stories.Value;
+        var quality = StoriesModel.Quality;
         var layer = AttentionTap.Capture(quality, Ids, Rows)[2];
         var fit = new FeatureMapFit(layer, 3, window: 0).Fit(steps: 3);
         var fitted = new FittedLinearRule(fit.Query, fit.Key);
